@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's one test command: formatting, lints, unit/integration
+# tests, then the network-namespace tests (root only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+echo "== cargo test"
+cargo test --locked --all-targets
+
+if [ -x netns-tests/run.sh ]; then
+    echo "== netns tests"
+    cargo build --locked --release --bins
+    netns-tests/run.sh
+fi

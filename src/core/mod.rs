@@ -1,0 +1,10 @@
+//! Sans-IO core: everything here is deterministic and testable without
+//! privileges. Time is always passed in.
+
+pub mod iface;
+pub mod igmp;
+pub mod mgm;
+pub mod mroute;
+pub mod protocol;
+pub mod router;
+pub mod types;

@@ -1,0 +1,263 @@
+//! Newtypes shared by every module: interface and VIF indices, group
+//! addresses, component identities and membership keys.
+//!
+//! Nothing crosses a module boundary as a bare `u32` or `Ipv4Addr` when it
+//! has a meaning of its own: an ifindex is an [`IfIndex`], a multicast group
+//! is a [`GroupAddr`] (which cannot hold a unicast address).
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+// ===== IfIndex =====
+
+/// A kernel interface index (`ifindex`). Never zero for a real interface.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct IfIndex(pub u32);
+
+impl fmt::Display for IfIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+// ===== VifIndex =====
+
+/// A multicast routing VIF number (`vifi`), `0..MAXVIFS`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct VifIndex(pub u16);
+
+/// The kernel's per-table VIF limit (`MAXVIFS` in `linux/mroute.h`).
+pub const MAXVIFS: usize = 32;
+
+impl fmt::Display for VifIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+// ===== GroupAddr =====
+
+/// An IPv4 multicast group address (224.0.0.0/4). Construction checks it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(try_from = "Ipv4Addr", into = "Ipv4Addr")]
+pub struct GroupAddr(Ipv4Addr);
+
+/// The error for an address that is not in 224.0.0.0/4.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is not a multicast address (expected 224.0.0.0/4)")]
+pub struct NotMulticast(pub Ipv4Addr);
+
+impl GroupAddr {
+    /// 224.0.0.1, all systems on this subnet.
+    pub const ALL_SYSTEMS: GroupAddr = GroupAddr(Ipv4Addr::new(224, 0, 0, 1));
+    /// 224.0.0.2, all routers on this subnet (IGMPv2 leaves).
+    pub const ALL_ROUTERS: GroupAddr = GroupAddr(Ipv4Addr::new(224, 0, 0, 2));
+    /// 224.0.0.22, IGMPv3-capable routers (IGMPv3 reports).
+    pub const ALL_V3_ROUTERS: GroupAddr = GroupAddr(Ipv4Addr::new(224, 0, 0, 22));
+
+    pub fn new(addr: Ipv4Addr) -> Result<Self, NotMulticast> {
+        if addr.is_multicast() {
+            Ok(GroupAddr(addr))
+        } else {
+            Err(NotMulticast(addr))
+        }
+    }
+
+    pub fn addr(self) -> Ipv4Addr {
+        self.0
+    }
+
+    /// 224.0.0.0/24: link-local groups never create routing state.
+    pub fn is_link_local(self) -> bool {
+        let o = self.0.octets();
+        o[0] == 224 && o[1] == 0 && o[2] == 0
+    }
+
+    /// 232.0.0.0/8, the default source-specific multicast range (RFC 4607).
+    pub fn is_default_ssm(self) -> bool {
+        self.0.octets()[0] == 232
+    }
+}
+
+impl TryFrom<Ipv4Addr> for GroupAddr {
+    type Error = NotMulticast;
+    fn try_from(addr: Ipv4Addr) -> Result<Self, NotMulticast> {
+        GroupAddr::new(addr)
+    }
+}
+
+impl From<GroupAddr> for Ipv4Addr {
+    fn from(g: GroupAddr) -> Ipv4Addr {
+        g.0
+    }
+}
+
+impl FromStr for GroupAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let addr: Ipv4Addr = s
+            .parse()
+            .map_err(|_| format!("'{s}' is not an IPv4 address"))?;
+        GroupAddr::new(addr).map_err(|e| e.to_string())
+    }
+}
+
+impl fmt::Display for GroupAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+// ===== ProtoId / ComponentId =====
+
+/// The handle of a registered routing protocol instance (not IGMP).
+/// Handles are never reused within one manager's lifetime.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct ProtoId(pub u32);
+
+impl fmt::Display for ProtoId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "proto#{}", self.0)
+    }
+}
+
+/// A client of the manager: IGMP, or one registered routing protocol.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ComponentId {
+    Igmp,
+    Protocol(ProtoId),
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComponentId::Igmp => f.write_str("igmp"),
+            ComponentId::Protocol(p) => p.fmt(f),
+        }
+    }
+}
+
+// ===== Membership keys =====
+
+/// Which sources of a group a membership entry is about.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceSel {
+    /// (*,G): every source.
+    Any,
+    /// (S,G): this source only (IGMPv3 INCLUDE / SSM).
+    Only(Ipv4Addr),
+    /// (S,G) blocked: not this source, although (*,G) is wanted on the same
+    /// interface (IGMPv3 EXCLUDE mode). Raises no join/prune alerts; it only
+    /// filters forwarding.
+    Except(Ipv4Addr),
+}
+
+/// A group membership: (*,G), (S,G) or an EXCLUDE-mode (S,G) block.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct MembershipKey {
+    pub group: GroupAddr,
+    pub source: SourceSel,
+}
+
+impl MembershipKey {
+    pub fn any(group: GroupAddr) -> Self {
+        MembershipKey {
+            group,
+            source: SourceSel::Any,
+        }
+    }
+
+    pub fn only(source: Ipv4Addr, group: GroupAddr) -> Self {
+        MembershipKey {
+            group,
+            source: SourceSel::Only(source),
+        }
+    }
+
+    pub fn except(source: Ipv4Addr, group: GroupAddr) -> Self {
+        MembershipKey {
+            group,
+            source: SourceSel::Except(source),
+        }
+    }
+}
+
+impl fmt::Display for MembershipKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.source {
+            SourceSel::Any => write!(f, "(*,{})", self.group),
+            SourceSel::Only(s) => write!(f, "({},{})", s, self.group),
+            SourceSel::Except(s) => write!(f, "(!{},{})", s, self.group),
+        }
+    }
+}
+
+/// A forwarding flow: one source sending to one group.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct FlowKey {
+    /// Ordered by group first, then source (`mgmctl show routes` order).
+    pub group: GroupAddr,
+    pub source: Ipv4Addr,
+}
+
+impl fmt::Display for FlowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({},{})", self.source, self.group)
+    }
+}
+
+// ===== tests =====
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_addr_rejects_unicast() {
+        assert!(GroupAddr::new(Ipv4Addr::new(10, 0, 0, 1)).is_err());
+        assert!(GroupAddr::new(Ipv4Addr::new(239, 1, 1, 1)).is_ok());
+        assert!("224.0.0.5".parse::<GroupAddr>().unwrap().is_link_local());
+        assert!(!"224.0.1.5".parse::<GroupAddr>().unwrap().is_link_local());
+        assert!("232.1.1.1".parse::<GroupAddr>().unwrap().is_default_ssm());
+        assert!("10.1.1.1".parse::<GroupAddr>().is_err());
+    }
+
+    #[test]
+    fn flow_key_orders_by_group_then_source() {
+        let g1: GroupAddr = "239.1.1.1".parse().unwrap();
+        let g2: GroupAddr = "239.2.2.2".parse().unwrap();
+        let a = FlowKey {
+            group: g1,
+            source: Ipv4Addr::new(10, 0, 0, 9),
+        };
+        let b = FlowKey {
+            group: g2,
+            source: Ipv4Addr::new(10, 0, 0, 5),
+        };
+        assert!(a < b);
+    }
+}

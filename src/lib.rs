@@ -1,0 +1,32 @@
+//! mgmd: a multicast group manager for Linux routers.
+//!
+//! One daemon owns the kernel's IPv4 multicast routing socket, runs the
+//! router side of IGMP on every enabled interface, and lets routing
+//! protocols own interfaces without stepping on IGMP: every change of
+//! ownership runs the disable/enable sequence of the Multicast Group
+//! Manager model.
+//!
+//! # Layout
+//!
+//! - [`core`]: sans-IO logic. No sockets, no tokio, no clock reads: state
+//!   machines take events and the current time and return actions.
+//!   - [`core::types`]: newtypes (`IfIndex`, `GroupAddr`, `MembershipKey`...).
+//!   - [`core::mgm`]: the Multicast Group Manager (ownership, memberships,
+//!     forwarding entries, alerts).
+//!   - [`core::igmp`]: IGMP codec and the per-interface router state machine.
+//!   - [`core::iface`]: the interface table built from kernel facts.
+//!   - [`core::mroute`]: desired VIF/MFC state and the diff to the kernel.
+//!   - [`core::protocol`]: the routing-protocol trait and its implementations.
+//!   - [`core::router`]: ties the above together; the one `handle()` the
+//!     daemon drives.
+//! - [`config`]: TOML config types, parsing with positions, validation.
+//! - [`io`]: the only code that touches the kernel (rtnetlink, the multicast
+//!   routing socket, raw IGMP sockets).
+//! - [`daemon`]: the event loop and the control socket server.
+//! - [`ctl`]: the control protocol (requests, responses, client).
+
+pub mod config;
+pub mod core;
+pub mod ctl;
+pub mod daemon;
+pub mod io;
