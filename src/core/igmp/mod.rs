@@ -1,1 +1,3 @@
-//! (in progress)
+//! IGMP router side: codec and per-interface state machine (in progress).
+
+pub mod config;
