@@ -1,1 +1,401 @@
-//! (in progress)
+//! The interface table: what the kernel says about links and IPv4
+//! addresses, as domain facts, and the changes each fact makes.
+//!
+//! Level-triggered (smcroute's rule, "being woken up is the only signal we
+//! need"): a fact is an upsert, a snapshot replaces everything, and the
+//! table reports only what really changed, so duplicated or replayed
+//! netlink messages are harmless.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use crate::core::types::IfIndex;
+
+// ===== facts =====
+
+/// A link as the kernel describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LinkFact {
+    pub ifindex: IfIndex,
+    pub name: String,
+    /// Administratively up (IFF_UP).
+    pub up: bool,
+    /// Carrier present (IFF_RUNNING / IFF_LOWER_UP).
+    pub running: bool,
+    pub multicast: bool,
+    pub loopback: bool,
+}
+
+/// One IPv4 address on a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct AddrFact {
+    pub ifindex: IfIndex,
+    pub addr: Ipv4Addr,
+    pub prefix_len: u8,
+}
+
+// ===== table =====
+
+/// A link with its addresses, in the order they were added (the first is
+/// the primary address, as the kernel treats it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Link {
+    pub ifindex: IfIndex,
+    pub name: String,
+    pub up: bool,
+    pub running: bool,
+    pub multicast: bool,
+    pub loopback: bool,
+    pub addrs: Vec<Ipv4Net>,
+}
+
+impl Link {
+    /// Usable for multicast: administratively up and with carrier.
+    pub fn oper_up(&self) -> bool {
+        self.up && self.running
+    }
+
+    /// The primary IPv4 address, the source of our IGMP messages.
+    pub fn primary_addr(&self) -> Option<Ipv4Addr> {
+        self.addrs.first().map(|n| n.addr())
+    }
+
+    /// The connected subnets (for the RFC 3376 9.2 source check).
+    pub fn subnets(&self) -> Vec<Ipv4Net> {
+        self.addrs.iter().map(|n| n.trunc()).collect()
+    }
+}
+
+/// A change to the table, as seen by its consumers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "kebab-case")]
+pub enum IfaceChange {
+    Added {
+        ifindex: IfIndex,
+        name: String,
+    },
+    Renamed {
+        ifindex: IfIndex,
+        old: String,
+        new: String,
+    },
+    OperChanged {
+        ifindex: IfIndex,
+        up: bool,
+    },
+    AddrsChanged {
+        ifindex: IfIndex,
+    },
+    Removed {
+        ifindex: IfIndex,
+        name: String,
+    },
+}
+
+/// All links the kernel reported, by ifindex.
+#[derive(Clone, Debug, Default)]
+pub struct IfaceTable {
+    links: BTreeMap<IfIndex, Link>,
+}
+
+impl IfaceTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self, ifindex: IfIndex) -> Option<&Link> {
+        self.links.get(&ifindex)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Link> {
+        self.links.values().find(|l| l.name == name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Link> {
+        self.links.values()
+    }
+
+    /// Whether `addr` is one of our own addresses, on any link.
+    pub fn is_local_addr(&self, addr: Ipv4Addr) -> bool {
+        self.links
+            .values()
+            .any(|l| l.addrs.iter().any(|n| n.addr() == addr))
+    }
+
+    /// A link appeared or changed.
+    pub fn upsert_link(&mut self, fact: LinkFact) -> Vec<IfaceChange> {
+        let mut changes = Vec::new();
+        // A name now used by another ifindex means the old one is gone
+        // (its delete notification may still be on its way).
+        let stale: Vec<IfIndex> = self
+            .links
+            .values()
+            .filter(|l| l.name == fact.name && l.ifindex != fact.ifindex)
+            .map(|l| l.ifindex)
+            .collect();
+        for ifindex in stale {
+            changes.extend(self.remove_link(ifindex));
+        }
+        match self.links.get_mut(&fact.ifindex) {
+            None => {
+                let link = Link {
+                    ifindex: fact.ifindex,
+                    name: fact.name.clone(),
+                    up: fact.up,
+                    running: fact.running,
+                    multicast: fact.multicast,
+                    loopback: fact.loopback,
+                    addrs: Vec::new(),
+                };
+                self.links.insert(fact.ifindex, link);
+                changes.push(IfaceChange::Added {
+                    ifindex: fact.ifindex,
+                    name: fact.name,
+                });
+            }
+            Some(link) => {
+                let was_up = link.oper_up();
+                if link.name != fact.name {
+                    let old = std::mem::replace(&mut link.name, fact.name.clone());
+                    changes.push(IfaceChange::Renamed {
+                        ifindex: fact.ifindex,
+                        old,
+                        new: fact.name,
+                    });
+                }
+                link.up = fact.up;
+                link.running = fact.running;
+                link.multicast = fact.multicast;
+                link.loopback = fact.loopback;
+                if link.oper_up() != was_up {
+                    changes.push(IfaceChange::OperChanged {
+                        ifindex: fact.ifindex,
+                        up: link.oper_up(),
+                    });
+                }
+            }
+        }
+        changes
+    }
+
+    /// A link was deleted.
+    pub fn remove_link(&mut self, ifindex: IfIndex) -> Option<IfaceChange> {
+        self.links.remove(&ifindex).map(|l| IfaceChange::Removed {
+            ifindex,
+            name: l.name,
+        })
+    }
+
+    /// An address was added (idempotent).
+    pub fn add_addr(&mut self, fact: AddrFact) -> Option<IfaceChange> {
+        let link = self.links.get_mut(&fact.ifindex)?;
+        let net = Ipv4Net::new(fact.addr, fact.prefix_len).ok()?;
+        if link.addrs.contains(&net) {
+            return None;
+        }
+        link.addrs.push(net);
+        Some(IfaceChange::AddrsChanged {
+            ifindex: fact.ifindex,
+        })
+    }
+
+    /// An address was removed (idempotent).
+    pub fn remove_addr(&mut self, fact: AddrFact) -> Option<IfaceChange> {
+        let link = self.links.get_mut(&fact.ifindex)?;
+        let before = link.addrs.len();
+        link.addrs
+            .retain(|n| !(n.addr() == fact.addr && n.prefix_len() == fact.prefix_len));
+        (link.addrs.len() != before).then_some(IfaceChange::AddrsChanged {
+            ifindex: fact.ifindex,
+        })
+    }
+
+    /// Replace everything with a full dump and report the difference.
+    /// Removals come first, so a name that moved to a new ifindex is seen
+    /// leaving before it arrives again.
+    pub fn snapshot(&mut self, links: Vec<LinkFact>, addrs: Vec<AddrFact>) -> Vec<IfaceChange> {
+        let mut changes = Vec::new();
+        let gone: Vec<IfIndex> = self
+            .links
+            .keys()
+            .filter(|i| !links.iter().any(|l| l.ifindex == **i))
+            .copied()
+            .collect();
+        for ifindex in gone {
+            changes.extend(self.remove_link(ifindex));
+        }
+        for fact in links {
+            changes.extend(self.upsert_link(fact));
+        }
+        for link in self.links.values_mut() {
+            let new: Vec<Ipv4Net> = addrs
+                .iter()
+                .filter(|a| a.ifindex == link.ifindex)
+                .filter_map(|a| Ipv4Net::new(a.addr, a.prefix_len).ok())
+                .collect();
+            // Keep the existing order for addresses that stay.
+            let mut merged: Vec<Ipv4Net> = link
+                .addrs
+                .iter()
+                .filter(|n| new.contains(n))
+                .copied()
+                .collect();
+            merged.extend(new.iter().filter(|n| !link.addrs.contains(n)));
+            if merged != link.addrs {
+                link.addrs = merged;
+                changes.push(IfaceChange::AddrsChanged {
+                    ifindex: link.ifindex,
+                });
+            }
+        }
+        changes
+    }
+}
+
+// ===== tests =====
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(ifindex: u32, name: &str, up: bool) -> LinkFact {
+        LinkFact {
+            ifindex: IfIndex(ifindex),
+            name: name.into(),
+            up,
+            running: up,
+            multicast: true,
+            loopback: false,
+        }
+    }
+
+    fn addr(ifindex: u32, a: &str, len: u8) -> AddrFact {
+        AddrFact {
+            ifindex: IfIndex(ifindex),
+            addr: a.parse().unwrap(),
+            prefix_len: len,
+        }
+    }
+
+    #[test]
+    fn duplicate_link_facts_change_nothing() {
+        let mut t = IfaceTable::new();
+        assert_eq!(t.upsert_link(link(2, "eth0", true)).len(), 1);
+        assert!(t.upsert_link(link(2, "eth0", true)).is_empty());
+        assert_eq!(
+            t.upsert_link(link(2, "eth0", false)),
+            vec![IfaceChange::OperChanged {
+                ifindex: IfIndex(2),
+                up: false
+            }]
+        );
+    }
+
+    #[test]
+    fn carrier_loss_is_oper_down() {
+        let mut t = IfaceTable::new();
+        t.upsert_link(link(2, "eth0", true));
+        let mut f = link(2, "eth0", true);
+        f.running = false;
+        assert_eq!(
+            t.upsert_link(f),
+            vec![IfaceChange::OperChanged {
+                ifindex: IfIndex(2),
+                up: false
+            }]
+        );
+    }
+
+    #[test]
+    fn rename_is_reported() {
+        let mut t = IfaceTable::new();
+        t.upsert_link(link(2, "eth0", true));
+        assert_eq!(
+            t.upsert_link(link(2, "wan", true)),
+            vec![IfaceChange::Renamed {
+                ifindex: IfIndex(2),
+                old: "eth0".into(),
+                new: "wan".into()
+            }]
+        );
+        assert!(t.by_name("eth0").is_none());
+        assert_eq!(t.by_name("wan").unwrap().ifindex, IfIndex(2));
+    }
+
+    #[test]
+    fn name_on_new_ifindex_replaces_the_old_link() {
+        let mut t = IfaceTable::new();
+        t.upsert_link(link(2, "ppp0", true));
+        let changes = t.upsert_link(link(7, "ppp0", true));
+        assert_eq!(
+            changes,
+            vec![
+                IfaceChange::Removed {
+                    ifindex: IfIndex(2),
+                    name: "ppp0".into()
+                },
+                IfaceChange::Added {
+                    ifindex: IfIndex(7),
+                    name: "ppp0".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn addresses_keep_primary_first_and_are_idempotent() {
+        let mut t = IfaceTable::new();
+        t.upsert_link(link(2, "eth0", true));
+        assert!(t.add_addr(addr(2, "10.0.0.1", 24)).is_some());
+        assert!(t.add_addr(addr(2, "10.0.1.1", 24)).is_some());
+        assert!(t.add_addr(addr(2, "10.0.0.1", 24)).is_none());
+        let l = t.get(IfIndex(2)).unwrap();
+        assert_eq!(l.primary_addr(), Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(l.subnets()[1], "10.0.1.0/24".parse::<Ipv4Net>().unwrap());
+        assert!(t.is_local_addr("10.0.1.1".parse().unwrap()));
+        assert!(t.remove_addr(addr(2, "10.0.0.1", 24)).is_some());
+        assert!(t.remove_addr(addr(2, "10.0.0.1", 24)).is_none());
+        assert_eq!(
+            t.get(IfIndex(2)).unwrap().primary_addr(),
+            Some("10.0.1.1".parse().unwrap())
+        );
+        // Addresses for unknown links are ignored.
+        assert!(t.add_addr(addr(9, "10.9.0.1", 24)).is_none());
+    }
+
+    #[test]
+    fn snapshot_reports_only_the_difference() {
+        let mut t = IfaceTable::new();
+        t.upsert_link(link(2, "eth0", true));
+        t.upsert_link(link(3, "eth1", true));
+        t.add_addr(addr(2, "10.0.0.1", 24));
+        let changes = t.snapshot(
+            vec![link(2, "eth0", true), link(4, "eth2", true)],
+            vec![addr(2, "10.0.0.1", 24), addr(4, "10.0.4.1", 24)],
+        );
+        assert_eq!(
+            changes,
+            vec![
+                IfaceChange::Removed {
+                    ifindex: IfIndex(3),
+                    name: "eth1".into()
+                },
+                IfaceChange::Added {
+                    ifindex: IfIndex(4),
+                    name: "eth2".into()
+                },
+                IfaceChange::AddrsChanged {
+                    ifindex: IfIndex(4)
+                },
+            ]
+        );
+        let again = t.snapshot(
+            vec![link(2, "eth0", true), link(4, "eth2", true)],
+            vec![addr(2, "10.0.0.1", 24), addr(4, "10.0.4.1", 24)],
+        );
+        assert!(again.is_empty());
+    }
+}

@@ -7,4 +7,5 @@ pub mod mgm;
 pub mod mroute;
 pub mod protocol;
 pub mod router;
+pub mod status;
 pub mod types;

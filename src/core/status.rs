@@ -1,0 +1,103 @@
+//! Read-only views of the daemon's state, as shown by `mgmctl` (tables) and
+//! sent over the control socket (JSON). Built by the router, rendered by
+//! the control tool; no logic lives here.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::types::{IfIndex, MembershipKey, VifIndex};
+
+/// One configured interface (or one the kernel has that a protocol uses).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InterfaceView {
+    pub name: String,
+    /// `None` while the interface is pending (configured, not in the kernel).
+    pub ifindex: Option<IfIndex>,
+    /// "pending", "up" or "down".
+    pub state: String,
+    /// The routing protocol owning the interface's multicast, if any.
+    pub owner: Option<String>,
+    /// "off", "enabled" or "disabled" (inside an ownership change).
+    pub igmp: String,
+    pub vif: Option<VifIndex>,
+    pub addrs: Vec<String>,
+    pub querier: Option<QuerierView>,
+}
+
+/// The IGMP querier state of one interface.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuerierView {
+    pub version: u8,
+    /// Configured to take part in the election.
+    pub querier_enabled: bool,
+    /// We are the elected querier.
+    pub is_querier: bool,
+    /// The elected querier's address, if known.
+    pub querier_addr: Option<Ipv4Addr>,
+    /// Seconds until the next general query (when querier).
+    pub next_query_s: Option<f64>,
+    /// Seconds until the Other Querier Present timer expires.
+    pub other_querier_expires_s: Option<f64>,
+    pub groups: usize,
+    /// Packet counters: received/sent by type, drops by reason.
+    pub counters: std::collections::BTreeMap<String, u64>,
+}
+
+/// One group on one interface, with its sources.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub interface: String,
+    pub ifindex: IfIndex,
+    pub group: Ipv4Addr,
+    /// "include", "exclude" (IGMPv3) or "v1"/"v2" compatibility.
+    pub mode: String,
+    pub expires_s: Option<f64>,
+    pub sources: Vec<SourceView>,
+    /// The memberships the manager holds for this group here, with the
+    /// component they are attributed to.
+    pub attributed: Vec<AttributionView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceView {
+    pub source: Ipv4Addr,
+    pub expires_s: Option<f64>,
+    /// Forwarded (timer running) or blocked (EXCLUDE list).
+    pub forwarding: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttributionView {
+    pub key: MembershipKey,
+    pub added_by: String,
+    pub component: String,
+}
+
+/// One forwarding entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteView {
+    pub source: Ipv4Addr,
+    pub group: Ipv4Addr,
+    pub iif: String,
+    pub oifs: Vec<String>,
+    /// Owner of the incoming interface.
+    pub iif_owner: Option<String>,
+    pub upstream: Option<Ipv4Addr>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub wrong_if: u64,
+    pub age_s: f64,
+    /// Seconds since the entry last carried traffic.
+    pub idle_s: f64,
+    /// Installed in the kernel (false when the VIF limit was hit).
+    pub installed: bool,
+}
+
+/// One registered routing protocol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProtocolView {
+    pub name: String,
+    pub interfaces: Vec<String>,
+    pub detail: serde_json::Value,
+}

@@ -1,0 +1,182 @@
+//! Control messages. One request per line, one reply per line; after an
+//! `events` request the server keeps the connection and writes one
+//! [`EventRecord`] per line until the client goes away.
+//!
+//! ```text
+//! -> {"version":1,"cmd":"show-groups"}
+//! <- {"ok":true,"data":[...]}
+//! -> {"version":1,"cmd":"take","interface":"eth1","protocol":"static"}
+//! <- {"ok":false,"error":"interface eth1 is already owned by proxy"}
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on incompatible changes; the server rejects other versions.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a client asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    /// Liveness and version.
+    Ping,
+    ShowInterfaces,
+    ShowGroups,
+    ShowRoutes,
+    ShowProtocols,
+    /// Give `interface` to routing protocol `protocol` (disable/enable
+    /// sequence).
+    Take {
+        interface: String,
+        protocol: String,
+    },
+    /// `protocol` gives `interface` back to IGMP alone.
+    Release {
+        interface: String,
+        protocol: String,
+    },
+    /// Stream every ownership step, membership and forwarding change.
+    Events,
+}
+
+/// A request with its protocol version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestMsg {
+    pub version: u32,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+impl RequestMsg {
+    pub fn new(request: Request) -> Self {
+        RequestMsg {
+            version: PROTOCOL_VERSION,
+            request,
+        }
+    }
+}
+
+/// The answer to one request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Ok {
+        ok: monostate::True,
+        data: serde_json::Value,
+    },
+    Err {
+        ok: monostate::False,
+        error: String,
+    },
+}
+
+impl Reply {
+    pub fn ok(data: serde_json::Value) -> Self {
+        Reply::Ok {
+            ok: monostate::True,
+            data,
+        }
+    }
+
+    pub fn err(error: impl Into<String>) -> Self {
+        Reply::Err {
+            ok: monostate::False,
+            error: error.into(),
+        }
+    }
+
+    pub fn into_result(self) -> Result<serde_json::Value, String> {
+        match self {
+            Reply::Ok { data, .. } => Ok(data),
+            Reply::Err { error, .. } => Err(error),
+        }
+    }
+}
+
+/// One line of the `events` stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Milliseconds since the daemon started.
+    pub t_ms: u64,
+    /// Sequence number (gaps mean the client was too slow and lost events).
+    pub seq: u64,
+    /// Short kind: "ownership", "effect", "interface", "kernel", ...
+    pub kind: String,
+    /// Human-readable one-line description.
+    pub text: String,
+    pub data: serde_json::Value,
+}
+
+/// `true`/`false` literals for the `ok` field, so that the untagged
+/// [`Reply`] picks the right variant.
+pub mod monostate {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct True;
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct False;
+
+    macro_rules! literal_bool {
+        ($ty:ident, $val:expr) => {
+            impl Serialize for $ty {
+                fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.serialize_bool($val)
+                }
+            }
+            impl<'de> Deserialize<'de> for $ty {
+                fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    if bool::deserialize(d)? == $val {
+                        Ok($ty)
+                    } else {
+                        Err(serde::de::Error::custom(concat!(
+                            "expected ",
+                            stringify!($val)
+                        )))
+                    }
+                }
+            }
+        };
+    }
+    literal_bool!(True, true);
+    literal_bool!(False, false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_wire_format() {
+        let msg = RequestMsg::new(Request::Take {
+            interface: "eth1".into(),
+            protocol: "static".into(),
+        });
+        let line = serde_json::to_string(&msg).unwrap();
+        assert_eq!(
+            line,
+            r#"{"version":1,"cmd":"take","interface":"eth1","protocol":"static"}"#
+        );
+        assert_eq!(serde_json::from_str::<RequestMsg>(&line).unwrap(), msg);
+        let show: RequestMsg =
+            serde_json::from_str(r#"{"version":1,"cmd":"show-groups"}"#).unwrap();
+        assert_eq!(show.request, Request::ShowGroups);
+        assert!(serde_json::from_str::<RequestMsg>(r#"{"version":1,"cmd":"reboot"}"#).is_err());
+    }
+
+    #[test]
+    fn reply_round_trip_picks_the_variant() {
+        let ok = serde_json::to_string(&Reply::ok(serde_json::json!([1, 2]))).unwrap();
+        assert_eq!(ok, r#"{"ok":true,"data":[1,2]}"#);
+        let err = serde_json::to_string(&Reply::err("no such interface")).unwrap();
+        assert_eq!(err, r#"{"ok":false,"error":"no such interface"}"#);
+        assert_eq!(
+            serde_json::from_str::<Reply>(&err).unwrap().into_result(),
+            Err("no such interface".to_string())
+        );
+        assert_eq!(
+            serde_json::from_str::<Reply>(&ok).unwrap().into_result(),
+            Ok(serde_json::json!([1, 2]))
+        );
+    }
+}
