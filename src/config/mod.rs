@@ -321,3 +321,45 @@ impl ProxyConfig {
         self.legal_sources.is_empty() || self.legal_sources.iter().any(|n| n.contains(&source))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_levels_round_trip_through_their_names() {
+        for l in LogLevel::ALL {
+            assert_eq!(l.as_str().parse::<LogLevel>(), Ok(l));
+        }
+        assert!("verbose".parse::<LogLevel>().is_err());
+    }
+
+    #[test]
+    fn group_filter_checks_allow_then_deny() {
+        let r = |s: &str| GroupRange::new(s.parse().unwrap()).unwrap();
+        let g = |s: &str| s.parse::<GroupAddr>().unwrap();
+        let open = GroupFilter::default();
+        assert!(open.permits(g("239.1.1.1")));
+        let f = GroupFilter {
+            allow: vec![r("239.0.0.0/8")],
+            deny: vec![r("239.255.0.0/16")],
+        };
+        assert!(f.permits(g("239.1.1.1")));
+        assert!(!f.permits(g("239.255.1.1")));
+        assert!(!f.permits(g("238.1.1.1")));
+    }
+
+    #[test]
+    fn owner_of_follows_static_and_proxy_sections() {
+        let c = Config::parse(
+            "[static]\ninterfaces = [\"eth0\"]\n[proxy]\nupstream = [\"wan0\"]\n\
+             downstream = [\"lan0\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.owner_of("eth0"), Some(STATIC));
+        assert_eq!(c.owner_of("wan0"), Some(PROXY));
+        assert_eq!(c.owner_of("lan0"), None);
+        assert_eq!(c.owner_of("nope"), None);
+    }
+}

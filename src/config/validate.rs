@@ -1171,3 +1171,88 @@ impl Validator<'_> {
 fn fmt_dur(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validator(text: &str) -> Validator<'_> {
+        Validator {
+            path: Path::new("t.toml"),
+            text,
+        }
+    }
+
+    #[test]
+    fn durations_print_as_exact_seconds() {
+        assert_eq!(fmt_dur(Duration::from_secs(125)), "125s");
+        assert_eq!(fmt_dur(MAX_RESP_V2), "25.5s");
+        assert_eq!(fmt_dur(MAX_RESP_V3), "3174.4s");
+        assert_eq!(fmt_dur(Duration::from_millis(31_250)), "31.25s");
+        assert_eq!(fmt_dur(DECISECOND), "0.1s");
+    }
+
+    #[test]
+    fn blame_prefers_the_interface_override() {
+        let v = validator("");
+        let global = Some(At {
+            span: 1..2,
+            level: Level::Global,
+        });
+        let iface = Some(At {
+            span: 5..6,
+            level: Level::Interface,
+        });
+        assert_eq!(v.blame(&[&global, &iface]), 5..6);
+        assert_eq!(v.blame(&[&iface, &global]), 5..6);
+        // Same level: the first listed (the value being checked).
+        assert_eq!(v.blame(&[&global, &None]), 1..2);
+        assert_eq!(v.blame(&[&None, &global]), 1..2);
+    }
+
+    #[test]
+    fn addresses_and_prefixes_parse_to_networks() {
+        let text = "x";
+        let v = validator(text);
+        let sp = |s: &str| Spanned::new(0..1, s.to_owned());
+        assert_eq!(
+            v.parse_addr_or_prefix("k", &sp("10.0.0.5"), "").unwrap(),
+            "10.0.0.5/32".parse::<Ipv4Net>().unwrap()
+        );
+        assert_eq!(
+            v.parse_addr_or_prefix("k", &sp(" 10.0.0.0/24 "), "")
+                .unwrap(),
+            "10.0.0.0/24".parse::<Ipv4Net>().unwrap()
+        );
+        assert!(v.parse_addr_or_prefix("k", &sp("10.0.0.1/24"), "").is_err());
+        assert!(v.parse_addr_or_prefix("k", &sp("10.0.0.0/33"), "").is_err());
+        assert!(v.parse_addr_or_prefix("k", &sp("eth0"), "").is_err());
+        assert!(v.validate_source_prefix("k", &sp("10.0.0.0/8")).is_ok());
+        assert!(v.validate_source_prefix("k", &sp("192.0.0.0/2")).is_err());
+        assert!(v.validate_group_addr("k", &sp("224.0.0.0/4")).is_err());
+        assert_eq!(
+            v.validate_group_addr("k", &sp("239.1.1.1")).unwrap(),
+            "239.1.1.1".parse::<GroupAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn interface_names_follow_the_kernel_rules() {
+        let v = validator("x");
+        for ok in ["eth0", "br-lan.10", "abcdefghijklmno", "wlan0@x"] {
+            assert!(v.validate_ifname_str("k", ok, 0..1).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a:1",
+            "a b",
+            "a\tb",
+            "abcdefghijklmnop",
+        ] {
+            assert!(v.validate_ifname_str("k", bad, 0..1).is_err(), "{bad:?}");
+        }
+    }
+}
