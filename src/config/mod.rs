@@ -1,1 +1,365 @@
-//! (in progress)
+//! The configuration file: TOML in, a validated [`Config`] out.
+//!
+//! `raw` mirrors the file (serde, positions kept), `validate` checks every
+//! value and the values against each other and builds [`Config`], the only
+//! type that leaves this module. Every rejection is a [`ConfigError`] that
+//! reads `FILE:LINE:COL: what is wrong; what is allowed`.
+//!
+//! Default path: [`DEFAULT_PATH`]. The keys are documented in the README's
+//! "Configuration" section and in `examples/full.toml`.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use crate::core::igmp::config::IgmpIfConfig;
+use crate::core::types::GroupAddr;
+
+mod error;
+mod raw;
+mod validate;
+
+pub use error::{ConfigError, Position};
+
+/// Where mgmd looks for its configuration unless told otherwise.
+pub const DEFAULT_PATH: &str = "/etc/mgmd/mgmd.toml";
+
+/// The name of the static routing protocol, as [`Config::owner_of`] gives it.
+pub const STATIC: &str = "static";
+/// The name of the IGMP proxy protocol, as [`Config::owner_of`] gives it.
+pub const PROXY: &str = "proxy";
+
+// ===== Config =====
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Config {
+    pub global: GlobalConfig,
+    /// The `[igmp]` defaults on their own (what an interface without
+    /// overrides runs).
+    pub igmp_defaults: IgmpIfConfig,
+    /// Every interface mgmd uses: the `[[interface]]` sections in file
+    /// order, then interfaces named only by `[static]` or `[proxy]`.
+    pub interfaces: Vec<InterfaceConfig>,
+    /// `[static]`, if present.
+    pub static_routes: Option<StaticConfig>,
+    /// `[proxy]`, if present.
+    pub proxy: Option<ProxyConfig>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates configuration text; `path` is only used in messages.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        validate::parse(text, path.as_ref())
+    }
+
+    /// Which routing protocol owns `ifname` according to the configuration:
+    /// [`STATIC`] or [`PROXY`], or `None` (IGMP only, or unknown).
+    /// A proxy owns its upstream interfaces; its downstream interfaces stay
+    /// with IGMP.
+    pub fn owner_of(&self, ifname: &str) -> Option<&'static str> {
+        let by_static = self
+            .static_routes
+            .as_ref()
+            .is_some_and(|s| s.interfaces.iter().any(|i| i == ifname));
+        if by_static {
+            return Some(STATIC);
+        }
+        let by_proxy = self
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.upstream.iter().any(|i| i == ifname));
+        if by_proxy {
+            return Some(PROXY);
+        }
+        None
+    }
+
+    /// The settings of interface `ifname`, if the configuration names it.
+    pub fn interface(&self, ifname: &str) -> Option<&InterfaceConfig> {
+        self.interfaces.iter().find(|i| i.name == ifname)
+    }
+}
+
+// ===== GlobalConfig =====
+
+/// `[global]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GlobalConfig {
+    /// Unix socket of the control protocol (`mgmctl`).
+    pub control_socket: PathBuf,
+    /// File holding the daemon's process id.
+    pub pid_file: PathBuf,
+    /// Multicast routing table (`MRT_TABLE`); `None` = the default table.
+    pub table: Option<u32>,
+    /// A forwarding entry that carried no traffic for this long is removed.
+    pub mfe_idle_timeout: Duration,
+    pub log_level: LogLevel,
+    /// Warn at start-up about interfaces whose strict reverse-path filter
+    /// (`rp_filter = 1`) would drop multicast arriving on them.
+    pub rp_filter_warning: bool,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        GlobalConfig {
+            control_socket: PathBuf::from("/run/mgmd/mgmd.sock"),
+            pid_file: PathBuf::from("/run/mgmd/mgmd.pid"),
+            table: None,
+            mfe_idle_timeout: Duration::from_secs(900),
+            log_level: LogLevel::Info,
+            rp_filter_warning: true,
+        }
+    }
+}
+
+/// Log verbosity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// Every level, quietest first.
+    pub const ALL: [LogLevel; 5] = [
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Info,
+        LogLevel::Debug,
+        LogLevel::Trace,
+    ];
+
+    /// The name used in the file, on the command line and by `tracing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LogLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        LogLevel::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown log level '{s}'; use one of error, warn, info, debug, trace")
+            })
+    }
+}
+
+// ===== InterfaceConfig =====
+
+/// One interface mgmd uses (it may not exist yet when mgmd starts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InterfaceConfig {
+    pub name: String,
+    /// IGMP settings (the `[igmp]` defaults merged with this interface's
+    /// overrides); `None` = IGMP does not run here.
+    pub igmp: Option<IgmpIfConfig>,
+}
+
+// ===== GroupRange =====
+
+/// A multicast group or a prefix of groups, inside 224.0.0.0/4, with no
+/// host bits set. A single group is a /32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct GroupRange(Ipv4Net);
+
+impl GroupRange {
+    /// `None` if `net` is not inside 224.0.0.0/4 or has host bits set.
+    pub fn new(net: Ipv4Net) -> Option<GroupRange> {
+        let multicast = Ipv4Net::new(Ipv4Addr::new(224, 0, 0, 0), 4).expect("valid literal prefix");
+        (multicast.contains(&net) && net.trunc() == net).then_some(GroupRange(net))
+    }
+
+    /// Exactly one group.
+    pub fn single(group: GroupAddr) -> GroupRange {
+        GroupRange(Ipv4Net::from(group.addr()))
+    }
+
+    pub fn net(self) -> Ipv4Net {
+        self.0
+    }
+
+    /// The group, if this range is exactly one group.
+    pub fn as_single(self) -> Option<GroupAddr> {
+        if self.0.prefix_len() == 32 {
+            GroupAddr::new(self.0.addr()).ok()
+        } else {
+            None
+        }
+    }
+
+    pub fn contains(self, group: GroupAddr) -> bool {
+        self.0.contains(&group.addr())
+    }
+}
+
+impl fmt::Display for GroupRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.prefix_len() == 32 {
+            self.0.addr().fmt(f)
+        } else {
+            self.0.fmt(f)
+        }
+    }
+}
+
+// ===== StaticConfig =====
+
+/// `[static]`: the static routing protocol (smcroute-like).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StaticConfig {
+    /// The interfaces this protocol owns: the `interfaces` key if given,
+    /// else every interface its routes and joins name, in file order.
+    pub interfaces: Vec<String>,
+    pub routes: Vec<StaticRoute>,
+    pub joins: Vec<StaticJoin>,
+}
+
+/// `[[static.route]]`: forward traffic for `group` (from `source`) that
+/// arrives on `inbound` out of `outbound`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StaticRoute {
+    /// A source address (/32) or prefix; `None` = any source (*,G).
+    pub source: Option<Ipv4Net>,
+    pub group: GroupRange,
+    pub inbound: String,
+    /// Never empty, never contains `inbound`, no duplicates.
+    pub outbound: Vec<Outbound>,
+}
+
+/// One outgoing interface of a static route.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Outbound {
+    pub name: String,
+    /// Forward only while IGMP reports members there (IGMP runs on it).
+    pub only_with_members: bool,
+}
+
+/// `[[static.join]]`: join `group` (from `source`) on `interface`, so that
+/// upstream routers send the traffic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StaticJoin {
+    pub interface: String,
+    pub group: GroupAddr,
+    /// `Some` = source-specific join.
+    pub source: Option<Ipv4Addr>,
+}
+
+// ===== ProxyConfig =====
+
+/// `[proxy]`: IGMP proxy (RFC 4605).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProxyConfig {
+    /// Upstream interfaces in order of preference (never empty); the proxy
+    /// owns them. The first one that is up is used.
+    pub upstream: Vec<String>,
+    /// Downstream interfaces (never empty); IGMP runs on them.
+    pub downstream: Vec<String>,
+    /// Groups the proxy may join on the upstream.
+    pub upstream_groups: GroupFilter,
+    /// Groups whose downstream memberships the proxy acts on.
+    pub downstream_groups: GroupFilter,
+    /// Only traffic from these sources is forwarded; empty = any source.
+    pub legal_sources: Vec<Ipv4Net>,
+}
+
+/// An allow/deny list of group ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GroupFilter {
+    /// If non-empty, only groups inside these ranges pass.
+    pub allow: Vec<GroupRange>,
+    /// Groups inside these ranges never pass (checked after `allow`).
+    pub deny: Vec<GroupRange>,
+}
+
+impl GroupFilter {
+    pub fn permits(&self, group: GroupAddr) -> bool {
+        (self.allow.is_empty() || self.allow.iter().any(|r| r.contains(group)))
+            && !self.deny.iter().any(|r| r.contains(group))
+    }
+}
+
+impl ProxyConfig {
+    /// Whether traffic from `source` may be forwarded.
+    pub fn is_legal_source(&self, source: Ipv4Addr) -> bool {
+        self.legal_sources.is_empty() || self.legal_sources.iter().any(|n| n.contains(&source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_levels_round_trip_through_their_names() {
+        for l in LogLevel::ALL {
+            assert_eq!(l.as_str().parse::<LogLevel>(), Ok(l));
+        }
+        assert!("verbose".parse::<LogLevel>().is_err());
+    }
+
+    #[test]
+    fn group_filter_checks_allow_then_deny() {
+        let r = |s: &str| GroupRange::new(s.parse().unwrap()).unwrap();
+        let g = |s: &str| s.parse::<GroupAddr>().unwrap();
+        let open = GroupFilter::default();
+        assert!(open.permits(g("239.1.1.1")));
+        let f = GroupFilter {
+            allow: vec![r("239.0.0.0/8")],
+            deny: vec![r("239.255.0.0/16")],
+        };
+        assert!(f.permits(g("239.1.1.1")));
+        assert!(!f.permits(g("239.255.1.1")));
+        assert!(!f.permits(g("238.1.1.1")));
+    }
+
+    #[test]
+    fn owner_of_follows_static_and_proxy_sections() {
+        let c = Config::parse(
+            "[static]\ninterfaces = [\"eth0\"]\n[proxy]\nupstream = [\"wan0\"]\n\
+             downstream = [\"lan0\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.owner_of("eth0"), Some(STATIC));
+        assert_eq!(c.owner_of("wan0"), Some(PROXY));
+        assert_eq!(c.owner_of("lan0"), None);
+        assert_eq!(c.owner_of("nope"), None);
+    }
+}

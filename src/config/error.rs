@@ -1,0 +1,212 @@
+//! Configuration errors: every one names the file and, when the problem is
+//! in the text, the line and column (1-based; the column counts characters).
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// A position in the configuration text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Position {
+    /// The line and column of byte `offset` in `text`. Offsets past the end
+    /// (or inside a multi-byte character) are clamped to a valid position.
+    pub fn of_offset(text: &str, offset: usize) -> Position {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Position {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// Why a configuration was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: failed to read configuration: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid TOML or does not fit the configuration's shape
+    /// (unknown key, wrong type, missing key).
+    #[error("{}:{at}: {message}", path.display())]
+    Syntax {
+        path: PathBuf,
+        at: Position,
+        message: String,
+    },
+    /// The text is well-formed but a value is out of range or values
+    /// contradict each other.
+    #[error("{}:{at}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        at: Position,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            ConfigError::Read { path, .. }
+            | ConfigError::Syntax { path, .. }
+            | ConfigError::Invalid { path, .. } => path,
+        }
+    }
+
+    /// Where in the file, if the error is about its text.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            ConfigError::Read { .. } => None,
+            ConfigError::Syntax { at, .. } | ConfigError::Invalid { at, .. } => Some(*at),
+        }
+    }
+
+    /// The message without the `FILE:LINE:COL: ` prefix.
+    pub fn message(&self) -> String {
+        match self {
+            ConfigError::Read { source, .. } => format!("failed to read configuration: {source}"),
+            ConfigError::Syntax { message, .. } | ConfigError::Invalid { message, .. } => {
+                message.clone()
+            }
+        }
+    }
+
+    /// Builds a [`ConfigError::Syntax`] from the TOML parser's error.
+    pub(crate) fn from_toml(path: &Path, text: &str, err: &toml::de::Error) -> ConfigError {
+        let at = Position::of_offset(text, err.span().map_or(0, |s| s.start));
+        ConfigError::Syntax {
+            path: path.to_path_buf(),
+            at,
+            message: reword_toml_message(err.message()),
+        }
+    }
+
+    /// Builds a [`ConfigError::Invalid`] at byte range `span` of `text`.
+    pub(crate) fn invalid(
+        path: &Path,
+        text: &str,
+        span: Range<usize>,
+        message: String,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            at: Position::of_offset(text, span.start),
+            message,
+        }
+    }
+}
+
+// ===== helper functions =====
+
+/// serde speaks of "fields"; a configuration file has "keys". Also folds
+/// multi-line parser messages into one line.
+fn reword_toml_message(msg: &str) -> String {
+    let msg = msg.trim().replace('\n', "; ");
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        let rest = if rest.contains(", expected one of ") {
+            rest.replacen(", expected one of ", "; allowed keys: ", 1)
+        } else if rest.contains("` or `") {
+            rest.replacen(", expected ", "; allowed keys: ", 1)
+                .replacen("` or `", "`, `", 1)
+        } else {
+            rest.replacen(", expected ", "; allowed key: ", 1).replacen(
+                ", there are no fields",
+                "; this table takes no keys",
+                1,
+            )
+        };
+        return format!("unknown key {rest}");
+    }
+    if let Some(rest) = msg.strip_prefix("missing field ") {
+        return format!("missing key {rest}");
+    }
+    if let Some(rest) = msg.strip_prefix("duplicate field ") {
+        return format!("duplicate key {rest}");
+    }
+    if let Some((got, expected)) = msg.split_once(", expected ") {
+        let expected = match expected {
+            "i64" | "u64" | "i32" | "u32" | "u8" => "an integer",
+            "a sequence" => "an array",
+            e if e.starts_with("struct ") => "a table",
+            e => e,
+        };
+        return format!("{got}; expected {expected}");
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_counts_lines_and_characters() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(
+            Position::of_offset(text, 0),
+            Position { line: 1, column: 1 }
+        );
+        assert_eq!(
+            Position::of_offset(text, 6),
+            Position { line: 2, column: 1 }
+        );
+        // "é" is two bytes but one column: the space after it is column 3.
+        assert_eq!(
+            Position::of_offset(text, 9),
+            Position { line: 2, column: 3 }
+        );
+        // Inside the multi-byte character: clamped back to its start.
+        assert_eq!(
+            Position::of_offset(text, 8),
+            Position { line: 2, column: 2 }
+        );
+        assert_eq!(
+            Position::of_offset(text, 999),
+            Position { line: 3, column: 1 }
+        );
+    }
+
+    #[test]
+    fn serde_wording_becomes_config_wording() {
+        assert_eq!(
+            reword_toml_message("unknown field `foo`, expected one of `a`, `b`"),
+            "unknown key `foo`; allowed keys: `a`, `b`"
+        );
+        assert_eq!(
+            reword_toml_message("unknown field `foo`, expected `a`"),
+            "unknown key `foo`; allowed key: `a`"
+        );
+        assert_eq!(
+            reword_toml_message("unknown field `x`, expected `name` or `only-with-members`"),
+            "unknown key `x`; allowed keys: `name`, `only-with-members`"
+        );
+        assert_eq!(
+            reword_toml_message("missing field `group`"),
+            "missing key `group`"
+        );
+        assert_eq!(
+            reword_toml_message("invalid type: string \"3\", expected i64"),
+            "invalid type: string \"3\"; expected an integer"
+        );
+    }
+}

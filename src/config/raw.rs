@@ -1,0 +1,327 @@
+//! The configuration file as written: serde types that mirror the TOML
+//! layout, keep the position of every value that is checked later
+//! (`Spanned`), and accept loosely typed values (a duration may arrive as a
+//! bare number) so that validation can say exactly what is wrong with them.
+//! Nothing here leaves `crate::config`.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use toml::Spanned;
+
+/// A string with its position.
+pub type SpStr = Spanned<String>;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawConfig {
+    pub global: RawGlobal,
+    pub igmp: RawIgmp,
+    pub interface: Vec<RawInterface>,
+    #[serde(rename = "static")]
+    pub static_routes: Option<Spanned<RawStatic>>,
+    pub proxy: Option<Spanned<RawProxy>>,
+}
+
+/// `[global]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawGlobal {
+    pub control_socket: Option<SpStr>,
+    pub pid_file: Option<SpStr>,
+    pub table: Option<Spanned<i64>>,
+    pub mfe_idle_timeout: Option<Spanned<DurationInput>>,
+    pub log_level: Option<SpStr>,
+    pub rp_filter_warning: Option<bool>,
+}
+
+/// Declares a struct holding every IGMP setting (all optional: absent =
+/// inherited), plus any extra fields, and a method copying the IGMP
+/// settings out. `[igmp]` and `[[interface]]` share the list this way;
+/// serde's `flatten` cannot be used because it loses positions and
+/// disables `deny_unknown_fields`.
+macro_rules! with_igmp_settings {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $( $(#[$fmeta:meta])* pub $extra:ident : $ety:ty, )* }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$fmeta])* pub $extra: $ety, )*
+            pub version: Option<Spanned<i64>>,
+            pub querier: Option<Spanned<bool>>,
+            pub query_interval: Option<Spanned<DurationInput>>,
+            pub query_response_interval: Option<Spanned<DurationInput>>,
+            pub robustness: Option<Spanned<i64>>,
+            pub last_member_query_interval: Option<Spanned<DurationInput>>,
+            pub last_member_query_count: Option<Spanned<i64>>,
+            pub startup_query_interval: Option<Spanned<DurationInput>>,
+            pub startup_query_count: Option<Spanned<i64>>,
+            pub immediate_leave: Option<Spanned<bool>>,
+            pub max_groups: Option<Spanned<LimitInput>>,
+            pub max_sources_per_group: Option<Spanned<LimitInput>>,
+            pub require_router_alert: Option<Spanned<bool>>,
+            pub check_source_subnet: Option<Spanned<bool>>,
+            pub ssm_range: Option<Spanned<Vec<SpStr>>>,
+            pub allow_groups: Option<Spanned<Vec<SpStr>>>,
+            pub deny_groups: Option<Spanned<Vec<SpStr>>>,
+        }
+
+        impl $name {
+            /// The IGMP settings given in this table.
+            #[allow(dead_code, reason = "generated for every table; used for [[interface]]")]
+            pub fn igmp_settings(&self) -> RawIgmp {
+                RawIgmp {
+                    version: self.version.clone(),
+                    querier: self.querier.clone(),
+                    query_interval: self.query_interval.clone(),
+                    query_response_interval: self.query_response_interval.clone(),
+                    robustness: self.robustness.clone(),
+                    last_member_query_interval: self.last_member_query_interval.clone(),
+                    last_member_query_count: self.last_member_query_count.clone(),
+                    startup_query_interval: self.startup_query_interval.clone(),
+                    startup_query_count: self.startup_query_count.clone(),
+                    immediate_leave: self.immediate_leave.clone(),
+                    max_groups: self.max_groups.clone(),
+                    max_sources_per_group: self.max_sources_per_group.clone(),
+                    require_router_alert: self.require_router_alert.clone(),
+                    check_source_subnet: self.check_source_subnet.clone(),
+                    ssm_range: self.ssm_range.clone(),
+                    allow_groups: self.allow_groups.clone(),
+                    deny_groups: self.deny_groups.clone(),
+                }
+            }
+        }
+    };
+}
+
+with_igmp_settings! {
+    /// `[igmp]`: defaults for every interface that runs IGMP.
+    #[derive(Clone, Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct RawIgmp {}
+}
+
+impl RawIgmp {
+    /// The first IGMP key set in this table, in the order of the file
+    /// (for "settings given where IGMP is off").
+    pub fn first_key(&self) -> Option<(&'static str, std::ops::Range<usize>)> {
+        let spans: [(&'static str, Option<std::ops::Range<usize>>); 17] = [
+            ("version", self.version.as_ref().map(|s| s.span())),
+            ("querier", self.querier.as_ref().map(|s| s.span())),
+            (
+                "query-interval",
+                self.query_interval.as_ref().map(|s| s.span()),
+            ),
+            (
+                "query-response-interval",
+                self.query_response_interval.as_ref().map(|s| s.span()),
+            ),
+            ("robustness", self.robustness.as_ref().map(|s| s.span())),
+            (
+                "last-member-query-interval",
+                self.last_member_query_interval.as_ref().map(|s| s.span()),
+            ),
+            (
+                "last-member-query-count",
+                self.last_member_query_count.as_ref().map(|s| s.span()),
+            ),
+            (
+                "startup-query-interval",
+                self.startup_query_interval.as_ref().map(|s| s.span()),
+            ),
+            (
+                "startup-query-count",
+                self.startup_query_count.as_ref().map(|s| s.span()),
+            ),
+            (
+                "immediate-leave",
+                self.immediate_leave.as_ref().map(|s| s.span()),
+            ),
+            ("max-groups", self.max_groups.as_ref().map(|s| s.span())),
+            (
+                "max-sources-per-group",
+                self.max_sources_per_group.as_ref().map(|s| s.span()),
+            ),
+            (
+                "require-router-alert",
+                self.require_router_alert.as_ref().map(|s| s.span()),
+            ),
+            (
+                "check-source-subnet",
+                self.check_source_subnet.as_ref().map(|s| s.span()),
+            ),
+            ("ssm-range", self.ssm_range.as_ref().map(|s| s.span())),
+            ("allow-groups", self.allow_groups.as_ref().map(|s| s.span())),
+            ("deny-groups", self.deny_groups.as_ref().map(|s| s.span())),
+        ];
+        spans
+            .into_iter()
+            .filter_map(|(k, s)| s.map(|s| (k, s)))
+            .min_by_key(|(_, s)| s.start)
+    }
+}
+
+with_igmp_settings! {
+    /// `[[interface]]`: one interface mgmd uses, with IGMP overrides.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct RawInterface {
+        pub name: SpStr,
+        #[serde(default)]
+        pub igmp: Option<Spanned<bool>>,
+    }
+}
+
+/// `[static]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawStatic {
+    pub interfaces: Option<Spanned<Vec<SpStr>>>,
+    pub route: Vec<Spanned<RawRoute>>,
+    pub join: Vec<Spanned<RawJoin>>,
+}
+
+/// `[[static.route]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawRoute {
+    #[serde(default)]
+    pub source: Option<SpStr>,
+    pub group: SpStr,
+    pub inbound: SpStr,
+    pub outbound: Spanned<Vec<Spanned<OutboundInput>>>,
+}
+
+/// `[[static.join]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawJoin {
+    pub interface: SpStr,
+    pub group: SpStr,
+    #[serde(default)]
+    pub source: Option<SpStr>,
+}
+
+/// `[proxy]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawProxy {
+    pub upstream: Vec<SpStr>,
+    pub downstream: Vec<SpStr>,
+    pub upstream_allow_groups: Vec<SpStr>,
+    pub upstream_deny_groups: Vec<SpStr>,
+    pub downstream_allow_groups: Vec<SpStr>,
+    pub downstream_deny_groups: Vec<SpStr>,
+    pub legal_sources: Vec<SpStr>,
+}
+
+// ===== loosely typed values =====
+
+/// A duration as written: a string (to be parsed with `humantime`) or a
+/// bare number (always rejected, with a hint to add a unit).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DurationInput {
+    Text(String),
+    Number(String),
+}
+
+impl<'de> Deserialize<'de> for DurationInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurationInput;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string such as \"125s\", \"1m\" or \"500ms\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationInput, E> {
+                Ok(DurationInput::Text(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationInput, E> {
+                Ok(DurationInput::Number(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationInput, E> {
+                Ok(DurationInput::Number(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationInput, E> {
+                Ok(DurationInput::Number(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A cap such as `max-groups`: a positive integer or `"unlimited"`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LimitInput {
+    Count(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for LimitInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = LimitInput;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a positive integer or \"unlimited\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LimitInput, E> {
+                Ok(LimitInput::Text(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LimitInput, E> {
+                Ok(LimitInput::Count(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LimitInput, E> {
+                Ok(LimitInput::Count(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One entry of a static route's `outbound` list: an interface name, or
+/// `{ name = "eth3", only-with-members = true }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboundInput {
+    pub name: String,
+    pub only_with_members: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct OutboundTable {
+    name: String,
+    #[serde(default)]
+    only_with_members: bool,
+}
+
+impl<'de> Deserialize<'de> for OutboundInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OutboundInput;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "an interface name, or a table { name = \"eth3\", only-with-members = true }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OutboundInput, E> {
+                Ok(OutboundInput {
+                    name: v.to_owned(),
+                    only_with_members: false,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OutboundInput, A::Error> {
+                let t = OutboundTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(OutboundInput {
+                    name: t.name,
+                    only_with_members: t.only_with_members,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
