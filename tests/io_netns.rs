@@ -556,3 +556,151 @@ fn rpf_lookup_finds_interface_and_gateway() {
         assert_eq!(none, None);
     });
 }
+
+#[test]
+fn netlink_overrun_yields_a_fresh_snapshot() {
+    if !is_root() {
+        return;
+    }
+    in_netns(|| async {
+        ip(&["link", "add", "o0", "type", "veth", "peer", "name", "o1"]);
+        let mut w = netlink::start_with_rcvbuf(4096).await.unwrap();
+        assert!(matches!(w.next().await, Some(NetEvent::Snapshot { .. })));
+        // The runtime is blocked while `ip` runs: the notification socket
+        // overflows.
+        let batch: String = (0..400)
+            .map(|i| format!("addr add 10.{}.{}.1/32 dev o0\n", 20 + i / 250, i % 250))
+            .collect();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), batch).unwrap();
+        ip(&["-batch", file.path().to_str().unwrap()]);
+        let ev = next_until(&mut w, |e| {
+            eprintln!("EV {e:?}");
+            matches!(e, NetEvent::Snapshot { .. })
+        })
+        .await;
+        let NetEvent::Snapshot { addrs, .. } = ev else {
+            unreachable!()
+        };
+        let o0 = ifindex("o0");
+        assert_eq!(addrs.iter().filter(|a| a.ifindex == o0).count(), 400);
+        assert!(w.resyncs() >= 1);
+    });
+}
+
+#[test]
+fn a_burst_of_4000_reports_is_read_without_drops() {
+    if !is_root() {
+        return;
+    }
+    in_netns(|| async {
+        let peer = PeerNs::new();
+        veth_to_peer(&peer, "b0", "b1");
+        let local = ifindex("b0");
+        let mrt = AsyncMrtSocket::new(MrtSocket::open(None).unwrap()).unwrap();
+        mrt.get_ref().add_vif(VifIndex(0), local).unwrap();
+        mrt.get_ref()
+            .join_group(local, GroupAddr::ALL_V3_ROUTERS)
+            .unwrap();
+        const N: usize = 4000;
+        // Sent while nobody reads: everything must fit in the receive buffer.
+        peer.run(|| {
+            let tx = IgmpTxSocket::open().unwrap();
+            let peer_if = IfIndex(nix::net::if_::if_nametoindex("b1").unwrap());
+            for i in 0..N {
+                let [_, _, hi, lo] = (i as u32).to_be_bytes();
+                let report =
+                    with_checksum(vec![0x22, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 239, 50, hi, lo]);
+                loop {
+                    match tx.send(
+                        peer_if,
+                        Ipv4Addr::new(10, 8, 0, 2),
+                        Ipv4Addr::new(224, 0, 0, 22),
+                        &report,
+                    ) {
+                        Ok(()) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::yield_now()
+                        }
+                        Err(e) => panic!("send: {e}"),
+                    }
+                }
+            }
+        });
+        let mut got = BTreeSet::new();
+        while got.len() < N {
+            let batch = tokio::time::timeout(Duration::from_secs(5), mrt.recv_batch(1024))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "only {} of {N} reports read, {} dropped",
+                        got.len(),
+                        mrt.get_ref().drops()
+                    )
+                })
+                .unwrap();
+            for rx in batch {
+                if let MrtRx::Igmp(i) = rx
+                    && i.payload.len() == 16
+                    && i.payload[12..14] == [239, 50]
+                {
+                    got.insert([i.payload[14], i.payload[15]]);
+                }
+            }
+        }
+        assert_eq!(mrt.get_ref().drops(), 0);
+    });
+}
+
+#[test]
+fn kernel_drops_are_counted() {
+    if !is_root() {
+        return;
+    }
+    in_netns(|| async {
+        let peer = PeerNs::new();
+        veth_to_peer(&peer, "d0", "d1");
+        let local = ifindex("d0");
+        let mrt = AsyncMrtSocket::new(MrtSocket::open(None).unwrap()).unwrap();
+        mrt.get_ref()
+            .join_group(local, GroupAddr::ALL_V3_ROUTERS)
+            .unwrap();
+        // A tiny queue, and 200 reports sent while nobody reads.
+        nix::sys::socket::setsockopt(mrt.get_ref(), nix::sys::socket::sockopt::RcvBuf, &2048)
+            .unwrap();
+        let send = |n: usize| {
+            peer.run(move || {
+                let tx = IgmpTxSocket::open().unwrap();
+                let peer_if = IfIndex(nix::net::if_::if_nametoindex("d1").unwrap());
+                let report =
+                    with_checksum(vec![0x22, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 239, 60, 0, 1]);
+                for _ in 0..n {
+                    let _ = tx.send(
+                        peer_if,
+                        Ipv4Addr::new(10, 8, 0, 2),
+                        Ipv4Addr::new(224, 0, 0, 22),
+                        &report,
+                    );
+                }
+            })
+        };
+        send(200);
+        let batch = tokio::time::timeout(Duration::from_secs(5), mrt.recv_batch(1000))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(batch.len() < 200, "{} read", batch.len());
+        // The kernel stamps the drop count on packets queued after a drop.
+        send(1);
+        tokio::time::timeout(Duration::from_secs(5), mrt.recv_batch(1000))
+            .await
+            .unwrap()
+            .unwrap();
+        let drops = mrt.get_ref().drops();
+        assert!(
+            drops > 0 && drops as usize <= 200 - batch.len(),
+            "drops {drops}, read {}",
+            batch.len()
+        );
+    });
+}

@@ -262,7 +262,8 @@ impl MrtSocket {
     }
 
     /// Packets dropped by the kernel because the receive queue was full,
-    /// since the socket was opened (updated on every read).
+    /// since the socket was opened. The kernel stamps this count on packets
+    /// queued after a drop, so it is up to date once such a packet was read.
     pub fn drops(&self) -> u32 {
         self.drops.load(Ordering::Relaxed)
     }

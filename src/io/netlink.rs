@@ -119,14 +119,16 @@ impl Drop for NetlinkWatcher {
 /// Subscribes, then dumps: the first [`NetlinkWatcher::next`] is a
 /// [`NetEvent::Snapshot`]. Must be called inside a tokio runtime.
 pub async fn start() -> Result<NetlinkWatcher, NetlinkError> {
+    start_with_rcvbuf(EVENTS_RCVBUF_BYTES).await
+}
+
+/// [`start`] with a chosen notification receive buffer, in bytes.
+pub async fn start_with_rcvbuf(rcvbuf: usize) -> Result<NetlinkWatcher, NetlinkError> {
     let (mut ev_conn, _, events) =
         rtnetlink::new_multicast_connection(&[MulticastGroup::Link, MulticastGroup::Ipv4Ifaddr])
             .map_err(NetlinkError::Socket)?;
-    sys::set_rcvbuf(
-        ev_conn.socket_mut().socket_mut().as_fd(),
-        EVENTS_RCVBUF_BYTES,
-    )
-    .map_err(NetlinkError::Socket)?;
+    sys::set_rcvbuf(ev_conn.socket_mut().socket_mut().as_fd(), rcvbuf)
+        .map_err(NetlinkError::Socket)?;
     let (req_conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
     let tasks = vec![tokio::spawn(ev_conn), tokio::spawn(req_conn)];
     let mut w = NetlinkWatcher {
