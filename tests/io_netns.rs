@@ -704,3 +704,29 @@ fn kernel_drops_are_counted() {
         );
     });
 }
+
+#[test]
+fn each_table_has_its_own_owner() {
+    if !is_root() {
+        return;
+    }
+    in_netns(|| async {
+        ip(&["link", "add", "t0", "type", "veth", "peer", "name", "t1"]);
+        let default = MrtSocket::open(None).unwrap();
+        let ten = MrtSocket::open(Some(10)).expect("MRT_TABLE 10");
+        assert_eq!(ten.table(), Some(10));
+        let err = MrtSocket::open(Some(10)).expect_err("table 10 is owned");
+        assert!(
+            err.to_string().ends_with("multicast routing table 10"),
+            "{err}"
+        );
+        // The same interface can be a VIF in both tables.
+        default.add_vif(VifIndex(0), ifindex("t0")).unwrap();
+        ten.add_vif(VifIndex(0), ifindex("t0")).unwrap();
+        // /proc shows only the default table.
+        ten.add_mfc(flow([10, 0, 0, 1], [239, 1, 1, 1]), VifIndex(0), &[])
+            .unwrap();
+        assert!(mr_cache().is_empty());
+        assert!(ten.sg_count(flow([10, 0, 0, 1], [239, 1, 1, 1])).is_ok());
+    });
+}
