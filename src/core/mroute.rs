@@ -1,1 +1,748 @@
-//! (in progress)
+//! Desired kernel multicast routing state (VIFs and MFC entries) and the
+//! diff that brings the kernel there.
+//!
+//! [`MrouteTable`] is what we believe the kernel holds. [`MrouteTable::reconcile`]
+//! takes the full desired set of forwarding entries (level-triggered, like
+//! smcroute's mark-and-sweep reload) and returns the ordered [`MrtAction`]s to
+//! apply. VIFs are allocated lazily: an interface gets a VIF only while some
+//! entry uses it or it is pinned (IGMP interfaces must be VIFs so that IGMPv2
+//! reports reach the multicast routing socket), and the lowest free index is
+//! taken first. The kernel allows [`MAXVIFS`] VIFs per table.
+//!
+//! Sans-IO: nothing here touches the kernel. The event loop applies the
+//! actions (see [`MrouteTable::apply_actions`]) and reports failures back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::core::types::{FlowKey, IfIndex, MAXVIFS, VifIndex};
+
+// ===== MrtAction =====
+
+/// One change to the kernel's multicast routing table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MrtAction {
+    AddVif {
+        vif: VifIndex,
+        ifindex: IfIndex,
+    },
+    DelVif {
+        vif: VifIndex,
+        ifindex: IfIndex,
+    },
+    /// Adds or replaces the entry for `flow` (the kernel replaces an existing
+    /// (S,G) in place). An empty `oifs` is a negative entry: the kernel drops
+    /// the flow without raising further upcalls.
+    AddMfc {
+        flow: FlowKey,
+        iif_vif: VifIndex,
+        oifs: Vec<VifIndex>,
+    },
+    DelMfc {
+        flow: FlowKey,
+        iif_vif: VifIndex,
+    },
+}
+
+impl MrtAction {
+    /// The VIFs this action needs to exist (for `AddMfc`) or acts on.
+    fn vifs(&self) -> impl Iterator<Item = VifIndex> + '_ {
+        let (first, rest): (VifIndex, &[VifIndex]) = match self {
+            MrtAction::AddVif { vif, .. } | MrtAction::DelVif { vif, .. } => (*vif, &[]),
+            MrtAction::AddMfc { iif_vif, oifs, .. } => (*iif_vif, oifs),
+            MrtAction::DelMfc { iif_vif, .. } => (*iif_vif, &[]),
+        };
+        std::iter::once(first).chain(rest.iter().copied())
+    }
+}
+
+impl fmt::Display for MrtAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MrtAction::AddVif { vif, ifindex } => write!(f, "add vif {vif} (ifindex {ifindex})"),
+            MrtAction::DelVif { vif, ifindex } => write!(f, "del vif {vif} (ifindex {ifindex})"),
+            MrtAction::AddMfc {
+                flow,
+                iif_vif,
+                oifs,
+            } => {
+                write!(f, "add mfc {flow} iif vif {iif_vif} oif vifs [")?;
+                for (i, v) in oifs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            MrtAction::DelMfc { flow, iif_vif } => write!(f, "del mfc {flow} iif vif {iif_vif}"),
+        }
+    }
+}
+
+// ===== Reconcile =====
+
+/// The result of [`MrouteTable::reconcile`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reconcile {
+    /// Actions in the order they must be applied.
+    pub actions: Vec<MrtAction>,
+    /// Interfaces that needed a VIF but got none: all [`MAXVIFS`] were taken.
+    pub vif_exhausted: Vec<IfIndex>,
+    /// Flows not installed because their incoming interface got no VIF.
+    pub skipped: Vec<FlowKey>,
+    /// Flows installed without some outgoing interfaces that got no VIF.
+    pub degraded: Vec<FlowKey>,
+}
+
+/// One installed MFC entry, in VIF terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MfcEntry {
+    pub iif: VifIndex,
+    pub oifs: BTreeSet<VifIndex>,
+}
+
+// ===== MrouteTable =====
+
+/// What we believe the kernel's multicast routing table holds.
+#[derive(Clone, Debug, Default)]
+pub struct MrouteTable {
+    /// Live VIFs: vif -> ifindex.
+    vifs: BTreeMap<VifIndex, IfIndex>,
+    /// Reverse map of `vifs`.
+    by_ifindex: BTreeMap<IfIndex, VifIndex>,
+    /// VIFs whose deletion the kernel refused: still occupied there, deleted
+    /// again by the next reconcile and not allocated before.
+    stale_vifs: BTreeMap<VifIndex, IfIndex>,
+    /// Installed MFC entries. An entry may still reference a VIF index that
+    /// is no longer live (its device vanished); reconcile replaces or deletes
+    /// such entries before the index is reused.
+    mfc: BTreeMap<FlowKey, MfcEntry>,
+}
+
+impl MrouteTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn vif_of(&self, ifindex: IfIndex) -> Option<VifIndex> {
+        self.by_ifindex.get(&ifindex).copied()
+    }
+
+    pub fn ifindex_of(&self, vif: VifIndex) -> Option<IfIndex> {
+        self.vifs.get(&vif).copied()
+    }
+
+    /// Live VIFs in index order.
+    pub fn vifs(&self) -> impl Iterator<Item = (VifIndex, IfIndex)> + '_ {
+        self.vifs.iter().map(|(v, i)| (*v, *i))
+    }
+
+    /// Installed MFC entries in flow order.
+    pub fn mfc_entries(&self) -> impl Iterator<Item = (&FlowKey, &MfcEntry)> {
+        self.mfc.iter()
+    }
+
+    pub fn mfc_entry(&self, flow: &FlowKey) -> Option<&MfcEntry> {
+        self.mfc.get(flow)
+    }
+
+    /// Forgets everything, for when the kernel table was flushed or the
+    /// socket reopened.
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Reconciles to the desired set of forwarding entries:
+    /// `flow -> (iif ifindex, oif ifindexes)`, plus `pinned` interfaces that
+    /// need a VIF even without entries.
+    ///
+    /// Action order: deletions of entries that go away (or that reference a
+    /// VIF being freed), then VIF deletions, then VIF additions, then entry
+    /// additions and replacements. A freed index may therefore be reused in
+    /// the same round. An iif listed among the oifs is dropped from the oifs
+    /// (the kernel would send (S,G) traffic back out of its incoming VIF).
+    /// When VIFs run out, already allocated interfaces keep theirs, pinned
+    /// interfaces come next, then the others by ifindex.
+    pub fn reconcile(
+        &mut self,
+        desired: &BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)>,
+        pinned: &BTreeSet<IfIndex>,
+    ) -> Reconcile {
+        let mut out = Reconcile::default();
+
+        // 1. Interfaces that need a VIF, in allocation priority order.
+        let mut wanted: BTreeSet<IfIndex> = pinned.clone();
+        for (iif, oifs) in desired.values() {
+            wanted.insert(*iif);
+            wanted.extend(oifs.iter().copied());
+        }
+
+        // 2. Keep live VIFs still wanted; free the rest.
+        let freed: Vec<(VifIndex, IfIndex)> = self
+            .vifs
+            .iter()
+            .filter(|(_, ifx)| !wanted.contains(ifx))
+            .map(|(v, i)| (*v, *i))
+            .collect();
+        for (vif, ifindex) in &freed {
+            self.vifs.remove(vif);
+            self.by_ifindex.remove(ifindex);
+        }
+        let stale: Vec<(VifIndex, IfIndex)> =
+            std::mem::take(&mut self.stale_vifs).into_iter().collect();
+
+        // 3. Allocate new VIFs: pinned interfaces first, then the others.
+        let mut new_vifs: Vec<(VifIndex, IfIndex)> = Vec::new();
+        let order = pinned
+            .iter()
+            .chain(wanted.iter().filter(|i| !pinned.contains(i)));
+        for ifindex in order {
+            if self.by_ifindex.contains_key(ifindex) {
+                continue;
+            }
+            match self.lowest_free_vif() {
+                Some(vif) => {
+                    self.vifs.insert(vif, *ifindex);
+                    self.by_ifindex.insert(*ifindex, vif);
+                    new_vifs.push((vif, *ifindex));
+                }
+                None => out.vif_exhausted.push(*ifindex),
+            }
+        }
+        let is_new = |v: VifIndex| new_vifs.iter().any(|(nv, _)| *nv == v);
+
+        // 4. Translate the desired entries to VIF terms.
+        let mut target: BTreeMap<FlowKey, MfcEntry> = BTreeMap::new();
+        for (flow, (iif, oifs)) in desired {
+            let Some(iif_vif) = self.vif_of(*iif) else {
+                out.skipped.push(*flow);
+                continue;
+            };
+            let mut oif_vifs = BTreeSet::new();
+            let mut missing = false;
+            for oif in oifs.iter().filter(|o| *o != iif) {
+                match self.vif_of(*oif) {
+                    Some(v) => {
+                        oif_vifs.insert(v);
+                    }
+                    None => missing = true,
+                }
+            }
+            if missing {
+                out.degraded.push(*flow);
+            }
+            target.insert(
+                *flow,
+                MfcEntry {
+                    iif: iif_vif,
+                    oifs: oif_vifs,
+                },
+            );
+        }
+
+        // 5. Diff the MFC. An installed entry that references an index that
+        // is not live-and-kept (freed now, vanished earlier, or about to be
+        // reassigned) must leave the kernel before that index is reused.
+        let mut early = Vec::new();
+        let mut late = Vec::new();
+        let installed = std::mem::take(&mut self.mfc);
+        let mut must_readd: BTreeSet<FlowKey> = BTreeSet::new();
+        for (flow, cur) in &installed {
+            let references_dead = std::iter::once(cur.iif)
+                .chain(cur.oifs.iter().copied())
+                .any(|v| !self.vifs.contains_key(&v) || is_new(v));
+            // Equal VIF numbers mean nothing if one of them changed owner.
+            if references_dead || !target.contains_key(flow) {
+                early.push(MrtAction::DelMfc {
+                    flow: *flow,
+                    iif_vif: cur.iif,
+                });
+                must_readd.insert(*flow);
+            }
+        }
+        for (flow, want) in &target {
+            if must_readd.contains(flow) || installed.get(flow) != Some(want) {
+                late.push(MrtAction::AddMfc {
+                    flow: *flow,
+                    iif_vif: want.iif,
+                    oifs: want.oifs.iter().copied().collect(),
+                });
+            }
+        }
+        self.mfc = target;
+
+        out.actions.extend(early);
+        for (vif, ifindex) in stale.into_iter().chain(freed) {
+            out.actions.push(MrtAction::DelVif { vif, ifindex });
+        }
+        for (vif, ifindex) in new_vifs {
+            out.actions.push(MrtAction::AddVif { vif, ifindex });
+        }
+        out.actions.extend(late);
+        out
+    }
+
+    /// Records that the kernel rejected `action`, so that the next reconcile
+    /// retries it: a failed addition is forgotten, a failed deletion is
+    /// remembered as still present.
+    pub fn mark_failed(&mut self, action: &MrtAction) {
+        match action {
+            MrtAction::AddVif { vif, ifindex } => {
+                if self.vifs.get(vif) == Some(ifindex) {
+                    self.forget_vif(*vif);
+                }
+            }
+            MrtAction::DelVif { vif, ifindex } => {
+                // The index may have been handed to another interface in the
+                // same round; that allocation cannot succeed while the kernel
+                // still holds the old one.
+                if self.vifs.contains_key(vif) {
+                    self.forget_vif(*vif);
+                }
+                self.stale_vifs.insert(*vif, *ifindex);
+            }
+            MrtAction::AddMfc { flow, .. } => {
+                self.mfc.remove(flow);
+            }
+            MrtAction::DelMfc { flow, iif_vif } => {
+                // If the flow is to be re-added in this round the addition
+                // replaces the kernel entry anyway.
+                self.mfc.entry(*flow).or_insert(MfcEntry {
+                    iif: *iif_vif,
+                    oifs: BTreeSet::new(),
+                });
+            }
+        }
+    }
+
+    /// The device vanished: the kernel already removed its VIF. Entries that
+    /// still reference the index stay recorded (the kernel keeps them too)
+    /// and are replaced or deleted by the next reconcile before the index is
+    /// reused.
+    pub fn interface_gone(&mut self, ifindex: IfIndex) {
+        if let Some(vif) = self.by_ifindex.remove(&ifindex) {
+            self.vifs.remove(&vif);
+        }
+        self.stale_vifs.retain(|_, i| *i != ifindex);
+    }
+
+    /// Applies `actions` in order with `apply`, calling [`Self::mark_failed`]
+    /// for each failure. Actions that depend on a failed VIF change (an
+    /// `AddVif` or `AddMfc` using that index) are not attempted and are
+    /// marked failed too. Returns every failure with its error (`None` for a
+    /// skipped dependent action); keeps going after errors.
+    pub fn apply_actions<E>(
+        &mut self,
+        actions: &[MrtAction],
+        mut apply: impl FnMut(&MrtAction) -> Result<(), E>,
+    ) -> Vec<(MrtAction, Option<E>)> {
+        let mut failed_vifs: BTreeSet<VifIndex> = BTreeSet::new();
+        let mut failures = Vec::new();
+        for action in actions {
+            let depends_on_failed =
+                matches!(action, MrtAction::AddVif { .. } | MrtAction::AddMfc { .. })
+                    && action.vifs().any(|v| failed_vifs.contains(&v));
+            let result = if depends_on_failed {
+                Err(None)
+            } else {
+                apply(action).map_err(Some)
+            };
+            if let Err(e) = result {
+                if let MrtAction::AddVif { vif, .. } | MrtAction::DelVif { vif, .. } = action {
+                    failed_vifs.insert(*vif);
+                }
+                self.mark_failed(action);
+                failures.push((action.clone(), e));
+            }
+        }
+        failures
+    }
+
+    // ===== helper functions =====
+
+    fn lowest_free_vif(&self) -> Option<VifIndex> {
+        (0..MAXVIFS as u16)
+            .map(VifIndex)
+            .find(|v| !self.vifs.contains_key(v) && !self.stale_vifs.contains_key(v))
+    }
+
+    /// Forgets a live VIF and every entry that uses it (so the entries are
+    /// re-added once the VIF exists).
+    fn forget_vif(&mut self, vif: VifIndex) {
+        if let Some(ifindex) = self.vifs.remove(&vif) {
+            self.by_ifindex.remove(&ifindex);
+        }
+        self.mfc
+            .retain(|_, e| e.iif != vif && !e.oifs.contains(&vif));
+    }
+}
+
+// ===== tests =====
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    use crate::core::types::GroupAddr;
+
+    fn flow(s: u8, g: u8) -> FlowKey {
+        FlowKey {
+            group: GroupAddr::new(Ipv4Addr::new(239, 1, 1, g)).unwrap(),
+            source: Ipv4Addr::new(10, 0, 0, s),
+        }
+    }
+
+    fn ifs(list: &[u32]) -> BTreeSet<IfIndex> {
+        list.iter().map(|i| IfIndex(*i)).collect()
+    }
+
+    fn entry(iif: u32, oifs: &[u32]) -> (IfIndex, BTreeSet<IfIndex>) {
+        (IfIndex(iif), ifs(oifs))
+    }
+
+    fn add_vif(v: u16, i: u32) -> MrtAction {
+        MrtAction::AddVif {
+            vif: VifIndex(v),
+            ifindex: IfIndex(i),
+        }
+    }
+
+    fn del_vif(v: u16, i: u32) -> MrtAction {
+        MrtAction::DelVif {
+            vif: VifIndex(v),
+            ifindex: IfIndex(i),
+        }
+    }
+
+    fn add_mfc(f: FlowKey, iif: u16, oifs: &[u16]) -> MrtAction {
+        MrtAction::AddMfc {
+            flow: f,
+            iif_vif: VifIndex(iif),
+            oifs: oifs.iter().map(|v| VifIndex(*v)).collect(),
+        }
+    }
+
+    fn del_mfc(f: FlowKey, iif: u16) -> MrtAction {
+        MrtAction::DelMfc {
+            flow: f,
+            iif_vif: VifIndex(iif),
+        }
+    }
+
+    #[test]
+    fn allocates_lazily_lowest_first_pinned_first() {
+        let mut t = MrouteTable::new();
+        let desired = BTreeMap::from([(flow(1, 1), entry(5, &[7, 3]))]);
+        let r = t.reconcile(&desired, &ifs(&[9]));
+        assert_eq!(
+            r.actions,
+            vec![
+                add_vif(0, 9),
+                add_vif(1, 3),
+                add_vif(2, 5),
+                add_vif(3, 7),
+                add_mfc(flow(1, 1), 2, &[1, 3]),
+            ]
+        );
+        assert_eq!(t.vif_of(IfIndex(5)), Some(VifIndex(2)));
+        assert_eq!(t.ifindex_of(VifIndex(3)), Some(IfIndex(7)));
+        assert_eq!(t.vif_of(IfIndex(4)), None);
+    }
+
+    #[test]
+    fn reconcile_twice_is_idempotent() {
+        let mut t = MrouteTable::new();
+        let desired =
+            BTreeMap::from([(flow(1, 1), entry(1, &[2, 3])), (flow(2, 2), entry(2, &[]))]);
+        let first = t.reconcile(&desired, &ifs(&[4]));
+        assert!(!first.actions.is_empty());
+        let second = t.reconcile(&desired, &ifs(&[4]));
+        assert_eq!(second, Reconcile::default());
+    }
+
+    #[test]
+    fn frees_unused_vifs_after_deleting_entries_and_reuses_lowest() {
+        let mut t = MrouteTable::new();
+        let d1 = BTreeMap::from([(flow(1, 1), entry(1, &[2])), (flow(1, 2), entry(3, &[4]))]);
+        t.reconcile(&d1, &BTreeSet::new());
+        // vifs: 0=1, 1=2, 2=3, 3=4. Drop the second flow, add one using 5.
+        let d2 = BTreeMap::from([(flow(1, 1), entry(1, &[2])), (flow(1, 3), entry(1, &[5]))]);
+        let r = t.reconcile(&d2, &BTreeSet::new());
+        assert_eq!(
+            r.actions,
+            vec![
+                del_mfc(flow(1, 2), 2),
+                del_vif(2, 3),
+                del_vif(3, 4),
+                add_vif(2, 5),
+                add_mfc(flow(1, 3), 0, &[2]),
+            ]
+        );
+        assert_eq!(t.vif_of(IfIndex(3)), None);
+        assert_eq!(t.vif_of(IfIndex(5)), Some(VifIndex(2)));
+    }
+
+    #[test]
+    fn iif_change_is_one_add_mfc() {
+        let mut t = MrouteTable::new();
+        let d1 = BTreeMap::from([(flow(1, 1), entry(1, &[2, 3]))]);
+        t.reconcile(&d1, &BTreeSet::new());
+        let d2 = BTreeMap::from([(flow(1, 1), entry(2, &[1, 3]))]);
+        let r = t.reconcile(&d2, &BTreeSet::new());
+        assert_eq!(r.actions, vec![add_mfc(flow(1, 1), 1, &[0, 2])]);
+    }
+
+    #[test]
+    fn entry_referencing_freed_vif_leaves_before_the_index_is_reused() {
+        let mut t = MrouteTable::new();
+        let d1 = BTreeMap::from([(flow(1, 1), entry(1, &[2]))]);
+        t.reconcile(&d1, &BTreeSet::new());
+        // Interface 2 is replaced by 3: vif 1 is freed and reused.
+        let d2 = BTreeMap::from([(flow(1, 1), entry(1, &[3]))]);
+        let r = t.reconcile(&d2, &BTreeSet::new());
+        assert_eq!(
+            r.actions,
+            vec![
+                del_mfc(flow(1, 1), 0),
+                del_vif(1, 2),
+                add_vif(1, 3),
+                add_mfc(flow(1, 1), 0, &[1]),
+            ]
+        );
+    }
+
+    #[test]
+    fn iif_is_not_an_oif() {
+        let mut t = MrouteTable::new();
+        let d = BTreeMap::from([(flow(1, 1), entry(1, &[1, 2]))]);
+        let r = t.reconcile(&d, &BTreeSet::new());
+        assert_eq!(r.actions.last(), Some(&add_mfc(flow(1, 1), 0, &[1])));
+    }
+
+    #[test]
+    fn thirty_third_interface_is_exhausted_others_fine() {
+        let mut t = MrouteTable::new();
+        let pinned: BTreeSet<IfIndex> = (1..=31).map(IfIndex).collect();
+        // 31 pinned + iif 100 + oif 101 (the 33rd interface).
+        let d = BTreeMap::from([
+            (flow(1, 1), entry(100, &[1, 101])),
+            (flow(1, 2), entry(101, &[1])),
+            (flow(1, 3), entry(2, &[3])),
+        ]);
+        let r = t.reconcile(&d, &pinned);
+        assert_eq!(r.vif_exhausted, vec![IfIndex(101)]);
+        assert_eq!(r.skipped, vec![flow(1, 2)]);
+        assert_eq!(r.degraded, vec![flow(1, 1)]);
+        let adds = r
+            .actions
+            .iter()
+            .filter(|a| matches!(a, MrtAction::AddVif { .. }))
+            .count();
+        assert_eq!(adds, MAXVIFS);
+        assert!(r.actions.contains(&add_mfc(flow(1, 1), 31, &[0])));
+        assert!(r.actions.contains(&add_mfc(flow(1, 3), 1, &[2])));
+        // Once a pinned interface goes away, the waiting one gets its index.
+        let pinned2: BTreeSet<IfIndex> = (2..=31).map(IfIndex).collect();
+        let d2 = BTreeMap::from([(flow(1, 2), entry(101, &[2]))]);
+        let r2 = t.reconcile(&d2, &pinned2);
+        assert!(r2.vif_exhausted.is_empty());
+        assert!(r2.actions.contains(&add_vif(0, 101)));
+    }
+
+    #[test]
+    fn ordering_add_vif_before_add_mfc_del_mfc_before_del_vif() {
+        let mut t = MrouteTable::new();
+        let mut desired = BTreeMap::new();
+        for i in 1..=6u8 {
+            desired.insert(flow(i, i), entry(u32::from(i), &[u32::from(i) + 10]));
+        }
+        let mut kernel = KernelModel::default();
+        let r = t.reconcile(&desired, &BTreeSet::new());
+        check_order(&mut kernel, &r.actions);
+        let desired2: BTreeMap<_, _> = (4..=9u8)
+            .map(|i| (flow(i, i), entry(u32::from(i) + 20, &[u32::from(i)])))
+            .collect();
+        let r2 = t.reconcile(&desired2, &BTreeSet::new());
+        check_order(&mut kernel, &r2.actions);
+        assert!(t.reconcile(&desired2, &BTreeSet::new()).actions.is_empty());
+    }
+
+    /// A model of the kernel table, to replay actions against.
+    #[derive(Default)]
+    struct KernelModel {
+        vifs: BTreeMap<VifIndex, IfIndex>,
+        mfc: BTreeMap<FlowKey, Vec<VifIndex>>,
+    }
+
+    /// Replays `actions` against `k` and checks that no MFC ever references
+    /// a VIF that does not exist, and no VIF is deleted while referenced.
+    fn check_order(k: &mut KernelModel, actions: &[MrtAction]) {
+        for a in actions {
+            match a {
+                MrtAction::AddVif { vif, ifindex } => {
+                    assert!(k.vifs.insert(*vif, *ifindex).is_none(), "{a}: vif busy");
+                }
+                MrtAction::DelVif { vif, .. } => {
+                    assert!(
+                        !k.mfc.values().any(|v| v.contains(vif)),
+                        "{a}: still referenced"
+                    );
+                    assert!(k.vifs.remove(vif).is_some(), "{a}: no such vif");
+                }
+                MrtAction::AddMfc {
+                    flow,
+                    iif_vif,
+                    oifs,
+                } => {
+                    for v in std::iter::once(iif_vif).chain(oifs) {
+                        assert!(k.vifs.contains_key(v), "{a}: vif {v} missing");
+                    }
+                    let mut all = vec![*iif_vif];
+                    all.extend(oifs);
+                    k.mfc.insert(*flow, all);
+                }
+                MrtAction::DelMfc { flow, .. } => {
+                    assert!(k.mfc.remove(flow).is_some(), "{a}: no such entry");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn failed_add_vif_is_retried_with_its_entries() {
+        let mut t = MrouteTable::new();
+        let d = BTreeMap::from([(flow(1, 1), entry(1, &[2]))]);
+        let r = t.reconcile(&d, &BTreeSet::new());
+        let failures = t.apply_actions(&r.actions, |a| match a {
+            MrtAction::AddVif { ifindex, .. } if *ifindex == IfIndex(2) => Err("ENODEV"),
+            _ => Ok(()),
+        });
+        // The AddMfc using vif 1 was not attempted.
+        assert_eq!(failures.len(), 2);
+        assert_eq!(failures[0], (add_vif(1, 2), Some("ENODEV")));
+        assert_eq!(failures[1], (add_mfc(flow(1, 1), 0, &[1]), None));
+        assert_eq!(t.vif_of(IfIndex(2)), None);
+        let r2 = t.reconcile(&d, &BTreeSet::new());
+        assert_eq!(
+            r2.actions,
+            vec![add_vif(1, 2), add_mfc(flow(1, 1), 0, &[1])]
+        );
+    }
+
+    #[test]
+    fn failed_deletions_are_retried() {
+        let mut t = MrouteTable::new();
+        let d = BTreeMap::from([(flow(1, 1), entry(1, &[2]))]);
+        t.reconcile(&d, &BTreeSet::new());
+        let r = t.reconcile(&BTreeMap::new(), &BTreeSet::new());
+        assert_eq!(
+            r.actions,
+            vec![del_mfc(flow(1, 1), 0), del_vif(0, 1), del_vif(1, 2)]
+        );
+        for a in &r.actions {
+            t.mark_failed(a);
+        }
+        let r2 = t.reconcile(&BTreeMap::new(), &BTreeSet::new());
+        assert_eq!(r2.actions, r.actions);
+        assert!(
+            t.reconcile(&BTreeMap::new(), &BTreeSet::new())
+                .actions
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn stale_vif_blocks_reuse_until_deleted() {
+        let mut t = MrouteTable::new();
+        t.reconcile(&BTreeMap::new(), &ifs(&[1]));
+        let r = t.reconcile(&BTreeMap::new(), &ifs(&[2]));
+        assert_eq!(r.actions, vec![del_vif(0, 1), add_vif(0, 2)]);
+        let failures = t.apply_actions(&r.actions, |a| match a {
+            MrtAction::DelVif { .. } => Err("EBUSY"),
+            _ => Ok(()),
+        });
+        assert_eq!(failures.len(), 2, "the dependent AddVif is skipped");
+        assert_eq!(t.vif_of(IfIndex(2)), None);
+        let r2 = t.reconcile(&BTreeMap::new(), &ifs(&[2]));
+        assert_eq!(r2.actions, vec![del_vif(0, 1), add_vif(0, 2)]);
+    }
+
+    #[test]
+    fn interface_gone_frees_index_after_entries_are_fixed() {
+        let mut t = MrouteTable::new();
+        let d = BTreeMap::from([(flow(1, 1), entry(1, &[2, 3]))]);
+        t.reconcile(&d, &BTreeSet::new());
+        t.interface_gone(IfIndex(2));
+        assert_eq!(t.vif_of(IfIndex(2)), None);
+        // The core drops interface 2 and adds interface 4, which takes vif 1.
+        let d2 = BTreeMap::from([(flow(1, 1), entry(1, &[3, 4]))]);
+        let r = t.reconcile(&d2, &BTreeSet::new());
+        assert_eq!(
+            r.actions,
+            vec![
+                del_mfc(flow(1, 1), 0),
+                add_vif(1, 4),
+                add_mfc(flow(1, 1), 0, &[1, 2]),
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        /// Any sequence of desired states: actions apply cleanly in order, the
+        /// model kernel ends up exactly as desired, and a repeat is a no-op.
+        #[test]
+        fn random_sequences_converge(
+            steps in proptest::collection::vec(
+                (
+                    proptest::collection::btree_map(
+                        (1u8..6, 1u8..6),
+                        (1u32..12, proptest::collection::btree_set(1u32..12, 0..4)),
+                        0..6,
+                    ),
+                    proptest::collection::btree_set(1u32..12, 0..3),
+                ),
+                1..6,
+            )
+        ) {
+            let mut t = MrouteTable::new();
+            let mut k = KernelModel::default();
+            for (flows, pinned) in steps {
+                let desired: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> = flows
+                    .into_iter()
+                    .map(|((s, g), (iif, oifs))| {
+                        (flow(s, g), (IfIndex(iif), oifs.into_iter().map(IfIndex).collect()))
+                    })
+                    .collect();
+                let pinned: BTreeSet<IfIndex> = pinned.into_iter().map(IfIndex).collect();
+                let r = t.reconcile(&desired, &pinned);
+                check_order(&mut k, &r.actions);
+                proptest::prop_assert!(t.reconcile(&desired, &pinned).actions.is_empty());
+                // The kernel model matches the desired state in interface terms.
+                let mut in_kernel = BTreeMap::new();
+                for (f, vifs) in &k.mfc {
+                    let iif = k.vifs[&vifs[0]];
+                    let oifs: BTreeSet<IfIndex> = vifs[1..].iter().map(|v| k.vifs[v]).collect();
+                    in_kernel.insert(*f, (iif, oifs));
+                }
+                let expected: BTreeMap<_, _> = desired
+                    .iter()
+                    .map(|(f, (iif, oifs))| {
+                        let mut o = oifs.clone();
+                        o.remove(iif);
+                        (*f, (*iif, o))
+                    })
+                    .collect();
+                proptest::prop_assert_eq!(in_kernel, expected);
+                let mut needed: BTreeSet<IfIndex> = pinned.clone();
+                for (iif, oifs) in desired.values() {
+                    needed.insert(*iif);
+                    needed.extend(oifs);
+                }
+                let have: BTreeSet<IfIndex> = k.vifs.values().copied().collect();
+                proptest::prop_assert_eq!(have, needed);
+            }
+        }
+    }
+}

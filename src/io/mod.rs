@@ -1,1 +1,16 @@
-//! (in progress)
+//! Southbound I/O: the only code that touches the kernel.
+//!
+//! - [`mrt`]: the multicast routing socket (`MRT_INIT`, VIFs, MFC entries,
+//!   upcalls and IGMP receive).
+//! - [`raw_igmp`]: the IGMP transmit socket (Router Alert, TTL 1).
+//! - [`netlink`]: interfaces and addresses from rtnetlink, translated to
+//!   domain facts; unicast RPF lookups.
+//! - [`sysctl`]: reads of `/proc/sys` settings worth a warning.
+//! - [`sys`]: the kernel API constants and structures libc lacks; the one
+//!   module with `unsafe`.
+
+pub mod mrt;
+pub mod netlink;
+pub mod raw_igmp;
+pub mod sys;
+pub mod sysctl;

@@ -1,0 +1,746 @@
+//! The multicast routing socket: the raw IGMP socket on which `MRT_INIT` makes
+//! mgmd the owner of the kernel's IPv4 multicast routing table.
+//!
+//! One socket per (network namespace, table) can own the table; the kernel
+//! answers a second `MRT_INIT` with `EADDRINUSE` ([`MrtError::AlreadyInUse`]).
+//! The same socket carries the kernel's upcalls (`IGMPMSG_NOCACHE`,
+//! `IGMPMSG_WRONGVIF`...) and IGMP packets, including IGMPv2 reports, which
+//! reach only this socket and only on interfaces that are VIFs.
+//!
+//! Closing the socket (dropping [`MrtSocket`]) makes the kernel delete every
+//! non-static VIF and MFC entry of the table at once, even after a crash:
+//! forwarding stops and `mc_forwarding` drops to 0. Never reopen the socket to
+//! reset state; use [`MrtSocket::flush`].
+
+use std::io::{self, IoSliceMut};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, setsockopt, sockopt};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+use tokio::io::unix::AsyncFd;
+
+use crate::core::mroute::MrtAction;
+use crate::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex};
+use crate::io::sys;
+
+/// Receive buffer asked for: room for a burst of several thousand reports.
+const RCVBUF_BYTES: usize = 4 << 20;
+/// Largest datagram we read (an IP packet cannot be larger).
+const RX_BUF_BYTES: usize = 65536;
+
+// ===== MrtError =====
+
+#[derive(Debug, thiserror::Error)]
+pub enum MrtError {
+    #[error(
+        "another multicast routing daemon (e.g. smcroute, pimd, igmpproxy, or another mgmd) already owns the multicast routing table{}",
+        table_suffix(*.table)
+    )]
+    AlreadyInUse { table: Option<u32> },
+    #[error("permission denied to {op}: {needs}")]
+    Permission {
+        op: &'static str,
+        needs: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to {op}: {source}")]
+    Socket {
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to {action}: {reason}")]
+    Action {
+        action: MrtAction,
+        errno: i32,
+        reason: String,
+    },
+}
+
+impl MrtError {
+    /// The errno of the failing call, if there was one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            MrtError::AlreadyInUse { .. } => Some(libc::EADDRINUSE),
+            MrtError::Permission { source, .. } | MrtError::Socket { source, .. } => {
+                source.raw_os_error()
+            }
+            MrtError::Action { errno, .. } => Some(*errno),
+        }
+    }
+}
+
+fn table_suffix(table: Option<u32>) -> String {
+    match table {
+        Some(t) => format!(" {t}"),
+        None => String::new(),
+    }
+}
+
+// ===== received messages =====
+
+/// What one read from the multicast routing socket produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MrtRx {
+    Upcall(Upcall),
+    Igmp(IgmpRx),
+    Malformed(&'static str),
+}
+
+/// A kernel upcall (`struct igmpmsg`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upcall {
+    pub kind: UpcallKind,
+    /// The VIF the packet arrived on.
+    pub vif: VifIndex,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpcallKind {
+    /// No MFC entry for (src, dst): the packet is queued until one is added.
+    NoCache,
+    /// The packet arrived on a VIF other than the entry's iif (needs
+    /// `MRT_ASSERT`).
+    WrongVif,
+    WholePkt,
+    WrVifWhole,
+    Other(u8),
+}
+
+impl From<u8> for UpcallKind {
+    fn from(v: u8) -> Self {
+        match v {
+            sys::IGMPMSG_NOCACHE => UpcallKind::NoCache,
+            sys::IGMPMSG_WRONGVIF => UpcallKind::WrongVif,
+            sys::IGMPMSG_WHOLEPKT => UpcallKind::WholePkt,
+            sys::IGMPMSG_WRVIFWHOLE => UpcallKind::WrVifWhole,
+            other => UpcallKind::Other(other),
+        }
+    }
+}
+
+/// A received IGMP packet, IP header parsed off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IgmpRx {
+    /// The interface it arrived on (`IP_PKTINFO`).
+    pub ifindex: IfIndex,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ttl: u8,
+    /// The IP header carried the Router Alert option.
+    pub router_alert: bool,
+    /// The IGMP message (the IP payload).
+    pub payload: Vec<u8>,
+}
+
+/// Counters of one (S,G) entry (`SIOCGETSGCNT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SgCount {
+    pub packets: u64,
+    pub bytes: u64,
+    pub wrong_if: u64,
+}
+
+/// Counters of one VIF (`SIOCGETVIFCNT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VifCount {
+    pub in_packets: u64,
+    pub out_packets: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+}
+
+// ===== MrtSocket =====
+
+/// The owning multicast routing socket. Non-blocking; wrap it in
+/// [`AsyncMrtSocket`] (or `tokio::io::unix::AsyncFd`) to wait for input.
+#[derive(Debug)]
+pub struct MrtSocket {
+    sock: Socket,
+    table: Option<u32>,
+    /// Packets the kernel dropped because the receive queue was full, as last
+    /// reported by `SO_RXQ_OVFL`.
+    drops: AtomicU32,
+}
+
+impl MrtSocket {
+    /// Opens the raw IGMP socket, selects `table` (`MRT_TABLE`, needs
+    /// CAP_NET_ADMIN) and takes ownership of it (`MRT_INIT`).
+    pub fn open(table: Option<u32>) -> Result<MrtSocket, MrtError> {
+        let sock = Socket::new(
+            Domain::IPV4,
+            Type::RAW,
+            Some(Protocol::from(libc::IPPROTO_IGMP)),
+        )
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::EPERM | libc::EACCES) => MrtError::Permission {
+                op: "open a raw IGMP socket",
+                needs: "mgmd needs CAP_NET_RAW (run as root or grant the capability)",
+                source: e,
+            },
+            _ => MrtError::Socket {
+                op: "open a raw IGMP socket",
+                source: e,
+            },
+        })?;
+        let fd = sock.as_fd();
+        if let Some(t) = table {
+            sys::setsockopt(fd, libc::IPPROTO_IP, sys::MRT_TABLE, &t).map_err(|e| {
+                match e.raw_os_error() {
+                    Some(libc::EPERM | libc::EACCES) => MrtError::Permission {
+                        op: "select the multicast routing table (MRT_TABLE)",
+                        needs: "a multicast routing table other than the default needs CAP_NET_ADMIN",
+                        source: e,
+                    },
+                    _ => MrtError::Socket {
+                        op: "select the multicast routing table (MRT_TABLE; is CONFIG_IP_MROUTE_MULTIPLE_TABLES enabled?)",
+                        source: e,
+                    },
+                }
+            })?;
+        }
+        sys::setsockopt(fd, libc::IPPROTO_IP, sys::MRT_INIT, &1i32).map_err(|e| {
+            match e.raw_os_error() {
+                Some(libc::EADDRINUSE) => MrtError::AlreadyInUse { table },
+                Some(libc::EPERM | libc::EACCES) => MrtError::Permission {
+                    op: "become the multicast router (MRT_INIT)",
+                    needs: "mgmd needs CAP_NET_RAW, and CAP_NET_ADMIN for a non-default table",
+                    source: e,
+                },
+                Some(libc::ENOPROTOOPT) => MrtError::Socket {
+                    op: "become the multicast router (MRT_INIT; is CONFIG_IP_MROUTE enabled?)",
+                    source: e,
+                },
+                _ => MrtError::Socket {
+                    op: "become the multicast router (MRT_INIT)",
+                    source: e,
+                },
+            }
+        })?;
+        let s = MrtSocket {
+            sock,
+            table,
+            drops: AtomicU32::new(0),
+        };
+        s.configure_rx()
+            .map_err(|(op, source)| MrtError::Socket { op, source })?;
+        Ok(s)
+    }
+
+    fn configure_rx(&self) -> Result<(), (&'static str, io::Error)> {
+        let fd = self.sock.as_fd();
+        self.sock
+            .set_nonblocking(true)
+            .map_err(|e| ("make the multicast routing socket non-blocking", e))?;
+        setsockopt(&fd, sockopt::Ipv4PacketInfo, &true)
+            .map_err(|e| ("enable IP_PKTINFO", e.into()))?;
+        setsockopt(&fd, sockopt::RxqOvfl, &1).map_err(|e| ("enable SO_RXQ_OVFL", e.into()))?;
+        // Only groups joined on this socket (224.0.0.2, 224.0.0.22), not
+        // those joined by any other socket of the host.
+        self.sock
+            .set_multicast_all_v4(false)
+            .map_err(|e| ("clear IP_MULTICAST_ALL", e))?;
+        self.sock
+            .set_multicast_loop_v4(false)
+            .map_err(|e| ("clear IP_MULTICAST_LOOP", e))?;
+        sys::set_rcvbuf(fd, RCVBUF_BYTES).map_err(|e| ("set the receive buffer size", e))?;
+        Ok(())
+    }
+
+    pub fn table(&self) -> Option<u32> {
+        self.table
+    }
+
+    /// The receive buffer the kernel granted, in bytes.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.sock.recv_buffer_size()
+    }
+
+    /// Packets dropped by the kernel because the receive queue was full,
+    /// since the socket was opened. The kernel stamps this count on packets
+    /// queued after a drop, so it is up to date once such a packet was read.
+    pub fn drops(&self) -> u32 {
+        self.drops.load(Ordering::Relaxed)
+    }
+
+    // ----- VIFs and MFC entries -----
+
+    pub fn add_vif(&self, vif: VifIndex, ifindex: IfIndex) -> io::Result<()> {
+        let ctl = sys::VifCtl {
+            vifi: vif.0,
+            flags: sys::VIFF_USE_IFINDEX,
+            threshold: 1,
+            rate_limit: 0,
+            lcl: ifindex.0,
+            rmt_addr: 0,
+        };
+        sys::setsockopt(self.sock.as_fd(), libc::IPPROTO_IP, sys::MRT_ADD_VIF, &ctl)
+    }
+
+    pub fn del_vif(&self, vif: VifIndex) -> io::Result<()> {
+        let ctl = sys::VifCtl {
+            vifi: vif.0,
+            ..Default::default()
+        };
+        sys::setsockopt(self.sock.as_fd(), libc::IPPROTO_IP, sys::MRT_DEL_VIF, &ctl)
+    }
+
+    /// Adds or replaces the (S,G) entry: traffic from `flow.source` to
+    /// `flow.group` arriving on `iif` is sent out of every VIF in `oifs`.
+    pub fn add_mfc(&self, flow: FlowKey, iif: VifIndex, oifs: &[VifIndex]) -> io::Result<()> {
+        let mut ctl = mfcctl(flow, iif)?;
+        for oif in oifs {
+            let slot = ctl
+                .ttls
+                .get_mut(usize::from(oif.0))
+                .ok_or_else(vif_out_of_range)?;
+            *slot = 1;
+        }
+        sys::setsockopt(self.sock.as_fd(), libc::IPPROTO_IP, sys::MRT_ADD_MFC, &ctl)
+    }
+
+    pub fn del_mfc(&self, flow: FlowKey, iif: VifIndex) -> io::Result<()> {
+        let ctl = mfcctl(flow, iif)?;
+        sys::setsockopt(self.sock.as_fd(), libc::IPPROTO_IP, sys::MRT_DEL_MFC, &ctl)
+    }
+
+    /// Enables `IGMPMSG_WRONGVIF` upcalls (`MRT_ASSERT`).
+    pub fn set_assert(&self, on: bool) -> io::Result<()> {
+        sys::setsockopt(
+            self.sock.as_fd(),
+            libc::IPPROTO_IP,
+            sys::MRT_ASSERT,
+            &i32::from(on),
+        )
+    }
+
+    /// Deletes every non-static MFC entry and VIF of the table in place
+    /// (`MRT_FLUSH`), keeping ownership.
+    pub fn flush(&self) -> io::Result<()> {
+        sys::setsockopt(
+            self.sock.as_fd(),
+            libc::IPPROTO_IP,
+            sys::MRT_FLUSH,
+            &(sys::MRT_FLUSH_MFC | sys::MRT_FLUSH_VIFS),
+        )
+    }
+
+    #[allow(clippy::useless_conversion)] // c_ulong is u32 on 32-bit targets
+    pub fn sg_count(&self, flow: FlowKey) -> io::Result<SgCount> {
+        let mut req = sys::SiocSgReq {
+            src: u32::from_ne_bytes(flow.source.octets()),
+            grp: u32::from_ne_bytes(flow.group.addr().octets()),
+            ..Default::default()
+        };
+        sys::ioctl_get_sg_count(self.sock.as_fd(), &mut req)?;
+        Ok(SgCount {
+            packets: u64::from(req.pktcnt),
+            bytes: u64::from(req.bytecnt),
+            wrong_if: u64::from(req.wrong_if),
+        })
+    }
+
+    #[allow(clippy::useless_conversion)] // c_ulong is u32 on 32-bit targets
+    pub fn vif_count(&self, vif: VifIndex) -> io::Result<VifCount> {
+        let mut req = sys::SiocVifReq {
+            vifi: vif.0,
+            ..Default::default()
+        };
+        sys::ioctl_get_vif_count(self.sock.as_fd(), &mut req)?;
+        Ok(VifCount {
+            in_packets: u64::from(req.icount),
+            out_packets: u64::from(req.ocount),
+            in_bytes: u64::from(req.ibytes),
+            out_bytes: u64::from(req.obytes),
+        })
+    }
+
+    /// Applies one action. Deleting something the kernel no longer has
+    /// counts as success. Errors name the action and explain the errno.
+    pub fn apply(&self, action: &MrtAction) -> Result<(), MrtError> {
+        let result = match action {
+            MrtAction::AddVif { vif, ifindex } => self.add_vif(*vif, *ifindex),
+            MrtAction::DelVif { vif, .. } => match self.del_vif(*vif) {
+                Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => Ok(()),
+                r => r,
+            },
+            MrtAction::AddMfc {
+                flow,
+                iif_vif,
+                oifs,
+            } => self.add_mfc(*flow, *iif_vif, oifs),
+            MrtAction::DelMfc { flow, iif_vif } => match self.del_mfc(*flow, *iif_vif) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+                r => r,
+            },
+        };
+        result.map_err(|e| {
+            let errno = e.raw_os_error().unwrap_or(0);
+            MrtError::Action {
+                reason: explain(action, errno, &e),
+                action: action.clone(),
+                errno,
+            }
+        })
+    }
+
+    // ----- group membership -----
+
+    /// Joins `group` on `ifindex` (`ip_mreqn` by index). Joining twice is
+    /// not an error.
+    pub fn join_group(&self, ifindex: IfIndex, group: GroupAddr) -> io::Result<()> {
+        match self
+            .sock
+            .join_multicast_v4_n(&group.addr(), &InterfaceIndexOrAddress::Index(ifindex.0))
+        {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Leaves `group` on `ifindex`. Leaving a group not joined (or on a
+    /// vanished interface) is not an error.
+    pub fn leave_group(&self, ifindex: IfIndex, group: GroupAddr) -> io::Result<()> {
+        match self
+            .sock
+            .leave_multicast_v4_n(&group.addr(), &InterfaceIndexOrAddress::Index(ifindex.0))
+        {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL | libc::ENODEV)) => {
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    // ----- receive -----
+
+    /// Reads one message (non-blocking: `WouldBlock` when the queue is
+    /// empty). `buf` should hold 64 KiB.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<MrtRx> {
+        let mut cmsg = nix::cmsg_space!(libc::in_pktinfo, u32);
+        let (len, truncated, ifindex) = {
+            let mut iov = [IoSliceMut::new(buf)];
+            let msg = recvmsg::<SockaddrIn>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_DONTWAIT,
+            )?;
+            let mut ifindex = None;
+            for c in msg.cmsgs()? {
+                match c {
+                    ControlMessageOwned::Ipv4PacketInfo(pi) => {
+                        ifindex = u32::try_from(pi.ipi_ifindex).ok();
+                    }
+                    ControlMessageOwned::RxqOvfl(n) => self.drops.store(n, Ordering::Relaxed),
+                    _ => {}
+                }
+            }
+            (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC), ifindex)
+        };
+        if truncated {
+            return Ok(MrtRx::Malformed("truncated datagram"));
+        }
+        Ok(parse_rx(&buf[..len], ifindex.map(IfIndex)))
+    }
+
+    /// Reads until the queue is empty or `max` messages were read. An error
+    /// other than `WouldBlock` is returned only if nothing was read (it will
+    /// recur on the next call otherwise).
+    pub fn recv_batch(&self, max: usize) -> io::Result<Vec<MrtRx>> {
+        let mut buf = vec![0u8; RX_BUF_BYTES];
+        let mut out = Vec::new();
+        while out.len() < max {
+            match self.recv(&mut buf) {
+                Ok(rx) => out.push(rx),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if out.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl AsFd for MrtSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl AsRawFd for MrtSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+// ===== AsyncMrtSocket =====
+
+/// [`MrtSocket`] registered with the tokio reactor.
+#[derive(Debug)]
+pub struct AsyncMrtSocket {
+    inner: AsyncFd<MrtSocket>,
+}
+
+impl AsyncMrtSocket {
+    /// Must be called inside a tokio runtime.
+    pub fn new(sock: MrtSocket) -> io::Result<Self> {
+        Ok(AsyncMrtSocket {
+            inner: sys::async_fd(sock)?,
+        })
+    }
+
+    /// The socket, for VIF/MFC changes and counters.
+    pub fn get_ref(&self) -> &MrtSocket {
+        self.inner.get_ref()
+    }
+
+    /// Waits until input is available, then drains up to `max` messages.
+    /// Never returns an empty batch.
+    pub async fn recv_batch(&self, max: usize) -> io::Result<Vec<MrtRx>> {
+        loop {
+            let mut guard = self.inner.readable().await?;
+            let batch = self.inner.get_ref().recv_batch(max)?;
+            if batch.len() < max {
+                // Drained to WouldBlock: wait for the next edge.
+                guard.clear_ready();
+            }
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+        }
+    }
+}
+
+// ===== helper functions =====
+
+fn mfcctl(flow: FlowKey, iif: VifIndex) -> io::Result<sys::MfcCtl> {
+    if usize::from(iif.0) >= MAXVIFS {
+        return Err(vif_out_of_range());
+    }
+    Ok(sys::MfcCtl {
+        origin: u32::from_ne_bytes(flow.source.octets()),
+        mcastgrp: u32::from_ne_bytes(flow.group.addr().octets()),
+        parent: iif.0,
+        ..Default::default()
+    })
+}
+
+/// The kernel's own answer for `vifi >= MAXVIFS`.
+fn vif_out_of_range() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENFILE)
+}
+
+/// A sentence for an errno of a VIF/MFC change.
+fn explain(action: &MrtAction, errno: i32, err: &io::Error) -> String {
+    let is_vif = matches!(action, MrtAction::AddVif { .. } | MrtAction::DelVif { .. });
+    match errno {
+        libc::ENFILE => format!(
+            "VIF index out of range: the kernel allows at most {MAXVIFS} VIFs per multicast routing table (errno ENFILE)"
+        ),
+        libc::EADDRINUSE if is_vif => "the VIF index is already in use in the kernel".to_string(),
+        libc::EADDRNOTAVAIL if is_vif => "the kernel has no such VIF".to_string(),
+        libc::ENODEV => "the interface does not exist (any more)".to_string(),
+        libc::ENOENT => "the kernel has no such entry".to_string(),
+        libc::EACCES | libc::EPERM => {
+            "permission denied (is this socket still the owner of the table?)".to_string()
+        }
+        _ => err.to_string(),
+    }
+}
+
+/// Decodes one datagram read from the multicast routing socket: a kernel
+/// upcall (`igmpmsg`, byte 9 is 0) or an IGMP packet with its IP header.
+pub fn parse_rx(data: &[u8], ifindex: Option<IfIndex>) -> MrtRx {
+    if data.len() < 20 {
+        return MrtRx::Malformed("shorter than an IP header");
+    }
+    let addr = |o: usize| Ipv4Addr::new(data[o], data[o + 1], data[o + 2], data[o + 3]);
+    if data[9] == 0 {
+        return MrtRx::Upcall(Upcall {
+            kind: UpcallKind::from(data[8]),
+            vif: VifIndex(u16::from(data[10]) | (u16::from(data[11]) << 8)),
+            src: addr(12),
+            dst: addr(16),
+        });
+    }
+    if data[0] >> 4 != 4 {
+        return MrtRx::Malformed("not IPv4");
+    }
+    let ihl = usize::from(data[0] & 0x0f) * 4;
+    if ihl < 20 || data.len() < ihl {
+        return MrtRx::Malformed("bad IP header length");
+    }
+    if data[9] != libc::IPPROTO_IGMP as u8 {
+        return MrtRx::Malformed("not IGMP");
+    }
+    let total = usize::from(u16::from_be_bytes([data[2], data[3]]));
+    let end = if (ihl..=data.len()).contains(&total) {
+        total
+    } else {
+        data.len()
+    };
+    let Some(ifindex) = ifindex else {
+        return MrtRx::Malformed("no IP_PKTINFO");
+    };
+    MrtRx::Igmp(IgmpRx {
+        ifindex,
+        src: addr(12),
+        dst: addr(16),
+        ttl: data[8],
+        router_alert: has_router_alert(&data[20..ihl]),
+        payload: data[ihl..end].to_vec(),
+    })
+}
+
+/// Whether the IP options contain Router Alert (type 0x94, RFC 2113).
+fn has_router_alert(mut opts: &[u8]) -> bool {
+    while let Some(&kind) = opts.first() {
+        match kind {
+            0 => return false,
+            1 => opts = &opts[1..],
+            0x94 => return true,
+            _ => {
+                let len = opts.get(1).copied().map_or(0, usize::from);
+                if len < 2 || len > opts.len() {
+                    return false;
+                }
+                opts = &opts[len..];
+            }
+        }
+    }
+    false
+}
+
+// ===== tests =====
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip_header(opts: &[u8], proto: u8, ttl: u8, payload: &[u8]) -> Vec<u8> {
+        let ihl = 20 + opts.len();
+        let total = (ihl + payload.len()) as u16;
+        let mut v = vec![0x40 | (ihl / 4) as u8, 0xc0];
+        v.extend(total.to_be_bytes());
+        v.extend([0, 0, 0, 0, ttl, proto, 0, 0]);
+        v.extend([10, 0, 1, 2]);
+        v.extend([224, 0, 0, 22]);
+        v.extend(opts);
+        v.extend(payload);
+        v
+    }
+
+    #[test]
+    fn parses_igmp_with_router_alert() {
+        let pkt = ip_header(&[0x94, 4, 0, 0], 2, 1, &[0x22, 0, 0xf9, 0xfd, 0, 0, 0, 0]);
+        let rx = parse_rx(&pkt, Some(IfIndex(7)));
+        assert_eq!(
+            rx,
+            MrtRx::Igmp(IgmpRx {
+                ifindex: IfIndex(7),
+                src: Ipv4Addr::new(10, 0, 1, 2),
+                dst: Ipv4Addr::new(224, 0, 0, 22),
+                ttl: 1,
+                router_alert: true,
+                payload: vec![0x22, 0, 0xf9, 0xfd, 0, 0, 0, 0],
+            })
+        );
+    }
+
+    #[test]
+    fn router_alert_after_nop_and_other_option() {
+        assert!(has_router_alert(&[1, 0x07, 3, 0, 0x94, 4, 0, 0]));
+        assert!(!has_router_alert(&[1, 1, 1, 0]));
+        assert!(!has_router_alert(&[0x07, 9, 0, 0])); // length overruns
+        assert!(!has_router_alert(&[0, 0x94, 4, 0]));
+    }
+
+    #[test]
+    fn igmp_without_router_alert_and_trailing_padding() {
+        let mut pkt = ip_header(&[], 2, 1, &[0x16, 0, 0, 0, 239, 1, 1, 1]);
+        pkt.extend([0, 0]); // link padding beyond tot_len
+        match parse_rx(&pkt, Some(IfIndex(3))) {
+            MrtRx::Igmp(rx) => {
+                assert!(!rx.router_alert);
+                assert_eq!(rx.payload.len(), 8);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_upcall() {
+        let mut msg = vec![0u8; 28];
+        msg[8] = 1;
+        msg[10] = 3;
+        msg[11] = 0;
+        msg[12..16].copy_from_slice(&[10, 0, 1, 2]);
+        msg[16..20].copy_from_slice(&[239, 2, 2, 2]);
+        assert_eq!(
+            parse_rx(&msg, None),
+            MrtRx::Upcall(Upcall {
+                kind: UpcallKind::NoCache,
+                vif: VifIndex(3),
+                src: Ipv4Addr::new(10, 0, 1, 2),
+                dst: Ipv4Addr::new(239, 2, 2, 2),
+            })
+        );
+        msg[8] = 2;
+        msg[11] = 1;
+        match parse_rx(&msg, None) {
+            MrtRx::Upcall(u) => {
+                assert_eq!(u.kind, UpcallKind::WrongVif);
+                assert_eq!(u.vif, VifIndex(259));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_inputs() {
+        assert_eq!(
+            parse_rx(&[0x45; 10], None),
+            MrtRx::Malformed("shorter than an IP header")
+        );
+        let pkt = ip_header(&[], 17, 1, &[0; 8]);
+        assert_eq!(
+            parse_rx(&pkt, Some(IfIndex(1))),
+            MrtRx::Malformed("not IGMP")
+        );
+        let mut bad = ip_header(&[], 2, 1, &[0; 8]);
+        bad[0] = 0x4f; // IHL 60 > length
+        assert_eq!(
+            parse_rx(&bad, Some(IfIndex(1))),
+            MrtRx::Malformed("bad IP header length")
+        );
+        let pkt = ip_header(&[], 2, 1, &[0; 8]);
+        assert_eq!(parse_rx(&pkt, None), MrtRx::Malformed("no IP_PKTINFO"));
+    }
+
+    #[test]
+    fn errors_explain_themselves() {
+        let e = MrtError::AlreadyInUse { table: None };
+        assert!(
+            e.to_string()
+                .contains("already owns the multicast routing table")
+        );
+        assert!(e.to_string().contains("smcroute"));
+        let a = MrtAction::AddVif {
+            vif: VifIndex(32),
+            ifindex: IfIndex(40),
+        };
+        let msg = explain(
+            &a,
+            libc::ENFILE,
+            &io::Error::from_raw_os_error(libc::ENFILE),
+        );
+        assert!(msg.contains("at most 32 VIFs"), "{msg}");
+    }
+}

@@ -1,0 +1,424 @@
+//! Interfaces and IPv4 addresses from rtnetlink, translated at the edge into
+//! domain facts ([`NetEvent`]), and unicast RPF lookups.
+//!
+//! Level-triggered: [`NetlinkWatcher`] subscribes to link and IPv4 address
+//! notifications first, then dumps both, so its first event is a
+//! [`NetEvent::Snapshot`] of the full state; later events are idempotent
+//! upserts (the kernel may repeat one, e.g. two `Link` facts on link up).
+//! When the kernel drops notifications (socket overrun, `ENOBUFS`), the
+//! watcher discards what is queued, dumps again and yields a fresh
+//! `Snapshot`: the consumer reconciles against it.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
+
+use futures::TryStreamExt;
+use futures::channel::mpsc::UnboundedReceiver;
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::AddressFamily;
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
+use netlink_sys::{AsyncSocket, SocketAddr};
+use rtnetlink::{Handle, MulticastGroup};
+use tokio::task::JoinHandle;
+
+use crate::core::types::IfIndex;
+use crate::io::sys;
+
+/// Receive buffer for notifications: a burst of thousands of address or
+/// link changes fits before the kernel reports an overrun.
+const EVENTS_RCVBUF_BYTES: usize = 4 << 20;
+
+// ===== facts =====
+
+/// One interface, as the kernel describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkFact {
+    pub ifindex: IfIndex,
+    pub name: String,
+    /// Administratively up (`IFF_UP`).
+    pub up: bool,
+    /// Operationally up, carrier present (`IFF_RUNNING`).
+    pub running: bool,
+    pub multicast: bool,
+    pub loopback: bool,
+    pub mtu: Option<u32>,
+}
+
+/// One IPv4 address of an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AddrFact {
+    pub ifindex: IfIndex,
+    pub addr: Ipv4Addr,
+    pub prefix_len: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetEvent {
+    /// A new interface or a change (state, name, MTU) of a known one.
+    Link(LinkFact),
+    LinkGone {
+        ifindex: IfIndex,
+        name: String,
+    },
+    AddrAdded(AddrFact),
+    AddrRemoved(AddrFact),
+    /// The full state, after start or after lost notifications: everything
+    /// not listed is gone.
+    Snapshot {
+        links: Vec<LinkFact>,
+        addrs: Vec<AddrFact>,
+    },
+}
+
+/// The unicast route towards a multicast source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RpfInfo {
+    pub ifindex: IfIndex,
+    /// The next hop, or `None` when the source is directly connected.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    #[error("failed to open a netlink socket: {0}")]
+    Socket(#[source] std::io::Error),
+    #[error("failed to {op}: {source}")]
+    Request {
+        op: &'static str,
+        #[source]
+        source: rtnetlink::Error,
+    },
+}
+
+// ===== NetlinkWatcher =====
+
+/// Follows links and IPv4 addresses. Holds two netlink connections: one for
+/// notifications, one for requests (so dumps never interleave with events).
+#[derive(Debug)]
+pub struct NetlinkWatcher {
+    handle: Handle,
+    events: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
+    pending: VecDeque<NetEvent>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Snapshots taken because notifications were lost.
+    resyncs: u64,
+}
+
+impl Drop for NetlinkWatcher {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Subscribes, then dumps: the first [`NetlinkWatcher::next`] is a
+/// [`NetEvent::Snapshot`]. Must be called inside a tokio runtime.
+pub async fn start() -> Result<NetlinkWatcher, NetlinkError> {
+    start_with_rcvbuf(EVENTS_RCVBUF_BYTES).await
+}
+
+/// [`start`] with a chosen notification receive buffer, in bytes.
+pub async fn start_with_rcvbuf(rcvbuf: usize) -> Result<NetlinkWatcher, NetlinkError> {
+    let (mut ev_conn, _, events) =
+        rtnetlink::new_multicast_connection(&[MulticastGroup::Link, MulticastGroup::Ipv4Ifaddr])
+            .map_err(NetlinkError::Socket)?;
+    sys::set_rcvbuf(ev_conn.socket_mut().socket_mut().as_fd(), rcvbuf)
+        .map_err(NetlinkError::Socket)?;
+    let (req_conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
+    let tasks = vec![tokio::spawn(ev_conn), tokio::spawn(req_conn)];
+    let mut w = NetlinkWatcher {
+        handle,
+        events,
+        pending: VecDeque::new(),
+        tasks,
+        resyncs: 0,
+    };
+    let snap = w.snapshot().await?;
+    w.pending.push_back(snap);
+    Ok(w)
+}
+
+impl NetlinkWatcher {
+    /// The request handle, for [`rpf_lookup`] and other queries.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// How many times notifications were lost and state re-dumped.
+    pub fn resyncs(&self) -> u64 {
+        self.resyncs
+    }
+
+    /// The next fact. `None` when the notification connection ended. A
+    /// failed re-dump after an overrun is retried on the next call.
+    pub async fn next(&mut self) -> Option<NetEvent> {
+        loop {
+            if let Some(ev) = self.pending.pop_front() {
+                return Some(ev);
+            }
+            let (msg, _) = futures::StreamExt::next(&mut self.events).await?;
+            match msg.payload {
+                NetlinkPayload::InnerMessage(m) => {
+                    if let Some(ev) = translate(m) {
+                        return Some(ev);
+                    }
+                }
+                NetlinkPayload::Overrun(_) => {
+                    // Everything queued predates the dump below.
+                    while self.events.try_recv().is_ok() {}
+                    self.resyncs += 1;
+                    match self.snapshot().await {
+                        Ok(snap) => return Some(snap),
+                        Err(e) => {
+                            tracing::warn!(target: "iface", error = %e, "netlink re-dump failed");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn snapshot(&self) -> Result<NetEvent, NetlinkError> {
+        dump(&self.handle).await
+    }
+}
+
+/// Dumps all links and IPv4 addresses.
+pub async fn dump(handle: &Handle) -> Result<NetEvent, NetlinkError> {
+    let links: Vec<LinkMessage> =
+        handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                op: "dump links",
+                source,
+            })?;
+    let addrs: Vec<AddressMessage> = handle
+        .address()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|source| NetlinkError::Request {
+            op: "dump addresses",
+            source,
+        })?;
+    Ok(NetEvent::Snapshot {
+        links: links.iter().map(link_fact).collect(),
+        addrs: addrs.iter().filter_map(addr_fact).collect(),
+    })
+}
+
+/// Looks up the unicast route to `source` (an output route lookup, as
+/// `ip route get <source>` does). `vrf` restricts it to a VRF by giving the
+/// VRF device as output interface (the kernel's RTM_GETROUTE has no table
+/// selector). `Ok(None)` when there is no route.
+pub async fn rpf_lookup(
+    handle: &Handle,
+    source: Ipv4Addr,
+    vrf: Option<IfIndex>,
+) -> Result<Option<RpfInfo>, NetlinkError> {
+    let mut msg = RouteMessage::default();
+    msg.header.address_family = AddressFamily::Inet;
+    msg.header.destination_prefix_length = 32;
+    msg.attributes
+        .push(RouteAttribute::Destination(RouteAddress::Inet(source)));
+    if let Some(v) = vrf {
+        msg.attributes.push(RouteAttribute::Oif(v.0));
+    }
+    let result: Result<Vec<RouteMessage>, _> =
+        handle.route().get(msg).execute().try_collect().await;
+    let routes = match result {
+        Ok(r) => r,
+        Err(rtnetlink::Error::NetlinkError(e))
+            if matches!(
+                -e.raw_code(),
+                libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ENOENT | libc::ESRCH
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(source) => {
+            return Err(NetlinkError::Request {
+                op: "look up the route to a source",
+                source,
+            });
+        }
+    };
+    Ok(routes.iter().find_map(rpf_info))
+}
+
+// ===== helper functions =====
+
+/// Translates one notification; `None` for messages that carry no fact we
+/// follow (IPv6 addresses, other message kinds).
+fn translate(msg: RouteNetlinkMessage) -> Option<NetEvent> {
+    match msg {
+        RouteNetlinkMessage::NewLink(m) => Some(NetEvent::Link(link_fact(&m))),
+        RouteNetlinkMessage::DelLink(m) => {
+            let f = link_fact(&m);
+            Some(NetEvent::LinkGone {
+                ifindex: f.ifindex,
+                name: f.name,
+            })
+        }
+        RouteNetlinkMessage::NewAddress(m) => addr_fact(&m).map(NetEvent::AddrAdded),
+        RouteNetlinkMessage::DelAddress(m) => addr_fact(&m).map(NetEvent::AddrRemoved),
+        _ => None,
+    }
+}
+
+fn link_fact(m: &LinkMessage) -> LinkFact {
+    let flags = m.header.flags;
+    let mut name = String::new();
+    let mut mtu = None;
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::IfName(n) => name.clone_from(n),
+            LinkAttribute::Mtu(v) => mtu = Some(*v),
+            _ => {}
+        }
+    }
+    LinkFact {
+        ifindex: IfIndex(m.header.index),
+        name,
+        up: flags.contains(LinkFlags::Up),
+        running: flags.contains(LinkFlags::Running),
+        multicast: flags.contains(LinkFlags::Multicast),
+        loopback: flags.contains(LinkFlags::Loopback),
+        mtu,
+    }
+}
+
+/// IPv4 only. `IFA_LOCAL` is the interface's own address (on point-to-point
+/// links `IFA_ADDRESS` is the peer), so it wins when present.
+fn addr_fact(m: &AddressMessage) -> Option<AddrFact> {
+    if m.header.family != AddressFamily::Inet {
+        return None;
+    }
+    let mut local = None;
+    let mut address = None;
+    for a in &m.attributes {
+        match a {
+            AddressAttribute::Local(IpAddr::V4(v)) => local = Some(*v),
+            AddressAttribute::Address(IpAddr::V4(v)) => address = Some(*v),
+            _ => {}
+        }
+    }
+    Some(AddrFact {
+        ifindex: IfIndex(m.header.index),
+        addr: local.or(address)?,
+        prefix_len: m.header.prefix_len,
+    })
+}
+
+fn rpf_info(m: &RouteMessage) -> Option<RpfInfo> {
+    let mut oif = None;
+    let mut gateway = None;
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Oif(i) => oif = Some(IfIndex(*i)),
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
+            _ => {}
+        }
+    }
+    Some(RpfInfo {
+        ifindex: oif?,
+        gateway,
+    })
+}
+
+// ===== tests =====
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_route::address::AddressHeaderFlags;
+
+    #[test]
+    fn link_message_becomes_fact() {
+        let mut m = LinkMessage::default();
+        m.header.index = 4;
+        m.header.flags = LinkFlags::Up | LinkFlags::Multicast | LinkFlags::Running;
+        m.attributes.push(LinkAttribute::IfName("eth1".into()));
+        m.attributes.push(LinkAttribute::Mtu(1500));
+        let ev = translate(RouteNetlinkMessage::NewLink(m.clone()));
+        assert_eq!(
+            ev,
+            Some(NetEvent::Link(LinkFact {
+                ifindex: IfIndex(4),
+                name: "eth1".into(),
+                up: true,
+                running: true,
+                multicast: true,
+                loopback: false,
+                mtu: Some(1500),
+            }))
+        );
+        assert_eq!(
+            translate(RouteNetlinkMessage::DelLink(m)),
+            Some(NetEvent::LinkGone {
+                ifindex: IfIndex(4),
+                name: "eth1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn address_prefers_local_and_ignores_ipv6() {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.index = 9;
+        m.header.prefix_len = 32;
+        m.header.flags = AddressHeaderFlags::Permanent;
+        m.attributes
+            .push(AddressAttribute::Address(IpAddr::V4(Ipv4Addr::new(
+                10, 9, 9, 2,
+            ))));
+        m.attributes
+            .push(AddressAttribute::Local(IpAddr::V4(Ipv4Addr::new(
+                10, 9, 9, 1,
+            ))));
+        assert_eq!(
+            translate(RouteNetlinkMessage::NewAddress(m.clone())),
+            Some(NetEvent::AddrAdded(AddrFact {
+                ifindex: IfIndex(9),
+                addr: Ipv4Addr::new(10, 9, 9, 1),
+                prefix_len: 32,
+            }))
+        );
+        m.header.family = AddressFamily::Inet6;
+        assert_eq!(translate(RouteNetlinkMessage::DelAddress(m)), None);
+    }
+
+    #[test]
+    fn route_gives_rpf() {
+        let mut m = RouteMessage::default();
+        m.attributes.push(RouteAttribute::Oif(3));
+        assert_eq!(
+            rpf_info(&m),
+            Some(RpfInfo {
+                ifindex: IfIndex(3),
+                gateway: None
+            })
+        );
+        m.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(Ipv4Addr::new(
+                10, 0, 0, 1,
+            ))));
+        assert_eq!(
+            rpf_info(&m).unwrap().gateway,
+            Some(Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(rpf_info(&RouteMessage::default()), None);
+    }
+}

@@ -1,0 +1,209 @@
+//! The kernel's multicast routing API (`linux/mroute.h`): constants and
+//! structures that libc, nix and socket2 lack, and the few raw
+//! `setsockopt`/`ioctl` calls they need. This is the only module of mgmd with
+//! `unsafe` code; every block states why it is sound.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::size_of;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use libc::{c_int, c_ulong, c_void, socklen_t};
+
+// ===== constants (include/uapi/linux/mroute.h) =====
+
+pub const MRT_INIT: c_int = 200;
+pub const MRT_DONE: c_int = 201;
+pub const MRT_ADD_VIF: c_int = 202;
+pub const MRT_DEL_VIF: c_int = 203;
+pub const MRT_ADD_MFC: c_int = 204;
+pub const MRT_DEL_MFC: c_int = 205;
+pub const MRT_ASSERT: c_int = 207;
+pub const MRT_TABLE: c_int = 209;
+pub const MRT_FLUSH: c_int = 212;
+
+/// `MRT_FLUSH` flags: non-static MFC entries and non-static VIFs.
+pub const MRT_FLUSH_MFC: c_int = 1;
+pub const MRT_FLUSH_VIFS: c_int = 4;
+
+pub const VIFF_USE_IFINDEX: u8 = 8;
+
+pub const IGMPMSG_NOCACHE: u8 = 1;
+pub const IGMPMSG_WRONGVIF: u8 = 2;
+pub const IGMPMSG_WHOLEPKT: u8 = 3;
+pub const IGMPMSG_WRVIFWHOLE: u8 = 4;
+
+/// `SIOCPROTOPRIVATE` + 0 and + 1.
+pub const SIOCGETVIFCNT: c_ulong = 0x89E0;
+pub const SIOCGETSGCNT: c_ulong = 0x89E1;
+
+/// The IPv4 Router Alert option (RFC 2113), as given to `IP_OPTIONS`.
+pub const ROUTER_ALERT_OPTION: [u8; 4] = [0x94, 0x04, 0x00, 0x00];
+
+// ===== structures =====
+
+/// `struct vifctl`. `lcl` holds the ifindex when `flags` has
+/// `VIFF_USE_IFINDEX`; addresses are network-order u32.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VifCtl {
+    pub vifi: u16,
+    pub flags: u8,
+    pub threshold: u8,
+    pub rate_limit: u32,
+    pub lcl: u32,
+    pub rmt_addr: u32,
+}
+
+/// `struct mfcctl`. `origin` and `mcastgrp` are network-order u32 (build
+/// them with `u32::from_ne_bytes(addr.octets())`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MfcCtl {
+    pub origin: u32,
+    pub mcastgrp: u32,
+    pub parent: u16,
+    pub ttls: [u8; 32],
+    pub pkt_cnt: u32,
+    pub byte_cnt: u32,
+    pub wrong_if: u32,
+    pub expire: i32,
+}
+
+/// `struct sioc_sg_req`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SiocSgReq {
+    pub src: u32,
+    pub grp: u32,
+    pub pktcnt: c_ulong,
+    pub bytecnt: c_ulong,
+    pub wrong_if: c_ulong,
+}
+
+/// `struct sioc_vif_req`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SiocVifReq {
+    pub vifi: u16,
+    pub icount: c_ulong,
+    pub ocount: c_ulong,
+    pub ibytes: c_ulong,
+    pub obytes: c_ulong,
+}
+
+// The kernel checks `optlen == sizeof(struct)` exactly.
+const _: () = assert!(size_of::<VifCtl>() == 16);
+const _: () = assert!(size_of::<MfcCtl>() == 60);
+const _: () = assert!(size_of::<SiocSgReq>() == 8 + 3 * size_of::<c_ulong>());
+const _: () = assert!(size_of::<SiocVifReq>() == 5 * size_of::<c_ulong>());
+
+/// Plain-old-data option values: `#[repr(C)]` (or primitive) types without
+/// padding-sensitive invariants or pointers, so handing their bytes to the
+/// kernel is sound. Sealed to this list.
+pub trait SockOptValue: Copy + private::Sealed {}
+
+mod private {
+    pub trait Sealed {}
+}
+
+macro_rules! sockopt_value {
+    ($($t:ty),*) => {$(
+        impl private::Sealed for $t {}
+        impl SockOptValue for $t {}
+    )*};
+}
+sockopt_value!(c_int, u32, VifCtl, MfcCtl, libc::ip_mreqn, [u8; 4]);
+
+// ===== helper functions =====
+
+/// `setsockopt(fd, level, name, &value, sizeof value)`.
+pub fn setsockopt<T: SockOptValue>(
+    fd: BorrowedFd<'_>,
+    level: c_int,
+    name: c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: `fd` is a live descriptor for the duration of the borrow; the
+    // pointer and length describe exactly one initialized `T`, which the
+    // kernel only reads; `T` is plain data (sealed `SockOptValue`).
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast::<c_void>(),
+            size_of::<T>() as socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `ioctl(fd, SIOCGETSGCNT, req)`: the packet, byte and wrong-interface
+/// counters of one (S,G) entry.
+pub fn ioctl_get_sg_count(fd: BorrowedFd<'_>, req: &mut SiocSgReq) -> io::Result<()> {
+    // SAFETY: `fd` is live; `req` points to a valid, writable `sioc_sg_req`
+    // of the size the kernel copies in and out for SIOCGETSGCNT.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), SIOCGETSGCNT as _, req as *mut SiocSgReq) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `ioctl(fd, SIOCGETVIFCNT, req)`: the counters of one VIF.
+pub fn ioctl_get_vif_count(fd: BorrowedFd<'_>, req: &mut SiocVifReq) -> io::Result<()> {
+    // SAFETY: `fd` is live; `req` points to a valid, writable `sioc_vif_req`
+    // of the size the kernel copies in and out for SIOCGETVIFCNT.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), SIOCGETVIFCNT as _, req as *mut SiocVifReq) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sets the receive buffer to `bytes`, beyond `net.core.rmem_max` when the
+/// process has CAP_NET_ADMIN (`SO_RCVBUFFORCE`), else up to that limit.
+pub fn set_rcvbuf(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    let val = c_int::try_from(bytes).unwrap_or(c_int::MAX);
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &val)
+        .or_else(|_| setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &val))
+}
+
+/// `ip_mreqn` selecting an interface by index (and source address).
+pub fn ip_mreqn(ifindex: u32, address: std::net::Ipv4Addr) -> libc::ip_mreqn {
+    libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr { s_addr: 0 },
+        imr_address: libc::in_addr {
+            s_addr: u32::from_ne_bytes(address.octets()),
+        },
+        imr_ifindex: c_int::try_from(ifindex).unwrap_or(0),
+    }
+}
+
+/// Types that own one descriptor for their whole life: created in their
+/// constructor, never replaced, closed only on drop; `as_raw_fd` always
+/// returns it. Sealed to this list.
+pub trait OwnsFd: AsRawFd + owns_fd::Sealed {}
+
+mod owns_fd {
+    pub trait Sealed {}
+}
+
+impl owns_fd::Sealed for crate::io::mrt::MrtSocket {}
+impl OwnsFd for crate::io::mrt::MrtSocket {}
+
+/// Registers `inner` with the tokio reactor. Must be called inside a tokio
+/// runtime.
+pub fn async_fd<T: OwnsFd>(inner: T) -> io::Result<tokio::io::unix::AsyncFd<T>> {
+    // SAFETY: `OwnsFd` types own their descriptor, which stays open and
+    // unchanged until `inner` is dropped; the `AsyncFd` owns `inner`, so the
+    // descriptor outlives the registration.
+    unsafe { tokio::io::unix::AsyncFd::register(inner) }.map_err(io::Error::from)
+}
