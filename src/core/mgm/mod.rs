@@ -171,6 +171,8 @@ pub enum MgmError {
     IgmpNotDisabled(IfIndex),
     #[error("failed to find forwarding entry {0}")]
     NotFound(FlowKey),
+    #[error("failed to create a forwarding entry coming in on interface {0}: it is down")]
+    InterfaceDown(IfIndex),
     #[error("failed to create forwarding entry {0}: it already exists")]
     MfeExists(FlowKey),
     #[error("failed to change membership: neither the join nor the forward flag is set")]
@@ -571,7 +573,7 @@ impl Mgm {
     // ----- forwarding entries -----
 
     /// Creates the entry for a new flow once the RPF decision (and the iif
-    /// owner's answer) gave its incoming interface. Emits `MfeCreated`,
+    /// owner's answer) gave its incoming interface, which must be up. Emits `MfeCreated`,
     /// one `CreationAlert` per component with outgoing interfaces (each
     /// sees only its own), then the iif owner's join (non-empty list) or
     /// prune (negative entry) alert with `member_update = false`.
@@ -581,7 +583,11 @@ impl Mgm {
         iif: IfIndex,
         upstream: Option<Ipv4Addr>,
     ) -> Result<Vec<Effect>, MgmError> {
-        let iif_owner = self.iface(iif)?.owner_component();
+        let iface = self.iface(iif)?;
+        if !iface.up {
+            return Err(MgmError::InterfaceDown(iif));
+        }
+        let iif_owner = iface.owner_component();
         if self.mfes.contains_key(&flow) {
             return Err(MgmError::MfeExists(flow));
         }
