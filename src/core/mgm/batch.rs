@@ -1,0 +1,125 @@
+//! Net change over a batch of operations. The effects of an ownership change
+//! are recorded step by step (disable, flush, enable, re-adds), but the
+//! kernel and the protocols act on what really changed between the start
+//! and the end of the batch: a receiver IGMP still holds sees no gap.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::mfe::MfeRoute;
+use crate::core::types::{ComponentId, FlowKey, MembershipKey};
+
+/// What a batch really changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NetChange {
+    /// Forwarding entries whose route differs from before the batch, in
+    /// flow order (group, then source). `before: None` = created,
+    /// `after: None` = deleted.
+    pub mfes: Vec<MfeDelta>,
+    /// Alerts a component would have got had the batch been one atomic
+    /// step, ordered by key, then recipient, membership alerts before
+    /// forwarding-entry alerts.
+    pub alerts: Vec<NetAlert>,
+}
+
+impl NetChange {
+    pub fn is_empty(&self) -> bool {
+        self.mfes.is_empty() && self.alerts.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MfeDelta {
+    pub flow: FlowKey,
+    pub before: Option<MfeRoute>,
+    pub after: Option<MfeRoute>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertKind {
+    Join,
+    Prune,
+}
+
+/// A net join or prune alert. `member_update` as in the effects: true for a
+/// change of membership, false for a forwarding entry's outgoing list
+/// turning empty or non-empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct NetAlert {
+    pub to: ComponentId,
+    pub key: MembershipKey,
+    pub kind: AlertKind,
+    pub member_update: bool,
+}
+
+/// The state a batch saw first, per key and per flow touched.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Batch {
+    /// Components holding the key before its first change in the batch.
+    pub(super) keys: BTreeMap<MembershipKey, Vec<ComponentId>>,
+    /// Route of the flow before its first change in the batch.
+    pub(super) mfes: BTreeMap<FlowKey, Option<MfeRoute>>,
+}
+
+// ===== helper functions =====
+
+/// `others(x, k)` of the alert rule: some component other than `x` holds
+/// the key.
+pub(super) fn others(present: &[ComponentId], x: ComponentId) -> bool {
+    present.iter().any(|&c| c != x)
+}
+
+/// The alert an outgoing list going from `before` to `after` owes the
+/// incoming interface's owner, if any.
+pub(super) fn oif_alert(before: Option<&MfeRoute>, after: &MfeRoute) -> Option<AlertKind> {
+    match before {
+        Some(b) if b.iif == after.iif => match (b.oifs.is_empty(), after.oifs.is_empty()) {
+            (true, false) => Some(AlertKind::Join),
+            (false, true) => Some(AlertKind::Prune),
+            _ => None,
+        },
+        _ if after.oifs.is_empty() => Some(AlertKind::Prune),
+        _ => Some(AlertKind::Join),
+    }
+}
+
+// ===== tests =====
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::types::{IfIndex, ProtoId};
+
+    #[test]
+    fn others_ignores_the_component_itself() {
+        let dv = ComponentId::Protocol(ProtoId(1));
+        assert!(!others(&[], dv));
+        assert!(!others(&[dv], dv));
+        assert!(others(&[dv], ComponentId::Igmp));
+        assert!(others(&[ComponentId::Igmp, dv], dv));
+    }
+
+    #[test]
+    fn oif_alert_follows_emptiness() {
+        let r = |iif: u32, oifs: &[u32]| MfeRoute {
+            iif: IfIndex(iif),
+            oifs: oifs.iter().map(|&i| IfIndex(i)).collect(),
+        };
+        assert_eq!(
+            oif_alert(Some(&r(1, &[])), &r(1, &[2])),
+            Some(AlertKind::Join)
+        );
+        assert_eq!(
+            oif_alert(Some(&r(1, &[2])), &r(1, &[])),
+            Some(AlertKind::Prune)
+        );
+        assert_eq!(oif_alert(Some(&r(1, &[2])), &r(1, &[3])), None);
+        assert_eq!(oif_alert(None, &r(1, &[])), Some(AlertKind::Prune));
+        assert_eq!(
+            oif_alert(Some(&r(1, &[2])), &r(4, &[2])),
+            Some(AlertKind::Join)
+        );
+    }
+}
