@@ -27,10 +27,11 @@ pub struct LinkFact {
     pub running: bool,
     pub multicast: bool,
     pub loopback: bool,
+    pub mtu: Option<u32>,
 }
 
 /// One IPv4 address on a link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct AddrFact {
     pub ifindex: IfIndex,
     pub addr: Ipv4Addr,
@@ -269,6 +270,7 @@ mod tests {
             running: up,
             multicast: true,
             loopback: false,
+            mtu: Some(1500),
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`sys`]: the kernel API constants and structures libc lacks; the one
 //!   module with `unsafe`.
 
+pub mod host;
 pub mod mrt;
 pub mod netlink;
 pub mod raw_igmp;

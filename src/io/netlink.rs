@@ -34,27 +34,8 @@ const EVENTS_RCVBUF_BYTES: usize = 4 << 20;
 
 // ===== facts =====
 
-/// One interface, as the kernel describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkFact {
-    pub ifindex: IfIndex,
-    pub name: String,
-    /// Administratively up (`IFF_UP`).
-    pub up: bool,
-    /// Operationally up, carrier present (`IFF_RUNNING`).
-    pub running: bool,
-    pub multicast: bool,
-    pub loopback: bool,
-    pub mtu: Option<u32>,
-}
-
-/// One IPv4 address of an interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AddrFact {
-    pub ifindex: IfIndex,
-    pub addr: Ipv4Addr,
-    pub prefix_len: u8,
-}
+// The facts are the core's own types: netlink is translated at this edge.
+pub use crate::core::iface::{AddrFact, LinkFact};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetEvent {

@@ -1,0 +1,77 @@
+# shellcheck shell=bash
+# Common helpers for the namespace tests. Each test sources this file,
+# builds its topology, and exits 0 (OK), 77 (SKIP) or anything else (FAIL).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../scripts/topo.sh
+. "$HERE/../scripts/topo.sh"
+
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ -x "$MGMD" ] || { echo "SKIP: $MGMD not built (cargo build --release)"; exit 77; }
+
+on_exit() {
+    local rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+        echo "---- mgmd logs ($TOPO_DIR) ----"
+        for f in "$TOPO_DIR"/*.log; do
+            [ -f "$f" ] || continue
+            echo "== $f"
+            tail -n 60 "$f"
+        done
+    fi
+    topo_cleanup
+}
+trap on_exit EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+say() { echo "-- $*"; }
+
+# wait_for DESCRIPTION TIMEOUT_S CMD... : poll until CMD succeeds.
+wait_for() {
+    local what=$1 t=$2
+    shift 2
+    local end=$((SECONDS + t))
+    while ! "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $end ] || fail "timed out after ${t}s waiting for: $what"
+        sleep 0.1
+    done
+}
+
+# Does mgmd hold a membership for GROUP on INTERFACE (via mgmctl JSON)?
+has_group() {
+    mgmctl --json show groups | python3 -c '
+import json, sys
+iface, group = sys.argv[1], sys.argv[2]
+data = json.load(sys.stdin)
+sys.exit(0 if any(g["interface"] == iface and g["group"] == group for g in data) else 1)' "$1" "$2"
+}
+
+# Is GROUP forwarded out of INTERFACE by some route?
+route_has_oif() {
+    mgmctl --json show routes | python3 -c '
+import json, sys
+group, oif = sys.argv[1], sys.argv[2]
+data = json.load(sys.stdin)
+sys.exit(0 if any(r["group"] == group and oif in r["oifs"] for r in data) else 1)' "$1" "$2"
+}
+
+# json_get FILE EXPR : evaluate a python expression over the JSON in FILE (as d).
+json_get() {
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# Start a receiver in NS joined to GROUP on eth0; its JSON summary lands in FILE.
+start_recv() {
+    local n=$1 group=$2 out=$3
+    shift 3
+    topo_bg "$n" "$out" $MCAST recv --iface eth0 --group "$group" --ready "$out.ready" "$@"
+    wait_for "receiver in $n ready" 5 test -f "$out.ready"
+}
+
+# Start the sender in src: GROUP at 1 packet per INTERVAL ms.
+start_send() {
+    local group=$1 interval=${2:-1}
+    shift 2 || true
+    topo_bg src "$TOPO_DIR/send.log" $MCAST send --iface eth0 --group "$group" --interval-ms "$interval" "$@"
+    SEND_PID=$LAST_PID
+}

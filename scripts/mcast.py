@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Multicast test host tool for mgmd's namespace tests and demo.
+
+Runs inside a network namespace as a real kernel host:
+  recv   join a group (ASM or source-specific) with real sockets, count
+         sequence-numbered datagrams, print a JSON summary on exit
+  send   send sequence-numbered datagrams to a group at a fixed rate
+  join   hold a membership (no counting) until killed
+  igmp   send a raw IGMP message (hex payload), for malformed-packet tests
+  wait-report  capture IGMP reports on an interface (AF_PACKET) and print
+         the capture time of the first report for a group (latency tests)
+"""
+import argparse
+import json
+import signal
+import socket
+import struct
+import sys
+import time
+
+IP_ADD_SOURCE_MEMBERSHIP = 39
+IP_MULTICAST_ALL = 49
+
+
+def ifindex(name):
+    return socket.if_nametoindex(name)
+
+
+def mreqn(group, ifname):
+    return struct.pack("4s4si", socket.inet_aton(group), socket.inet_aton("0.0.0.0"), ifindex(ifname))
+
+
+def join_socket(group, ifname, port, source=None):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind((group, port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+    if source:
+        # struct ip_mreq_source { imr_multiaddr; imr_interface; imr_sourceaddr }
+        addr = iface_addr(ifname)
+        req = socket.inet_aton(group) + socket.inet_aton(addr) + socket.inet_aton(source)
+        s.setsockopt(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, req)
+    else:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn(group, ifname))
+    return s
+
+
+def iface_addr(ifname):
+    import fcntl
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    SIOCGIFADDR = 0x8915
+    r = fcntl.ioctl(s.fileno(), SIOCGIFADDR, struct.pack("256s", ifname.encode()[:15]))
+    return socket.inet_ntoa(r[20:24])
+
+
+class Stop(Exception):
+    pass
+
+
+def on_signal(*_):
+    raise Stop()
+
+
+def cmd_recv(a):
+    groups = a.group
+    socks = [join_socket(g, a.iface, a.port, a.source) for g in groups]
+    for s in socks:
+        s.setblocking(False)
+    import selectors
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ)
+    per_group = {g: {"count": 0, "seqs": set(), "first_t": None, "last_t": None} for g in groups}
+    deadline = time.monotonic() + a.timeout if a.timeout else None
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if a.ready:
+        open(a.ready, "w").write("ready\n")
+    try:
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            for key, _ in sel.select(timeout=min(left, 0.2) if left is not None else 0.2):
+                s = key.fileobj
+                while True:
+                    try:
+                        data, _src = s.recvfrom(65535)
+                    except BlockingIOError:
+                        break
+                    g = s.getsockname()[0]
+                    st = per_group[g]
+                    st["count"] += 1
+                    now = time.time()
+                    if st["first_t"] is None:
+                        st["first_t"] = now
+                    st["last_t"] = now
+                    if len(data) >= 8:
+                        st["seqs"].add(struct.unpack("!Q", data[:8])[0])
+            if a.until_all and all(per_group[g]["count"] > 0 for g in groups):
+                break
+    except Stop:
+        pass
+    out = {}
+    for g, st in per_group.items():
+        seqs = sorted(st["seqs"])
+        gaps = 0
+        missing = 0
+        for x, y in zip(seqs, seqs[1:]):
+            if y - x > 1:
+                gaps += 1
+                missing += y - x - 1
+        out[g] = {
+            "count": st["count"],
+            "first_seq": seqs[0] if seqs else None,
+            "last_seq": seqs[-1] if seqs else None,
+            "missing": missing,
+            "gaps": gaps,
+            "first_t": st["first_t"],
+            "last_t": st["last_t"],
+        }
+    print(json.dumps(out))
+    sys.stdout.flush()
+
+
+def cmd_join(a):
+    socks = [join_socket(g, a.iface, a.port, a.source) for g in a.group]
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if a.ready:
+        open(a.ready, "w").write("ready\n")
+    try:
+        while True:
+            time.sleep(3600)
+    except Stop:
+        pass
+    for s in socks:
+        s.close()
+
+
+def cmd_send(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, a.ttl)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn("0.0.0.0", a.iface))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    interval = a.interval_ms / 1000.0
+    start = time.monotonic()
+    seq = 0
+    sent = 0
+    try:
+        while a.count == 0 or seq < a.count:
+            g = a.group[seq % len(a.group)]
+            payload = struct.pack("!Qd", seq, time.time()) + b"m" * max(0, a.size - 16)
+            s.sendto(payload, (g, a.port))
+            sent += 1
+            seq += 1
+            nxt = start + seq * interval
+            d = nxt - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+    except Stop:
+        pass
+    print(json.dumps({"sent": sent}))
+
+
+def checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return (~s) & 0xFFFF
+
+
+def cmd_igmp(a):
+    payload = bytearray(bytes.fromhex(a.hex))
+    if a.fix_checksum and len(payload) >= 4:
+        payload[2:4] = b"\0\0"
+        payload[2:4] = struct.pack("!H", checksum(bytes(payload)))
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, a.ttl)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn("0.0.0.0", a.iface))
+    if a.router_alert:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, b"\x94\x04\x00\x00")
+    s.sendto(bytes(payload), (a.dst, 0))
+
+
+def cmd_wait_report(a):
+    """Print the wall-clock time of the first IGMP report naming the group."""
+    ETH_P_IP = 0x0800
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+    s.bind((a.iface, ETH_P_IP))
+    s.settimeout(a.timeout)
+    want = socket.inet_aton(a.group)
+    if a.ready:
+        open(a.ready, "w").write("ready\n")
+    while True:
+        try:
+            pkt = s.recv(65535)
+        except socket.timeout:
+            print(json.dumps({"t": None}))
+            return
+        t = time.time()
+        if len(pkt) < 20 or pkt[9] != 2:
+            continue
+        ihl = (pkt[0] & 0x0F) * 4
+        igmp = pkt[ihl:]
+        if not igmp:
+            continue
+        typ = igmp[0]
+        if typ in (0x12, 0x16) and igmp[4:8] == want:
+            print(json.dumps({"t": t, "type": typ}))
+            return
+        if typ == 0x22 and want in igmp[8:]:
+            print(json.dumps({"t": t, "type": typ}))
+            return
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("recv")
+    r.add_argument("--iface", required=True)
+    r.add_argument("--group", required=True, action="append")
+    r.add_argument("--source")
+    r.add_argument("--port", type=int, default=5000)
+    r.add_argument("--timeout", type=float, default=0)
+    r.add_argument("--until-all", action="store_true")
+    r.add_argument("--ready")
+    j = sub.add_parser("join")
+    j.add_argument("--iface", required=True)
+    j.add_argument("--group", required=True, action="append")
+    j.add_argument("--source")
+    j.add_argument("--port", type=int, default=5000)
+    j.add_argument("--ready")
+    s = sub.add_parser("send")
+    s.add_argument("--iface", required=True)
+    s.add_argument("--group", required=True, action="append")
+    s.add_argument("--port", type=int, default=5000)
+    s.add_argument("--count", type=int, default=0)
+    s.add_argument("--interval-ms", type=float, default=1.0)
+    s.add_argument("--ttl", type=int, default=16)
+    s.add_argument("--size", type=int, default=64)
+    g = sub.add_parser("igmp")
+    g.add_argument("--iface", required=True)
+    g.add_argument("--dst", required=True)
+    g.add_argument("--hex", required=True)
+    g.add_argument("--ttl", type=int, default=1)
+    g.add_argument("--router-alert", action="store_true")
+    g.add_argument("--fix-checksum", action="store_true")
+    w = sub.add_parser("wait-report")
+    w.add_argument("--iface", required=True)
+    w.add_argument("--group", required=True)
+    w.add_argument("--timeout", type=float, default=10)
+    w.add_argument("--ready")
+    a = p.parse_args()
+    {"recv": cmd_recv, "join": cmd_join, "send": cmd_send, "igmp": cmd_igmp, "wait-report": cmd_wait_report}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
