@@ -68,6 +68,11 @@ pub enum ProtoEvent {
         key: MembershipKey,
         ifindex: IfIndex,
     },
+    /// The forwarding entry of `flow` was created with an incoming
+    /// interface this protocol owns (after its [`RoutingProtocol::rpf`]
+    /// answer). A protocol adds its outgoing interfaces for the flow here
+    /// with [`MembershipFlags::FORWARD`] (e.g. static prefix routes).
+    FlowCreated { flow: FlowKey, iif: IfIndex },
     /// An IGMP message arrived on an interface this protocol owns.
     IgmpRx {
         ifindex: IfIndex,
@@ -107,9 +112,13 @@ pub enum ProtoAction {
         ifindex: IfIndex,
         flags: MembershipFlags,
     },
-    /// Set this box's host-side membership of `group` on `ifindex` (the
-    /// kernel's host IGMP then reports it to the upstream router and
-    /// answers its queries, in the version that router speaks).
+    /// This protocol's wish for the box's host-side membership of `group`
+    /// on `ifindex` (`Include` of nothing = no wish). The kernel's host
+    /// IGMP reports it upstream and answers the upstream router's queries
+    /// in the version that router speaks. The router merges every
+    /// protocol's wishes and applies only the net change at commit; a
+    /// membership nobody wishes any more is kept for a short hold time, so
+    /// an interface moving between protocols sends no leave upstream.
     HostMembership {
         ifindex: IfIndex,
         group: GroupAddr,
