@@ -19,7 +19,9 @@ use crate::core::types::{ComponentId, FlowKey, IfIndex, MembershipKey, ProtoId};
 #[serde(tag = "effect", rename_all = "kebab-case")]
 pub enum Effect {
     /// Callback to IGMP: stop adding/deleting memberships on `ifindex`.
-    DisableIgmp { ifindex: IfIndex },
+    DisableIgmp {
+        ifindex: IfIndex,
+    },
     /// The routing owner of `ifindex` changed.
     OwnerChanged {
         ifindex: IfIndex,
@@ -27,7 +29,9 @@ pub enum Effect {
         new: Option<ProtoId>,
     },
     /// Callback to IGMP: ownership change complete, re-add memberships.
-    EnableIgmp { ifindex: IfIndex },
+    EnableIgmp {
+        ifindex: IfIndex,
+    },
     /// A membership entry now exists, attributed to `component`
     /// (the interface's owner at that moment); `by` is who added it.
     MembershipAdded {
@@ -80,7 +84,9 @@ pub enum Effect {
         iif: IfIndex,
         oifs: Vec<IfIndex>,
     },
-    MfeDeleted { flow: FlowKey },
+    MfeDeleted {
+        flow: FlowKey,
+    },
     UpstreamChanged {
         flow: FlowKey,
         upstream: Option<Ipv4Addr>,

@@ -14,9 +14,7 @@ use serde::{Deserialize, Serialize};
 // ===== IfIndex =====
 
 /// A kernel interface index (`ifindex`). Never zero for a real interface.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct IfIndex(pub u32);
 
@@ -29,9 +27,7 @@ impl fmt::Display for IfIndex {
 // ===== VifIndex =====
 
 /// A multicast routing VIF number (`vifi`), `0..MAXVIFS`.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct VifIndex(pub u16);
 
@@ -47,9 +43,7 @@ impl fmt::Display for VifIndex {
 // ===== GroupAddr =====
 
 /// An IPv4 multicast group address (224.0.0.0/4). Construction checks it.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "Ipv4Addr", into = "Ipv4Addr")]
 pub struct GroupAddr(Ipv4Addr);
 
@@ -123,9 +117,7 @@ impl fmt::Display for GroupAddr {
 
 /// The handle of a registered routing protocol instance (not IGMP).
 /// Handles are never reused within one manager's lifetime.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ProtoId(pub u32);
 
@@ -136,9 +128,7 @@ impl fmt::Display for ProtoId {
 }
 
 /// A client of the manager: IGMP, or one registered routing protocol.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ComponentId {
     Igmp,
@@ -157,9 +147,7 @@ impl fmt::Display for ComponentId {
 // ===== Membership keys =====
 
 /// Which sources of a group a membership entry is about.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceSel {
     /// (*,G): every source.
@@ -173,9 +161,7 @@ pub enum SourceSel {
 }
 
 /// A group membership: (*,G), (S,G) or an EXCLUDE-mode (S,G) block.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MembershipKey {
     pub group: GroupAddr,
     pub source: SourceSel,
@@ -215,9 +201,7 @@ impl fmt::Display for MembershipKey {
 }
 
 /// A forwarding flow: one source sending to one group.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct FlowKey {
     /// Ordered by group first, then source (`mgmctl show routes` order).
     pub group: GroupAddr,
