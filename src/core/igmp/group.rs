@@ -1,0 +1,995 @@
+//! Per-group router state of RFC 3376 section 6: filter mode, group and
+//! source timers, the state tables of 6.4.1/6.4.2, timer expiry (6.3,
+//! 6.5) and the last-member query bookkeeping of 6.6.3. IGMPv1/v2
+//! messages reach this module already translated (7.3.2).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::config::IgmpVersion;
+use super::packet::RecordType;
+use crate::core::types::{GroupAddr, MembershipKey};
+
+/// Tracked reporters per entry beyond which explicit tracking gives up
+/// for that entry (it then falls back to last-member queries).
+const MAX_TRACKED_HOSTS: usize = 64;
+
+// ===== FilterMode =====
+
+/// Router filter mode of a group (RFC 3376 6.2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FilterMode {
+    Include,
+    Exclude,
+}
+
+// ===== HostSet =====
+
+/// Reporters known to want an entry (explicit host tracking). An entry
+/// is "tracked" while every reporter had a usable address and the set
+/// stayed small; only then may an empty set drop the entry at once.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HostSet {
+    hosts: Vec<Ipv4Addr>,
+    untracked: bool,
+}
+
+impl HostSet {
+    fn untracked() -> HostSet {
+        HostSet {
+            hosts: Vec::new(),
+            untracked: true,
+        }
+    }
+
+    fn insert(&mut self, h: Ipv4Addr) {
+        if self.untracked {
+            return;
+        }
+        // RFC 3376 4.2.13 reports from 0.0.0.0 come from unknown hosts.
+        if h.is_unspecified() || self.hosts.len() >= MAX_TRACKED_HOSTS {
+            self.untracked = true;
+            self.hosts = Vec::new();
+            return;
+        }
+        if !self.hosts.contains(&h) {
+            self.hosts.push(h);
+        }
+    }
+
+    fn remove(&mut self, h: Ipv4Addr) {
+        if let Some(i) = self.hosts.iter().position(|x| *x == h) {
+            self.hosts.swap_remove(i);
+        }
+    }
+
+    /// Known to have no reporter left.
+    pub(crate) fn is_known_empty(&self) -> bool {
+        !self.untracked && self.hosts.is_empty()
+    }
+
+    pub(crate) fn mark_untracked(&mut self) {
+        self.untracked = true;
+        self.hosts = Vec::new();
+    }
+
+    fn clear(&mut self) {
+        self.hosts.clear();
+    }
+
+    pub(crate) fn hosts(&self) -> &[Ipv4Addr] {
+        &self.hosts
+    }
+}
+
+// ===== Source =====
+
+/// A source record. `timer == None` is the RFC's "timer = 0": only in
+/// EXCLUDE mode, the source is blocked (the Y list).
+#[derive(Clone, Debug)]
+pub(crate) struct Source {
+    pub(crate) timer: Option<Instant>,
+    /// Group-and-source-specific query retransmissions left (6.6.3.2).
+    pub(crate) retrans: u8,
+    /// Hosts that included this source (explicit tracking).
+    pub(crate) hosts: HostSet,
+}
+
+impl Source {
+    fn new(timer: Option<Instant>) -> Source {
+        Source {
+            timer,
+            retrans: 0,
+            hosts: HostSet::default(),
+        }
+    }
+}
+
+// ===== Group =====
+
+/// Last-member query parameters (RFC 3376 8.8, 8.9).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lmq {
+    /// Last Member Query Time = count x interval.
+    pub(crate) time: Duration,
+    pub(crate) interval: Duration,
+    pub(crate) count: u8,
+}
+
+/// Parameters of one record application, computed by the interface.
+pub(crate) struct ApplyParams {
+    /// Group Membership Interval (RFC 3376 8.4).
+    pub(crate) gmi: Duration,
+    pub(crate) max_sources: Option<u32>,
+    /// Explicit host tracking on.
+    pub(crate) track: bool,
+}
+
+/// The "Send Q(G)" / "Send Q(G,X)" actions a table row asks for, plus
+/// sources refused by the cap.
+#[derive(Debug, Default)]
+pub(crate) struct ApplyOutcome {
+    pub(crate) query_group: bool,
+    pub(crate) query_sources: Vec<Ipv4Addr>,
+    pub(crate) refused_sources: u64,
+}
+
+/// Queries to send in one last-member retransmission round.
+#[derive(Debug, Default)]
+pub(crate) struct Retransmission {
+    /// Some(S flag) when a group-specific query is due.
+    pub(crate) group: Option<bool>,
+    /// Sources whose timer is above LMQT (sent with S set).
+    pub(crate) suppressed: Vec<Ipv4Addr>,
+    /// Sources whose timer is at or below LMQT (S clear).
+    pub(crate) plain: Vec<Ipv4Addr>,
+}
+
+/// What timer expiry changed.
+#[derive(Debug, Default)]
+pub(crate) struct ExpireOutcome {
+    pub(crate) compat_changed: bool,
+    pub(crate) mode_changed: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Group {
+    pub(crate) mode: FilterMode,
+    /// Group timer; running only in EXCLUDE mode.
+    pub(crate) timer: Option<Instant>,
+    pub(crate) sources: BTreeMap<Ipv4Addr, Source>,
+    /// Older Host Present timers (7.3.2; RFC 2236 "v1 host present").
+    pub(crate) v1_host: Option<Instant>,
+    pub(crate) v2_host: Option<Instant>,
+    /// Group-specific query retransmissions left (6.6.3.1).
+    pub(crate) retrans: u8,
+    /// Next last-member query retransmission.
+    pub(crate) lmq_next: Option<Instant>,
+    /// Hosts in EXCLUDE mode for this group (explicit tracking).
+    pub(crate) hosts: HostSet,
+    /// Earliest of all the timers above: the key in the wake index.
+    pub(crate) wake: Option<Instant>,
+}
+
+impl Group {
+    pub(crate) fn new(untracked: bool) -> Group {
+        Group {
+            mode: FilterMode::Include,
+            timer: None,
+            sources: BTreeMap::new(),
+            v1_host: None,
+            v2_host: None,
+            retrans: 0,
+            lmq_next: None,
+            hosts: if untracked {
+                HostSet::untracked()
+            } else {
+                HostSet::default()
+            },
+            wake: None,
+        }
+    }
+
+    /// Group Compatibility Mode (7.3.2).
+    pub(crate) fn compat(&self) -> IgmpVersion {
+        if self.v1_host.is_some() {
+            IgmpVersion::V1
+        } else if self.v2_host.is_some() {
+            IgmpVersion::V2
+        } else {
+            IgmpVersion::V3
+        }
+    }
+
+    /// INCLUDE with no sources: the group record is gone (6.5).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.mode == FilterMode::Include && self.sources.is_empty()
+    }
+
+    /// Forwarding view (6.3): INCLUDE: (S,G) per source; EXCLUDE: (*,G)
+    /// plus a block per source with timer 0. Appended in key order.
+    pub(crate) fn view(&self, g: GroupAddr, out: &mut Vec<MembershipKey>) {
+        match self.mode {
+            FilterMode::Include => {
+                out.extend(self.sources.keys().map(|s| MembershipKey::only(*s, g)));
+            }
+            FilterMode::Exclude => {
+                out.push(MembershipKey::any(g));
+                out.extend(
+                    self.sources
+                        .iter()
+                        .filter(|(_, src)| src.timer.is_none())
+                        .map(|(s, _)| MembershipKey::except(*s, g)),
+                );
+            }
+        }
+    }
+
+    pub(crate) fn compute_wake(&self) -> Option<Instant> {
+        let mut w = [self.timer, self.v1_host, self.v2_host, self.lmq_next]
+            .into_iter()
+            .flatten()
+            .min();
+        for s in self.sources.values() {
+            if let Some(t) = s.timer {
+                w = Some(w.map_or(t, |w| w.min(t)));
+            }
+        }
+        w
+    }
+
+    fn insert_source(
+        &mut self,
+        s: Ipv4Addr,
+        timer: Option<Instant>,
+        p: &ApplyParams,
+        out: &mut ApplyOutcome,
+    ) -> bool {
+        if let Some(max) = p.max_sources
+            && self.sources.len() >= max as usize
+        {
+            out.refused_sources += 1;
+            return false;
+        }
+        self.sources.insert(s, Source::new(timer));
+        true
+    }
+
+    /// Set (A)=GMI: refresh existing sources, create missing ones.
+    fn set_sources(&mut self, b: &[Ipv4Addr], t: Instant, p: &ApplyParams, out: &mut ApplyOutcome) {
+        for s in b {
+            match self.sources.get_mut(s) {
+                Some(src) => src.timer = Some(t),
+                None => {
+                    self.insert_source(*s, Some(t), p, out);
+                }
+            }
+        }
+    }
+
+    /// Apply one record from `host` per the tables of RFC 3376 6.4.1 and
+    /// 6.4.2. `b` is sorted and free of duplicates. Returns the queries
+    /// the row asks for; the caller sends them (querier only).
+    pub(crate) fn apply(
+        &mut self,
+        now: Instant,
+        rt: RecordType,
+        b: &[Ipv4Addr],
+        host: Ipv4Addr,
+        p: &ApplyParams,
+    ) -> ApplyOutcome {
+        use FilterMode::*;
+        use RecordType::*;
+        let mut out = ApplyOutcome::default();
+        let gmi = now + p.gmi;
+        let in_b = |s: &Ipv4Addr| b.binary_search(s).is_ok();
+        match (self.mode, rt) {
+            // INCLUDE (A) IS_IN (B) / ALLOW (B) -> INCLUDE (A+B); (B)=GMI
+            (Include, ModeIsInclude | AllowNewSources) => self.set_sources(b, gmi, p, &mut out),
+            // INCLUDE (A) IS_EX/TO_EX (B) -> EXCLUDE (A*B, B-A); (B-A)=0;
+            // Delete (A-B); [TO_EX: Send Q(G,A*B)]; Group Timer=GMI
+            (Include, ModeIsExclude | ChangeToExclude) => {
+                self.sources.retain(|s, _| in_b(s));
+                if rt == ChangeToExclude {
+                    out.query_sources = self.sources.keys().copied().collect();
+                }
+                for s in b {
+                    if !self.sources.contains_key(s) {
+                        self.insert_source(*s, None, p, &mut out);
+                    }
+                }
+                self.mode = Exclude;
+                self.timer = Some(gmi);
+            }
+            // INCLUDE (A) TO_IN (B) -> INCLUDE (A+B); (B)=GMI; Send Q(G,A-B)
+            (Include, ChangeToInclude) => {
+                out.query_sources = self.sources.keys().filter(|s| !in_b(s)).copied().collect();
+                self.set_sources(b, gmi, p, &mut out);
+            }
+            // INCLUDE (A) BLOCK (B) -> INCLUDE (A); Send Q(G,A*B)
+            (Include, BlockOldSources) => {
+                out.query_sources = b
+                    .iter()
+                    .filter(|s| self.sources.contains_key(s))
+                    .copied()
+                    .collect();
+            }
+            // EXCLUDE (X,Y) IS_IN (A) / ALLOW (A) -> EXCLUDE (X+A, Y-A); (A)=GMI
+            (Exclude, ModeIsInclude | AllowNewSources) => self.set_sources(b, gmi, p, &mut out),
+            // EXCLUDE (X,Y) IS_EX (A) -> EXCLUDE (A-Y, Y*A); (A-X-Y)=GMI;
+            // Delete (X-A), (Y-A); Group Timer=GMI
+            // EXCLUDE (X,Y) TO_EX (A) -> same, but (A-X-Y)=Group Timer and
+            // Send Q(G,A-Y)
+            (Exclude, ModeIsExclude | ChangeToExclude) => {
+                self.sources.retain(|s, _| in_b(s));
+                let new_timer = if rt == ModeIsExclude {
+                    Some(gmi)
+                } else {
+                    self.timer
+                };
+                for s in b {
+                    if !self.sources.contains_key(s) {
+                        self.insert_source(*s, new_timer, p, &mut out);
+                    }
+                }
+                if rt == ChangeToExclude {
+                    out.query_sources = self
+                        .sources
+                        .iter()
+                        .filter(|(_, src)| src.timer.is_some())
+                        .map(|(s, _)| *s)
+                        .collect();
+                }
+                self.timer = Some(gmi);
+            }
+            // EXCLUDE (X,Y) TO_IN (A) -> EXCLUDE (X+A, Y-A); (A)=GMI;
+            // Send Q(G,X-A); Send Q(G)
+            (Exclude, ChangeToInclude) => {
+                out.query_sources = self
+                    .sources
+                    .iter()
+                    .filter(|(s, src)| src.timer.is_some() && !in_b(s))
+                    .map(|(s, _)| *s)
+                    .collect();
+                self.set_sources(b, gmi, p, &mut out);
+                out.query_group = true;
+            }
+            // EXCLUDE (X,Y) BLOCK (A) -> EXCLUDE (X+(A-Y), Y);
+            // (A-X-Y)=Group Timer; Send Q(G,A-Y)
+            (Exclude, BlockOldSources) => {
+                let gt = self.timer;
+                for s in b {
+                    if !self.sources.contains_key(s) {
+                        self.insert_source(*s, gt, p, &mut out);
+                    }
+                }
+                out.query_sources = b
+                    .iter()
+                    .filter(|s| self.sources.get(s).is_some_and(|src| src.timer.is_some()))
+                    .copied()
+                    .collect();
+            }
+            (_, Other(_)) => {}
+        }
+        if p.track {
+            self.track(rt, b, host);
+        }
+        out
+    }
+
+    /// Explicit host tracking: who still wants what after this record.
+    fn track(&mut self, rt: RecordType, b: &[Ipv4Addr], host: Ipv4Addr) {
+        use RecordType::*;
+        match rt {
+            ModeIsInclude | AllowNewSources => {
+                if rt == ModeIsInclude {
+                    self.hosts.remove(host);
+                }
+                for s in b {
+                    if let Some(src) = self.sources.get_mut(s) {
+                        src.hosts.insert(host);
+                    }
+                }
+            }
+            ModeIsExclude | ChangeToExclude => {
+                self.hosts.insert(host);
+                for src in self.sources.values_mut() {
+                    src.hosts.remove(host);
+                }
+            }
+            ChangeToInclude => {
+                self.hosts.remove(host);
+                for (s, src) in self.sources.iter_mut() {
+                    if b.binary_search(s).is_ok() {
+                        src.hosts.insert(host);
+                    } else {
+                        src.hosts.remove(host);
+                    }
+                }
+            }
+            BlockOldSources => {
+                for s in b {
+                    if let Some(src) = self.sources.get_mut(s) {
+                        src.hosts.remove(host);
+                    }
+                }
+            }
+            Other(_) => {}
+        }
+    }
+
+    /// Start explicit tracking on state learned without it.
+    pub(crate) fn mark_untracked(&mut self) {
+        self.hosts.mark_untracked();
+        for src in self.sources.values_mut() {
+            src.hosts.mark_untracked();
+        }
+    }
+
+    /// "Send Q(G)" (6.6.3.1): lower the group timer to LMQT and start
+    /// LMQC transmissions. Returns true when the first query goes now.
+    pub(crate) fn start_group_query(&mut self, now: Instant, lmq: Lmq) -> bool {
+        let low = now + lmq.time;
+        match self.timer {
+            Some(t) if t > low && lmq.count > 0 => {
+                self.timer = Some(low);
+                self.retrans = lmq.count - 1;
+                self.schedule_retrans(now, lmq);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// "Send Q(G,X)" (6.6.3.2): sources of X whose timer is above LMQT
+    /// get LMQC transmissions and their timer lowered to LMQT. Returns the
+    /// sources for the query sent now.
+    pub(crate) fn start_source_query(
+        &mut self,
+        now: Instant,
+        lmq: Lmq,
+        x: &[Ipv4Addr],
+    ) -> Vec<Ipv4Addr> {
+        let low = now + lmq.time;
+        let mut now_q = Vec::new();
+        if lmq.count == 0 {
+            return now_q;
+        }
+        for s in x {
+            if let Some(src) = self.sources.get_mut(s)
+                && src.timer.is_some_and(|t| t > low)
+            {
+                src.timer = Some(low);
+                src.retrans = lmq.count - 1;
+                now_q.push(*s);
+            }
+        }
+        if !now_q.is_empty() {
+            self.schedule_retrans(now, lmq);
+        }
+        now_q
+    }
+
+    fn schedule_retrans(&mut self, now: Instant, lmq: Lmq) {
+        if self.lmq_next.is_none() && lmq.count > 1 {
+            self.lmq_next = Some(now + lmq.interval);
+        }
+    }
+
+    fn has_retrans(&self) -> bool {
+        self.retrans > 0 || self.sources.values().any(|s| s.retrans > 0)
+    }
+
+    /// One retransmission round at `now` (6.6.3.1/6.6.3.2), building the
+    /// S-set and S-clear lists from the timers as they are now.
+    pub(crate) fn retransmit(&mut self, now: Instant, lmq: Lmq) -> Retransmission {
+        let mut r = Retransmission::default();
+        let low = now + lmq.time;
+        if self.retrans > 0 {
+            self.retrans -= 1;
+            r.group = Some(self.timer.is_some_and(|t| t > low));
+        }
+        for (s, src) in self.sources.iter_mut() {
+            if src.retrans == 0 {
+                continue;
+            }
+            src.retrans -= 1;
+            if src.timer.is_some_and(|t| t > low) {
+                r.suppressed.push(*s);
+            } else {
+                r.plain.push(*s);
+            }
+        }
+        // 6.6.3.2 note: the S-set source query may be left out when a
+        // group-specific query goes at the same time.
+        if r.group.is_some() {
+            r.suppressed.clear();
+        }
+        self.lmq_next = if self.has_retrans() {
+            Some(now + lmq.interval)
+        } else {
+            None
+        };
+        r
+    }
+
+    /// Stop all pending last-member retransmissions (querier role lost).
+    pub(crate) fn cancel_retrans(&mut self) {
+        self.retrans = 0;
+        self.lmq_next = None;
+        for s in self.sources.values_mut() {
+            s.retrans = 0;
+        }
+    }
+
+    /// Lower the group timer on a received group-specific query (6.6.1).
+    pub(crate) fn lower_group_timer(&mut self, low: Instant) {
+        if self.mode == FilterMode::Exclude && self.timer.is_some_and(|t| t > low) {
+            self.timer = Some(low);
+        }
+    }
+
+    /// Lower source timers on a received group-and-source query (6.6.1).
+    pub(crate) fn lower_source_timers(&mut self, low: Instant, srcs: &[Ipv4Addr]) {
+        for s in srcs {
+            if let Some(src) = self.sources.get_mut(s)
+                && src.timer.is_some_and(|t| t > low)
+            {
+                src.timer = Some(low);
+            }
+        }
+    }
+
+    /// Expire every timer due at `now` (6.3, 6.5, 7.3.2).
+    pub(crate) fn expire(&mut self, now: Instant) -> ExpireOutcome {
+        let mut out = ExpireOutcome::default();
+        let before = self.compat();
+        if self.v1_host.is_some_and(|t| t <= now) {
+            self.v1_host = None;
+        }
+        if self.v2_host.is_some_and(|t| t <= now) {
+            self.v2_host = None;
+        }
+        out.compat_changed = before != self.compat();
+        match self.mode {
+            FilterMode::Include => {
+                // Source timer 0 in INCLUDE: remove the source.
+                self.sources
+                    .retain(|_, src| src.timer.is_some_and(|t| t > now));
+            }
+            FilterMode::Exclude => {
+                // Source timer 0 in EXCLUDE: keep it, blocked.
+                for src in self.sources.values_mut() {
+                    if src.timer.is_some_and(|t| t <= now) {
+                        src.timer = None;
+                        src.retrans = 0;
+                        src.hosts.clear();
+                    }
+                }
+                // Group timer expiry: sources with running timers go to
+                // INCLUDE; the blocked ones are deleted (6.5).
+                if self.timer.is_some_and(|t| t <= now) {
+                    self.sources.retain(|_, src| src.timer.is_some());
+                    self.mode = FilterMode::Include;
+                    self.timer = None;
+                    self.retrans = 0;
+                    self.hosts.clear();
+                    out.mode_changed = true;
+                }
+            }
+        }
+        if self.lmq_next.is_some() && !self.has_retrans() {
+            self.lmq_next = None;
+        }
+        out
+    }
+
+    /// Make the group timer expire now (immediate leave).
+    pub(crate) fn expire_group_now(&mut self, now: Instant) {
+        if self.mode == FilterMode::Exclude {
+            self.timer = Some(now);
+        }
+    }
+
+    /// Make a source timer expire now (immediate leave).
+    pub(crate) fn expire_source_now(&mut self, now: Instant, s: Ipv4Addr) {
+        if let Some(src) = self.sources.get_mut(&s)
+            && src.timer.is_some()
+        {
+            src.timer = Some(now);
+            src.retrans = 0;
+        }
+    }
+}
+
+// ===== tests =====
+
+/// One test per row of RFC 3376 6.4.1 and 6.4.2: start state, record,
+/// new state, timers set and queries asked for.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RecordType::*;
+
+    const GMI: Duration = Duration::from_secs(260);
+
+    fn a(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, 0, n)
+    }
+
+    fn params() -> ApplyParams {
+        ApplyParams {
+            gmi: GMI,
+            max_sources: None,
+            track: false,
+        }
+    }
+
+    /// INCLUDE(A) with every source timer at t0+100 s.
+    fn include(t0: Instant, srcs: &[u8]) -> Group {
+        let mut g = Group::new(false);
+        for s in srcs {
+            g.sources
+                .insert(a(*s), Source::new(Some(t0 + Duration::from_secs(100))));
+        }
+        g
+    }
+
+    /// EXCLUDE(X,Y): X timers at t0+100 s, group timer at t0+200 s.
+    fn exclude(t0: Instant, x: &[u8], y: &[u8]) -> Group {
+        let mut g = include(t0, x);
+        for s in y {
+            g.sources.insert(a(*s), Source::new(None));
+        }
+        g.mode = FilterMode::Exclude;
+        g.timer = Some(t0 + Duration::from_secs(200));
+        g
+    }
+
+    /// (source, timer seconds after t0 or None for 0), in source order.
+    fn srcs(g: &Group, t0: Instant) -> Vec<(u8, Option<u64>)> {
+        g.sources
+            .iter()
+            .map(|(s, src)| (s.octets()[3], src.timer.map(|t| (t - t0).as_secs())))
+            .collect()
+    }
+
+    fn run(g: &mut Group, t0: Instant, rt: RecordType, b: &[u8]) -> ApplyOutcome {
+        let b: Vec<Ipv4Addr> = b.iter().map(|n| a(*n)).collect();
+        g.apply(t0, rt, &b, a(99), &params())
+    }
+
+    fn qs(o: &ApplyOutcome) -> Vec<u8> {
+        o.query_sources.iter().map(|s| s.octets()[3]).collect()
+    }
+
+    // ----- 6.4.1 current-state records -----
+
+    #[test]
+    fn include_is_in() {
+        // INCLUDE (A) IS_IN (B) -> INCLUDE (A+B); (B)=GMI
+        let t0 = Instant::now();
+        let mut g = include(t0, &[1, 2]);
+        let o = run(&mut g, t0, ModeIsInclude, &[2, 3]);
+        assert_eq!(g.mode, FilterMode::Include);
+        assert_eq!(
+            srcs(&g, t0),
+            vec![(1, Some(100)), (2, Some(260)), (3, Some(260))]
+        );
+        assert!(!o.query_group && o.query_sources.is_empty());
+    }
+
+    #[test]
+    fn include_is_ex() {
+        // INCLUDE (A) IS_EX (B) -> EXCLUDE (A*B, B-A); (B-A)=0; Delete (A-B);
+        // Group Timer=GMI
+        let t0 = Instant::now();
+        let mut g = include(t0, &[1, 2]);
+        let o = run(&mut g, t0, ModeIsExclude, &[2, 3]);
+        assert_eq!(g.mode, FilterMode::Exclude);
+        assert_eq!(srcs(&g, t0), vec![(2, Some(100)), (3, None)]);
+        assert_eq!(g.timer, Some(t0 + GMI));
+        assert!(!o.query_group && o.query_sources.is_empty());
+    }
+
+    #[test]
+    fn exclude_is_in() {
+        // EXCLUDE (X,Y) IS_IN (A) -> EXCLUDE (X+A, Y-A); (A)=GMI
+        let t0 = Instant::now();
+        let mut g = exclude(t0, &[1, 2], &[3, 4]);
+        let o = run(&mut g, t0, ModeIsInclude, &[2, 3, 5]);
+        assert_eq!(
+            srcs(&g, t0),
+            vec![
+                (1, Some(100)),
+                (2, Some(260)),
+                (3, Some(260)),
+                (4, None),
+                (5, Some(260))
+            ]
+        );
+        assert_eq!(g.timer, Some(t0 + Duration::from_secs(200)));
+        assert!(!o.query_group && o.query_sources.is_empty());
+    }
+
+    #[test]
+    fn exclude_is_ex() {
+        // EXCLUDE (X,Y) IS_EX (A) -> EXCLUDE (A-Y, Y*A); (A-X-Y)=GMI;
+        // Delete (X-A); Delete (Y-A); Group Timer=GMI
+        let t0 = Instant::now();
+        let mut g = exclude(t0, &[1, 2], &[3, 4]);
+        let o = run(&mut g, t0, ModeIsExclude, &[2, 3, 5]);
+        assert_eq!(
+            srcs(&g, t0),
+            vec![(2, Some(100)), (3, None), (5, Some(260))]
+        );
+        assert_eq!(g.timer, Some(t0 + GMI));
+        assert!(!o.query_group && o.query_sources.is_empty());
+    }
+
+    // ----- 6.4.2 filter-mode-change and source-list-change records -----
+
+    #[test]
+    fn include_allow() {
+        // INCLUDE (A) ALLOW (B) -> INCLUDE (A+B); (B)=GMI
+        let t0 = Instant::now();
+        let mut g = include(t0, &[1, 2]);
+        let o = run(&mut g, t0, AllowNewSources, &[2, 3]);
+        assert_eq!(
+            srcs(&g, t0),
+            vec![(1, Some(100)), (2, Some(260)), (3, Some(260))]
+        );
+        assert!(!o.query_group && o.query_sources.is_empty());
+    }
+
+    #[test]
+    fn include_block() {
+        // INCLUDE (A) BLOCK (B) -> INCLUDE (A); Send Q(G,A*B)
+        let t0 = Instant::now();
+        let mut g = include(t0, &[1, 2]);
+        let o = run(&mut g, t0, BlockOldSources, &[2, 3]);
+        assert_eq!(srcs(&g, t0), vec![(1, Some(100)), (2, Some(100))]);
+        assert_eq!(qs(&o), vec![2]);
+        assert!(!o.query_group);
+    }
+
+    #[test]
+    fn include_to_ex() {
+        // INCLUDE (A) TO_EX (B) -> EXCLUDE (A*B, B-A); (B-A)=0; Delete (A-B);
+        // Send Q(G,A*B); Group Timer=GMI
+        let t0 = Instant::now();
+        let mut g = include(t0, &[1, 2]);
+        let o = run(&mut g, t0, ChangeToExclude, &[2, 3]);
+        assert_eq!(g.mode, FilterMode::Exclude);
+        assert_eq!(srcs(&g, t0), vec![(2, Some(100)), (3, None)]);
+        assert_eq!(g.timer, Some(t0 + GMI));
+        assert_eq!(qs(&o), vec![2]);
+        assert!(!o.query_group);
+    }
+
+    #[test]
+    fn include_to_in() {
+        // INCLUDE (A) TO_IN (B) -> INCLUDE (A+B); (B)=GMI; Send Q(G,A-B)
+        let t0 = Instant::now();
+        let mut g = include(t0, &[1, 2]);
+        let o = run(&mut g, t0, ChangeToInclude, &[2, 3]);
+        assert_eq!(
+            srcs(&g, t0),
+            vec![(1, Some(100)), (2, Some(260)), (3, Some(260))]
+        );
+        assert_eq!(qs(&o), vec![1]);
+        assert!(!o.query_group);
+    }
+
+    #[test]
+    fn exclude_allow() {
+        // EXCLUDE (X,Y) ALLOW (A) -> EXCLUDE (X+A, Y-A); (A)=GMI
+        let t0 = Instant::now();
+        let mut g = exclude(t0, &[1, 2], &[3, 4]);
+        let o = run(&mut g, t0, AllowNewSources, &[2, 3, 5]);
+        assert_eq!(
+            srcs(&g, t0),
+            vec![
+                (1, Some(100)),
+                (2, Some(260)),
+                (3, Some(260)),
+                (4, None),
+                (5, Some(260))
+            ]
+        );
+        assert!(!o.query_group && o.query_sources.is_empty());
+    }
+
+    #[test]
+    fn exclude_block() {
+        // EXCLUDE (X,Y) BLOCK (A) -> EXCLUDE (X+(A-Y), Y); (A-X-Y)=Group Timer;
+        // Send Q(G,A-Y)
+        let t0 = Instant::now();
+        let mut g = exclude(t0, &[1, 2], &[3, 4]);
+        let o = run(&mut g, t0, BlockOldSources, &[2, 3, 5]);
+        assert_eq!(
+            srcs(&g, t0),
+            vec![
+                (1, Some(100)),
+                (2, Some(100)),
+                (3, None),
+                (4, None),
+                (5, Some(200))
+            ]
+        );
+        assert_eq!(qs(&o), vec![2, 5]);
+        assert!(!o.query_group);
+        assert_eq!(g.timer, Some(t0 + Duration::from_secs(200)));
+    }
+
+    #[test]
+    fn exclude_to_ex() {
+        // EXCLUDE (X,Y) TO_EX (A) -> EXCLUDE (A-Y, Y*A); (A-X-Y)=Group Timer;
+        // Delete (X-A); Delete (Y-A); Send Q(G,A-Y); Group Timer=GMI
+        let t0 = Instant::now();
+        let mut g = exclude(t0, &[1, 2], &[3, 4]);
+        let o = run(&mut g, t0, ChangeToExclude, &[2, 3, 5]);
+        assert_eq!(
+            srcs(&g, t0),
+            vec![(2, Some(100)), (3, None), (5, Some(200))]
+        );
+        assert_eq!(qs(&o), vec![2, 5]);
+        assert_eq!(g.timer, Some(t0 + GMI));
+        assert!(!o.query_group);
+    }
+
+    #[test]
+    fn exclude_to_in() {
+        // EXCLUDE (X,Y) TO_IN (A) -> EXCLUDE (X+A, Y-A); (A)=GMI;
+        // Send Q(G,X-A); Send Q(G)
+        let t0 = Instant::now();
+        let mut g = exclude(t0, &[1, 2], &[3, 4]);
+        let o = run(&mut g, t0, ChangeToInclude, &[2, 3, 5]);
+        assert_eq!(
+            srcs(&g, t0),
+            vec![
+                (1, Some(100)),
+                (2, Some(260)),
+                (3, Some(260)),
+                (4, None),
+                (5, Some(260))
+            ]
+        );
+        assert_eq!(qs(&o), vec![1]);
+        assert!(o.query_group);
+    }
+
+    // ----- timers and queries -----
+
+    fn lmq() -> Lmq {
+        Lmq {
+            time: Duration::from_secs(2),
+            interval: Duration::from_secs(1),
+            count: 2,
+        }
+    }
+
+    #[test]
+    fn group_query_lowers_timer_and_schedules_retransmission() {
+        // 6.6.3.1: group timer to LMQT, one query now, LMQC-1 more.
+        let t0 = Instant::now();
+        let mut g = exclude(t0, &[], &[]);
+        assert!(g.start_group_query(t0, lmq()));
+        assert_eq!(g.timer, Some(t0 + Duration::from_secs(2)));
+        assert_eq!(g.lmq_next, Some(t0 + Duration::from_secs(1)));
+        // Already at or below LMQT: nothing more.
+        assert!(!g.start_group_query(t0, lmq()));
+        let r = g.retransmit(t0 + Duration::from_secs(1), lmq());
+        assert_eq!(r.group, Some(false), "timer <= LMQT: S clear");
+        assert_eq!(g.lmq_next, None);
+    }
+
+    #[test]
+    fn group_query_s_flag_set_when_timer_refreshed() {
+        let t0 = Instant::now();
+        let mut g = exclude(t0, &[], &[]);
+        g.start_group_query(t0, lmq());
+        // A report arrives and refreshes the group timer.
+        run(&mut g, t0, ModeIsExclude, &[]);
+        let r = g.retransmit(t0 + Duration::from_secs(1), lmq());
+        assert_eq!(r.group, Some(true));
+    }
+
+    #[test]
+    fn source_query_splits_by_timer_for_the_s_flag() {
+        // 6.6.3.2: only sources above LMQT are queried; retransmissions
+        // carry S set for refreshed sources, S clear for the others.
+        let t0 = Instant::now();
+        let mut g = include(t0, &[1, 2, 3]);
+        g.sources.get_mut(&a(3)).unwrap().timer = Some(t0 + Duration::from_secs(1));
+        let now_q = g.start_source_query(t0, lmq(), &[a(1), a(2), a(3)]);
+        assert_eq!(now_q, vec![a(1), a(2)], "source 3 is already below LMQT");
+        assert_eq!(srcs(&g, t0), vec![(1, Some(2)), (2, Some(2)), (3, Some(1))]);
+        run(&mut g, t0, AllowNewSources, &[1]);
+        let r = g.retransmit(t0 + Duration::from_secs(1), lmq());
+        assert_eq!(r.group, None);
+        assert_eq!(r.suppressed, vec![a(1)]);
+        assert_eq!(r.plain, vec![a(2)]);
+        assert_eq!(g.lmq_next, None, "LMQC = 2 transmissions in all");
+    }
+
+    #[test]
+    fn expiry_include_removes_sources() {
+        // 6.3: INCLUDE, source timer 0: remove it; no sources: group gone.
+        let t0 = Instant::now();
+        let mut g = include(t0, &[1]);
+        g.expire(t0 + Duration::from_secs(100));
+        assert!(g.is_empty());
+    }
+
+    #[test]
+    fn expiry_exclude_blocks_source_then_group_switches_to_include() {
+        let t0 = Instant::now();
+        let mut g = exclude(t0, &[1, 2], &[3]);
+        g.sources.get_mut(&a(2)).unwrap().timer = Some(t0 + Duration::from_secs(300));
+        // Source 1 expires: kept, blocked (6.3).
+        g.expire(t0 + Duration::from_secs(100));
+        assert_eq!(srcs(&g, t0), vec![(1, None), (2, Some(300)), (3, None)]);
+        // Group timer expires: running sources go to INCLUDE (6.5).
+        let e = g.expire(t0 + Duration::from_secs(200));
+        assert!(e.mode_changed);
+        assert_eq!(g.mode, FilterMode::Include);
+        assert_eq!(srcs(&g, t0), vec![(2, Some(300))]);
+    }
+
+    #[test]
+    fn views() {
+        let t0 = Instant::now();
+        let grp: GroupAddr = "239.1.1.1".parse().unwrap();
+        let mut v = Vec::new();
+        include(t0, &[2, 1]).view(grp, &mut v);
+        assert_eq!(
+            v,
+            vec![
+                MembershipKey::only(a(1), grp),
+                MembershipKey::only(a(2), grp)
+            ]
+        );
+        v.clear();
+        exclude(t0, &[1], &[3]).view(grp, &mut v);
+        assert_eq!(
+            v,
+            vec![MembershipKey::any(grp), MembershipKey::except(a(3), grp)]
+        );
+    }
+
+    #[test]
+    fn source_cap_refuses_and_counts() {
+        let t0 = Instant::now();
+        let mut g = include(t0, &[1]);
+        let p = ApplyParams {
+            gmi: GMI,
+            max_sources: Some(2),
+            track: false,
+        };
+        let o = g.apply(t0, AllowNewSources, &[a(2), a(3), a(4)], a(99), &p);
+        assert_eq!(o.refused_sources, 2);
+        assert_eq!(g.sources.len(), 2);
+    }
+
+    #[test]
+    fn host_set_tracks_and_gives_up() {
+        let mut h = HostSet::default();
+        h.insert(a(1));
+        h.insert(a(1));
+        assert_eq!(h.hosts(), &[a(1)]);
+        h.remove(a(1));
+        assert!(h.is_known_empty());
+        h.insert(Ipv4Addr::UNSPECIFIED);
+        assert!(!h.is_known_empty(), "0.0.0.0 reporters cannot be tracked");
+        let mut big = HostSet::default();
+        for i in 0..=MAX_TRACKED_HOSTS as u32 {
+            big.insert(Ipv4Addr::from(0x0a00_0000 + i + 1));
+        }
+        assert!(!big.is_known_empty());
+    }
+}

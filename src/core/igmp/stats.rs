@@ -1,0 +1,170 @@
+//! Counters, status snapshot and debug events of one IGMP interface.
+//! Plain data with `Serialize`, rendered by the control server.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::config::IgmpVersion;
+use super::group::FilterMode;
+use super::packet::QueryVersion;
+use crate::core::types::GroupAddr;
+
+// ===== counters =====
+
+/// Messages by kind, in one direction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MsgCounters {
+    pub v1_query: u64,
+    pub v2_query: u64,
+    pub v3_query: u64,
+    pub v1_report: u64,
+    pub v2_report: u64,
+    pub v2_leave: u64,
+    pub v3_report: u64,
+}
+
+impl MsgCounters {
+    pub(crate) fn bump(&mut self, kind: &str) {
+        let c = match kind {
+            "v1_query" => &mut self.v1_query,
+            "v2_query" => &mut self.v2_query,
+            "v3_query" => &mut self.v3_query,
+            "v1_report" => &mut self.v1_report,
+            "v2_report" => &mut self.v2_report,
+            "v2_leave" => &mut self.v2_leave,
+            _ => &mut self.v3_report,
+        };
+        *c += 1;
+    }
+}
+
+/// Counters of one interface. Drop reasons are stable labels: decode
+/// errors ([`super::packet::DecodeError::reason`]) and the router's
+/// checks (`bad_ttl`, `no_router_alert`, `own_address`,
+/// `source_not_on_subnet`, `bad_destination`, `bad_group`,
+/// `link_local_group`, `group_denied`, `ssm_asm_report`,
+/// `ssm_exclude_record`, `unknown_record_type`, `bad_source`,
+/// `unsupported_version`, `query_from_unspecified`, `leave_in_v1_compat`,
+/// `block_in_compat`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IgmpStats {
+    pub rx: MsgCounters,
+    pub tx: MsgCounters,
+    /// IGMPv3 group records received (valid or not).
+    pub rx_records: u64,
+    /// General queries sent.
+    pub tx_general_queries: u64,
+    /// Group-specific queries sent.
+    pub tx_group_queries: u64,
+    /// Group-and-source-specific queries sent.
+    pub tx_group_source_queries: u64,
+    /// Whole messages or single records dropped, by reason.
+    pub drops: BTreeMap<&'static str, u64>,
+    /// New groups refused by `max_groups`.
+    pub refused_groups: u64,
+    /// New sources refused by `max_sources_per_group`.
+    pub refused_sources: u64,
+    /// Queries of an older version than ours (RFC 3376 7.3.1 asks for a
+    /// warning: the network should be configured for that version).
+    pub older_version_queries: u64,
+}
+
+impl IgmpStats {
+    pub(crate) fn drop(&mut self, reason: &'static str) {
+        *self.drops.entry(reason).or_insert(0) += 1;
+    }
+
+    /// Drops counted under `reason`.
+    pub fn drops_for(&self, reason: &str) -> u64 {
+        self.drops.get(reason).copied().unwrap_or(0)
+    }
+}
+
+// ===== status =====
+
+/// Snapshot of one interface's IGMP state; durations are relative to the
+/// `now` given to [`super::IgmpRouter::status`].
+#[derive(Clone, Debug, Serialize)]
+pub struct IgmpIfStatus {
+    pub version: IgmpVersion,
+    pub address: Option<Ipv4Addr>,
+    /// True when this router is the querier.
+    pub is_querier: bool,
+    /// The querier's address: ours, the other querier's, or none.
+    pub querier: Option<Ipv4Addr>,
+    /// Other Querier Present timer.
+    pub other_querier_expires: Option<Duration>,
+    pub next_general_query: Option<Duration>,
+    pub startup_queries_left: u8,
+    /// Robustness and query interval in use (learned from the querier
+    /// when not querier, RFC 3376 4.1.6/4.1.7).
+    pub robustness: u8,
+    pub query_interval: Duration,
+    pub group_membership_interval: Duration,
+    pub groups: Vec<GroupStatus>,
+    pub stats: IgmpStats,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupStatus {
+    pub group: GroupAddr,
+    pub mode: FilterMode,
+    /// Group Compatibility Mode (RFC 3376 7.3.2).
+    pub compat: IgmpVersion,
+    /// Group timer (EXCLUDE mode).
+    pub expires: Option<Duration>,
+    pub v1_host_expires: Option<Duration>,
+    pub v2_host_expires: Option<Duration>,
+    pub sources: Vec<SourceStatus>,
+    /// Hosts tracked in EXCLUDE mode (explicit tracking).
+    pub reporters: Vec<Ipv4Addr>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceStatus {
+    pub source: Ipv4Addr,
+    /// None: timer 0 (blocked, EXCLUDE mode only).
+    pub expires: Option<Duration>,
+    pub forwarding: bool,
+    /// Hosts tracked as including this source (explicit tracking).
+    pub reporters: Vec<Ipv4Addr>,
+}
+
+// ===== debug events =====
+
+/// Structured debug events, returned as `IgmpAction::Log`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IgmpLog {
+    /// This router became querier.
+    QuerierUp {
+        address: Ipv4Addr,
+    },
+    /// This router stopped being querier; `other` is the querier that
+    /// won, if any.
+    QuerierDown {
+        other: Option<Ipv4Addr>,
+    },
+    /// A query of an older version was heard (RFC 3376 7.3.1).
+    OlderVersionQuery {
+        source: Ipv4Addr,
+        version: QueryVersion,
+    },
+    GroupCreated {
+        group: GroupAddr,
+    },
+    GroupDeleted {
+        group: GroupAddr,
+    },
+    ModeChanged {
+        group: GroupAddr,
+        mode: FilterMode,
+    },
+    CompatChanged {
+        group: GroupAddr,
+        compat: IgmpVersion,
+    },
+}

@@ -1,0 +1,1056 @@
+//! IGMP router of one interface driven through `handle(now, event)` with
+//! a fake clock: startup queries, election, last-member queries, host
+//! compatibility, immediate leave / explicit tracking, caps, every drop
+//! reason, and the property that Up/Down actions are exactly the deltas
+//! of `memberships()`.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use mgmd::core::igmp::packet::{self, GroupRecord, IgmpPacket, Query, QueryVersion, RecordType};
+use mgmd::core::igmp::{
+    FilterMode, IgmpAction, IgmpEvent, IgmpIfConfig, IgmpLog, IgmpRouter, IgmpVersion,
+};
+use mgmd::core::types::{GroupAddr, MembershipKey};
+use proptest::prelude::*;
+
+// ===== harness =====
+
+const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 5);
+const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
+const ALL_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 2);
+const V3_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 22);
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().expect("test address")
+}
+
+fn grp(s: &str) -> GroupAddr {
+    s.parse().expect("test group")
+}
+
+fn host(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, n)
+}
+
+fn src(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(192, 168, 1, n)
+}
+
+/// A router plus a consumer that applies Up/Down; every step checks that
+/// the consumer's view equals `memberships()` and that no Up repeats an
+/// existing key nor a Down removes a missing one.
+struct H {
+    r: IgmpRouter,
+    t0: Instant,
+    now: Instant,
+    view: BTreeSet<MembershipKey>,
+}
+
+impl H {
+    fn new(cfg: IgmpIfConfig) -> H {
+        let t0 = Instant::now();
+        let mut h = H {
+            r: IgmpRouter::new(cfg, Some(ME), t0),
+            t0,
+            now: t0,
+            view: BTreeSet::new(),
+        };
+        h.ev(IgmpEvent::SubnetsChanged(vec![
+            "10.0.0.0/24".parse().unwrap(),
+        ]));
+        h
+    }
+
+    /// Default v3 router that already sent its startup queries.
+    fn v3() -> H {
+        H::with(|_| {})
+    }
+
+    fn with(f: impl FnOnce(&mut IgmpIfConfig)) -> H {
+        let mut cfg = IgmpIfConfig::default();
+        f(&mut cfg);
+        let mut h = H::new(cfg);
+        h.settle();
+        h
+    }
+
+    /// Seconds since t0.
+    fn secs(&self) -> f64 {
+        (self.now - self.t0).as_secs_f64()
+    }
+
+    fn apply(&mut self, acts: &[IgmpAction]) {
+        for a in acts {
+            match a {
+                IgmpAction::MembershipUp(k) => assert!(self.view.insert(*k), "Up for present {k}"),
+                IgmpAction::MembershipDown(k) => {
+                    assert!(self.view.remove(k), "Down for missing {k}")
+                }
+                _ => {}
+            }
+        }
+        let mem: BTreeSet<MembershipKey> = self.r.memberships().into_iter().collect();
+        assert_eq!(self.view, mem, "Up/Down deltas diverged from memberships()");
+    }
+
+    fn ev(&mut self, e: IgmpEvent) -> Vec<IgmpAction> {
+        let acts = self.r.handle(self.now, e);
+        self.apply(&acts);
+        acts
+    }
+
+    /// Advance to t0 + `secs`, firing every deadline on the way.
+    fn to(&mut self, secs: f64) -> Vec<IgmpAction> {
+        let end = self.t0 + Duration::from_secs_f64(secs);
+        let mut all = Vec::new();
+        while let Some(d) = self.r.next_deadline() {
+            if d > end {
+                break;
+            }
+            assert!(d >= self.now, "deadline in the past");
+            self.now = d;
+            all.extend(self.ev(IgmpEvent::Timer));
+        }
+        self.now = end;
+        all
+    }
+
+    /// Let the startup queries go out (2 queries, 31.25 s apart).
+    fn settle(&mut self) {
+        self.to(0.0);
+        self.to(32.0);
+        self.t0 = self.now;
+    }
+
+    fn rx_full(
+        &mut self,
+        from: Ipv4Addr,
+        dst: Ipv4Addr,
+        ttl: u8,
+        payload: Vec<u8>,
+    ) -> Vec<IgmpAction> {
+        self.ev(IgmpEvent::Rx {
+            src: from,
+            dst,
+            ttl,
+            router_alert: true,
+            payload,
+        })
+    }
+
+    fn rx(&mut self, from: Ipv4Addr, dst: Ipv4Addr, pkt: IgmpPacket) -> Vec<IgmpAction> {
+        self.rx_full(from, dst, 1, pkt.encode())
+    }
+
+    fn v3r(&mut self, from: Ipv4Addr, recs: &[(RecordType, &str, &[u8])]) -> Vec<IgmpAction> {
+        self.rx(from, V3_ROUTERS, v3_report(recs))
+    }
+
+    fn v2_report(&mut self, from: Ipv4Addr, g: &str) -> Vec<IgmpAction> {
+        self.rx(from, ip(g), IgmpPacket::V2Report { group: ip(g) })
+    }
+
+    fn v1_report(&mut self, from: Ipv4Addr, g: &str) -> Vec<IgmpAction> {
+        self.rx(from, ip(g), IgmpPacket::V1Report { group: ip(g) })
+    }
+
+    fn leave(&mut self, from: Ipv4Addr, g: &str) -> Vec<IgmpAction> {
+        self.rx(from, ALL_ROUTERS, IgmpPacket::V2Leave { group: ip(g) })
+    }
+
+    fn drops(&self, reason: &str) -> u64 {
+        self.r.stats().drops_for(reason)
+    }
+
+    fn mem(&self) -> Vec<MembershipKey> {
+        self.r.memberships()
+    }
+}
+
+fn v3_report(recs: &[(RecordType, &str, &[u8])]) -> IgmpPacket {
+    IgmpPacket::V3Report {
+        records: recs
+            .iter()
+            .map(|(t, g, s)| GroupRecord {
+                record_type: *t,
+                group: ip(g),
+                sources: s.iter().map(|n| src(*n)).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// Queries among the actions, decoded.
+fn queries(acts: &[IgmpAction]) -> Vec<(Ipv4Addr, Query)> {
+    acts.iter()
+        .filter_map(|a| match a {
+            IgmpAction::Send { dst, payload } => match packet::decode(payload) {
+                Ok(IgmpPacket::Query(q)) => Some((*dst, q)),
+                other => panic!("sent a non-query: {other:?}"),
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn logs(acts: &[IgmpAction]) -> Vec<IgmpLog> {
+    acts.iter()
+        .filter_map(|a| match a {
+            IgmpAction::Log(l) => Some(l.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ups(acts: &[IgmpAction]) -> Vec<MembershipKey> {
+    acts.iter()
+        .filter_map(|a| match a {
+            IgmpAction::MembershipUp(k) => Some(*k),
+            _ => None,
+        })
+        .collect()
+}
+
+fn downs(acts: &[IgmpAction]) -> Vec<MembershipKey> {
+    acts.iter()
+        .filter_map(|a| match a {
+            IgmpAction::MembershipDown(k) => Some(*k),
+            _ => None,
+        })
+        .collect()
+}
+
+fn query_from(version: QueryVersion, group: &str, sources: &[u8]) -> IgmpPacket {
+    IgmpPacket::Query(Query::specific(
+        version,
+        Duration::from_secs(1),
+        ip(group),
+        false,
+        2,
+        Duration::from_secs(125),
+        sources.iter().map(|n| src(*n)).collect(),
+    ))
+}
+
+use RecordType::*;
+
+// ===== querier: startup, periodic, election =====
+
+#[test]
+fn startup_queries_then_periodic() {
+    // Startup Query Count 2 at Startup Query Interval 31.25 s, then every
+    // Query Interval 125 s (RFC 3376 8.6, 8.7).
+    let mut h = H::new(IgmpIfConfig::default());
+    assert_eq!(h.r.next_deadline(), Some(h.t0));
+    let mut times = Vec::new();
+    for _ in 0..4 {
+        let d = h.r.next_deadline().unwrap();
+        h.now = d;
+        let acts = h.ev(IgmpEvent::Timer);
+        let q = queries(&acts);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].0, ALL_SYSTEMS);
+        assert_eq!(q[0].1.version, QueryVersion::V3);
+        assert!(q[0].1.is_general());
+        assert_eq!(q[0].1.qrv, 2);
+        assert_eq!(q[0].1.qqic, 125);
+        assert_eq!(q[0].1.max_resp_code, 100);
+        times.push(h.secs());
+    }
+    assert_eq!(times, vec![0.0, 31.25, 156.25, 281.25]);
+    assert_eq!(h.r.stats().tx_general_queries, 4);
+    assert!(h.r.is_querier());
+}
+
+#[test]
+fn v2_and_v1_routers_send_their_query_versions() {
+    for (v, qv, code) in [
+        (IgmpVersion::V2, QueryVersion::V2, 100),
+        (IgmpVersion::V1, QueryVersion::V1, 0),
+    ] {
+        let mut h = H::new(IgmpIfConfig {
+            version: v,
+            ..Default::default()
+        });
+        let acts = h.to(0.0);
+        let q = queries(&acts);
+        assert_eq!(q[0].1.version, qv);
+        assert_eq!(q[0].1.max_resp_code, code);
+        assert_eq!(
+            acts.iter()
+                .filter(|a| matches!(a, IgmpAction::Send { payload, .. } if payload.len() == 8))
+                .count(),
+            1
+        );
+    }
+}
+
+#[test]
+fn lower_querier_wins_and_role_comes_back_after_other_querier_present_interval() {
+    let mut h = H::v3();
+    let other = host(2);
+    let acts = h.rx(
+        other,
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V3, "0.0.0.0", &[]),
+    );
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::QuerierDown { other: Some(other) }]
+    );
+    assert!(!h.r.is_querier());
+    let st = h.r.status(h.now);
+    assert_eq!(st.querier, Some(other));
+    // OQPI = 2 * 125 + 10 / 2 = 255 s (RFC 3376 8.5).
+    assert_eq!(st.other_querier_expires, Some(Duration::from_secs(255)));
+    // No general queries while the other querier is present.
+    let acts = h.to(254.0);
+    assert!(queries(&acts).is_empty());
+    let acts = h.to(255.0);
+    assert_eq!(logs(&acts), vec![IgmpLog::QuerierUp { address: ME }]);
+    let q = queries(&acts);
+    assert_eq!(q.len(), 1);
+    assert!(q[0].1.is_general());
+    assert!(h.r.is_querier());
+    // Then periodic again.
+    let acts = h.to(255.0 + 125.0);
+    assert_eq!(queries(&acts).len(), 1);
+}
+
+#[test]
+fn higher_querier_and_unspecified_source_do_not_win() {
+    let mut h = H::v3();
+    h.rx(
+        host(9),
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V3, "0.0.0.0", &[]),
+    );
+    assert!(h.r.is_querier());
+    h.rx(
+        Ipv4Addr::UNSPECIFIED,
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V3, "0.0.0.0", &[]),
+    );
+    assert!(h.r.is_querier());
+    assert_eq!(h.drops("query_from_unspecified"), 1);
+    // Our own query looped back: recognised by exact address only.
+    h.rx(
+        ME,
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V3, "0.0.0.0", &[]),
+    );
+    assert_eq!(h.drops("own_address"), 1);
+    assert!(h.r.is_querier());
+}
+
+#[test]
+fn non_querier_learns_qrv_and_qqi() {
+    let mut h = H::v3();
+    let q = Query::general(
+        QueryVersion::V3,
+        Duration::from_secs(10),
+        3,
+        Duration::from_secs(60),
+    );
+    h.rx(host(2), ALL_SYSTEMS, IgmpPacket::Query(q));
+    let st = h.r.status(h.now);
+    assert_eq!(st.robustness, 3);
+    assert_eq!(st.query_interval, Duration::from_secs(60));
+    // GMI = 3 * 60 + 10; OQPI = 3 * 60 + 5.
+    assert_eq!(st.group_membership_interval, Duration::from_secs(190));
+    assert_eq!(st.other_querier_expires, Some(Duration::from_secs(185)));
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    let st = h.r.status(h.now);
+    assert_eq!(st.groups[0].expires, Some(Duration::from_secs(190)));
+}
+
+#[test]
+fn older_version_query_is_counted_and_logged() {
+    let mut h = H::v3();
+    let acts = h.rx(
+        host(9),
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V2, "0.0.0.0", &[]),
+    );
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::OlderVersionQuery {
+            source: host(9),
+            version: QueryVersion::V2
+        }]
+    );
+    assert_eq!(h.r.stats().older_version_queries, 1);
+}
+
+#[test]
+fn querier_off_listens_but_never_queries() {
+    let mut h = H::with(|c| c.querier = false);
+    assert!(!h.r.is_querier());
+    assert_eq!(h.r.stats().tx_general_queries, 0);
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    // A leave asks for queries only from the querier.
+    let acts = h.v3r(host(20), &[(ChangeToInclude, "239.1.1.1", &[])]);
+    assert!(queries(&acts).is_empty());
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    // The querier's group-specific query lowers our group timer (6.6.1):
+    // LMQC (2) x Max Resp Time (1 s).
+    h.rx(
+        host(2),
+        ip("239.1.1.1"),
+        query_from(QueryVersion::V3, "239.1.1.1", &[]),
+    );
+    let acts = h.to(2.0);
+    assert_eq!(downs(&acts), vec![MembershipKey::any(grp("239.1.1.1"))]);
+}
+
+#[test]
+fn address_change_reruns_the_election() {
+    let mut h = H::v3();
+    h.rx(
+        host(2),
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V3, "0.0.0.0", &[]),
+    );
+    assert!(!h.r.is_querier());
+    // Our new address is lower than the other querier's.
+    let acts = h.ev(IgmpEvent::AddressChanged(Some(host(1))));
+    assert_eq!(logs(&acts), vec![IgmpLog::QuerierUp { address: host(1) }]);
+    assert!(h.r.is_querier());
+    let acts = h.to(0.0);
+    assert_eq!(queries(&acts).len(), 1);
+    // Losing the address stops queries.
+    let acts = h.ev(IgmpEvent::AddressChanged(None));
+    assert_eq!(logs(&acts), vec![IgmpLog::QuerierDown { other: None }]);
+    assert!(queries(&h.to(1000.0)).is_empty());
+}
+
+#[test]
+fn config_change_turns_querier_off() {
+    let mut h = H::v3();
+    let acts = h.ev(IgmpEvent::ConfigChanged(IgmpIfConfig {
+        querier: false,
+        ..Default::default()
+    }));
+    assert_eq!(logs(&acts), vec![IgmpLog::QuerierDown { other: None }]);
+    assert!(queries(&h.to(1000.0)).is_empty());
+}
+
+// ===== IGMPv3 behaviour through handle() =====
+
+#[test]
+fn v3_include_join_and_source_expiry() {
+    let mut h = H::v3();
+    let acts = h.v3r(host(20), &[(AllowNewSources, "232.1.1.1", &[1, 2])]);
+    let g = grp("232.1.1.1");
+    assert_eq!(
+        ups(&acts),
+        vec![
+            MembershipKey::only(src(1), g),
+            MembershipKey::only(src(2), g)
+        ]
+    );
+    // GMI = 260 s.
+    assert!(downs(&h.to(259.0)).is_empty());
+    let acts = h.to(260.0);
+    assert_eq!(
+        downs(&acts),
+        vec![
+            MembershipKey::only(src(1), g),
+            MembershipKey::only(src(2), g)
+        ]
+    );
+    assert!(h.mem().is_empty());
+}
+
+#[test]
+fn v3_block_sends_group_and_source_queries_then_source_expires() {
+    let mut h = H::v3();
+    h.v3r(host(20), &[(ModeIsInclude, "232.1.1.1", &[1, 2])]);
+    let acts = h.v3r(host(20), &[(BlockOldSources, "232.1.1.1", &[1])]);
+    let q = queries(&acts);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].0, ip("232.1.1.1"));
+    assert_eq!(q[0].1.sources, vec![src(1)]);
+    assert!(!q[0].1.suppress);
+    assert_eq!(q[0].1.max_resp_code, 10, "LMQI 1 s");
+    // Retransmission after LMQI, then the source goes after LMQT (2 s).
+    let acts = h.to(1.0);
+    assert_eq!(queries(&acts).len(), 1);
+    let acts = h.to(2.0);
+    assert!(queries(&acts).is_empty());
+    assert_eq!(
+        downs(&acts),
+        vec![MembershipKey::only(src(1), grp("232.1.1.1"))]
+    );
+    assert_eq!(h.mem(), vec![MembershipKey::only(src(2), grp("232.1.1.1"))]);
+    assert_eq!(h.r.stats().tx_group_source_queries, 2);
+}
+
+#[test]
+fn v3_answer_to_source_query_keeps_source_and_sets_s_flag() {
+    let mut h = H::v3();
+    h.v3r(host(20), &[(ModeIsInclude, "232.1.1.1", &[1])]);
+    h.v3r(host(20), &[(BlockOldSources, "232.1.1.1", &[1])]);
+    h.to(0.5);
+    // Another host still wants source 1.
+    h.v3r(host(21), &[(ModeIsInclude, "232.1.1.1", &[1])]);
+    let acts = h.to(1.0);
+    let q = queries(&acts);
+    assert_eq!(q.len(), 1);
+    assert!(q[0].1.suppress, "source timer above LMQT: S set");
+    assert!(downs(&h.to(10.0)).is_empty());
+}
+
+#[test]
+fn v3_exclude_mode_view_and_to_in_queries() {
+    let mut h = H::v3();
+    let g = grp("239.1.1.1");
+    let acts = h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[7])]);
+    assert_eq!(
+        ups(&acts),
+        vec![MembershipKey::any(g), MembershipKey::except(src(7), g)]
+    );
+    // TO_IN({}) in EXCLUDE: Send Q(G,X-A) (X empty) and Send Q(G).
+    let acts = h.v3r(host(20), &[(ChangeToInclude, "239.1.1.1", &[])]);
+    let q = queries(&acts);
+    assert_eq!(q.len(), 1);
+    assert!(q[0].1.sources.is_empty());
+    assert_eq!(q[0].0, ip("239.1.1.1"));
+    let acts = h.to(1.0);
+    assert_eq!(queries(&acts).len(), 1);
+    let acts = h.to(2.0);
+    assert_eq!(
+        downs(&acts),
+        vec![MembershipKey::any(g), MembershipKey::except(src(7), g)]
+    );
+    assert!(h.mem().is_empty());
+}
+
+#[test]
+fn v3_exclude_group_timer_expiry_switches_to_include() {
+    let mut h = H::v3();
+    let g = grp("239.1.1.1");
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[7])]);
+    h.to(100.0);
+    h.v3r(host(21), &[(AllowNewSources, "239.1.1.1", &[3])]);
+    let acts = h.to(260.0);
+    assert!(logs(&acts).contains(&IgmpLog::ModeChanged {
+        group: g,
+        mode: FilterMode::Include
+    }));
+    assert_eq!(h.mem(), vec![MembershipKey::only(src(3), g)]);
+    let acts = h.to(360.0);
+    assert_eq!(downs(&acts), vec![MembershipKey::only(src(3), g)]);
+}
+
+// ===== RFC 2236 / RFC 1112 routers =====
+
+#[test]
+fn v2_leave_sends_lmqc_group_queries_then_removes_group() {
+    let mut h = H::with(|c| c.version = IgmpVersion::V2);
+    let g = grp("239.1.1.1");
+    let acts = h.v2_report(host(20), "239.1.1.1");
+    assert_eq!(ups(&acts), vec![MembershipKey::any(g)]);
+    let acts = h.leave(host(20), "239.1.1.1");
+    let q = queries(&acts);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].0, ip("239.1.1.1"));
+    assert_eq!(q[0].1.version, QueryVersion::V2);
+    assert_eq!(q[0].1.group, ip("239.1.1.1"));
+    assert_eq!(q[0].1.max_resp_code, 10);
+    let acts = h.to(1.0);
+    assert_eq!(queries(&acts).len(), 1, "second of LMQC=2 at LMQI");
+    assert!(downs(&acts).is_empty());
+    let acts = h.to(2.0);
+    assert!(queries(&acts).is_empty());
+    assert_eq!(downs(&acts), vec![MembershipKey::any(g)]);
+    assert_eq!(h.r.stats().tx_group_queries, 2);
+}
+
+#[test]
+fn v2_report_after_leave_keeps_group() {
+    let mut h = H::with(|c| c.version = IgmpVersion::V2);
+    h.v2_report(host(20), "239.1.1.1");
+    h.leave(host(20), "239.1.1.1");
+    h.v2_report(host(21), "239.1.1.1");
+    assert!(downs(&h.to(250.0)).is_empty());
+    assert_eq!(downs(&h.to(260.0)).len(), 1, "GMI after the last report");
+}
+
+#[test]
+fn v2_immediate_leave_drops_at_once() {
+    let mut h = H::with(|c| {
+        c.version = IgmpVersion::V2;
+        c.immediate_leave = true;
+    });
+    h.v2_report(host(20), "239.1.1.1");
+    let acts = h.leave(host(20), "239.1.1.1");
+    assert!(queries(&acts).is_empty());
+    assert_eq!(downs(&acts), vec![MembershipKey::any(grp("239.1.1.1"))]);
+}
+
+#[test]
+fn v2_router_v1_host_present_ignores_leaves() {
+    let mut h = H::with(|c| c.version = IgmpVersion::V2);
+    h.v1_report(host(20), "239.1.1.1");
+    let acts = h.leave(host(21), "239.1.1.1");
+    assert!(queries(&acts).is_empty());
+    assert_eq!(h.drops("leave_in_v1_compat"), 1);
+    assert_eq!(h.r.status(h.now).groups[0].compat, IgmpVersion::V1);
+}
+
+#[test]
+fn v2_router_drops_v3_reports_and_v1_router_drops_v2_messages() {
+    let mut h = H::with(|c| c.version = IgmpVersion::V2);
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    assert_eq!(h.drops("unsupported_version"), 1);
+    let mut h = H::with(|c| c.version = IgmpVersion::V1);
+    h.v2_report(host(20), "239.1.1.1");
+    h.leave(host(20), "239.1.1.1");
+    assert_eq!(h.drops("unsupported_version"), 2);
+    // RFC 1112: reports only, the group times out.
+    h.v1_report(host(20), "239.1.1.1");
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    assert_eq!(downs(&h.to(260.0)).len(), 1);
+}
+
+// ===== compatibility (RFC 3376 7.3.2) =====
+
+#[test]
+fn v3_router_v2_host_compat_ignores_block_and_to_ex_sources() {
+    let mut h = H::v3();
+    let g = grp("239.1.1.1");
+    h.v2_report(host(20), "239.1.1.1");
+    assert_eq!(h.r.status(h.now).groups[0].compat, IgmpVersion::V2);
+    h.v3r(host(21), &[(BlockOldSources, "239.1.1.1", &[1])]);
+    assert_eq!(h.drops("block_in_compat"), 1);
+    // TO_EX({7}) is treated as TO_EX({}): no block for 7.
+    h.v3r(host(21), &[(ChangeToExclude, "239.1.1.1", &[7])]);
+    assert_eq!(h.mem(), vec![MembershipKey::any(g)]);
+    assert!(h.r.status(h.now).groups[0].sources.is_empty());
+    // After the Older Host Present Interval (= GMI) without v2 reports,
+    // the group is back in v3 mode (kept alive by a v3 report).
+    h.to(200.0);
+    h.v3r(host(21), &[(ModeIsExclude, "239.1.1.1", &[7])]);
+    let acts = h.to(260.0);
+    assert!(logs(&acts).contains(&IgmpLog::CompatChanged {
+        group: g,
+        compat: IgmpVersion::V3
+    }));
+    // Back in v3 mode, TO_EX keeps its sources: EXCLUDE(X,Y) TO_EX(A)
+    // creates A-X-Y with the group timer.
+    h.v3r(host(21), &[(ChangeToExclude, "239.1.1.1", &[7, 8])]);
+    let st = h.r.status(h.now);
+    let srcs: Vec<Ipv4Addr> = st.groups[0].sources.iter().map(|s| s.source).collect();
+    assert_eq!(srcs, vec![src(7), src(8)]);
+}
+
+#[test]
+fn v3_router_v1_host_compat_ignores_leave() {
+    let mut h = H::v3();
+    h.v1_report(host(20), "239.1.1.1");
+    h.v2_report(host(21), "239.1.1.1");
+    assert_eq!(h.r.status(h.now).groups[0].compat, IgmpVersion::V1);
+    let acts = h.leave(host(21), "239.1.1.1");
+    assert!(queries(&acts).is_empty());
+    assert_eq!(h.drops("leave_in_v1_compat"), 1);
+}
+
+#[test]
+fn v3_router_v2_leave_sends_group_query() {
+    let mut h = H::v3();
+    h.v2_report(host(20), "239.1.1.1");
+    let acts = h.leave(host(20), "239.1.1.1");
+    let q = queries(&acts);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].1.version, QueryVersion::V3);
+    assert_eq!(downs(&h.to(2.0)).len(), 1);
+}
+
+// ===== explicit tracking (immediate_leave on v3) =====
+
+#[test]
+fn explicit_tracking_last_exclude_host_leaves_at_once() {
+    let mut h = H::with(|c| c.immediate_leave = true);
+    let g = grp("239.1.1.1");
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    h.v3r(host(21), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    // One host leaves: the other is known, so the normal query runs.
+    let acts = h.v3r(host(20), &[(ChangeToInclude, "239.1.1.1", &[])]);
+    assert_eq!(queries(&acts).len(), 1);
+    assert_eq!(h.r.status(h.now).groups[0].reporters, vec![host(21)]);
+    // The last one leaves: no query, gone now.
+    let acts = h.v3r(host(21), &[(ChangeToInclude, "239.1.1.1", &[])]);
+    assert!(queries(&acts).is_empty());
+    assert_eq!(downs(&acts), vec![MembershipKey::any(g)]);
+}
+
+#[test]
+fn explicit_tracking_sources() {
+    let mut h = H::with(|c| c.immediate_leave = true);
+    let g = grp("232.1.1.1");
+    h.v3r(host(20), &[(AllowNewSources, "232.1.1.1", &[1, 2])]);
+    h.v3r(host(21), &[(AllowNewSources, "232.1.1.1", &[1])]);
+    let acts = h.v3r(host(20), &[(BlockOldSources, "232.1.1.1", &[1, 2])]);
+    // Source 2 had only host 20: gone at once; source 1 still has host 21,
+    // yet is queried (tracking may be stale).
+    assert_eq!(downs(&acts), vec![MembershipKey::only(src(2), g)]);
+    let q = queries(&acts);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].1.sources, vec![src(1)]);
+    let acts = h.v3r(host(21), &[(BlockOldSources, "232.1.1.1", &[1])]);
+    assert_eq!(downs(&acts), vec![MembershipKey::only(src(1), g)]);
+    assert!(h.mem().is_empty());
+}
+
+#[test]
+fn explicit_tracking_unknown_reporter_falls_back_to_queries() {
+    let mut h = H::with(|c| c.immediate_leave = true);
+    h.v3r(Ipv4Addr::UNSPECIFIED, &[(ModeIsExclude, "239.1.1.1", &[])]);
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    let acts = h.v3r(host(20), &[(ChangeToInclude, "239.1.1.1", &[])]);
+    assert_eq!(queries(&acts).len(), 1);
+    assert!(downs(&acts).is_empty());
+}
+
+// ===== caps, filters, SSM =====
+
+#[test]
+fn max_groups_and_sources_refuse_and_count() {
+    let mut h = H::with(|c| {
+        c.max_groups = Some(1);
+        c.max_sources_per_group = Some(2);
+    });
+    h.v3r(host(20), &[(AllowNewSources, "232.1.1.1", &[1, 2, 3])]);
+    h.v3r(host(20), &[(ModeIsExclude, "239.2.2.2", &[])]);
+    assert_eq!(h.r.stats().refused_sources, 1);
+    assert_eq!(h.r.stats().refused_groups, 1);
+    assert_eq!(h.mem().len(), 2);
+}
+
+#[test]
+fn ssm_range_on_v3() {
+    let mut h = H::v3();
+    h.v2_report(host(20), "232.1.1.1");
+    h.v1_report(host(20), "232.1.1.1");
+    h.leave(host(20), "232.1.1.1");
+    assert_eq!(h.drops("ssm_asm_report"), 3);
+    h.v3r(
+        host(20),
+        &[
+            (ModeIsExclude, "232.1.1.1", &[]),
+            (ChangeToExclude, "232.1.1.1", &[1]),
+        ],
+    );
+    assert_eq!(h.drops("ssm_exclude_record"), 2);
+    assert!(h.mem().is_empty());
+    // On a v2 interface the SSM range does not apply.
+    let mut h = H::with(|c| c.version = IgmpVersion::V2);
+    h.v2_report(host(20), "232.1.1.1");
+    assert_eq!(h.mem().len(), 1);
+}
+
+#[test]
+fn allow_and_deny_lists() {
+    let mut h = H::with(|c| {
+        c.allow_groups = vec!["239.0.0.0/8".parse().unwrap()];
+        c.deny_groups = vec!["239.9.0.0/16".parse().unwrap()];
+    });
+    h.v2_report(host(20), "238.1.1.1");
+    h.v2_report(host(20), "239.9.1.1");
+    h.v2_report(host(20), "239.1.1.1");
+    assert_eq!(h.drops("group_denied"), 2);
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    // A config change that denies it removes the group.
+    let acts = h.ev(IgmpEvent::ConfigChanged(IgmpIfConfig {
+        deny_groups: vec!["239.0.0.0/8".parse().unwrap()],
+        ..Default::default()
+    }));
+    assert_eq!(downs(&acts), vec![MembershipKey::any(grp("239.1.1.1"))]);
+}
+
+// ===== receive checks and drop reasons =====
+
+#[test]
+fn drop_reasons() {
+    let mut h = H::with(|c| c.require_router_alert = true);
+    let rep = IgmpPacket::V2Report {
+        group: ip("239.1.1.1"),
+    };
+    // TTL must be 1.
+    h.rx_full(host(20), ip("239.1.1.1"), 2, rep.encode());
+    assert_eq!(h.drops("bad_ttl"), 1);
+    // Router Alert required.
+    h.ev(IgmpEvent::Rx {
+        src: host(20),
+        dst: ip("239.1.1.1"),
+        ttl: 1,
+        router_alert: false,
+        payload: rep.encode(),
+    });
+    assert_eq!(h.drops("no_router_alert"), 1);
+    // Source outside the interface subnets (RFC 3376 9.2).
+    h.rx(ip("10.9.9.9"), ip("239.1.1.1"), rep.clone());
+    assert_eq!(h.drops("source_not_on_subnet"), 1);
+    // Wrong destinations.
+    h.rx(host(20), ALL_SYSTEMS, rep.clone());
+    h.rx(
+        host(20),
+        ip("239.1.1.1"),
+        v3_report(&[(ModeIsExclude, "239.1.1.1", &[])]),
+    );
+    h.rx(
+        host(20),
+        ip("239.1.1.2"),
+        IgmpPacket::V2Leave {
+            group: ip("239.1.1.1"),
+        },
+    );
+    h.rx(
+        host(9),
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V3, "239.1.1.1", &[]),
+    );
+    h.rx(
+        host(9),
+        ip("239.1.1.1"),
+        query_from(QueryVersion::V3, "0.0.0.0", &[]),
+    );
+    assert_eq!(h.drops("bad_destination"), 5);
+    // Non-multicast and link-local groups.
+    h.rx(
+        host(20),
+        ip("10.1.1.1"),
+        IgmpPacket::V2Report {
+            group: ip("10.1.1.1"),
+        },
+    );
+    h.rx(
+        host(20),
+        ip("224.0.0.251"),
+        IgmpPacket::V2Report {
+            group: ip("224.0.0.251"),
+        },
+    );
+    assert_eq!(h.drops("bad_group"), 1);
+    assert_eq!(h.drops("link_local_group"), 1);
+    // Per-record drops in one v3 report; the good record still counts.
+    h.v3r(
+        host(20),
+        &[
+            (ModeIsExclude, "10.1.1.1", &[]),
+            (ModeIsExclude, "1.2.3.4", &[]),
+            (ModeIsExclude, "224.0.0.5", &[]),
+            (Other(9), "239.3.3.3", &[]),
+            (ModeIsExclude, "239.4.4.4", &[]),
+        ],
+    );
+    assert_eq!(h.drops("bad_group"), 3);
+    assert_eq!(h.drops("link_local_group"), 2);
+    assert_eq!(h.drops("unknown_record_type"), 1);
+    assert_eq!(h.r.stats().rx_records, 5);
+    // Bad sources inside a record are dropped one by one.
+    h.rx(
+        host(20),
+        V3_ROUTERS,
+        IgmpPacket::V3Report {
+            records: vec![GroupRecord {
+                record_type: AllowNewSources,
+                group: ip("232.5.5.5"),
+                sources: vec![ip("0.0.0.0"), ip("239.1.1.1"), src(1)],
+            }],
+        },
+    );
+    assert_eq!(h.drops("bad_source"), 2);
+    // Decode errors by reason.
+    let mut bad = rep.encode();
+    bad[7] ^= 1;
+    h.rx_full(host(20), ip("239.1.1.1"), 1, bad);
+    h.rx_full(host(20), ip("239.1.1.1"), 1, vec![0x16, 0, 0]);
+    assert_eq!(h.drops("bad_checksum"), 1);
+    assert_eq!(h.drops("too_short"), 1);
+    // Nothing malformed made state.
+    assert_eq!(
+        h.mem(),
+        vec![
+            MembershipKey::only(src(1), grp("232.5.5.5")),
+            MembershipKey::any(grp("239.4.4.4"))
+        ]
+    );
+    assert_eq!(
+        h.r.stats().rx.v2_report,
+        6,
+        "decode failures are not counted by type"
+    );
+}
+
+#[test]
+fn report_from_unspecified_source_is_accepted() {
+    // RFC 3376 4.2.13: 0.0.0.0 is accepted even with the subnet check.
+    let mut h = H::v3();
+    h.v3r(Ipv4Addr::UNSPECIFIED, &[(ModeIsExclude, "239.1.1.1", &[])]);
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+}
+
+#[test]
+fn no_subnets_known_means_reports_are_dropped_with_the_check_on() {
+    let t0 = Instant::now();
+    let mut r = IgmpRouter::new(IgmpIfConfig::default(), Some(ME), t0);
+    let rep = v3_report(&[(ModeIsExclude, "239.1.1.1", &[])]).encode();
+    let ev = |p: Vec<u8>| IgmpEvent::Rx {
+        src: host(20),
+        dst: V3_ROUTERS,
+        ttl: 1,
+        router_alert: true,
+        payload: p,
+    };
+    r.handle(t0, ev(rep.clone()));
+    assert_eq!(r.stats().drops_for("source_not_on_subnet"), 1);
+    let mut r = IgmpRouter::new(
+        IgmpIfConfig {
+            check_source_subnet: false,
+            ..Default::default()
+        },
+        Some(ME),
+        t0,
+    );
+    r.handle(t0, ev(rep));
+    assert_eq!(r.memberships().len(), 1);
+}
+
+#[test]
+fn stop_brings_everything_down_and_goes_inert() {
+    let mut h = H::v3();
+    h.v3r(
+        host(20),
+        &[
+            (ModeIsExclude, "239.1.1.1", &[7]),
+            (AllowNewSources, "232.1.1.1", &[1]),
+        ],
+    );
+    let acts = h.ev(IgmpEvent::Stop);
+    assert_eq!(downs(&acts).len(), 3);
+    assert!(h.mem().is_empty());
+    assert_eq!(h.r.next_deadline(), None);
+    assert!(h.v2_report(host(20), "239.1.1.1").is_empty());
+}
+
+#[test]
+fn status_serializes() {
+    let mut h = H::v3();
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[7])]);
+    let st = h.r.status(h.now);
+    assert!(st.is_querier);
+    assert_eq!(st.querier, Some(ME));
+    assert_eq!(st.groups[0].mode, FilterMode::Exclude);
+    assert_eq!(st.groups[0].sources[0].expires, None);
+    assert!(!st.groups[0].sources[0].forwarding);
+    let json = serde_json::to_string(&st).unwrap();
+    assert!(json.contains("\"mode\":\"exclude\""), "{json}");
+    assert!(json.contains("\"v3_report\":1"), "{json}");
+}
+
+// ===== property: Up/Down are exactly the deltas =====
+
+#[derive(Clone, Debug)]
+enum Step {
+    V3(u8, RecordType, u8, Vec<u8>),
+    V2Report(u8, u8),
+    V1Report(u8, u8),
+    Leave(u8, u8),
+    GroupQuery(u8, Vec<u8>),
+    OtherQuerier,
+    Wait(u16),
+}
+
+fn arb_step() -> impl Strategy<Value = Step> {
+    let host = 20u8..24;
+    let group = 0u8..3;
+    let sources = prop::collection::vec(1u8..6, 0..4);
+    let rt = (1u8..=6).prop_map(RecordType::from_u8);
+    prop_oneof![
+        6 => (host.clone(), rt, group.clone(), sources.clone()).prop_map(|(h, t, g, s)| Step::V3(h, t, g, s)),
+        1 => (host.clone(), group.clone()).prop_map(|(h, g)| Step::V2Report(h, g)),
+        1 => (host.clone(), group.clone()).prop_map(|(h, g)| Step::V1Report(h, g)),
+        1 => (host, group.clone()).prop_map(|(h, g)| Step::Leave(h, g)),
+        1 => (group, sources).prop_map(|(g, s)| Step::GroupQuery(g, s)),
+        1 => Just(Step::OtherQuerier),
+        3 => (0u16..300).prop_map(Step::Wait),
+    ]
+}
+
+fn group_name(g: u8) -> &'static str {
+    ["239.1.1.1", "232.1.1.1", "239.2.2.2"][usize::from(g)]
+}
+
+fn run_steps(cfg: IgmpIfConfig, steps: Vec<Step>) {
+    let mut h = H::new(cfg);
+    for s in steps {
+        match s {
+            Step::V3(from, t, g, srcs) => {
+                h.v3r(host(from), &[(t, group_name(g), &srcs)]);
+            }
+            Step::V2Report(from, g) => {
+                h.v2_report(host(from), group_name(g));
+            }
+            Step::V1Report(from, g) => {
+                h.v1_report(host(from), group_name(g));
+            }
+            Step::Leave(from, g) => {
+                h.leave(host(from), group_name(g));
+            }
+            Step::GroupQuery(g, srcs) => {
+                h.rx(
+                    host(2),
+                    ip(group_name(g)),
+                    query_from(QueryVersion::V3, group_name(g), &srcs),
+                );
+            }
+            Step::OtherQuerier => {
+                h.rx(
+                    host(2),
+                    ALL_SYSTEMS,
+                    query_from(QueryVersion::V3, "0.0.0.0", &[]),
+                );
+            }
+            Step::Wait(ms10) => {
+                let t = h.secs() + f64::from(ms10) / 10.0;
+                h.to(t);
+            }
+        }
+    }
+    // Everything eventually expires.
+    let t = h.secs() + 2000.0;
+    h.to(t);
+    assert!(h.mem().is_empty());
+    assert!(h.view.is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn up_down_are_exact_deltas_v3(steps in prop::collection::vec(arb_step(), 0..60)) {
+        run_steps(IgmpIfConfig::default(), steps);
+    }
+
+    #[test]
+    fn up_down_are_exact_deltas_v3_tracking_caps(steps in prop::collection::vec(arb_step(), 0..60)) {
+        run_steps(
+            IgmpIfConfig {
+                immediate_leave: true,
+                max_groups: Some(2),
+                max_sources_per_group: Some(3),
+                ..Default::default()
+            },
+            steps,
+        );
+    }
+
+    #[test]
+    fn up_down_are_exact_deltas_v2(steps in prop::collection::vec(arb_step(), 0..60)) {
+        run_steps(IgmpIfConfig { version: IgmpVersion::V2, ..Default::default() }, steps);
+    }
+}
