@@ -2,9 +2,10 @@
 //! them, indexed both by key (alerts, forwarding) and by interface
 //! (ownership changes).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
 
-use crate::core::types::{IfIndex, MembershipKey};
+use crate::core::types::{GroupAddr, IfIndex, MembershipKey, SourceSel};
 
 /// Who added one (key, interface) entry. Only IGMP and the interface's
 /// current routing owner can add there, so two bits say it all; the routing
@@ -40,39 +41,67 @@ impl AddedBy {
     }
 }
 
-/// Memberships, stored twice in compact form: 16-byte keys in B-trees, no
-/// per-entry allocation.
+/// Memberships, stored twice with packed integer keys: per key, the sorted
+/// interfaces holding it (one hash probe answers every question the alert
+/// rule and the outgoing lists ask); per interface, the keys it holds (for
+/// ownership changes). Ordered listings sort on demand.
 #[derive(Clone, Debug, Default)]
 pub(super) struct MembershipTable {
-    by_key: BTreeMap<(MembershipKey, IfIndex), AddedBy>,
-    by_iface: BTreeMap<IfIndex, BTreeSet<MembershipKey>>,
+    by_key: HashMap<u64, Vec<(u32, AddedBy)>>,
+    by_iface: HashMap<u32, HashSet<u64>>,
+    len: usize,
 }
 
 impl MembershipTable {
     pub(super) fn get(&self, key: MembershipKey, ifindex: IfIndex) -> AddedBy {
         self.by_key
-            .get(&(key, ifindex))
-            .copied()
+            .get(&pack(key))
+            .and_then(|v| {
+                v.binary_search_by_key(&ifindex.0, |e| e.0)
+                    .ok()
+                    .map(|pos| v[pos].1)
+            })
             .unwrap_or(AddedBy::NONE)
     }
 
     pub(super) fn has(&self, key: MembershipKey, ifindex: IfIndex) -> bool {
-        self.by_key.contains_key(&(key, ifindex))
+        !self.get(key, ifindex).is_empty()
     }
 
     /// Sets who added the entry; `AddedBy::NONE` removes it.
     pub(super) fn set(&mut self, key: MembershipKey, ifindex: IfIndex, by: AddedBy) {
-        if by.is_empty() {
-            if self.by_key.remove(&(key, ifindex)).is_some()
-                && let Some(set) = self.by_iface.get_mut(&ifindex)
-            {
-                set.remove(&key);
+        let k = pack(key);
+        let i = ifindex.0;
+        let v = self.by_key.entry(k).or_default();
+        let existed = match (v.binary_search_by_key(&i, |e| e.0), by.is_empty()) {
+            (Ok(pos), false) => {
+                v[pos].1 = by;
+                return;
+            }
+            (Ok(pos), true) => {
+                v.remove(pos);
+                true
+            }
+            (Err(pos), false) => {
+                v.insert(pos, (i, by));
+                false
+            }
+            (Err(_), true) => false,
+        };
+        if v.is_empty() {
+            self.by_key.remove(&k);
+        }
+        if existed {
+            self.len -= 1;
+            if let Some(set) = self.by_iface.get_mut(&i) {
+                set.remove(&k);
                 if set.is_empty() {
-                    self.by_iface.remove(&ifindex);
+                    self.by_iface.remove(&i);
                 }
             }
-        } else if self.by_key.insert((key, ifindex), by).is_none() {
-            self.by_iface.entry(ifindex).or_default().insert(key);
+        } else if !by.is_empty() {
+            self.len += 1;
+            self.by_iface.entry(i).or_default().insert(k);
         }
     }
 
@@ -82,35 +111,75 @@ impl MembershipTable {
         key: MembershipKey,
     ) -> impl Iterator<Item = (IfIndex, AddedBy)> + '_ {
         self.by_key
-            .range((key, IfIndex(0))..=(key, IfIndex(u32::MAX)))
-            .map(|(&(_, i), &by)| (i, by))
+            .get(&pack(key))
+            .into_iter()
+            .flat_map(|v| v.iter().map(|&(i, by)| (IfIndex(i), by)))
     }
 
     /// Keys held on `ifindex`, in key order.
-    pub(super) fn keys_on(&self, ifindex: IfIndex) -> impl Iterator<Item = MembershipKey> + '_ {
-        self.by_iface
-            .get(&ifindex)
-            .into_iter()
-            .flat_map(|set| set.iter().copied())
+    pub(super) fn keys_on(&self, ifindex: IfIndex) -> Vec<MembershipKey> {
+        let mut keys: Vec<u64> = self
+            .by_iface
+            .get(&ifindex.0)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        keys.into_iter().map(unpack).collect()
     }
 
+    /// Every entry, ordered by key (group, then source), then interface.
     pub(super) fn iter(&self) -> impl Iterator<Item = (MembershipKey, IfIndex, AddedBy)> + '_ {
-        self.by_key.iter().map(|(&(k, i), &by)| (k, i, by))
+        let mut keys: Vec<u64> = self.by_key.keys().copied().collect();
+        keys.sort_unstable();
+        keys.into_iter().flat_map(move |k| {
+            self.by_key
+                .get(&k)
+                .into_iter()
+                .flatten()
+                .map(move |&(i, by)| (unpack(k), IfIndex(i), by))
+        })
     }
 
     pub(super) fn len(&self) -> usize {
-        self.by_key.len()
+        self.len
     }
+}
+
+// ===== helper functions =====
+
+const TAG_ANY: u64 = 0;
+const TAG_ONLY: u64 = 1;
+const TAG_EXCEPT: u64 = 2;
+
+/// Packs a key into 62 bits, keeping its order: the 28 low bits of the group
+/// (every group is in 224.0.0.0/4), the source variant, the source address.
+fn pack(key: MembershipKey) -> u64 {
+    let g = u64::from(key.group.addr().to_bits() & 0x0fff_ffff);
+    let (tag, s) = match key.source {
+        SourceSel::Any => (TAG_ANY, 0),
+        SourceSel::Only(s) => (TAG_ONLY, s.to_bits()),
+        SourceSel::Except(s) => (TAG_EXCEPT, s.to_bits()),
+    };
+    (g << 34) | (tag << 32) | u64::from(s)
+}
+
+fn unpack(k: u64) -> MembershipKey {
+    let bits = 0xe000_0000 | ((k >> 34) as u32 & 0x0fff_ffff);
+    let group = GroupAddr::new(Ipv4Addr::from_bits(bits)).unwrap_or(GroupAddr::ALL_SYSTEMS);
+    let s = Ipv4Addr::from_bits(k as u32);
+    let source = match (k >> 32) & 3 {
+        TAG_ANY => SourceSel::Any,
+        TAG_ONLY => SourceSel::Only(s),
+        _ => SourceSel::Except(s),
+    };
+    MembershipKey { group, source }
 }
 
 // ===== tests =====
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
-
     use super::*;
-    use crate::core::types::GroupAddr;
 
     fn g(last: u8) -> GroupAddr {
         GroupAddr::new(Ipv4Addr::new(239, 0, 0, last)).unwrap()
@@ -127,6 +196,29 @@ mod tests {
     }
 
     #[test]
+    fn packing_keeps_keys_and_their_order() {
+        let s1 = Ipv4Addr::new(10, 0, 0, 1);
+        let s2 = Ipv4Addr::new(192, 168, 255, 254);
+        let hi = GroupAddr::new(Ipv4Addr::new(239, 255, 255, 255)).unwrap();
+        let mut keys = vec![
+            MembershipKey::any(g(1)),
+            MembershipKey::only(s1, g(1)),
+            MembershipKey::only(s2, g(1)),
+            MembershipKey::except(s1, g(1)),
+            MembershipKey::any(g(2)),
+            MembershipKey::except(s2, hi),
+            MembershipKey::any(GroupAddr::ALL_SYSTEMS),
+        ];
+        keys.sort();
+        for w in keys.windows(2) {
+            assert!(pack(w[0]) < pack(w[1]), "{} vs {}", w[0], w[1]);
+        }
+        for k in keys {
+            assert_eq!(unpack(pack(k)), k);
+        }
+    }
+
+    #[test]
     fn both_indexes_stay_in_step() {
         let mut t = MembershipTable::default();
         let k1 = MembershipKey::any(g(1));
@@ -140,10 +232,10 @@ mod tests {
             on,
             vec![(IfIndex(2), AddedBy::OWNER), (IfIndex(3), AddedBy::IGMP)]
         );
-        assert_eq!(t.keys_on(IfIndex(3)).collect::<Vec<_>>(), vec![k1, k2]);
+        assert_eq!(t.keys_on(IfIndex(3)), vec![k1, k2]);
         t.set(k1, IfIndex(3), AddedBy::NONE);
         t.set(k2, IfIndex(3), AddedBy::NONE);
-        assert_eq!(t.keys_on(IfIndex(3)).count(), 0);
+        assert!(t.keys_on(IfIndex(3)).is_empty());
         assert!(!t.has(k1, IfIndex(3)));
         assert_eq!(t.get(k1, IfIndex(2)), AddedBy::OWNER);
         assert_eq!(t.len(), 1);

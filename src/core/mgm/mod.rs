@@ -538,6 +538,7 @@ impl Mgm {
     pub fn memberships_on(&self, ifindex: IfIndex) -> impl Iterator<Item = Membership> + '_ {
         self.members
             .keys_on(ifindex)
+            .into_iter()
             .flat_map(move |key| self.rows(key, ifindex, self.members.get(key, ifindex)))
     }
 
@@ -739,10 +740,11 @@ impl Mgm {
             return NetChange::default();
         };
         let mut net = NetChange::default();
+        let all: Vec<ComponentId> = self.components().collect();
         for (key, before) in &b.keys {
             let after = self.holders_all(*key);
             let candidates: Vec<ComponentId> = match key.source {
-                SourceSel::Any => self.components().collect(),
+                SourceSel::Any => all.clone(),
                 SourceSel::Only(s) => self.rpf_owner(s, key.group).into_iter().collect(),
                 SourceSel::Except(_) => Vec::new(),
             };
@@ -892,12 +894,21 @@ impl Mgm {
         }
     }
 
-    /// Components holding `key` on interfaces other than `skip`.
-    fn holders(&self, key: MembershipKey, skip: IfIndex) -> Holders {
-        self.members
-            .ifaces_with(key)
-            .filter(|&(i, _)| i != skip)
-            .fold(Holders::None, |h, (i, _)| h.add(self.component_of(i)))
+    /// One pass over the interfaces holding `key`: who added the entry on
+    /// `ifindex`, and which components hold the key elsewhere.
+    fn scan(&self, key: MembershipKey, ifindex: IfIndex) -> (AddedBy, Holders) {
+        let (mut old, mut h) = (AddedBy::NONE, Holders::None);
+        for (i, by) in self.members.ifaces_with(key) {
+            if i == ifindex {
+                old = by;
+            } else if h != Holders::Many {
+                h = h.add(self.component_of(i));
+            }
+            if h == Holders::Many && i >= ifindex {
+                break;
+            }
+        }
+        (old, h)
     }
 
     fn holders_all(&self, key: MembershipKey) -> Vec<ComponentId> {
@@ -971,7 +982,7 @@ impl Mgm {
         ifindex: IfIndex,
         out: &mut Vec<Effect>,
     ) {
-        let old = self.members.get(key, ifindex);
+        let (old, rest) = self.scan(key, ifindex);
         if old.contains(by) {
             return;
         }
@@ -993,7 +1004,6 @@ impl Mgm {
             out.push(Effect::LocalJoin { to, key, ifindex });
         }
         if first {
-            let rest = self.holders(key, ifindex);
             // No alert when `component` held the key elsewhere already.
             if rest != Holders::One(component) {
                 for to in self.alert_targets(key, component, rest) {
@@ -1018,7 +1028,7 @@ impl Mgm {
         local: bool,
         out: &mut Vec<Effect>,
     ) {
-        let old = self.members.get(key, ifindex);
+        let (old, rest) = self.scan(key, ifindex);
         let gone = old.intersect(bits);
         if gone.is_empty() {
             return;
@@ -1047,7 +1057,6 @@ impl Mgm {
             }
         }
         if left.is_empty() {
-            let rest = self.holders(key, ifindex);
             // No alert when `component` still holds the key elsewhere.
             if rest != Holders::One(component) {
                 for to in self.alert_targets(key, component, rest) {
@@ -1065,7 +1074,7 @@ impl Mgm {
 
     /// Removes the `bits` of every entry on `ifindex`.
     fn flush_iface(&mut self, ifindex: IfIndex, bits: AddedBy, local: bool, out: &mut Vec<Effect>) {
-        let keys: Vec<MembershipKey> = self.members.keys_on(ifindex).collect();
+        let keys = self.members.keys_on(ifindex);
         for key in keys {
             self.member_remove(key, ifindex, bits, local, out);
         }
