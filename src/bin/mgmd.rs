@@ -14,8 +14,6 @@ use mgmd::config::{Config, DEFAULT_PATH, LogLevel};
 
 /// sysexits.h: the configuration is invalid.
 const EX_CONFIG: u8 = 78;
-/// sysexits.h: a required service is unavailable.
-const EX_UNAVAILABLE: u8 = 69;
 /// sysexits.h: an operating system error (e.g. fork failed).
 const EX_OSERR: u8 = 71;
 
@@ -42,13 +40,18 @@ ENVIRONMENT:
 EXIT STATUS:
     0     success (--check: the configuration is valid)
     1     --check: the configuration is invalid
-    69    the daemon cannot run (EX_UNAVAILABLE)
-    71    detaching from the terminal failed (EX_OSERR)
+    69    the daemon cannot run: another multicast routing daemon owns the
+          kernel's multicast routing table, or the control socket is in use
+          (EX_UNAVAILABLE)
+    71    an operating system call failed at start-up (EX_OSERR)
+    77    missing privileges: CAP_NET_RAW, and CAP_NET_ADMIN for a table
+          (EX_NOPERM)
     78    the configuration is invalid or unreadable (EX_CONFIG)
 
 EXAMPLES:
     mgmd --check -c /etc/mgmd/mgmd.toml
-    mgmd --foreground --log-level debug";
+    mgmd --log-level debug
+    mgmd -d -c /etc/mgmd/mgmd.toml";
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -78,13 +81,27 @@ struct Args {
     #[arg(short = 'l', long, value_name = "LEVEL", value_enum)]
     log_level: Option<LevelArg>,
 
-    /// Stay in the foreground and log to standard error.
+    /// Detach from the terminal and log to syslog (/dev/log, facility
+    /// daemon).
     ///
-    /// Without it, mgmd detaches from the terminal once the configuration is
-    /// loaded and logs to syslog (/dev/log, facility daemon). Use it under
-    /// systemd (Type=simple) and other supervisors.
-    #[arg(short = 'f', long)]
+    /// By default mgmd stays in the foreground and logs to standard error,
+    /// which is what systemd (Type=simple) and other supervisors want, and
+    /// start-up failures (e.g. another multicast router owns the kernel's
+    /// table) show in the exit status.
+    #[arg(short = 'd', long, conflicts_with = "foreground")]
+    detach: bool,
+
+    /// Stay in the foreground (the default; kept for scripts).
+    #[arg(short = 'f', long, hide = true)]
     foreground: bool,
+
+    /// Use SOCKET as the control socket (overrides global.control-socket).
+    #[arg(long, value_name = "SOCKET")]
+    control_socket: Option<PathBuf>,
+
+    /// Write the pid to FILE (overrides global.pid-file).
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -111,7 +128,7 @@ impl From<LevelArg> for LogLevel {
 fn main() -> ExitCode {
     let args = Args::parse();
 
-    let config = match Config::load(&args.config) {
+    let mut config = match Config::load(&args.config) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");
@@ -123,7 +140,14 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    if !args.foreground {
+    if let Some(path) = &args.control_socket {
+        config.global.control_socket = path.clone();
+    }
+    if let Some(path) = &args.pid_file {
+        config.global.pid_file = path.clone();
+    }
+    let foreground = !args.detach;
+    if !foreground {
         if let Err(e) = nix::unistd::daemon(false, false) {
             eprintln!("mgmd: failed to detach from the terminal: {e}");
             return ExitCode::from(EX_OSERR);
@@ -132,18 +156,21 @@ fn main() -> ExitCode {
     let level = args
         .log_level
         .map_or(config.global.log_level, LogLevel::from);
-    init_logging(level, args.foreground);
+    init_logging(level, foreground);
 
     run(config, &args.config)
 }
 
 /// Runs the daemon until it is told to stop.
-fn run(_config: Config, config_path: &Path) -> ExitCode {
-    eprintln!(
-        "mgmd: {}: the daemon is not part of this build",
-        config_path.display()
-    );
-    ExitCode::from(EX_UNAVAILABLE)
+fn run(config: Config, config_path: &Path) -> ExitCode {
+    match mgmd::daemon::run(config, config_path.to_path_buf()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("mgmd: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
 
 // ===== logging =====

@@ -1,0 +1,375 @@
+//! The event loop: one task that owns the [`Router`] and every socket,
+//! waits on all of them at once, feeds one input at a time to the router
+//! and carries out its outputs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::core::router::{FlowCounters, Input, Output, Router};
+use crate::core::types::{FlowKey, GroupAddr, IfIndex};
+use crate::ctl::proto::{EventRecord, Reply, Request};
+use crate::daemon::DaemonError;
+use crate::daemon::ctl_server::{CtlRequest, CtlServer};
+use crate::io::host::HostMemberships;
+use crate::io::mrt::{AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
+use crate::io::netlink::{self, NetEvent};
+use crate::io::raw_igmp::IgmpTxSocket;
+use crate::io::sysctl;
+
+/// How often forwarding-entry counters are read back from the kernel.
+const COUNTER_POLL: Duration = Duration::from_secs(5);
+/// How many packets one wake-up drains from the routing socket at most
+/// before other sources get a turn.
+const RX_BATCH: usize = 1024;
+
+/// Everything the loop owns besides the router.
+struct Io {
+    mrt: AsyncMrtSocket,
+    tx: IgmpTxSocket,
+    host: HostMemberships,
+    events: broadcast::Sender<EventRecord>,
+    rtnl: rtnetlink::Handle,
+    /// Interfaces already checked for rp_filter.
+    rp_checked: BTreeSet<IfIndex>,
+}
+
+/// Run until SIGTERM/SIGINT. Returns after removing what was installed.
+pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
+    let table = cfg.global.table;
+    let mrt = MrtSocket::open(table).map_err(DaemonError::Mrt)?;
+    let mrt = AsyncMrtSocket::new(mrt)
+        .map_err(|e| DaemonError::Io("failed to register the multicast routing socket", e))?;
+    let tx = IgmpTxSocket::open()
+        .map_err(|e| DaemonError::Io("failed to open the IGMP send socket", e))?;
+    let mut watcher = netlink::start().await.map_err(DaemonError::Netlink)?;
+    let rtnl = watcher.handle().clone();
+    let ctl = CtlServer::bind(&cfg.global.control_socket)
+        .map_err(|e| DaemonError::Io("failed to bind the control socket", e))?;
+    let ctl_path = ctl.path().to_path_buf();
+    let pid_file = cfg.global.pid_file.clone();
+    write_pid_file(&pid_file);
+
+    let (events_tx, _) = broadcast::channel(4096);
+    let (req_tx, mut req_rx) = mpsc::channel::<CtlRequest>(64);
+    let server = tokio::spawn(ctl.serve(req_tx, events_tx.clone()));
+
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Io("signal", e))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io("signal", e))?;
+
+    tracing::info!(
+        config = %config_path.display(),
+        control = %ctl_path.display(),
+        table = ?table,
+        "mgmd started"
+    );
+
+    let mut io = Io {
+        mrt,
+        tx,
+        host: HostMemberships::new(),
+        events: events_tx,
+        rtnl,
+        rp_checked: BTreeSet::new(),
+    };
+    let mut router = Router::new(cfg, Instant::now().into_std());
+    let mut poll = tokio::time::interval(COUNTER_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    loop {
+        let deadline = router
+            .next_deadline()
+            .map(Instant::from_std)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            ev = watcher.next() => {
+                let Some(ev) = ev else {
+                    tracing::error!("netlink event stream ended; stopping");
+                    break;
+                };
+                let input = match ev {
+                    NetEvent::Link(l) => Input::Link(l),
+                    NetEvent::LinkGone { ifindex, .. } => Input::LinkGone(ifindex),
+                    NetEvent::AddrAdded(a) => Input::AddrAdded(a),
+                    NetEvent::AddrRemoved(a) => Input::AddrRemoved(a),
+                    NetEvent::Snapshot { links, addrs } => Input::Snapshot { links, addrs },
+                };
+                feed(&mut router, &mut io, input).await;
+                check_rp_filter(&router, &mut io);
+            }
+            r = io.mrt.recv_batch(RX_BATCH) => {
+                match r {
+                    Ok(batch) => drain_mrt(&mut router, &mut io, batch).await,
+                    Err(e) => {
+                        tracing::error!("failed to read the multicast routing socket: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+            Some(req) = req_rx.recv() => {
+                let reply = control(&mut router, &mut io, req.request).await;
+                let _ = req.reply.send(reply);
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                feed(&mut router, &mut io, Input::Timer).await;
+            }
+            _ = poll.tick() => {
+                let counters = read_counters(&router, &io);
+                if !counters.is_empty() {
+                    feed(&mut router, &mut io, Input::Counters(counters)).await;
+                }
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+
+    tracing::info!("stopping: removing forwarding entries and VIFs");
+    let outputs = router.shutdown(Instant::now().into_std());
+    execute(&mut router, &mut io, outputs).await;
+    io.host.clear();
+    server.abort();
+    let _ = std::fs::remove_file(&ctl_path);
+    let _ = std::fs::remove_file(&pid_file);
+    Ok(())
+}
+
+/// Feed one input and carry out what it causes.
+async fn feed(router: &mut Router, io: &mut Io, input: Input) {
+    let outputs = router.handle(Instant::now().into_std(), input);
+    execute(router, io, outputs).await;
+}
+
+/// Carry out outputs in order. Kernel refusals go back to the router as
+/// inputs (after the batch, so their own outputs follow).
+async fn execute(router: &mut Router, io: &mut Io, outputs: Vec<Output>) {
+    let mut rejected = Vec::new();
+    for out in outputs {
+        match out {
+            Output::Mrt(action) => {
+                if let Err(e) = io.mrt.get_ref().apply(&action) {
+                    tracing::warn!(target: "mroute", "{e}");
+                    rejected.push(Input::KernelRejected {
+                        action,
+                        error: e.to_string(),
+                    });
+                }
+            }
+            Output::SendIgmp {
+                ifindex,
+                src,
+                dst,
+                payload,
+            } => {
+                if let Err(e) = io.tx.send(ifindex, src, dst, &payload) {
+                    tracing::warn!(target: "packet", %ifindex, %dst, "failed to send IGMP: {e}");
+                }
+            }
+            Output::ListenIgmp { ifindex, on } => {
+                for group in [GroupAddr::ALL_V3_ROUTERS, GroupAddr::ALL_ROUTERS] {
+                    let r = if on {
+                        io.mrt.get_ref().join_group(ifindex, group)
+                    } else {
+                        io.mrt.get_ref().leave_group(ifindex, group)
+                    };
+                    if let Err(e) = r {
+                        // Leaving on a vanished interface fails; that is fine.
+                        if on {
+                            tracing::warn!(target: "packet", %ifindex, %group, "failed to join: {e}");
+                        }
+                    }
+                }
+            }
+            Output::HostMembership {
+                ifindex,
+                group,
+                filter,
+            } => {
+                let addr = router.ifaces().get(ifindex).and_then(|l| l.primary_addr());
+                if let Err(e) = io.host.set(ifindex, addr, group, &filter) {
+                    tracing::warn!(target: "mroute", %ifindex, %group, "failed to set host membership: {e}");
+                }
+            }
+            Output::Event(ev) => {
+                log_event(&ev);
+                let _ = io.events.send(ev);
+            }
+        }
+    }
+    for input in rejected {
+        let outputs = router.handle(Instant::now().into_std(), input);
+        // Refusals of the retry are logged but not fed back again.
+        for out in outputs {
+            if let Output::Event(ev) = out {
+                log_event(&ev);
+                let _ = io.events.send(ev);
+            } else if let Output::Mrt(action) = out {
+                if let Err(e) = io.mrt.get_ref().apply(&action) {
+                    tracing::warn!(target: "mroute", "{e}");
+                }
+            }
+        }
+    }
+}
+
+fn log_event(ev: &EventRecord) {
+    match ev.kind.as_str() {
+        "error" => tracing::warn!(target: "mgmd", kind = %ev.kind, "{}", ev.text),
+        "effect" | "igmp" => tracing::debug!(target: "mgmd", kind = %ev.kind, "{}", ev.text),
+        _ => tracing::info!(target: "mgmd", kind = %ev.kind, "{}", ev.text),
+    }
+}
+
+/// Read everything queued on the routing socket (IGMP bursts must all be
+/// learned) and feed it to the router.
+async fn drain_mrt(router: &mut Router, io: &mut Io, batch: Vec<MrtRx>) {
+    for rx in batch {
+        let input = match rx {
+            MrtRx::Igmp(p) => Input::IgmpRx {
+                ifindex: p.ifindex,
+                src: p.src,
+                dst: p.dst,
+                ttl: p.ttl,
+                router_alert: p.router_alert,
+                payload: p.payload,
+            },
+            MrtRx::Upcall(u) => {
+                let Some(arrival) = router.ifindex_of_vif(u.vif) else {
+                    continue;
+                };
+                let Ok(group) = GroupAddr::new(u.dst) else {
+                    continue;
+                };
+                let flow = FlowKey {
+                    group,
+                    source: u.src,
+                };
+                match u.kind {
+                    UpcallKind::NoCache => {
+                        let (rpf, upstream) = rpf_lookup(io, u.src).await;
+                        Input::NewFlow {
+                            flow,
+                            arrival,
+                            rpf,
+                            upstream,
+                        }
+                    }
+                    UpcallKind::WrongVif => Input::WrongInterface { flow, arrival },
+                    _ => continue,
+                }
+            }
+            MrtRx::Malformed(reason) => {
+                tracing::debug!(target: "packet", "dropped a malformed packet: {reason}");
+                continue;
+            }
+        };
+        feed(router, io, input).await;
+    }
+}
+
+async fn rpf_lookup(io: &Io, source: Ipv4Addr) -> (Option<IfIndex>, Option<Ipv4Addr>) {
+    match netlink::rpf_lookup(&io.rtnl, source, None).await {
+        Ok(Some(rpf)) => (Some(rpf.ifindex), rpf.gateway),
+        Ok(None) => (None, None),
+        Err(e) => {
+            tracing::warn!(target: "mroute", %source, "RPF lookup failed: {e}");
+            (None, None)
+        }
+    }
+}
+
+fn read_counters(router: &Router, io: &Io) -> Vec<(FlowKey, FlowCounters)> {
+    router
+        .installed_flows()
+        .into_iter()
+        .filter_map(|flow| {
+            io.mrt.get_ref().sg_count(flow).ok().map(|c| {
+                (
+                    flow,
+                    FlowCounters {
+                        packets: c.packets,
+                        bytes: c.bytes,
+                        wrong_if: c.wrong_if,
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
+/// Warn once per interface about settings that silently stop forwarding.
+fn check_rp_filter(router: &Router, io: &mut Io) {
+    for (ifindex, i) in router.mgm().interfaces() {
+        if !io.rp_checked.insert(ifindex) {
+            continue;
+        }
+        if let Some(v) = sysctl::sysctl_rp_filter(&i.name) {
+            if v != 0 {
+                tracing::warn!(
+                    interface = %i.name,
+                    "net.ipv4.conf.{}.rp_filter (or conf.all) is {v}: multicast arriving on it may be dropped \
+                     before it is forwarded; set net.ipv4.conf.{{all,{}}}.rp_filter=0 for inbound interfaces",
+                    i.name,
+                    i.name
+                );
+            }
+        }
+    }
+}
+
+/// Answer one control request.
+async fn control(router: &mut Router, io: &mut Io, request: Request) -> Reply {
+    let now = Instant::now().into_std();
+    let to_json = |v: Result<serde_json::Value, serde_json::Error>| match v {
+        Ok(v) => Reply::ok(v),
+        Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
+    };
+    match request {
+        Request::Ping => Reply::ok(serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "counters": router.counters().iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+        })),
+        Request::ShowInterfaces => to_json(serde_json::to_value(router.show_interfaces(now))),
+        Request::ShowGroups => to_json(serde_json::to_value(router.show_groups(now))),
+        Request::ShowRoutes => to_json(serde_json::to_value(router.show_routes(now))),
+        Request::ShowProtocols => to_json(serde_json::to_value(router.show_protocols(now))),
+        Request::Take {
+            interface,
+            protocol,
+        } => match router.take(now, &interface, &protocol) {
+            Ok(outputs) => {
+                execute(router, io, outputs).await;
+                Reply::ok(serde_json::json!({"interface": interface, "owner": protocol}))
+            }
+            Err(e) => Reply::err(e),
+        },
+        Request::Release {
+            interface,
+            protocol,
+        } => match router.release(now, &interface, &protocol) {
+            Ok(outputs) => {
+                execute(router, io, outputs).await;
+                Reply::ok(serde_json::json!({"interface": interface, "owner": null}))
+            }
+            Err(e) => Reply::err(e),
+        },
+        // Handled by the connection task itself.
+        Request::Events => Reply::err("events is a streaming request"),
+    }
+}
+
+fn write_pid_file(path: &Path) {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+        tracing::warn!(path = %path.display(), "failed to write the pid file: {e}");
+    }
+}
