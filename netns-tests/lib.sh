@@ -3,11 +3,15 @@
 # builds its topology, and exits 0 (OK), 77 (SKIP) or anything else (FAIL).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The tests use the debug build that `cargo test` already made, unless told.
+: "${MGMD:=$HERE/../target/debug/mgmd}"
+: "${MGMCTL:=$HERE/../target/debug/mgmctl}"
+export MGMD MGMCTL
 # shellcheck source=../scripts/topo.sh
 . "$HERE/../scripts/topo.sh"
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-[ -x "$MGMD" ] || { echo "SKIP: $MGMD not built (cargo build --release)"; exit 77; }
+[ -x "$MGMD" ] || { echo "SKIP: $MGMD not built (cargo build)"; exit 77; }
 
 on_exit() {
     local rc=$?

@@ -15,6 +15,6 @@ cargo test --locked --all-targets
 
 if [ -x netns-tests/run.sh ]; then
     echo "== netns tests"
-    cargo build --locked --release --bins
+    cargo build --locked --bins
     netns-tests/run.sh
 fi
