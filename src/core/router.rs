@@ -134,6 +134,59 @@ struct FlowInfo {
     created: Instant,
     last_active: Instant,
     counters: FlowCounters,
+    /// What the kernel told us when the flow first arrived, to decide it
+    /// again without waiting for another upcall.
+    origin: Option<FlowOrigin>,
+}
+
+impl FlowInfo {
+    fn new(now: Instant) -> FlowInfo {
+        FlowInfo {
+            created: now,
+            last_active: now,
+            counters: FlowCounters::default(),
+            origin: None,
+        }
+    }
+}
+
+/// Where a flow arrived and the unicast route towards its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FlowOrigin {
+    arrival: IfIndex,
+    rpf: Option<IfIndex>,
+    upstream: Option<Ipv4Addr>,
+}
+
+/// How long a host membership nobody wishes any more is kept before the
+/// kernel is told to leave: an interface moving between protocols (two
+/// control requests) then sends no leave upstream.
+pub const HOST_LEAVE_HOLD: Duration = Duration::from_secs(3);
+
+/// Merge several wishes for one group: sources anyone includes are
+/// received; any EXCLUDE wish makes the result EXCLUDE of the sources
+/// every EXCLUDE wish excludes and nobody includes (RFC 3376 3.2 merging).
+fn merge_host_filters<'a>(wishes: impl Iterator<Item = &'a HostFilter>) -> Option<HostFilter> {
+    let mut include: BTreeSet<Ipv4Addr> = BTreeSet::new();
+    let mut exclude: Option<BTreeSet<Ipv4Addr>> = None;
+    for w in wishes {
+        match w {
+            HostFilter::Include(set) => include.extend(set),
+            HostFilter::Exclude(set) => {
+                exclude = Some(match exclude {
+                    None => set.clone(),
+                    Some(e) => e.intersection(set).copied().collect(),
+                });
+            }
+        }
+    }
+    match exclude {
+        Some(e) => Some(HostFilter::Exclude(
+            e.difference(&include).copied().collect(),
+        )),
+        None if include.is_empty() => None,
+        None => Some(HostFilter::Include(include)),
+    }
 }
 
 /// The number of effects one input may cause before the router assumes a
@@ -155,6 +208,12 @@ pub struct Router {
     drop_flows: BTreeMap<FlowKey, (IfIndex, FlowInfo)>,
     /// Interfaces whose kernel VIF could not be allocated (32-VIF limit).
     vif_exhausted: BTreeSet<IfIndex>,
+    /// Host memberships each protocol wishes, per (interface, group).
+    host_wishes: BTreeMap<(IfIndex, GroupAddr), BTreeMap<ProtoId, HostFilter>>,
+    /// Host memberships the kernel holds for us.
+    host_applied: BTreeMap<(IfIndex, GroupAddr), HostFilter>,
+    /// Memberships nobody wishes any more, left at the deadline.
+    host_hold: BTreeMap<(IfIndex, GroupAddr), Instant>,
     /// Top-level counters for `mgmctl`.
     counters: BTreeMap<&'static str, u64>,
     out: Vec<Output>,
@@ -167,6 +226,16 @@ impl Router {
     /// Build the router and register the configured protocols.
     pub fn new(cfg: Config, now: Instant) -> Router {
         let protocols = protocol::build(&cfg);
+        Router::with_protocols(cfg, now, protocols)
+    }
+
+    /// Build the router with the given protocols instead of the ones the
+    /// config names (tests, and protocols built outside the config).
+    pub fn with_protocols(
+        cfg: Config,
+        now: Instant,
+        protocols: Vec<Box<dyn RoutingProtocol>>,
+    ) -> Router {
         let mut router = Router {
             cfg,
             start: now,
@@ -178,6 +247,9 @@ impl Router {
             flows: BTreeMap::new(),
             drop_flows: BTreeMap::new(),
             vif_exhausted: BTreeSet::new(),
+            host_wishes: BTreeMap::new(),
+            host_applied: BTreeMap::new(),
+            host_hold: BTreeMap::new(),
             counters: BTreeMap::new(),
             out: Vec::new(),
             seq: 0,
@@ -340,7 +412,8 @@ impl Router {
             .chain(self.drop_flows.values().map(|(_, f)| f))
             .map(|f| f.last_active + idle)
             .min();
-        igmp.chain(protos).chain(flows).min()
+        let holds = self.host_hold.values().copied().min();
+        igmp.chain(protos).chain(flows).chain(holds).min()
     }
 
     // ===== interfaces =====
@@ -548,6 +621,22 @@ impl Router {
             OwnerOp::Release(id) => ("releases", id),
         };
         let pname = self.mgm.protocol_name(id).unwrap_or("?").to_string();
+        // Flows coming in on this interface are decided again by the new
+        // owner right after the sequence, from what the kernel told us when
+        // they arrived: no upcall round trip, and no kernel change at all
+        // when the decision comes out the same.
+        let redecide: Vec<(FlowKey, FlowInfo)> = self
+            .mgm
+            .mfes()
+            .filter(|(_, m)| m.iif() == ifindex)
+            .filter_map(|(f, _)| self.flows.get(f).map(|i| (*f, i.clone())))
+            .chain(
+                self.drop_flows
+                    .iter()
+                    .filter(|(_, (iif, _))| *iif == ifindex)
+                    .map(|(f, (_, i))| (*f, i.clone())),
+            )
+            .collect();
         let effects = match op {
             OwnerOp::Take(id) => self
                 .mgm
@@ -568,6 +657,24 @@ impl Router {
             OwnerOp::Release(_) => ProtoEvent::InterfaceReleased { ifindex },
         };
         self.deliver(now, id, ev);
+        for (flow, info) in redecide {
+            self.drop_flows.remove(&flow);
+            if self.mgm.mfe(flow).is_some() {
+                continue;
+            }
+            let Some(o) = info.origin else { continue };
+            self.new_flow(now, flow, o.arrival, o.rpf, o.upstream);
+            // The same flow: keep its age and counters.
+            let again = match self.flows.get_mut(&flow) {
+                Some(i) => Some(i),
+                None => self.drop_flows.get_mut(&flow).map(|(_, i)| i),
+            };
+            if let Some(i) = again {
+                i.created = info.created;
+                i.last_active = info.last_active;
+                i.counters = info.counters;
+            }
+        }
         self.event(
             now,
             "ownership",
@@ -631,11 +738,7 @@ impl Router {
                     oifs,
                 } => self.creation_alert(now, p, flow, iif, &oifs),
                 Effect::MfeCreated { flow, .. } => {
-                    self.flows.entry(flow).or_insert(FlowInfo {
-                        created: now,
-                        last_active: now,
-                        counters: FlowCounters::default(),
-                    });
+                    self.flows.entry(flow).or_insert_with(|| FlowInfo::new(now));
                     Vec::new()
                 }
                 Effect::MfeDeleted { flow } => {
@@ -758,11 +861,15 @@ impl Router {
                     group,
                     filter,
                 } => {
-                    self.out.push(Output::HostMembership {
-                        ifindex,
-                        group,
-                        filter,
-                    });
+                    let wishes = self.host_wishes.entry((ifindex, group)).or_default();
+                    if matches!(&filter, HostFilter::Include(s) if s.is_empty()) {
+                        wishes.remove(&id);
+                    } else {
+                        wishes.insert(id, filter);
+                    }
+                    if wishes.is_empty() {
+                        self.host_wishes.remove(&(ifindex, group));
+                    }
                     Ok(Vec::new())
                 }
                 ProtoAction::FlushFlows { iif } => {
@@ -995,7 +1102,19 @@ impl Router {
         let iif = iif.filter(|i| self.mgm.interface(*i).is_some() && !flow.group.is_link_local());
         match iif {
             Some(iif) => match self.mgm.create_mfe(flow, iif, upstream) {
-                Ok(effects) => self.process_effects(now, effects),
+                Ok(effects) => {
+                    self.process_effects(now, effects);
+                    if let Some(info) = self.flows.get_mut(&flow) {
+                        info.origin = Some(FlowOrigin {
+                            arrival,
+                            rpf,
+                            upstream,
+                        });
+                    }
+                    if let Some(id) = self.routing_owner(iif) {
+                        self.deliver(now, id, ProtoEvent::FlowCreated { flow, iif });
+                    }
+                }
                 Err(e) => self.mgm_error(now, "new flow", e),
             },
             None => {
@@ -1009,17 +1128,13 @@ impl Router {
                     ),
                     json!({"flow": flow, "arrival": arrival}),
                 );
-                self.drop_flows.insert(
-                    flow,
-                    (
-                        arrival,
-                        FlowInfo {
-                            created: now,
-                            last_active: now,
-                            counters: FlowCounters::default(),
-                        },
-                    ),
-                );
+                let mut info = FlowInfo::new(now);
+                info.origin = Some(FlowOrigin {
+                    arrival,
+                    rpf,
+                    upstream,
+                });
+                self.drop_flows.insert(flow, (arrival, info));
             }
         }
     }
@@ -1098,6 +1213,7 @@ impl Router {
         for id in ids {
             self.deliver(now, id, ProtoEvent::Commit);
         }
+        self.commit_host(now);
         let mut desired: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> = self
             .mgm
             .mfes()
@@ -1132,6 +1248,61 @@ impl Router {
         self.vif_exhausted
             .retain(|i| pinned.contains(i) && self.mroute.vif_of(*i).is_none());
         self.out.extend(r.actions.into_iter().map(Output::Mrt));
+    }
+
+    /// Apply the net change of the merged host-membership wishes. A
+    /// membership nobody wishes is held for [`HOST_LEAVE_HOLD`] first.
+    fn commit_host(&mut self, now: Instant) {
+        let keys: BTreeSet<(IfIndex, GroupAddr)> = self
+            .host_wishes
+            .keys()
+            .chain(self.host_applied.keys())
+            .copied()
+            .collect();
+        for key in keys {
+            let (ifindex, group) = key;
+            let gone = self.ifaces.get(ifindex).is_none();
+            let merged = if gone {
+                None
+            } else {
+                self.host_wishes
+                    .get(&key)
+                    .and_then(|w| merge_host_filters(w.values()))
+            };
+            match merged {
+                Some(filter) => {
+                    self.host_hold.remove(&key);
+                    if self.host_applied.get(&key) != Some(&filter) {
+                        self.host_applied.insert(key, filter.clone());
+                        self.out.push(Output::HostMembership {
+                            ifindex,
+                            group,
+                            filter,
+                        });
+                    }
+                }
+                None if self.host_applied.contains_key(&key) => {
+                    let deadline = if gone {
+                        now
+                    } else {
+                        *self.host_hold.entry(key).or_insert(now + HOST_LEAVE_HOLD)
+                    };
+                    if deadline <= now {
+                        self.host_hold.remove(&key);
+                        self.host_applied.remove(&key);
+                        self.out.push(Output::HostMembership {
+                            ifindex,
+                            group,
+                            filter: HostFilter::Include(BTreeSet::new()),
+                        });
+                    }
+                }
+                None => {}
+            }
+            if gone {
+                self.host_wishes.remove(&key);
+            }
+        }
     }
 
     // ===== helpers =====

@@ -1,0 +1,358 @@
+//! The router end to end without the kernel: interface facts, IGMP
+//! packets and kernel upcalls in; kernel actions, IGMP packets and events
+//! out. Checks the ownership sequence is observed step by step while the
+//! kernel only ever sees the net result.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use mgmd::config::Config;
+use mgmd::core::iface::{AddrFact, LinkFact};
+use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
+use mgmd::core::mroute::MrtAction;
+use mgmd::core::protocol::{HostFilter, ProtoAction, ProtoCtx, ProtoEvent, RoutingProtocol};
+use mgmd::core::router::{HOST_LEAVE_HOLD, Input, Output, Router};
+use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
+
+const UP0: IfIndex = IfIndex(2);
+const LAN1: IfIndex = IfIndex(3);
+const LAN2: IfIndex = IfIndex(4);
+
+fn link(ifindex: IfIndex, name: &str) -> LinkFact {
+    LinkFact {
+        ifindex,
+        name: name.into(),
+        up: true,
+        running: true,
+        multicast: true,
+        loopback: false,
+        mtu: Some(1500),
+    }
+}
+
+fn addr(ifindex: IfIndex, a: &str) -> AddrFact {
+    AddrFact {
+        ifindex,
+        addr: a.parse().unwrap(),
+        prefix_len: 24,
+    }
+}
+
+fn config() -> Config {
+    Config::parse(
+        r#"
+[[interface]]
+name = "up0"
+[[interface]]
+name = "lan1"
+[[interface]]
+name = "lan2"
+"#,
+        "test.toml",
+    )
+    .unwrap()
+}
+
+fn group() -> GroupAddr {
+    "239.1.1.1".parse().unwrap()
+}
+
+fn flow() -> FlowKey {
+    FlowKey {
+        group: group(),
+        source: Ipv4Addr::new(10, 0, 1, 2),
+    }
+}
+
+/// A v3 report: EXCLUDE {} for the group (an any-source join).
+fn join_report() -> Vec<u8> {
+    IgmpPacket::V3Report {
+        records: vec![GroupRecord {
+            record_type: RecordType::ChangeToExclude,
+            group: group().addr(),
+            sources: vec![],
+        }],
+    }
+    .encode()
+}
+
+fn snapshot() -> Input {
+    Input::Snapshot {
+        links: vec![link(UP0, "up0"), link(LAN1, "lan1"), link(LAN2, "lan2")],
+        addrs: vec![
+            addr(UP0, "10.0.1.1"),
+            addr(LAN1, "10.0.2.1"),
+            addr(LAN2, "10.0.3.1"),
+        ],
+    }
+}
+
+fn mrt(out: &[Output]) -> Vec<MrtAction> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Mrt(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events(out: &[Output]) -> Vec<String> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A routing protocol that wishes a host membership on every interface it
+/// owns and accepts every flow on its interfaces.
+struct Dummy;
+
+impl RoutingProtocol for Dummy {
+    fn name(&self) -> &'static str {
+        "dummy"
+    }
+    fn configured_interfaces(&self) -> BTreeSet<String> {
+        BTreeSet::new()
+    }
+    fn handle(&mut self, _ctx: &ProtoCtx<'_>, ev: ProtoEvent) -> Vec<ProtoAction> {
+        match ev {
+            ProtoEvent::InterfaceTaken { ifindex } => vec![ProtoAction::HostMembership {
+                ifindex,
+                group: "239.9.9.9".parse().unwrap(),
+                filter: HostFilter::Exclude(BTreeSet::new()),
+            }],
+            ProtoEvent::InterfaceReleased { ifindex } => vec![ProtoAction::HostMembership {
+                ifindex,
+                group: "239.9.9.9".parse().unwrap(),
+                filter: HostFilter::Include(BTreeSet::new()),
+            }],
+            _ => Vec::new(),
+        }
+    }
+    fn rpf(
+        &self,
+        _ctx: &ProtoCtx<'_>,
+        _flow: FlowKey,
+        arrival: IfIndex,
+        _rpf: Option<IfIndex>,
+    ) -> Option<IfIndex> {
+        Some(arrival)
+    }
+    fn status(&self, _ctx: &ProtoCtx<'_>) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// A router with a receiver of the group on lan1 and the flow forwarding.
+fn forwarding(t0: Instant) -> Router {
+    let mut r = Router::with_protocols(config(), t0, vec![Box::new(Dummy)]);
+    r.handle(t0, snapshot());
+    r.handle(
+        t0,
+        Input::IgmpRx {
+            ifindex: LAN1,
+            src: Ipv4Addr::new(10, 0, 2, 2),
+            dst: Ipv4Addr::new(224, 0, 0, 22),
+            ttl: 1,
+            router_alert: true,
+            payload: join_report(),
+        },
+    );
+    let out = r.handle(
+        t0,
+        Input::NewFlow {
+            flow: flow(),
+            arrival: UP0,
+            rpf: Some(UP0),
+            upstream: None,
+        },
+    );
+    let vif_lan1 = r
+        .show_interfaces(t0)
+        .into_iter()
+        .find(|i| i.name == "lan1")
+        .and_then(|i| i.vif)
+        .unwrap();
+    let adds: Vec<_> = mrt(&out)
+        .into_iter()
+        .filter(|a| matches!(a, MrtAction::AddMfc { .. }))
+        .collect();
+    assert!(
+        matches!(&adds[..], [MrtAction::AddMfc { flow: f, oifs, .. }] if *f == flow() && oifs == &vec![vif_lan1]),
+        "{adds:?}"
+    );
+    r
+}
+
+#[test]
+fn start_up_gives_every_configured_interface_a_vif_and_igmp() {
+    let t0 = Instant::now();
+    let mut r = Router::new(config(), t0);
+    let out = r.handle(t0, snapshot());
+    let vifs = mrt(&out)
+        .into_iter()
+        .filter(|a| matches!(a, MrtAction::AddVif { .. }))
+        .count();
+    assert_eq!(vifs, 3);
+    let listening: Vec<IfIndex> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::ListenIgmp { ifindex, on: true } => Some(*ifindex),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(listening, vec![UP0, LAN1, LAN2]);
+    // The startup general query goes out on each interface from its address.
+    let queries: Vec<(IfIndex, Ipv4Addr)> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::SendIgmp { ifindex, src, .. } => Some((*ifindex, *src)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        queries.contains(&(LAN1, Ipv4Addr::new(10, 0, 2, 1))),
+        "{queries:?}"
+    );
+}
+
+#[test]
+fn a_join_then_a_flow_forwards_to_the_member() {
+    forwarding(Instant::now());
+}
+
+#[test]
+fn taking_and_releasing_an_outgoing_interface_changes_nothing_in_the_kernel() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let out = r.take(t0, "lan1", "dummy").unwrap();
+    let text = events(&out);
+    let pos = |needle: &str| {
+        text.iter()
+            .position(|t| t.contains(needle))
+            .unwrap_or_else(|| panic!("no event {needle:?} in {text:#?}"))
+    };
+    assert!(pos("disable IGMP on lan1") < pos("owner of lan1: igmp-only -> dummy"));
+    assert!(pos("owner of lan1: igmp-only -> dummy") < pos("enable IGMP on lan1"));
+    assert!(pos("enable IGMP on lan1") < pos("sequence complete"));
+    assert_eq!(mrt(&out), vec![], "the kernel sees only the net change");
+    assert_eq!(
+        r.memberships_on(LAN1).len(),
+        1,
+        "IGMP's membership was re-added"
+    );
+
+    let out = r.release(t0, "lan1", "dummy").unwrap();
+    assert_eq!(mrt(&out), vec![]);
+    assert_eq!(r.memberships_on(LAN1).len(), 1);
+    assert_eq!(r.show_routes(t0)[0].oifs, vec!["lan1".to_string()]);
+}
+
+#[test]
+fn taking_the_incoming_interface_redecides_its_flows_without_a_gap() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let out = r.take(t0, "up0", "dummy").unwrap();
+    assert_eq!(mrt(&out), vec![], "same decision: no kernel change");
+    let routes = r.show_routes(t0);
+    assert_eq!(routes.len(), 1);
+    assert_eq!(routes[0].iif_owner.as_deref(), Some("dummy"));
+    let out = r.release(t0, "up0", "dummy").unwrap();
+    assert_eq!(mrt(&out), vec![]);
+    assert_eq!(r.show_routes(t0)[0].iif_owner, None);
+}
+
+#[test]
+fn host_memberships_survive_a_move_and_leave_after_the_hold_time() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let host = |out: &[Output]| -> Vec<HostFilter> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::HostMembership { filter, .. } => Some(filter.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let out = r.take(t0, "up0", "dummy").unwrap();
+    assert_eq!(host(&out), vec![HostFilter::Exclude(BTreeSet::new())]);
+    // Released and taken back within the hold time: nothing reaches the kernel.
+    let out = r.release(t0, "up0", "dummy").unwrap();
+    assert_eq!(host(&out), vec![]);
+    let t1 = t0 + HOST_LEAVE_HOLD / 2;
+    let out = r.take(t1, "up0", "dummy").unwrap();
+    assert_eq!(host(&out), vec![]);
+    // Released for good: the leave goes out when the hold time is over.
+    let out = r.release(t1, "up0", "dummy").unwrap();
+    assert_eq!(host(&out), vec![]);
+    let deadline = r.next_deadline().unwrap();
+    assert!(deadline <= t1 + HOST_LEAVE_HOLD);
+    let out = r.handle(t1 + HOST_LEAVE_HOLD, Input::Timer);
+    assert_eq!(host(&out), vec![HostFilter::Include(BTreeSet::new())]);
+}
+
+#[test]
+fn an_interface_that_vanishes_is_released_and_comes_back_with_a_new_ifindex() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    r.take(t0, "lan1", "dummy").unwrap();
+    let out = r.handle(t0, Input::LinkGone(LAN1));
+    let text = events(&out);
+    assert!(
+        text.iter().any(|t| t.contains("lan1 (ifindex 3) vanished")),
+        "{text:#?}"
+    );
+    assert!(r.show_routes(t0)[0].oifs.is_empty());
+    let lan1 = r
+        .show_interfaces(t0)
+        .into_iter()
+        .find(|i| i.name == "lan1")
+        .unwrap();
+    assert_eq!(lan1.state, "pending");
+
+    let new = IfIndex(9);
+    r.handle(t0, Input::Link(link(new, "lan1")));
+    r.handle(t0, Input::AddrAdded(addr(new, "10.0.2.1")));
+    let lan1 = r
+        .show_interfaces(t0)
+        .into_iter()
+        .find(|i| i.name == "lan1")
+        .unwrap();
+    assert_eq!(lan1.ifindex, Some(new));
+    assert_eq!(lan1.state, "up");
+    assert_eq!(lan1.igmp, "enabled");
+    // A receiver's report on the new link forwards the flow there again.
+    let out = r.handle(
+        t0 + Duration::from_secs(1),
+        Input::IgmpRx {
+            ifindex: new,
+            src: Ipv4Addr::new(10, 0, 2, 2),
+            dst: Ipv4Addr::new(224, 0, 0, 22),
+            ttl: 1,
+            router_alert: true,
+            payload: join_report(),
+        },
+    );
+    assert!(
+        mrt(&out)
+            .iter()
+            .any(|a| matches!(a, MrtAction::AddMfc { oifs, .. } if !oifs.is_empty())),
+        "{out:?}"
+    );
+    assert_eq!(r.show_routes(t0)[0].oifs, vec!["lan1".to_string()]);
+}
+
+#[test]
+fn unknown_protocol_or_interface_is_a_clear_error() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let e = r.take(t0, "lan1", "pim").unwrap_err();
+    assert!(e.contains("no routing protocol named pim"), "{e}");
+    let e = r.take(t0, "eth9", "dummy").unwrap_err();
+    assert!(e.contains("eth9"), "{e}");
+    let e = r.release(t0, "lan1", "dummy").unwrap_err();
+    assert!(!e.is_empty());
+}
