@@ -3,6 +3,7 @@
 # tests, then the network-namespace tests (root only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/deps.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

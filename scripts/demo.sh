@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh needs root (network namespaces): sudo $0" >&2; exit 77; }
-command -v python3 >/dev/null || { echo "demo.sh needs python3" >&2; exit 1; }
+scripts/deps.sh
 
 echo "== building mgmd (release)"
 cargo build --release --bins --quiet

@@ -23,7 +23,9 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::core::iface::{AddrFact, IfaceChange, IfaceTable, LinkFact};
-use crate::core::igmp::{GroupStatus, IgmpAction, IgmpEvent, IgmpRouter, IgmpStats, IgmpVersion};
+use crate::core::igmp::{
+    GroupStatus, IgmpAction, IgmpEvent, IgmpLog, IgmpRouter, IgmpStats, IgmpVersion,
+};
 use crate::core::mgm::{Effect, MembershipFlags, Mgm, MgmError};
 use crate::core::mroute::{MrouteTable, MrtAction};
 use crate::core::protocol::{self, HostFilter, ProtoAction, ProtoCtx, ProtoEvent, RoutingProtocol};
@@ -1043,7 +1045,12 @@ impl Router {
                 IgmpAction::Log(log) => {
                     let text = format!("{}: {log:?}", self.ifname(ifindex));
                     let data = serde_json::to_value(&log).unwrap_or_default();
-                    self.event(now, "igmp", text, json!({"ifindex": ifindex, "log": data}));
+                    // Querier changes matter to operators; group churn is debug.
+                    let kind = match log {
+                        IgmpLog::QuerierUp { .. } | IgmpLog::QuerierDown { .. } => "querier",
+                        _ => "igmp",
+                    };
+                    self.event(now, kind, text, json!({"ifindex": ifindex, "log": data}));
                     continue;
                 }
             };

@@ -305,16 +305,20 @@ fn read_counters(router: &Router, io: &Io) -> Vec<(FlowKey, FlowCounters)> {
 
 /// Warn once per interface about settings that silently stop forwarding.
 fn check_rp_filter(router: &Router, io: &mut Io) {
+    if !router.config().global.rp_filter_warning {
+        return;
+    }
     for (ifindex, i) in router.mgm().interfaces() {
         if !io.rp_checked.insert(ifindex) {
             continue;
         }
         if let Some(v) = sysctl::sysctl_rp_filter(&i.name) {
-            if v != 0 {
+            // 1 is strict; 2 (loose) accepts any source with some route.
+            if v == 1 {
                 tracing::warn!(
                     interface = %i.name,
                     "net.ipv4.conf.{}.rp_filter (or conf.all) is {v}: multicast arriving on it may be dropped \
-                     before it is forwarded; set net.ipv4.conf.{{all,{}}}.rp_filter=0 for inbound interfaces",
+                     before it is forwarded; set net.ipv4.conf.{{all,{}}}.rp_filter to 0 or 2 on inbound interfaces",
                     i.name,
                     i.name
                 );
