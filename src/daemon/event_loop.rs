@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::core::mroute::MrtAction;
 use crate::core::router::{FlowCounters, Input, Output, Router};
 use crate::core::types::{FlowKey, GroupAddr, IfIndex};
 use crate::ctl::proto::{EventRecord, Reply, Request};
@@ -152,15 +153,20 @@ async fn execute(router: &mut Router, io: &mut Io, outputs: Vec<Output>) {
     let mut rejected = Vec::new();
     for out in outputs {
         match out {
-            Output::Mrt(action) => {
-                if let Err(e) = io.mrt.get_ref().apply(&action) {
+            Output::Mrt(action) => match io.mrt.get_ref().apply(&action) {
+                Ok(()) => {
+                    if let MrtAction::AddVif { ifindex, .. } = action {
+                        check_mc_forwarding(router, ifindex);
+                    }
+                }
+                Err(e) => {
                     tracing::warn!(target: "mroute", "{e}");
                     rejected.push(Input::KernelRejected {
                         action,
                         error: e.to_string(),
                     });
                 }
-            }
+            },
             Output::SendIgmp {
                 ifindex,
                 src,
@@ -324,6 +330,21 @@ fn check_rp_filter(router: &Router, io: &mut Io) {
                 );
             }
         }
+    }
+}
+
+/// A VIF without multicast forwarding on its device forwards nothing.
+fn check_mc_forwarding(router: &Router, ifindex: IfIndex) {
+    let Some(link) = router.ifaces().get(ifindex) else {
+        return;
+    };
+    if sysctl::mc_forwarding(&link.name) == Some(0) {
+        tracing::warn!(
+            interface = %link.name,
+            "net.ipv4.conf.{}.mc_forwarding is 0 although the interface is a VIF: \
+             the kernel will not forward multicast through it",
+            link.name
+        );
     }
 }
 
