@@ -2,6 +2,7 @@
 # Run every namespace test serially, each bounded in time. Prints one line
 # per test and a closing "N passed, N failed, N skipped" line.
 set -uo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")"
 TIMEOUT=${NETNS_TEST_TIMEOUT:-120}
 pass=0 failed=0 skipped=0 failures=()
