@@ -454,6 +454,29 @@ fn build_makes_static_then_proxy() {
     assert!(protocol::build(&cfg).is_empty());
 }
 
+#[test]
+fn migration_examples_build_their_protocols() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let cfg = Config::load(dir.join("smcroute-migration.toml")).unwrap();
+    let protos = protocol::build(&cfg);
+    assert_eq!(protos.len(), 1);
+    assert_eq!(protos[0].name(), "static");
+    assert_eq!(
+        protos[0].configured_interfaces(),
+        ["eth0", "eth1", "eth2", "eth3", "eth4"]
+            .map(String::from)
+            .into()
+    );
+    let cfg = Config::load(dir.join("igmpproxy-migration.toml")).unwrap();
+    let protos = protocol::build(&cfg);
+    assert_eq!(protos.len(), 1);
+    assert_eq!(protos[0].name(), "proxy");
+    assert_eq!(
+        protos[0].configured_interfaces(),
+        ["eth0".to_string()].into()
+    );
+}
+
 // ===== static =====
 
 const STATIC: &str = r#"
