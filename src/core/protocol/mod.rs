@@ -20,13 +20,22 @@
 //! once at the end of every top-level operation. A prune followed by the
 //! matching join within one ownership change then sends nothing.
 
-use std::collections::BTreeSet;
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::Instant;
+
+use serde::Serialize;
 
 use crate::core::iface::IfaceTable;
 use crate::core::mgm::{MembershipFlags, Mgm};
 use crate::core::types::{FlowKey, GroupAddr, IfIndex, MembershipKey, ProtoId};
+
+pub mod proxy;
+pub mod static_routes;
+
+pub use self::proxy::Proxy;
+pub use self::static_routes::StaticRoutes;
 
 /// What a protocol can see while it handles an event (read-only).
 pub struct ProtoCtx<'a> {
@@ -174,8 +183,159 @@ pub trait RoutingProtocol: Send {
     fn status(&self, ctx: &ProtoCtx<'_>) -> serde_json::Value;
 }
 
-/// Build the routing protocols the config asks for, in a fixed order.
+/// Build the routing protocols the config asks for, in a fixed order:
+/// `static` first, then `proxy`.
 pub fn build(cfg: &crate::config::Config) -> Vec<Box<dyn RoutingProtocol>> {
-    let _ = cfg;
-    Vec::new()
+    let mut protocols: Vec<Box<dyn RoutingProtocol>> = Vec::new();
+    if let Some(s) = &cfg.static_routes {
+        protocols.push(Box::new(StaticRoutes::new(s.clone())));
+    }
+    if let Some(p) = &cfg.proxy {
+        protocols.push(Box::new(Proxy::new(p.clone())));
+    }
+    protocols
+}
+
+// ===== helper functions =====
+
+/// Host-side wishes by (interface, group); absent = no wish.
+pub(crate) type HostWishes = BTreeMap<(IfIndex, GroupAddr), HostFilter>;
+
+/// The [`ProtoAction::HostMembership`] actions that turn the wishes `old`
+/// (sent at the previous commit) into `new`: withdrawals (`Include` of
+/// nothing) first, then every wish that is new or changed. Unchanged
+/// wishes send nothing.
+pub(crate) fn host_wish_changes(old: &HostWishes, new: &HostWishes) -> Vec<ProtoAction> {
+    let withdraw = old
+        .keys()
+        .filter(|k| !new.contains_key(k))
+        .map(|&(ifindex, group)| ProtoAction::HostMembership {
+            ifindex,
+            group,
+            filter: HostFilter::Include(BTreeSet::new()),
+        });
+    let wish = new
+        .iter()
+        .filter(|(k, f)| old.get(k) != Some(f))
+        .map(|(&(ifindex, group), f)| ProtoAction::HostMembership {
+            ifindex,
+            group,
+            filter: f.clone(),
+        });
+    withdraw.chain(wish).collect()
+}
+
+/// The interface called `name`, if it exists and `ctx.me` owns it.
+pub(crate) fn owned_ifindex(ctx: &ProtoCtx<'_>, name: &str) -> Option<IfIndex> {
+    let ifindex = ctx.ifaces.by_name(name)?.ifindex;
+    is_owned(ctx, ifindex).then_some(ifindex)
+}
+
+/// Whether `ctx.me` is the routing owner of `ifindex`.
+pub(crate) fn is_owned(ctx: &ProtoCtx<'_>, ifindex: IfIndex) -> bool {
+    ctx.mgm
+        .interface(ifindex)
+        .is_some_and(|i| i.owner == Some(ctx.me))
+}
+
+/// Renders a host filter for status output.
+pub(crate) fn filter_json(filter: &HostFilter) -> serde_json::Value {
+    let (mode, sources) = match filter {
+        HostFilter::Include(s) => ("include", s),
+        HostFilter::Exclude(s) => ("exclude", s),
+    };
+    serde_json::json!({ "mode": mode, "sources": sources })
+}
+
+/// Adds one to a counter kept behind `&self` (the RPF callback).
+pub(crate) fn bump(c: &Cell<u64>) {
+    c.set(c.get() + 1);
+}
+
+/// One configured interface name as a protocol sees it now.
+#[derive(Serialize)]
+pub(crate) struct IfaceStatus {
+    pub name: String,
+    pub ifindex: Option<IfIndex>,
+    pub present: bool,
+    pub up: bool,
+    pub owned: bool,
+}
+
+impl IfaceStatus {
+    pub(crate) fn of(ctx: &ProtoCtx<'_>, name: &str) -> IfaceStatus {
+        let link = ctx.ifaces.by_name(name);
+        IfaceStatus {
+            name: name.to_owned(),
+            ifindex: link.map(|l| l.ifindex),
+            present: link.is_some(),
+            up: link.is_some_and(|l| l.oper_up()),
+            owned: link.is_some_and(|l| is_owned(ctx, l.ifindex)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(s: &str) -> GroupAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn wish_changes_are_net() {
+        let a = Ipv4Addr::new(10, 0, 0, 1);
+        let old: HostWishes = [
+            (
+                (IfIndex(1), g("239.1.1.1")),
+                HostFilter::Exclude(BTreeSet::new()),
+            ),
+            (
+                (IfIndex(1), g("239.1.1.2")),
+                HostFilter::Include([a].into()),
+            ),
+            (
+                (IfIndex(1), g("239.1.1.3")),
+                HostFilter::Include([a].into()),
+            ),
+        ]
+        .into();
+        let new: HostWishes = [
+            (
+                (IfIndex(1), g("239.1.1.1")),
+                HostFilter::Exclude(BTreeSet::new()),
+            ),
+            (
+                (IfIndex(1), g("239.1.1.3")),
+                HostFilter::Exclude([a].into()),
+            ),
+            (
+                (IfIndex(2), g("239.1.1.1")),
+                HostFilter::Exclude(BTreeSet::new()),
+            ),
+        ]
+        .into();
+        assert_eq!(
+            host_wish_changes(&old, &new),
+            vec![
+                ProtoAction::HostMembership {
+                    ifindex: IfIndex(1),
+                    group: g("239.1.1.2"),
+                    filter: HostFilter::Include(BTreeSet::new()),
+                },
+                ProtoAction::HostMembership {
+                    ifindex: IfIndex(1),
+                    group: g("239.1.1.3"),
+                    filter: HostFilter::Exclude([a].into()),
+                },
+                ProtoAction::HostMembership {
+                    ifindex: IfIndex(2),
+                    group: g("239.1.1.1"),
+                    filter: HostFilter::Exclude(BTreeSet::new()),
+                },
+            ]
+        );
+        assert!(host_wish_changes(&new, &new).is_empty());
+    }
 }

@@ -1,0 +1,431 @@
+//! The static routing protocol (smcroute-like): fixed routes from an
+//! inbound interface to a list of outbound interfaces, and host joins that
+//! pull traffic from upstream routers.
+//!
+//! # Routes
+//!
+//! A route matches a flow when the flow's group is inside the route's group
+//! range and its source inside the route's source prefix (any source when
+//! the route has none). Among the routes that match, the most specific wins:
+//! an exact source (/32) beats a source prefix, which beats any source
+//! (a longer prefix beats a shorter one); with equal sources, a longer group
+//! prefix wins; with both equal, the first route in the file wins.
+//!
+//! * [`RoutingProtocol::rpf`]: when the flow arrived on (or the kernel's
+//!   unicast RPF points at) an interface static owns that is the inbound of
+//!   a matching route, that interface is the incoming interface (the
+//!   arrival interface is tried first). Otherwise the kernel's answer is
+//!   returned unchanged, so IGMP-only forwarding keeps working for flows
+//!   static has no route for.
+//! * [`ProtoEvent::FlowCreated`]: each outbound of the matching route that
+//!   exists, is owned by static and is not `only-with-members` is added to
+//!   the flow's entry with [`MembershipFlags::FORWARD`] (forward-only: no
+//!   membership is recorded, no alert is raised). An outbound taken later
+//!   is added to the entries that already exist when static gets it.
+//!   `only-with-members` outbounds add nothing: IGMP runs there, and the
+//!   memberships it learns on an interface static owns go into forwarding
+//!   directly (decision D1).
+//! * Creation alert: static keeps every interface the manager put in a new
+//!   entry. Besides its FORWARD adds, those are interfaces where IGMP
+//!   learned receivers for the group; they asked for the traffic, exactly
+//!   as on an IGMP-only interface, whether or not a route names them.
+//!
+//! # Joins
+//!
+//! Each `[[static.join]]` is a host-membership wish on its interface while
+//! static owns it: `Exclude{}` for an any-source join, `Include{S}` for a
+//! source-specific one (several source-specific joins of one group on one
+//! interface merge into one `Include`, an any-source join covers them all).
+//! Wishes are computed at [`ProtoEvent::Commit`] and only their net change
+//! is sent.
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::{
+    HostFilter, HostWishes, IfaceStatus, ProtoAction, ProtoCtx, ProtoEvent, RoutingProtocol, bump,
+    filter_json, host_wish_changes, is_owned, owned_ifindex,
+};
+use crate::config::{STATIC, StaticConfig, StaticRoute};
+use crate::core::mgm::MembershipFlags;
+use crate::core::types::{ComponentId, FlowKey, IfIndex, MembershipKey};
+
+// ===== StaticRoutes =====
+
+/// The static routing protocol. See the module documentation.
+#[derive(Debug)]
+pub struct StaticRoutes {
+    cfg: StaticConfig,
+    /// The host-membership wishes sent at the last commit.
+    wished: HostWishes,
+    counters: StaticCounters,
+}
+
+/// What static counts. `rpf` only has `&self`, hence the cells.
+#[derive(Debug, Default)]
+struct StaticCounters {
+    /// RPF answers given by a route.
+    rpf_by_route: Cell<u64>,
+    /// RPF questions answered with the kernel's RPF (no route).
+    rpf_by_kernel: Cell<u64>,
+    /// Entries created on a static inbound that a route matched.
+    flows_matched: u64,
+    /// Entries created on a static interface that no route matched.
+    flows_unmatched: u64,
+    /// Forward-only outbound adds sent.
+    forward_adds: u64,
+}
+
+impl StaticRoutes {
+    pub fn new(cfg: StaticConfig) -> Self {
+        StaticRoutes {
+            cfg,
+            wished: HostWishes::new(),
+            counters: StaticCounters::default(),
+        }
+    }
+
+    /// The route for `flow` among those whose inbound passes `inbound_ok`
+    /// (see the module documentation for the order).
+    fn best_route(&self, flow: FlowKey, inbound_ok: impl Fn(&str) -> bool) -> Option<&StaticRoute> {
+        let mut best: Option<&StaticRoute> = None;
+        for r in self.cfg.routes.iter().filter(|r| route_matches(r, flow)) {
+            if !inbound_ok(&r.inbound) {
+                continue;
+            }
+            if best.is_none_or(|b| specificity(r) > specificity(b)) {
+                best = Some(r);
+            }
+        }
+        best
+    }
+
+    /// The route for `flow` entering on `iif`, an interface static owns.
+    fn route_for(&self, ctx: &ProtoCtx<'_>, flow: FlowKey, iif: IfIndex) -> Option<&StaticRoute> {
+        self.best_route(flow, |name| owned_ifindex(ctx, name) == Some(iif))
+    }
+
+    /// Forward-only adds for `flow` entering on `iif` along `route`,
+    /// restricted to outbound `only` when given.
+    fn forward_adds(
+        &mut self,
+        ctx: &ProtoCtx<'_>,
+        flow: FlowKey,
+        iif: IfIndex,
+        route: &StaticRoute,
+        only: Option<IfIndex>,
+    ) -> Vec<ProtoAction> {
+        let key = MembershipKey::only(flow.source, flow.group);
+        let actions: Vec<ProtoAction> = route
+            .outbound
+            .iter()
+            .filter(|o| !o.only_with_members)
+            .filter_map(|o| owned_ifindex(ctx, &o.name))
+            .filter(|&oif| oif != iif && only.is_none_or(|x| x == oif))
+            .map(|ifindex| ProtoAction::AddMembership {
+                key,
+                ifindex,
+                flags: MembershipFlags::FORWARD,
+            })
+            .collect();
+        self.counters.forward_adds += actions.len() as u64;
+        actions
+    }
+
+    fn flow_created(
+        &mut self,
+        ctx: &ProtoCtx<'_>,
+        flow: FlowKey,
+        iif: IfIndex,
+    ) -> Vec<ProtoAction> {
+        let Some(route) = self.route_for(ctx, flow, iif).cloned() else {
+            self.counters.flows_unmatched += 1;
+            return Vec::new();
+        };
+        self.counters.flows_matched += 1;
+        tracing::debug!(target: "proto", %flow, %iif, "static route matched");
+        self.forward_adds(ctx, flow, iif, &route, None)
+    }
+
+    /// `ifindex` was just taken: add it to the existing entries on static
+    /// inbounds whose route lists it as an outbound (taking an interface
+    /// clears the manager's FORWARD adds on it).
+    fn outbound_taken(&mut self, ctx: &ProtoCtx<'_>, ifindex: IfIndex) -> Vec<ProtoAction> {
+        let mine = Some(ComponentId::Protocol(ctx.me));
+        let flows: Vec<(FlowKey, IfIndex)> = ctx
+            .mgm
+            .mfes()
+            .filter(|(_, m)| m.iif_owner() == mine && m.iif() != ifindex)
+            .map(|(f, m)| (*f, m.iif()))
+            .collect();
+        let mut actions = Vec::new();
+        for (flow, iif) in flows {
+            if let Some(route) = self.route_for(ctx, flow, iif).cloned() {
+                actions.extend(self.forward_adds(ctx, flow, iif, &route, Some(ifindex)));
+            }
+        }
+        actions
+    }
+
+    /// The host-membership wishes of the joins, given current ownership.
+    fn wanted_joins(&self, ctx: &ProtoCtx<'_>) -> HostWishes {
+        let mut wishes = HostWishes::new();
+        for j in &self.cfg.joins {
+            let Some(ifindex) = owned_ifindex(ctx, &j.interface) else {
+                continue;
+            };
+            let entry = wishes
+                .entry((ifindex, j.group))
+                .or_insert_with(|| HostFilter::Include(BTreeSet::new()));
+            match (j.source, entry) {
+                (None, e) => *e = HostFilter::Exclude(BTreeSet::new()),
+                (Some(s), HostFilter::Include(set)) => {
+                    set.insert(s);
+                }
+                (Some(_), HostFilter::Exclude(_)) => {}
+            }
+        }
+        wishes
+    }
+
+    fn commit(&mut self, ctx: &ProtoCtx<'_>) -> Vec<ProtoAction> {
+        let wanted = self.wanted_joins(ctx);
+        let actions = host_wish_changes(&self.wished, &wanted);
+        self.wished = wanted;
+        actions
+    }
+}
+
+impl RoutingProtocol for StaticRoutes {
+    fn name(&self) -> &'static str {
+        STATIC
+    }
+
+    fn configured_interfaces(&self) -> BTreeSet<String> {
+        self.cfg.interfaces.iter().cloned().collect()
+    }
+
+    fn handle(&mut self, ctx: &ProtoCtx<'_>, ev: ProtoEvent) -> Vec<ProtoAction> {
+        match ev {
+            ProtoEvent::FlowCreated { flow, iif } => self.flow_created(ctx, flow, iif),
+            ProtoEvent::InterfaceTaken { ifindex } => self.outbound_taken(ctx, ifindex),
+            ProtoEvent::Commit => self.commit(ctx),
+            // Joins are level-triggered at commit; forwarding follows the
+            // manager's memberships; nothing else concerns static.
+            ProtoEvent::Started
+            | ProtoEvent::InterfaceReleased { .. }
+            | ProtoEvent::InterfaceChanged { .. }
+            | ProtoEvent::JoinAlert { .. }
+            | ProtoEvent::PruneAlert { .. }
+            | ProtoEvent::LocalJoin { .. }
+            | ProtoEvent::LocalLeave { .. }
+            | ProtoEvent::IgmpRx { .. }
+            | ProtoEvent::Timer => Vec::new(),
+        }
+    }
+
+    fn rpf(
+        &self,
+        ctx: &ProtoCtx<'_>,
+        flow: FlowKey,
+        arrival: IfIndex,
+        rpf: Option<IfIndex>,
+    ) -> Option<IfIndex> {
+        let candidates = std::iter::once(arrival).chain(rpf.filter(|&r| r != arrival));
+        for cand in candidates {
+            if is_owned(ctx, cand) && self.route_for(ctx, flow, cand).is_some() {
+                bump(&self.counters.rpf_by_route);
+                return Some(cand);
+            }
+        }
+        bump(&self.counters.rpf_by_kernel);
+        rpf
+    }
+
+    /// Static disables nothing: see "Creation alert" in the module
+    /// documentation.
+    fn creation_alert(
+        &self,
+        _ctx: &ProtoCtx<'_>,
+        _flow: FlowKey,
+        _iif: IfIndex,
+        _oifs: &[IfIndex],
+    ) -> Vec<IfIndex> {
+        Vec::new()
+    }
+
+    fn status(&self, ctx: &ProtoCtx<'_>) -> serde_json::Value {
+        let iface = |name: &str| IfaceStatus::of(ctx, name);
+        let status = StaticStatus {
+            interfaces: self.cfg.interfaces.iter().map(|n| iface(n)).collect(),
+            routes: self
+                .cfg
+                .routes
+                .iter()
+                .map(|r| RouteStatus {
+                    source: r.source.map(|n| n.to_string()),
+                    group: r.group.to_string(),
+                    inbound: iface(&r.inbound),
+                    outbound: r
+                        .outbound
+                        .iter()
+                        .map(|o| OutboundStatus {
+                            interface: iface(&o.name),
+                            only_with_members: o.only_with_members,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            joins: self
+                .cfg
+                .joins
+                .iter()
+                .map(|j| {
+                    let wish = owned_ifindex(ctx, &j.interface)
+                        .and_then(|i| self.wished.get(&(i, j.group)));
+                    JoinStatus {
+                        interface: j.interface.clone(),
+                        group: j.group.to_string(),
+                        source: j.source.map(|s| s.to_string()),
+                        joined: wish.is_some(),
+                        filter: wish.map(filter_json),
+                    }
+                })
+                .collect(),
+            counters: CountersStatus {
+                rpf_by_route: self.counters.rpf_by_route.get(),
+                rpf_by_kernel: self.counters.rpf_by_kernel.get(),
+                flows_matched: self.counters.flows_matched,
+                flows_unmatched: self.counters.flows_unmatched,
+                forward_adds: self.counters.forward_adds,
+            },
+        };
+        serde_json::to_value(status).unwrap_or_default()
+    }
+}
+
+// ===== status =====
+
+#[derive(Serialize)]
+struct StaticStatus {
+    interfaces: Vec<IfaceStatus>,
+    routes: Vec<RouteStatus>,
+    joins: Vec<JoinStatus>,
+    counters: CountersStatus,
+}
+
+#[derive(Serialize)]
+struct RouteStatus {
+    source: Option<String>,
+    group: String,
+    inbound: IfaceStatus,
+    outbound: Vec<OutboundStatus>,
+}
+
+#[derive(Serialize)]
+struct OutboundStatus {
+    #[serde(flatten)]
+    interface: IfaceStatus,
+    only_with_members: bool,
+}
+
+#[derive(Serialize)]
+struct JoinStatus {
+    interface: String,
+    group: String,
+    source: Option<String>,
+    joined: bool,
+    filter: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct CountersStatus {
+    rpf_by_route: u64,
+    rpf_by_kernel: u64,
+    flows_matched: u64,
+    flows_unmatched: u64,
+    forward_adds: u64,
+}
+
+// ===== helper functions =====
+
+fn route_matches(r: &StaticRoute, flow: FlowKey) -> bool {
+    r.group.contains(flow.group) && r.source.is_none_or(|n| n.contains(&flow.source))
+}
+
+/// Greater = more specific: source first (any < prefix < exact, longer
+/// prefix wins), then the group prefix length.
+fn specificity(r: &StaticRoute) -> (i8, u8) {
+    let source = r.source.map_or(-1, |n| n.prefix_len() as i8);
+    (source, r.group.net().prefix_len())
+}
+
+// ===== tests =====
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{GroupRange, Outbound};
+
+    fn route(source: Option<&str>, group: &str, inbound: &str) -> StaticRoute {
+        StaticRoute {
+            source: source.map(|s| s.parse().unwrap()),
+            group: GroupRange::new(group.parse().unwrap()).unwrap(),
+            inbound: inbound.into(),
+            outbound: vec![Outbound {
+                name: "out".into(),
+                only_with_members: false,
+            }],
+        }
+    }
+
+    fn flow(s: &str, g: &str) -> FlowKey {
+        FlowKey {
+            source: s.parse().unwrap(),
+            group: g.parse().unwrap(),
+        }
+    }
+
+    fn proto(routes: Vec<StaticRoute>) -> StaticRoutes {
+        StaticRoutes::new(StaticConfig {
+            interfaces: vec![],
+            routes,
+            joins: vec![],
+        })
+    }
+
+    #[test]
+    fn most_specific_route_wins_source_first() {
+        let p = proto(vec![
+            route(None, "239.0.0.0/8", "a"),
+            route(None, "239.1.1.1/32", "b"),
+            route(Some("10.0.0.0/8"), "239.0.0.0/8", "c"),
+            route(Some("10.1.0.0/16"), "239.0.0.0/8", "d"),
+            route(Some("10.1.2.3/32"), "239.0.0.0/8", "e"),
+            route(Some("10.1.2.3/32"), "239.1.1.0/24", "f"),
+        ]);
+        let best = |f| p.best_route(f, |_| true).map(|r| r.inbound.as_str());
+        assert_eq!(best(flow("10.1.2.3", "239.1.1.1")), Some("f"));
+        assert_eq!(best(flow("10.1.2.3", "239.9.9.9")), Some("e"));
+        assert_eq!(best(flow("10.1.9.9", "239.1.1.1")), Some("d"));
+        assert_eq!(best(flow("10.9.9.9", "239.1.1.1")), Some("c"));
+        assert_eq!(best(flow("192.0.2.1", "239.1.1.1")), Some("b"));
+        assert_eq!(best(flow("192.0.2.1", "239.2.2.2")), Some("a"));
+        assert_eq!(best(flow("192.0.2.1", "238.1.1.1")), None);
+        // Restricted to one inbound, the best route of that inbound wins.
+        let on_a = p.best_route(flow("10.1.2.3", "239.1.1.1"), |n| n == "a");
+        assert_eq!(on_a.map(|r| r.inbound.as_str()), Some("a"));
+    }
+
+    #[test]
+    fn equal_routes_keep_file_order() {
+        let p = proto(vec![
+            route(None, "239.1.0.0/16", "first"),
+            route(None, "239.1.0.0/16", "second"),
+        ]);
+        let best = p.best_route(flow("10.0.0.1", "239.1.2.3"), |_| true);
+        assert_eq!(best.map(|r| r.inbound.as_str()), Some("first"));
+    }
+}
