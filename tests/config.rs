@@ -648,16 +648,21 @@ fn rejects_only_with_members_without_igmp() {
 }
 
 #[test]
-fn rejects_static_interfaces_outside_the_explicit_list() {
+fn static_routes_may_name_interfaces_it_owns_only_at_runtime() {
+    // With an explicit list, static owns only the listed interfaces at
+    // start; routes naming others apply once it is given them at runtime.
+    let cfg = Config::parse(
+        "[static]\ninterfaces = [\"eth0\"]\n\n[[static.route]]\n\
+         group = \"239.1.1.1\"\ninbound = \"eth0\"\noutbound = [\"eth2\"]\n\n\
+         [proxy]\nupstream = [\"eth2\"]\ndownstream = [\"eth3\"]\n",
+        "mgmd.toml",
+    )
+    .unwrap();
     assert_eq!(
-        reject(
-            "[static]\ninterfaces = [\"eth0\", \"eth1\"]\n\n[[static.route]]\n\
-             group = \"239.1.1.1\"\ninbound = \"eth0\"\noutbound = [\"eth2\"]\n"
-        ),
-        "mgmd.toml:7:13: route outbound interface 'eth2' is not in [static] interfaces (line \
-         2); add it there, or drop the interfaces key so that the static protocol owns every \
-         interface its routes and joins name"
+        cfg.static_routes.as_ref().unwrap().interfaces,
+        vec!["eth0".to_string()]
     );
+    assert_eq!(cfg.owner_of("eth2"), Some("proxy"));
 }
 
 #[test]

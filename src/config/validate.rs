@@ -767,20 +767,9 @@ impl Validator<'_> {
         }
 
         let interfaces = match explicit {
-            Some((names, list_span)) => {
-                if let Some((name, role, span)) = used.iter().find(|(n, _, _)| !names.contains(n)) {
-                    return Err(self.err(
-                        span.clone(),
-                        format!(
-                            "{role} interface '{name}' is not in [static] interfaces (line {}); \
-                             add it there, or drop the interfaces key so that the static \
-                             protocol owns every interface its routes and joins name",
-                            self.line_of(&list_span)
-                        ),
-                    ));
-                }
-                names
-            }
+            // Routes and joins may also name interfaces outside the list:
+            // they apply while static owns them (`mgmctl take IFACE static`).
+            Some((names, _)) => names,
             None => {
                 let mut names: Vec<String> = Vec::new();
                 for (name, role, span) in &used {
