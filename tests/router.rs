@@ -356,3 +356,46 @@ fn unknown_protocol_or_interface_is_a_clear_error() {
     let e = r.release(t0, "lan1", "dummy").unwrap_err();
     assert!(!e.is_empty());
 }
+
+#[test]
+fn a_burst_of_reports_is_learned_in_full_with_one_commit() {
+    let t0 = Instant::now();
+    let mut r = Router::new(config(), t0);
+    r.handle(t0, snapshot());
+    let groups: Vec<Ipv4Addr> = (0..4000u32)
+        .map(|i| Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 2, 0, 0)) + i))
+        .collect();
+    let reports = groups.iter().map(|g| Input::IgmpRx {
+        ifindex: LAN1,
+        src: Ipv4Addr::new(10, 0, 2, 2),
+        dst: Ipv4Addr::new(224, 0, 0, 22),
+        ttl: 1,
+        router_alert: true,
+        payload: IgmpPacket::V3Report {
+            records: vec![GroupRecord {
+                record_type: RecordType::ChangeToExclude,
+                group: *g,
+                sources: vec![],
+            }],
+        }
+        .encode(),
+    });
+    r.handle_batch(t0, reports);
+    assert_eq!(r.memberships_on(LAN1).len(), 4000);
+    // Flows for the groups: each is forwarded to lan1 once it arrives.
+    let flows = groups.iter().take(10).map(|g| Input::NewFlow {
+        flow: FlowKey {
+            group: GroupAddr::new(*g).unwrap(),
+            source: Ipv4Addr::new(10, 0, 1, 2),
+        },
+        arrival: UP0,
+        rpf: Some(UP0),
+        upstream: None,
+    });
+    let out = r.handle_batch(t0, flows);
+    let adds = mrt(&out)
+        .into_iter()
+        .filter(|a| matches!(a, MrtAction::AddMfc { oifs, .. } if oifs.len() == 1))
+        .count();
+    assert_eq!(adds, 10);
+}

@@ -296,6 +296,28 @@ impl Router {
 
     /// Process one input to completion.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Output> {
+        self.apply(now, input);
+        self.commit(now);
+        std::mem::take(&mut self.out)
+    }
+
+    /// Process several inputs that arrived together (a burst of IGMP
+    /// reports, say) and commit once: the kernel and the protocols see the
+    /// net result of the whole batch.
+    pub fn handle_batch(
+        &mut self,
+        now: Instant,
+        inputs: impl IntoIterator<Item = Input>,
+    ) -> Vec<Output> {
+        for input in inputs {
+            self.apply(now, input);
+        }
+        self.commit(now);
+        std::mem::take(&mut self.out)
+    }
+
+    /// One input, without the commit.
+    fn apply(&mut self, now: Instant, input: Input) {
         match input {
             Input::Link(fact) => {
                 let changes = self.ifaces.upsert_link(fact);
@@ -359,8 +381,6 @@ impl Router {
             }
             Input::Timer => self.timers(now),
         }
-        self.commit(now);
-        std::mem::take(&mut self.out)
     }
 
     /// `mgmctl take IFACE PROTO`.

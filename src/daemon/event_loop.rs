@@ -235,6 +235,7 @@ fn log_event(ev: &EventRecord) {
 /// Read everything queued on the routing socket (IGMP bursts must all be
 /// learned) and feed it to the router.
 async fn drain_mrt(router: &mut Router, io: &mut Io, batch: Vec<MrtRx>) {
+    let mut inputs = Vec::with_capacity(batch.len());
     for rx in batch {
         let input = match rx {
             MrtRx::Igmp(p) => Input::IgmpRx {
@@ -275,8 +276,12 @@ async fn drain_mrt(router: &mut Router, io: &mut Io, batch: Vec<MrtRx>) {
                 continue;
             }
         };
-        feed(router, io, input).await;
+        inputs.push(input);
     }
+    // One commit for the whole batch: a burst of reports is learned in
+    // full and the kernel is programmed once with the result.
+    let outputs = router.handle_batch(Instant::now().into_std(), inputs);
+    execute(router, io, outputs).await;
 }
 
 async fn rpf_lookup(io: &Io, source: Ipv4Addr) -> (Option<IfIndex>, Option<Ipv4Addr>) {
