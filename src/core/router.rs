@@ -361,10 +361,11 @@ impl Router {
             } => self.new_flow(now, flow, arrival, rpf, upstream),
             Input::WrongInterface { flow, arrival } => {
                 self.count("wrong_interface");
+                let name = self.ifname(arrival);
                 self.event(
                     now,
-                    "kernel",
-                    format!("{flow} arrived on ifindex {arrival}, not its incoming interface"),
+                    "wrong-if",
+                    format!("{flow} arrived on {name}, not its incoming interface"),
                     json!({"flow": flow, "arrival": arrival}),
                 );
             }

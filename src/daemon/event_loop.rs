@@ -45,6 +45,11 @@ struct Io {
 pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
     let table = cfg.global.table;
     let mrt = MrtSocket::open(table).map_err(DaemonError::Mrt)?;
+    // WRONGVIF upcalls (rate-limited by the kernel per entry) tell us about
+    // flows arriving on one of their own outgoing interfaces.
+    if let Err(e) = mrt.set_assert(true) {
+        tracing::warn!("failed to enable wrong-interface upcalls (MRT_ASSERT): {e}");
+    }
     let mrt = AsyncMrtSocket::new(mrt)
         .map_err(|e| DaemonError::Io("failed to register the multicast routing socket", e))?;
     let tx = IgmpTxSocket::open()
@@ -227,7 +232,9 @@ async fn execute(router: &mut Router, io: &mut Io, outputs: Vec<Output>) {
 fn log_event(ev: &EventRecord) {
     match ev.kind.as_str() {
         "error" => tracing::warn!(target: "mgmd", kind = %ev.kind, "{}", ev.text),
-        "effect" | "igmp" => tracing::debug!(target: "mgmd", kind = %ev.kind, "{}", ev.text),
+        "effect" | "igmp" | "wrong-if" => {
+            tracing::debug!(target: "mgmd", kind = %ev.kind, "{}", ev.text)
+        }
         _ => tracing::info!(target: "mgmd", kind = %ev.kind, "{}", ev.text),
     }
 }
