@@ -15,6 +15,8 @@ export MGMD MGMCTL
 
 on_exit() {
     local rc=$?
+    # A closed stdout (e.g. `| head`) must not stop the cleanup.
+    trap '' PIPE
     if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
         echo "---- mgmd logs ($TOPO_DIR) ----"
         for f in "$TOPO_DIR"/*.log; do
