@@ -15,6 +15,8 @@ export MGMD MGMCTL
 
 on_exit() {
     local rc=$?
+    # A closed stdout (e.g. `| head`) must not stop the cleanup.
+    trap '' PIPE
     if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
         echo "---- mgmd logs ($TOPO_DIR) ----"
         for f in "$TOPO_DIR"/*.log; do
@@ -41,22 +43,42 @@ wait_for() {
     done
 }
 
+# wait_for_not DESCRIPTION TIMEOUT_S CMD... : poll until CMD answers no
+# (exit 1; other failures, e.g. mgmd not answering, keep polling).
+wait_for_not() {
+    local what=$1 t=$2 rc
+    shift 2
+    local end=$((SECONDS + t))
+    while :; do
+        rc=0
+        "$@" >/dev/null 2>&1 || rc=$?
+        [ $rc -eq 1 ] && return 0
+        [ $SECONDS -lt $end ] || fail "timed out after ${t}s waiting for: $what"
+        sleep 0.1
+    done
+}
+
 # Does mgmd hold a membership for GROUP on INTERFACE (via mgmctl JSON)?
+# Exit 1 = no, 2 = mgmctl failed.
 has_group() {
-    mgmctl --json show groups | python3 -c '
+    local j
+    j=$(mgmctl --json show groups) || return 2
+    python3 -c '
 import json, sys
 iface, group = sys.argv[1], sys.argv[2]
 data = json.load(sys.stdin)
-sys.exit(0 if any(g["interface"] == iface and g["group"] == group for g in data) else 1)' "$1" "$2"
+sys.exit(0 if any(g["interface"] == iface and g["group"] == group for g in data) else 1)' "$1" "$2" <<<"$j"
 }
 
 # Is GROUP forwarded out of INTERFACE by some route?
 route_has_oif() {
-    mgmctl --json show routes | python3 -c '
+    local j
+    j=$(mgmctl --json show routes) || return 2
+    python3 -c '
 import json, sys
 group, oif = sys.argv[1], sys.argv[2]
 data = json.load(sys.stdin)
-sys.exit(0 if any(r["group"] == group and oif in r["oifs"] for r in data) else 1)' "$1" "$2"
+sys.exit(0 if any(r["group"] == group and oif in r["oifs"] for r in data) else 1)' "$1" "$2" <<<"$j"
 }
 
 # json_get FILE EXPR : evaluate a python expression over the JSON in FILE (as d).
@@ -78,4 +100,67 @@ start_send() {
     shift 2 || true
     topo_bg src "$TOPO_DIR/send.log" $MCAST send --iface eth0 --group "$group" --interval-ms "$interval" "$@"
     SEND_PID=$LAST_PID
+}
+
+# Stop a background process started with topo_bg (SIGTERM, wait).
+stop_bg() { topo_stop "$1"; }
+
+# mgmd_json WHAT : `mgmctl --json show WHAT` (interfaces, groups, routes).
+mgmd_json() { mgmctl --json show "$1"; }
+
+# write_config FILE INTERFACE... : IGMPv3 querier on each interface with
+# short timers. IGMP_EXTRA (TOML lines) is added to the [igmp] section;
+# the caller may append sections.
+write_config() {
+    local f=$1 i kv
+    shift
+    printf '[global]\nmfe-idle-timeout = "60s"\n\n[igmp]\n' >"$f"
+    for kv in 'query-interval = "10s"' 'query-response-interval = "1s"' \
+        'last-member-query-interval = "0.2s"' 'startup-query-interval = "1s"'; do
+        # A key given in IGMP_EXTRA replaces the default.
+        grep -q "^${kv%% *} " <<<"${IGMP_EXTRA:-}" || echo "$kv" >>"$f"
+    done
+    echo "${IGMP_EXTRA:-}" >>"$f"
+    for i in "$@"; do
+        printf '\n[[interface]]\nname = "%s"\n' "$i" >>"$f"
+    done
+}
+
+# rx_packets NS [IFACE] : the interface's received-packet counter in NS.
+rx_packets() {
+    topo_exec "$1" cat "/sys/class/net/${2:-eth0}/statistics/rx_packets"
+}
+
+# rx_grows NS N : has NS's eth0 received N packets since the mark set by
+# rx_mark NS? (for wait_for)
+declare -A RX_MARK=()
+rx_mark() { RX_MARK[$1]=$(rx_packets "$1"); }
+rx_grows() { [ $(($(rx_packets "$1") - ${RX_MARK[$1]})) -ge "$2" ]; }
+
+# rx_delta NS SECONDS : packets received by NS's eth0 within a window.
+rx_delta() {
+    local a b
+    a=$(rx_packets "$1")
+    sleep "$2"
+    b=$(rx_packets "$1")
+    echo $((b - a))
+}
+
+# iface_json NAME EXPR : EXPR over interface NAME's `show interfaces` JSON (as i).
+iface_json() {
+    mgmctl --json show interfaces | python3 -c '
+import json, sys
+name, expr = sys.argv[1], sys.argv[2]
+i = next((x for x in json.load(sys.stdin) if x["name"] == name), None)
+print(eval(expr))' "$1" "$2"
+}
+
+# iface_is NAME EXPR : succeeds when EXPR (over i) is true (for wait_for).
+iface_is() { [ "$(iface_json "$1" "bool($2)")" = True ]; }
+
+# start_capture NS OUT : capture on NS's eth0 (mcast.py capture) until stopped.
+start_capture() {
+    topo_bg "$1" "$2" $MCAST capture --iface eth0 --ready "$2.ready"
+    CAPTURE_PID=$LAST_PID
+    wait_for "capture in $1 ready" 5 test -f "$2.ready"
 }

@@ -4,13 +4,23 @@
 set -uo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")"
-TIMEOUT=${NETNS_TEST_TIMEOUT:-120}
+TIMEOUT=${NETNS_TEST_TIMEOUT:-60}
 pass=0 failed=0 skipped=0 failures=()
 for t in [0-9][0-9]-*.sh; do
     [ -n "${1:-}" ] && [[ "$t" != *"$1"* ]] && continue
     start=$SECONDS
+    # Each test's namespaces carry this prefix, so that whatever a killed
+    # test left behind can be removed here.
+    export TOPO_ID="mgt$$-${t%%-*}"
     out=$(timeout --kill-after=10 "$TIMEOUT" bash "$t" 2>&1)
     rc=$?
+    for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$TOPO_ID-" || true); do
+        out+=$'\n'"run.sh: removing namespace $n left behind"
+        for pid in $(ip netns pids "$n" 2>/dev/null); do
+            kill -KILL "$pid" 2>/dev/null || true
+        done
+        ip netns del "$n" 2>/dev/null || true
+    done
     dur=$((SECONDS - start))
     case $rc in
     0) pass=$((pass + 1)); echo "ok    $t (${dur}s)" ;;

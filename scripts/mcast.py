@@ -6,7 +6,12 @@ Runs inside a network namespace as a real kernel host:
          sequence-numbered datagrams, print a JSON summary on exit
   send   send sequence-numbered datagrams to a group at a fixed rate
   join   hold a membership (no counting) until killed
-  igmp   send a raw IGMP message (hex payload), for malformed-packet tests
+  igmp   send a raw IGMP message (hex payload), for malformed-packet tests;
+         with --src the whole IP packet is built here (any source, even
+         0.0.0.0) and sent through a packet socket
+  capture  capture on an interface (AF_PACKET) until killed or --duration:
+         print a JSON summary of UDP packets per source>destination and
+         every IGMP message seen (time, direction, type, group, sources)
   wait-report  capture IGMP reports on an interface (AF_PACKET) and print
          the capture time of the first report for a group (latency tests)
 """
@@ -145,6 +150,8 @@ def cmd_send(a):
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, a.ttl)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn("0.0.0.0", a.iface))
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    if a.source:
+        s.bind((a.source, 0))
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     interval = a.interval_ms / 1000.0
@@ -181,12 +188,104 @@ def cmd_igmp(a):
     if a.fix_checksum and len(payload) >= 4:
         payload[2:4] = b"\0\0"
         payload[2:4] = struct.pack("!H", checksum(bytes(payload)))
+    if a.src:
+        return send_ip_packet(a, bytes(payload))
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, a.ttl)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn("0.0.0.0", a.iface))
     if a.router_alert:
         s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, b"\x94\x04\x00\x00")
     s.sendto(bytes(payload), (a.dst, 0))
+
+
+def send_ip_packet(a, payload):
+    """Build the IPv4 header ourselves (source, TTL, Router Alert as asked)
+    and send the packet through a packet socket, so that the kernel's IP
+    layer cannot rewrite it (a raw socket's source 0.0.0.0 would be replaced
+    by the interface's address)."""
+    ETH_P_IP = 0x0800
+    opts = b"\x94\x04\x00\x00" if a.router_alert else b""
+    ihl = (20 + len(opts)) // 4
+    dst = socket.inet_aton(a.dst)
+    hdr = bytearray(
+        struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0xC0, ihl * 4 + len(payload), 0, 0, a.ttl, 2, 0,
+                    socket.inet_aton(a.src), dst) + opts)
+    hdr[10:12] = struct.pack("!H", checksum(bytes(hdr)))
+    if dst[0] >= 224 and dst[0] <= 239:
+        mac = bytes([0x01, 0x00, 0x5E, dst[1] & 0x7F, dst[2], dst[3]])
+    else:
+        mac = b"\xff" * 6
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+    s.sendto(bytes(hdr) + payload, (a.iface, ETH_P_IP, 0, 0, mac))
+
+
+def parse_igmp(igmp):
+    """Decode an IGMP message into a dict (type, group, max_resp, sources)."""
+    d = {"type": igmp[0] if igmp else None, "len": len(igmp)}
+    if len(igmp) >= 8:
+        d["max_resp"] = igmp[1]
+        d["group"] = socket.inet_ntoa(igmp[4:8])
+    if len(igmp) >= 12 and igmp[0] == 0x11:
+        n = struct.unpack("!H", igmp[10:12])[0]
+        d["version"] = 3
+        d["qrv"] = igmp[8] & 7
+        d["qqic"] = igmp[9]
+        d["sources"] = [socket.inet_ntoa(igmp[12 + 4 * i:16 + 4 * i]) for i in range(n) if 16 + 4 * i <= len(igmp)]
+    if igmp and igmp[0] == 0x22 and len(igmp) >= 8:
+        d.pop("group", None)
+        d.pop("max_resp", None)
+        n = struct.unpack("!H", igmp[6:8])[0]
+        recs, off = [], 8
+        for _ in range(n):
+            if off + 8 > len(igmp):
+                break
+            rtype, aux, ns = igmp[off], igmp[off + 1], struct.unpack("!H", igmp[off + 2:off + 4])[0]
+            g = socket.inet_ntoa(igmp[off + 4:off + 8])
+            srcs = [socket.inet_ntoa(igmp[off + 8 + 4 * i:off + 12 + 4 * i]) for i in range(ns)
+                    if off + 12 + 4 * i <= len(igmp)]
+            recs.append({"type": rtype, "group": g, "sources": srcs})
+            off += 8 + 4 * ns + 4 * aux
+        d["records"] = recs
+    return d
+
+
+def cmd_capture(a):
+    """Count UDP packets per source>destination and log IGMP messages."""
+    ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
+    PACKET_OUTGOING = 4
+    # ETH_P_ALL: a socket bound to one protocol does not see outgoing packets.
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    s.bind((a.iface, ETH_P_ALL))
+    s.settimeout(0.2)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    udp, igmp = {}, []
+    deadline = time.monotonic() + a.duration if a.duration else None
+    if a.ready:
+        open(a.ready, "w").write("ready\n")
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            try:
+                pkt, addr = s.recvfrom(65535)
+            except socket.timeout:
+                continue
+            if addr[1] != ETH_P_IP or len(pkt) < 20:
+                continue
+            ihl = (pkt[0] & 0x0F) * 4
+            src, dst = socket.inet_ntoa(pkt[12:16]), socket.inet_ntoa(pkt[16:20])
+            if pkt[9] == 17:
+                k = src + ">" + dst
+                udp[k] = udp.get(k, 0) + 1
+            elif pkt[9] == 2:
+                d = parse_igmp(pkt[ihl:])
+                d.update({"t": time.time(), "src": src, "dst": dst, "ttl": pkt[8],
+                          "out": addr[2] == PACKET_OUTGOING})
+                igmp.append(d)
+    except Stop:
+        pass
+    print(json.dumps({"udp": udp, "igmp": igmp}))
+    sys.stdout.flush()
 
 
 def cmd_wait_report(a):
@@ -245,6 +344,7 @@ def main():
     s.add_argument("--interval-ms", type=float, default=1.0)
     s.add_argument("--ttl", type=int, default=16)
     s.add_argument("--size", type=int, default=64)
+    s.add_argument("--source", help="send from this local address")
     g = sub.add_parser("igmp")
     g.add_argument("--iface", required=True)
     g.add_argument("--dst", required=True)
@@ -252,13 +352,18 @@ def main():
     g.add_argument("--ttl", type=int, default=1)
     g.add_argument("--router-alert", action="store_true")
     g.add_argument("--fix-checksum", action="store_true")
+    g.add_argument("--src", help="build the IP header with this source (packet socket)")
+    c = sub.add_parser("capture")
+    c.add_argument("--iface", required=True)
+    c.add_argument("--duration", type=float, default=0)
+    c.add_argument("--ready")
     w = sub.add_parser("wait-report")
     w.add_argument("--iface", required=True)
     w.add_argument("--group", required=True)
     w.add_argument("--timeout", type=float, default=10)
     w.add_argument("--ready")
     a = p.parse_args()
-    {"recv": cmd_recv, "join": cmd_join, "send": cmd_send, "igmp": cmd_igmp, "wait-report": cmd_wait_report}[a.cmd](a)
+    {"recv": cmd_recv, "join": cmd_join, "send": cmd_send, "igmp": cmd_igmp, "capture": cmd_capture, "wait-report": cmd_wait_report}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -102,8 +102,8 @@ pub enum Output {
         dst: Ipv4Addr,
         payload: Vec<u8>,
     },
-    /// Start/stop receiving IGMP on an interface (join 224.0.0.22 and
-    /// 224.0.0.2 on the receive socket).
+    /// Start/stop receiving IGMP on an interface (join 224.0.0.22,
+    /// 224.0.0.2 and 224.0.0.1 on the receive socket).
     ListenIgmp {
         ifindex: IfIndex,
         on: bool,

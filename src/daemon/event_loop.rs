@@ -183,7 +183,15 @@ async fn execute(router: &mut Router, io: &mut Io, outputs: Vec<Output>) {
                 }
             }
             Output::ListenIgmp { ifindex, on } => {
-                for group in [GroupAddr::ALL_V3_ROUTERS, GroupAddr::ALL_ROUTERS] {
+                // The routing socket does not receive every group the host
+                // joined (IP_MULTICAST_ALL is off): 224.0.0.1 must be joined
+                // for other routers' general queries, or the querier
+                // election never sees them.
+                for group in [
+                    GroupAddr::ALL_V3_ROUTERS,
+                    GroupAddr::ALL_ROUTERS,
+                    GroupAddr::ALL_SYSTEMS,
+                ] {
                     let r = if on {
                         io.mrt.get_ref().join_group(ifindex, group)
                     } else {
