@@ -244,17 +244,8 @@ impl RoutingProtocol for StaticRoutes {
         rpf
     }
 
-    /// Static disables nothing: see "Creation alert" in the module
-    /// documentation.
-    fn creation_alert(
-        &self,
-        _ctx: &ProtoCtx<'_>,
-        _flow: FlowKey,
-        _iif: IfIndex,
-        _oifs: &[IfIndex],
-    ) -> Vec<IfIndex> {
-        Vec::new()
-    }
+    // creation_alert: the trait's default (disable nothing); see
+    // "Creation alert" in the module documentation.
 
     fn status(&self, ctx: &ProtoCtx<'_>) -> serde_json::Value {
         let iface = |name: &str| IfaceStatus::of(ctx, name);
