@@ -39,6 +39,7 @@
 //! forwarding.
 
 mod batch;
+mod hash;
 mod iface;
 mod membership;
 mod mfe;
