@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::hash::IntMap;
 use super::mfe::MfeRoute;
 use crate::core::types::{ComponentId, FlowKey, MembershipKey};
 
@@ -57,18 +58,51 @@ pub struct NetAlert {
 /// The state a batch saw first, per key and per flow touched.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Batch {
-    /// Components holding the key before its first change in the batch.
-    pub(super) keys: BTreeMap<MembershipKey, Vec<ComponentId>>,
+    /// Components holding the key (packed, see [`super::membership::pack`])
+    /// before its first change in the batch.
+    pub(super) keys: IntMap<u64, Holders>,
     /// Route of the flow before its first change in the batch.
     pub(super) mfes: BTreeMap<FlowKey, Option<MfeRoute>>,
+}
+
+/// Components holding a key, as far as the alert rule needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Holders {
+    None,
+    One(ComponentId),
+    Many,
+}
+
+impl Holders {
+    pub(super) fn add(self, c: ComponentId) -> Holders {
+        match self {
+            Holders::None => Holders::One(c),
+            Holders::One(x) if x == c => self,
+            _ => Holders::Many,
+        }
+    }
+
+    /// True when no holder other than `x` is left.
+    pub(super) fn only_maybe(self, x: ComponentId) -> bool {
+        match self {
+            Holders::None => true,
+            Holders::One(y) => y == x,
+            Holders::Many => false,
+        }
+    }
 }
 
 // ===== helper functions =====
 
 /// `others(x, k)` of the alert rule: some component other than `x` holds
-/// the key.
-pub(super) fn others(present: &[ComponentId], x: ComponentId) -> bool {
-    present.iter().any(|&c| c != x)
+/// the key. Two distinct holders always include one other than `x`, so
+/// [`Holders`] says enough.
+pub(super) fn others(present: Holders, x: ComponentId) -> bool {
+    match present {
+        Holders::None => false,
+        Holders::One(y) => y != x,
+        Holders::Many => true,
+    }
 }
 
 /// The alert an outgoing list going from `before` to `after` owes the
@@ -95,10 +129,21 @@ mod tests {
     #[test]
     fn others_ignores_the_component_itself() {
         let dv = ComponentId::Protocol(ProtoId(1));
-        assert!(!others(&[], dv));
-        assert!(!others(&[dv], dv));
-        assert!(others(&[dv], ComponentId::Igmp));
-        assert!(others(&[ComponentId::Igmp, dv], dv));
+        assert!(!others(Holders::None, dv));
+        assert!(!others(Holders::One(dv), dv));
+        assert!(others(Holders::One(dv), ComponentId::Igmp));
+        assert!(others(Holders::None.add(ComponentId::Igmp).add(dv), dv));
+    }
+
+    #[test]
+    fn holders_fold() {
+        let dv = ComponentId::Protocol(ProtoId(1));
+        let h = Holders::None.add(dv).add(dv);
+        assert_eq!(h, Holders::One(dv));
+        assert!(h.only_maybe(dv));
+        assert!(!h.only_maybe(ComponentId::Igmp));
+        assert_eq!(h.add(ComponentId::Igmp), Holders::Many);
+        assert!(Holders::None.only_maybe(dv));
     }
 
     #[test]

@@ -53,8 +53,8 @@ pub use self::batch::{AlertKind, MfeDelta, NetAlert, NetChange};
 pub use self::iface::{IgmpState, MgmIface};
 pub use self::mfe::{Mfe, MfeRoute};
 
-use self::batch::Batch;
-use self::membership::{AddedBy, MembershipTable};
+use self::batch::{Batch, Holders};
+use self::membership::{AddedBy, MembershipTable, pack, unpack};
 use self::mfe::{contains_sorted, insert_sorted, remove_sorted};
 use crate::core::types::{
     ComponentId, FlowKey, GroupAddr, IfIndex, MembershipKey, ProtoId, SourceSel,
@@ -220,33 +220,6 @@ pub struct Membership {
     pub ifindex: IfIndex,
     pub by: ComponentId,
     pub component: ComponentId,
-}
-
-/// Components holding a key, as far as the alert rule needs to know.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Holders {
-    None,
-    One(ComponentId),
-    Many,
-}
-
-impl Holders {
-    fn add(self, c: ComponentId) -> Holders {
-        match self {
-            Holders::None => Holders::One(c),
-            Holders::One(x) if x == c => self,
-            _ => Holders::Many,
-        }
-    }
-
-    /// True when no holder other than `x` is left.
-    fn only_maybe(self, x: ComponentId) -> bool {
-        match self {
-            Holders::None => true,
-            Holders::One(y) => y == x,
-            Holders::Many => false,
-        }
-    }
 }
 
 // ===== Mgm =====
@@ -741,20 +714,29 @@ impl Mgm {
             return NetChange::default();
         };
         let mut net = NetChange::default();
-        let all: Vec<ComponentId> = self.components().collect();
-        for (key, before) in &b.keys {
-            let after = self.holders_all(*key);
-            let candidates: Vec<ComponentId> = match key.source {
-                SourceSel::Any => all.clone(),
-                SourceSel::Only(s) => self.rpf_owner(s, key.group).into_iter().collect(),
-                SourceSel::Except(_) => Vec::new(),
+        let mut keys: Vec<(u64, Holders)> = b.keys.into_iter().collect();
+        keys.sort_unstable_by_key(|&(k, _)| k);
+        for (k, before) in keys {
+            let key = unpack(k);
+            let after = self.holders(key);
+            // The alert rule looks at the holders only.
+            if after == before {
+                continue;
+            }
+            let rpf_owner = match key.source {
+                SourceSel::Only(s) => self.rpf_owner(s, key.group),
+                _ => None,
             };
+            let candidates = self
+                .components()
+                .filter(|_| key.source == SourceSel::Any)
+                .chain(rpf_owner);
             for x in candidates {
-                let (was, is) = (batch::others(before, x), batch::others(&after, x));
+                let (was, is) = (batch::others(before, x), batch::others(after, x));
                 if was != is {
                     net.alerts.push(NetAlert {
                         to: x,
-                        key: *key,
+                        key,
                         kind: if is {
                             AlertKind::Join
                         } else {
@@ -912,15 +894,16 @@ impl Mgm {
         (old, h)
     }
 
-    fn holders_all(&self, key: MembershipKey) -> Vec<ComponentId> {
-        let mut v: Vec<ComponentId> = self
-            .members
-            .ifaces_with(key)
-            .map(|(i, _)| self.component_of(i))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
+    /// Which components hold `key`, on any interface.
+    fn holders(&self, key: MembershipKey) -> Holders {
+        let mut h = Holders::None;
+        for (i, _) in self.members.ifaces_with(key) {
+            h = h.add(self.component_of(i));
+            if h == Holders::Many {
+                break;
+            }
+        }
+        h
     }
 
     /// The owner of the RPF interface towards `source`.
@@ -933,33 +916,36 @@ impl Mgm {
         self.iface_owner(iif)
     }
 
-    /// Recipients of the alert owed when component `c` starts (`join`) or
-    /// stops holding `key` and `rest` holds it elsewhere.
-    fn alert_targets(&self, key: MembershipKey, c: ComponentId, rest: Holders) -> Vec<ComponentId> {
+    /// Pushes `alert(to)` for each recipient of the alert owed when
+    /// component `c` starts or stops holding `key` and `rest` holds it
+    /// elsewhere.
+    fn push_alerts(
+        &self,
+        key: MembershipKey,
+        c: ComponentId,
+        rest: Holders,
+        out: &mut Vec<Effect>,
+        alert: impl Fn(ComponentId) -> Effect,
+    ) {
         match key.source {
-            SourceSel::Except(_) => Vec::new(),
+            SourceSel::Except(_) => {}
             SourceSel::Only(s) => match self.rpf_owner(s, key.group) {
-                Some(o) if o != c && rest.only_maybe(o) => vec![o],
-                _ => Vec::new(),
+                Some(o) if o != c && rest.only_maybe(o) => out.push(alert(o)),
+                _ => {}
             },
             SourceSel::Any => match rest {
-                Holders::None => self.components().filter(|&x| x != c).collect(),
-                Holders::One(y) => vec![y],
-                Holders::Many => Vec::new(),
+                Holders::None => out.extend(self.components().filter(|&x| x != c).map(alert)),
+                Holders::One(y) => out.push(alert(y)),
+                Holders::Many => {}
             },
         }
     }
 
-    fn note_key(&mut self, key: MembershipKey) {
-        if self
-            .batch
-            .as_ref()
-            .is_some_and(|b| !b.keys.contains_key(&key))
-        {
-            let present = self.holders_all(key);
-            if let Some(b) = self.batch.as_mut() {
-                b.keys.insert(key, present);
-            }
+    /// Records, at its first change in an open batch, which components
+    /// held `key` (`before`).
+    fn note_key(&mut self, key: MembershipKey, before: Holders) {
+        if let Some(b) = self.batch.as_mut() {
+            b.keys.entry(pack(key)).or_insert(before);
         }
     }
 
@@ -990,7 +976,7 @@ impl Mgm {
         let component = self.component_of(ifindex);
         let first = old.is_empty();
         if first {
-            self.note_key(key);
+            self.note_key(key, rest);
         }
         self.members.set(key, ifindex, old.with(by));
         out.push(Effect::MembershipAdded {
@@ -1007,13 +993,11 @@ impl Mgm {
         if first {
             // No alert when `component` held the key elsewhere already.
             if rest != Holders::One(component) {
-                for to in self.alert_targets(key, component, rest) {
-                    out.push(Effect::JoinAlert {
-                        to,
-                        key,
-                        member_update: true,
-                    });
-                }
+                self.push_alerts(key, component, rest, out, |to| Effect::JoinAlert {
+                    to,
+                    key,
+                    member_update: true,
+                });
             }
             self.refresh_key(key, ifindex, out);
         }
@@ -1037,7 +1021,7 @@ impl Mgm {
         let component = self.component_of(ifindex);
         let left = old.without(gone);
         if left.is_empty() {
-            self.note_key(key);
+            self.note_key(key, rest.add(component));
         }
         self.members.set(key, ifindex, left);
         for bit in [AddedBy::IGMP, AddedBy::OWNER] {
@@ -1060,14 +1044,12 @@ impl Mgm {
         if left.is_empty() {
             // No alert when `component` still holds the key elsewhere.
             if rest != Holders::One(component) {
-                for to in self.alert_targets(key, component, rest) {
-                    out.push(Effect::PruneAlert {
-                        to,
-                        key,
-                        ifindex,
-                        member_delete: true,
-                    });
-                }
+                self.push_alerts(key, component, rest, out, |to| Effect::PruneAlert {
+                    to,
+                    key,
+                    ifindex,
+                    member_delete: true,
+                });
             }
             self.refresh_key(key, ifindex, out);
         }
@@ -1289,17 +1271,6 @@ impl Mgm {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn holders_fold() {
-        let dv = ComponentId::Protocol(ProtoId(1));
-        let h = Holders::None.add(dv).add(dv);
-        assert_eq!(h, Holders::One(dv));
-        assert!(h.only_maybe(dv));
-        assert!(!h.only_maybe(ComponentId::Igmp));
-        assert_eq!(h.add(ComponentId::Igmp), Holders::Many);
-        assert!(Holders::None.only_maybe(dv));
-    }
 
     #[test]
     fn error_messages_are_lower_case() {
