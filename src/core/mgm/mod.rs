@@ -54,6 +54,7 @@ pub use self::iface::{IgmpState, MgmIface};
 pub use self::mfe::{Mfe, MfeRoute};
 
 use self::batch::{Batch, Holders};
+use self::iface::IfaceTable;
 use self::membership::{AddedBy, MembershipTable, pack, unpack};
 use self::mfe::{contains_sorted, insert_sorted, remove_sorted};
 use crate::core::types::{
@@ -229,7 +230,7 @@ pub struct Membership {
 pub struct Mgm {
     protocols: BTreeMap<ProtoId, String>,
     last_proto: u32,
-    ifaces: BTreeMap<IfIndex, MgmIface>,
+    ifaces: IfaceTable,
     members: MembershipTable,
     mfes: BTreeMap<FlowKey, Mfe>,
     rpf: BTreeMap<Ipv4Addr, IfIndex>,
