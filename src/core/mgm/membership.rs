@@ -153,11 +153,10 @@ impl MembershipTable {
         match (existed, by.is_empty()) {
             (true, true) => {
                 self.len -= 1;
+                // An emptied set stays (with its capacity) until
+                // `forget_iface`: a flushed interface is usually refilled.
                 if let Some(set) = self.by_iface.get_mut(&i) {
                     set.remove(&k);
-                    if set.is_empty() {
-                        self.by_iface.remove(&i);
-                    }
                 }
             }
             (false, false) => {
@@ -165,6 +164,14 @@ impl MembershipTable {
                 self.by_iface.entry(i).or_default().insert(k);
             }
             _ => {}
+        }
+    }
+
+    /// Releases the per-interface index of an interface that holds no
+    /// entry any more (it was removed).
+    pub(super) fn forget_iface(&mut self, ifindex: IfIndex) {
+        if self.by_iface.get(&ifindex.0).is_some_and(|s| s.is_empty()) {
+            self.by_iface.remove(&ifindex.0);
         }
     }
 
@@ -300,6 +307,11 @@ mod tests {
         t.set(k1, IfIndex(3), AddedBy::NONE);
         t.set(k2, IfIndex(3), AddedBy::NONE);
         assert!(t.keys_on(IfIndex(3)).is_empty());
+        assert!(t.by_iface.contains_key(&3));
+        t.forget_iface(IfIndex(3));
+        assert!(!t.by_iface.contains_key(&3));
+        t.forget_iface(IfIndex(2));
+        assert!(t.by_iface.contains_key(&2), "interface 2 still holds k1");
         assert!(!t.has(k1, IfIndex(3)));
         assert_eq!(t.get(k1, IfIndex(2)), AddedBy::OWNER);
         assert_eq!(t.len(), 1);

@@ -54,6 +54,7 @@ pub use self::iface::{IgmpState, MgmIface};
 pub use self::mfe::{Mfe, MfeRoute};
 
 use self::batch::{Batch, Holders};
+use self::hash::IntMap;
 use self::iface::IfaceTable;
 use self::membership::{AddedBy, MembershipTable, pack, unpack};
 use self::mfe::{contains_sorted, insert_sorted, remove_sorted};
@@ -233,6 +234,9 @@ pub struct Mgm {
     ifaces: IfaceTable,
     members: MembershipTable,
     mfes: BTreeMap<FlowKey, Mfe>,
+    /// Number of entries per group (address bits), so that a (*,G) change
+    /// skips the range walk over `mfes` when G has none.
+    mfe_groups: IntMap<u32, u32>,
     rpf: BTreeMap<Ipv4Addr, IfIndex>,
     batch: Option<Batch>,
 }
@@ -333,6 +337,7 @@ impl Mgm {
         self.flush_iface(ifindex, AddedBy::BOTH, false, &mut out);
         self.delete_mfes_with_iif(ifindex, &mut out);
         self.ifaces.remove(&ifindex);
+        self.members.forget_iface(ifindex);
         self.rpf.retain(|_, i| *i != ifindex);
         self.clear_overrides(ifindex, &mut out);
         Ok(out)
@@ -569,7 +574,7 @@ impl Mgm {
         }
         let oifs = self.wanted_oifs(flow, iif);
         self.note_mfe(flow);
-        self.mfes.insert(
+        self.mfe_insert(
             flow,
             Mfe {
                 iif,
@@ -650,7 +655,7 @@ impl Mgm {
             return Err(MgmError::NotFound(flow));
         }
         self.note_mfe(flow);
-        self.mfes.remove(&flow);
+        self.mfe_remove(flow);
         Ok(vec![Effect::MfeDeleted { flow }])
     }
 
@@ -1106,6 +1111,27 @@ impl Mgm {
         }
     }
 
+    fn mfe_insert(&mut self, flow: FlowKey, mfe: Mfe) {
+        if self.mfes.insert(flow, mfe).is_none() {
+            *self
+                .mfe_groups
+                .entry(flow.group.addr().to_bits())
+                .or_default() += 1;
+        }
+    }
+
+    fn mfe_remove(&mut self, flow: FlowKey) {
+        if self.mfes.remove(&flow).is_some() {
+            let g = flow.group.addr().to_bits();
+            if let Some(n) = self.mfe_groups.get_mut(&g) {
+                *n -= 1;
+                if *n == 0 {
+                    self.mfe_groups.remove(&g);
+                }
+            }
+        }
+    }
+
     fn delete_mfes_with_iif(&mut self, ifindex: IfIndex, out: &mut Vec<Effect>) {
         let flows: Vec<FlowKey> = self
             .mfes
@@ -1115,7 +1141,7 @@ impl Mgm {
             .collect();
         for flow in flows {
             self.note_mfe(flow);
-            self.mfes.remove(&flow);
+            self.mfe_remove(flow);
             out.push(Effect::MfeDeleted { flow });
         }
     }
@@ -1201,6 +1227,9 @@ impl Mgm {
     fn refresh_key(&mut self, key: MembershipKey, ifindex: IfIndex, out: &mut Vec<Effect>) {
         match key.source {
             SourceSel::Any => {
+                if !self.mfe_groups.contains_key(&key.group.addr().to_bits()) {
+                    return;
+                }
                 let lo = FlowKey {
                     group: key.group,
                     source: Ipv4Addr::UNSPECIFIED,
