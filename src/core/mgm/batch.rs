@@ -4,6 +4,7 @@
 //! and the end of the batch: a receiver IGMP still holds sees no gap.
 
 use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
 
 use serde::Serialize;
 
@@ -58,11 +59,48 @@ pub struct NetAlert {
 /// The state a batch saw first, per key and per flow touched.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Batch {
-    /// Components holding the key (packed, see [`super::membership::pack`])
-    /// before its first change in the batch.
-    pub(super) keys: IntMap<u64, Holders>,
+    /// Keys whose holders changed, in the order first touched.
+    keys: Vec<KeyChange>,
+    /// Position in `keys` per packed key (see [`super::membership::pack`]).
+    index: IntMap<u64, usize>,
     /// Route of the flow before its first change in the batch.
     pub(super) mfes: BTreeMap<FlowKey, Option<MfeRoute>>,
+}
+
+/// Components holding a key before its first change in the batch and after
+/// its latest one. A key's holders change only when an entry for it appears
+/// or goes away (an interface's owner changes only once it holds nothing),
+/// and the change already computes both, so the end of the batch needs no
+/// lookups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct KeyChange {
+    pub(super) key: u64,
+    pub(super) before: Holders,
+    pub(super) after: Holders,
+}
+
+impl Batch {
+    /// Records that the holders of `key` went from `before` to `after`;
+    /// only the first `before` is kept.
+    pub(super) fn note_key(&mut self, key: u64, before: Holders, after: Holders) {
+        match self.index.entry(key) {
+            Entry::Occupied(e) => self.keys[*e.get()].after = after,
+            Entry::Vacant(e) => {
+                e.insert(self.keys.len());
+                self.keys.push(KeyChange { key, before, after });
+            }
+        }
+    }
+
+    /// The keys whose holders differ from before the batch, in key order.
+    /// Touch order is usually key order already (an interface is flushed
+    /// and refilled in key order), which the sort handles in linear time.
+    pub(super) fn changed_keys(&mut self) -> Vec<KeyChange> {
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.retain(|c| c.before != c.after);
+        keys.sort_unstable_by_key(|c| c.key);
+        keys
+    }
 }
 
 /// Components holding a key, as far as the alert rule needs to know.
@@ -144,6 +182,31 @@ mod tests {
         assert!(!h.only_maybe(ComponentId::Igmp));
         assert_eq!(h.add(ComponentId::Igmp), Holders::Many);
         assert!(Holders::None.only_maybe(dv));
+    }
+
+    #[test]
+    fn batch_keeps_first_before_and_last_after() {
+        let dv = ComponentId::Protocol(ProtoId(1));
+        let one = Holders::One(ComponentId::Igmp);
+        let mut b = Batch::default();
+        b.note_key(9, one, Holders::None);
+        b.note_key(3, Holders::None, Holders::One(dv));
+        b.note_key(9, Holders::None, one);
+        b.note_key(5, Holders::None, Holders::Many);
+        b.note_key(5, Holders::Many, Holders::One(dv));
+        let changed: Vec<_> = b
+            .changed_keys()
+            .into_iter()
+            .map(|c| (c.key, c.before, c.after))
+            .collect();
+        // Key 9 is back where it started.
+        assert_eq!(
+            changed,
+            vec![
+                (3, Holders::None, Holders::One(dv)),
+                (5, Holders::None, Holders::One(dv)),
+            ]
+        );
     }
 
     #[test]

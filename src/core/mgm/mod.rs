@@ -716,19 +716,14 @@ impl Mgm {
     /// Ends the batch and returns what really changed since `begin_batch`
     /// (empty without an open batch).
     pub fn end_batch(&mut self) -> NetChange {
-        let Some(b) = self.batch.take() else {
+        let Some(mut b) = self.batch.take() else {
             return NetChange::default();
         };
         let mut net = NetChange::default();
-        let mut keys: Vec<(u64, Holders)> = b.keys.into_iter().collect();
-        keys.sort_unstable_by_key(|&(k, _)| k);
-        for (k, before) in keys {
-            let key = unpack(k);
-            let after = self.holders(key);
-            // The alert rule looks at the holders only.
-            if after == before {
-                continue;
-            }
+        // The alert rule looks at the holders only: keys whose holders are
+        // back where they started owe nothing.
+        for c in b.changed_keys() {
+            let (key, before, after) = (unpack(c.key), c.before, c.after);
             let rpf_owner = match key.source {
                 SourceSel::Only(s) => self.rpf_owner(s, key.group),
                 _ => None,
@@ -900,18 +895,6 @@ impl Mgm {
         (old, h)
     }
 
-    /// Which components hold `key`, on any interface.
-    fn holders(&self, key: MembershipKey) -> Holders {
-        let mut h = Holders::None;
-        for (i, _) in self.members.ifaces_with(key) {
-            h = h.add(self.component_of(i));
-            if h == Holders::Many {
-                break;
-            }
-        }
-        h
-    }
-
     /// The owner of the RPF interface towards `source`.
     fn rpf_owner(&self, source: Ipv4Addr, group: GroupAddr) -> Option<ComponentId> {
         let flow = FlowKey { group, source };
@@ -947,11 +930,11 @@ impl Mgm {
         }
     }
 
-    /// Records, at its first change in an open batch, which components
-    /// held `key` (`before`).
-    fn note_key(&mut self, key: MembershipKey, before: Holders) {
+    /// Records in an open batch that the components holding `key` went
+    /// from `before` to `after`.
+    fn note_key(&mut self, key: MembershipKey, before: Holders, after: Holders) {
         if let Some(b) = self.batch.as_mut() {
-            b.keys.entry(pack(key)).or_insert(before);
+            b.note_key(pack(key), before, after);
         }
     }
 
@@ -982,7 +965,7 @@ impl Mgm {
         let component = self.component_of(ifindex);
         let first = old.is_empty();
         if first {
-            self.note_key(key, rest);
+            self.note_key(key, rest, rest.add(component));
         }
         self.members.set(key, ifindex, old.with(by));
         out.push(Effect::MembershipAdded {
@@ -1027,7 +1010,7 @@ impl Mgm {
         let component = self.component_of(ifindex);
         let left = old.without(gone);
         if left.is_empty() {
-            self.note_key(key, rest.add(component));
+            self.note_key(key, rest.add(component), rest);
         }
         self.members.set(key, ifindex, left);
         for bit in [AddedBy::IGMP, AddedBy::OWNER] {
