@@ -2,6 +2,7 @@
 //! them, indexed both by key (alerts, forwarding) and by interface
 //! (ownership changes).
 
+use std::collections::hash_map::Entry;
 use std::net::Ipv4Addr;
 use std::slice;
 
@@ -136,17 +137,17 @@ impl MembershipTable {
     pub(super) fn set(&mut self, key: MembershipKey, ifindex: IfIndex, by: AddedBy) {
         let k = pack(key);
         let i = ifindex.0;
-        let existed = match self.by_key.get_mut(&k) {
-            Some(h) => {
-                let existed = h.set(i, by);
-                if h.is_empty() {
-                    self.by_key.remove(&k);
+        let existed = match self.by_key.entry(k) {
+            Entry::Occupied(mut e) => {
+                let existed = e.get_mut().set(i, by);
+                if e.get().is_empty() {
+                    e.remove();
                 }
                 existed
             }
-            None if by.is_empty() => return,
-            None => {
-                self.by_key.insert(k, Holding::One((i, by)));
+            Entry::Vacant(_) if by.is_empty() => return,
+            Entry::Vacant(e) => {
+                e.insert(Holding::One((i, by)));
                 false
             }
         };
