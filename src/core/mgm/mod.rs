@@ -507,14 +507,18 @@ impl Mgm {
     }
 
     /// Every membership row, ordered by key (group, then source), then
-    /// interface, then adder.
+    /// interface, then adder. Each call sorts the whole table's keys
+    /// (O(k log k)); to follow a few interfaces, [`Mgm::memberships_on`]
+    /// costs only their entries.
     pub fn memberships(&self) -> impl Iterator<Item = Membership> + '_ {
         self.members
             .iter()
             .flat_map(move |(key, ifindex, by)| self.rows(key, ifindex, by))
     }
 
-    /// Membership rows on one interface, ordered by key.
+    /// Membership rows on one interface, ordered by key. Costs O(m log m)
+    /// for the m entries on that interface (its own key index is sorted,
+    /// nothing else is visited); collect it once rather than once per group.
     pub fn memberships_on(&self, ifindex: IfIndex) -> impl Iterator<Item = Membership> + '_ {
         self.members
             .keys_on(ifindex)
