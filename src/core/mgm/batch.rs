@@ -4,11 +4,9 @@
 //! and the end of the batch: a receiver IGMP still holds sees no gap.
 
 use std::collections::BTreeMap;
-use std::collections::hash_map::Entry;
 
 use serde::Serialize;
 
-use super::hash::IntMap;
 use super::mfe::MfeRoute;
 use crate::core::types::{ComponentId, FlowKey, MembershipKey};
 
@@ -59,10 +57,13 @@ pub struct NetAlert {
 /// The state a batch saw first, per key and per flow touched.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Batch {
-    /// Keys whose holders changed, in the order first touched.
+    /// Every change of a key's holders, in the order made (keys packed,
+    /// see [`super::membership::pack`]). Kept as a log rather than a map:
+    /// appending is cheaper than a hash insert per change, and the changes
+    /// of a batch come in a few key-ordered runs (an interface is flushed,
+    /// then refilled, in key order), which a stable sort merges in linear
+    /// time.
     keys: Vec<KeyChange>,
-    /// Position in `keys` per packed key (see [`super::membership::pack`]).
-    index: IntMap<u64, usize>,
     /// Route of the flow before its first change in the batch.
     pub(super) mfes: BTreeMap<FlowKey, Option<MfeRoute>>,
 }
@@ -80,26 +81,26 @@ pub(super) struct KeyChange {
 }
 
 impl Batch {
-    /// Records that the holders of `key` went from `before` to `after`;
-    /// only the first `before` is kept.
+    /// Records that the holders of `key` went from `before` to `after`.
     pub(super) fn note_key(&mut self, key: u64, before: Holders, after: Holders) {
-        match self.index.entry(key) {
-            Entry::Occupied(e) => self.keys[*e.get()].after = after,
-            Entry::Vacant(e) => {
-                e.insert(self.keys.len());
-                self.keys.push(KeyChange { key, before, after });
-            }
-        }
+        self.keys.push(KeyChange { key, before, after });
     }
 
-    /// The keys whose holders differ from before the batch, in key order.
-    /// Touch order is usually key order already (an interface is flushed
-    /// and refilled in key order), which the sort handles in linear time.
+    /// The keys whose holders differ from before the batch (the `before`
+    /// of their first change, the `after` of their last), in key order.
     pub(super) fn changed_keys(&mut self) -> Vec<KeyChange> {
-        let mut keys = std::mem::take(&mut self.keys);
-        keys.retain(|c| c.before != c.after);
-        keys.sort_unstable_by_key(|c| c.key);
-        keys
+        let mut log = std::mem::take(&mut self.keys);
+        // Stable: a key's changes stay in the order made.
+        log.sort_by_key(|c| c.key);
+        log.dedup_by(|later, kept| {
+            let same = later.key == kept.key;
+            if same {
+                kept.after = later.after;
+            }
+            same
+        });
+        log.retain(|c| c.before != c.after);
+        log
     }
 }
 
