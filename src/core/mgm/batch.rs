@@ -57,18 +57,91 @@ pub struct NetAlert {
 /// The state a batch saw first, per key and per flow touched.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Batch {
-    /// Components holding the key before its first change in the batch.
-    pub(super) keys: BTreeMap<MembershipKey, Vec<ComponentId>>,
+    /// Every change of a key's holders, in the order made (keys packed,
+    /// see [`super::membership::pack`]). Kept as a log rather than a map:
+    /// appending is cheaper than a hash insert per change, and the changes
+    /// of a batch come in a few key-ordered runs (an interface is flushed,
+    /// then refilled, in key order), which a stable sort merges in linear
+    /// time.
+    keys: Vec<KeyChange>,
     /// Route of the flow before its first change in the batch.
     pub(super) mfes: BTreeMap<FlowKey, Option<MfeRoute>>,
+}
+
+/// Components holding a key before its first change in the batch and after
+/// its latest one. A key's holders change only when an entry for it appears
+/// or goes away (an interface's owner changes only once it holds nothing),
+/// and the change already computes both, so the end of the batch needs no
+/// lookups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct KeyChange {
+    pub(super) key: u64,
+    pub(super) before: Holders,
+    pub(super) after: Holders,
+}
+
+impl Batch {
+    /// Records that the holders of `key` went from `before` to `after`.
+    pub(super) fn note_key(&mut self, key: u64, before: Holders, after: Holders) {
+        self.keys.push(KeyChange { key, before, after });
+    }
+
+    /// The keys whose holders differ from before the batch (the `before`
+    /// of their first change, the `after` of their last), in key order.
+    pub(super) fn changed_keys(&mut self) -> Vec<KeyChange> {
+        let mut log = std::mem::take(&mut self.keys);
+        // Stable: a key's changes stay in the order made.
+        log.sort_by_key(|c| c.key);
+        log.dedup_by(|later, kept| {
+            let same = later.key == kept.key;
+            if same {
+                kept.after = later.after;
+            }
+            same
+        });
+        log.retain(|c| c.before != c.after);
+        log
+    }
+}
+
+/// Components holding a key, as far as the alert rule needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Holders {
+    None,
+    One(ComponentId),
+    Many,
+}
+
+impl Holders {
+    pub(super) fn add(self, c: ComponentId) -> Holders {
+        match self {
+            Holders::None => Holders::One(c),
+            Holders::One(x) if x == c => self,
+            _ => Holders::Many,
+        }
+    }
+
+    /// True when no holder other than `x` is left.
+    pub(super) fn only_maybe(self, x: ComponentId) -> bool {
+        match self {
+            Holders::None => true,
+            Holders::One(y) => y == x,
+            Holders::Many => false,
+        }
+    }
 }
 
 // ===== helper functions =====
 
 /// `others(x, k)` of the alert rule: some component other than `x` holds
-/// the key.
-pub(super) fn others(present: &[ComponentId], x: ComponentId) -> bool {
-    present.iter().any(|&c| c != x)
+/// the key. Two distinct holders always include one other than `x`, so
+/// [`Holders`] says enough.
+pub(super) fn others(present: Holders, x: ComponentId) -> bool {
+    match present {
+        Holders::None => false,
+        Holders::One(y) => y != x,
+        Holders::Many => true,
+    }
 }
 
 /// The alert an outgoing list going from `before` to `after` owes the
@@ -95,10 +168,46 @@ mod tests {
     #[test]
     fn others_ignores_the_component_itself() {
         let dv = ComponentId::Protocol(ProtoId(1));
-        assert!(!others(&[], dv));
-        assert!(!others(&[dv], dv));
-        assert!(others(&[dv], ComponentId::Igmp));
-        assert!(others(&[ComponentId::Igmp, dv], dv));
+        assert!(!others(Holders::None, dv));
+        assert!(!others(Holders::One(dv), dv));
+        assert!(others(Holders::One(dv), ComponentId::Igmp));
+        assert!(others(Holders::None.add(ComponentId::Igmp).add(dv), dv));
+    }
+
+    #[test]
+    fn holders_fold() {
+        let dv = ComponentId::Protocol(ProtoId(1));
+        let h = Holders::None.add(dv).add(dv);
+        assert_eq!(h, Holders::One(dv));
+        assert!(h.only_maybe(dv));
+        assert!(!h.only_maybe(ComponentId::Igmp));
+        assert_eq!(h.add(ComponentId::Igmp), Holders::Many);
+        assert!(Holders::None.only_maybe(dv));
+    }
+
+    #[test]
+    fn batch_keeps_first_before_and_last_after() {
+        let dv = ComponentId::Protocol(ProtoId(1));
+        let one = Holders::One(ComponentId::Igmp);
+        let mut b = Batch::default();
+        b.note_key(9, one, Holders::None);
+        b.note_key(3, Holders::None, Holders::One(dv));
+        b.note_key(9, Holders::None, one);
+        b.note_key(5, Holders::None, Holders::Many);
+        b.note_key(5, Holders::Many, Holders::One(dv));
+        let changed: Vec<_> = b
+            .changed_keys()
+            .into_iter()
+            .map(|c| (c.key, c.before, c.after))
+            .collect();
+        // Key 9 is back where it started.
+        assert_eq!(
+            changed,
+            vec![
+                (3, Holders::None, Holders::One(dv)),
+                (5, Holders::None, Holders::One(dv)),
+            ]
+        );
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! them, indexed both by key (alerts, forwarding) and by interface
 //! (ownership changes).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
 use std::net::Ipv4Addr;
+use std::slice;
 
+use super::hash::{IntMap, IntSet};
 use crate::core::types::{GroupAddr, IfIndex, MembershipKey, SourceSel};
 
 /// Who added one (key, interface) entry. Only IGMP and the interface's
@@ -47,16 +49,79 @@ impl AddedBy {
 /// ownership changes). Ordered listings sort on demand.
 #[derive(Clone, Debug, Default)]
 pub(super) struct MembershipTable {
-    by_key: HashMap<u64, Vec<(u32, AddedBy)>>,
-    by_iface: HashMap<u32, HashSet<u64>>,
+    by_key: IntMap<u64, Holding>,
+    by_iface: IntMap<u32, IntSet<u64>>,
     len: usize,
+}
+
+/// The interfaces holding one key, sorted by ifindex. Most keys are held on
+/// one interface: that case lives in the table slot, without an allocation.
+#[derive(Clone, Debug)]
+enum Holding {
+    One((u32, AddedBy)),
+    Many(Vec<(u32, AddedBy)>),
+}
+
+impl Holding {
+    fn as_slice(&self) -> &[(u32, AddedBy)] {
+        match self {
+            Holding::One(e) => slice::from_ref(e),
+            Holding::Many(v) => v,
+        }
+    }
+
+    /// Sets the entry for `i` (`AddedBy::NONE` removes it); returns whether
+    /// it existed before. A `Many` keeps its allocation when it shrinks, so
+    /// a key whose receivers come and go does not reallocate.
+    fn set(&mut self, i: u32, by: AddedBy) -> bool {
+        match self {
+            Holding::One(e) if e.0 == i => {
+                // Removing the last entry is left to the caller.
+                e.1 = by;
+                true
+            }
+            Holding::One(e) => {
+                if !by.is_empty() {
+                    let mut v = Vec::with_capacity(4);
+                    v.push(*e);
+                    let pos = usize::from(e.0 < i);
+                    v.insert(pos, (i, by));
+                    *self = Holding::Many(v);
+                }
+                false
+            }
+            Holding::Many(v) => match (v.binary_search_by_key(&i, |e| e.0), by.is_empty()) {
+                (Ok(pos), false) => {
+                    v[pos].1 = by;
+                    true
+                }
+                (Ok(pos), true) => {
+                    v.remove(pos);
+                    true
+                }
+                (Err(pos), false) => {
+                    v.insert(pos, (i, by));
+                    false
+                }
+                (Err(_), true) => false,
+            },
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Holding::One(e) => e.1.is_empty(),
+            Holding::Many(v) => v.is_empty(),
+        }
+    }
 }
 
 impl MembershipTable {
     pub(super) fn get(&self, key: MembershipKey, ifindex: IfIndex) -> AddedBy {
         self.by_key
             .get(&pack(key))
-            .and_then(|v| {
+            .and_then(|h| {
+                let v = h.as_slice();
                 v.binary_search_by_key(&ifindex.0, |e| e.0)
                     .ok()
                     .map(|pos| v[pos].1)
@@ -72,36 +137,42 @@ impl MembershipTable {
     pub(super) fn set(&mut self, key: MembershipKey, ifindex: IfIndex, by: AddedBy) {
         let k = pack(key);
         let i = ifindex.0;
-        let v = self.by_key.entry(k).or_default();
-        let existed = match (v.binary_search_by_key(&i, |e| e.0), by.is_empty()) {
-            (Ok(pos), false) => {
-                v[pos].1 = by;
-                return;
+        let existed = match self.by_key.entry(k) {
+            Entry::Occupied(mut e) => {
+                let existed = e.get_mut().set(i, by);
+                if e.get().is_empty() {
+                    e.remove();
+                }
+                existed
             }
-            (Ok(pos), true) => {
-                v.remove(pos);
-                true
-            }
-            (Err(pos), false) => {
-                v.insert(pos, (i, by));
+            Entry::Vacant(_) if by.is_empty() => return,
+            Entry::Vacant(e) => {
+                e.insert(Holding::One((i, by)));
                 false
             }
-            (Err(_), true) => false,
         };
-        if v.is_empty() {
-            self.by_key.remove(&k);
-        }
-        if existed {
-            self.len -= 1;
-            if let Some(set) = self.by_iface.get_mut(&i) {
-                set.remove(&k);
-                if set.is_empty() {
-                    self.by_iface.remove(&i);
+        match (existed, by.is_empty()) {
+            (true, true) => {
+                self.len -= 1;
+                // An emptied set stays (with its capacity) until
+                // `forget_iface`: a flushed interface is usually refilled.
+                if let Some(set) = self.by_iface.get_mut(&i) {
+                    set.remove(&k);
                 }
             }
-        } else if !by.is_empty() {
-            self.len += 1;
-            self.by_iface.entry(i).or_default().insert(k);
+            (false, false) => {
+                self.len += 1;
+                self.by_iface.entry(i).or_default().insert(k);
+            }
+            _ => {}
+        }
+    }
+
+    /// Releases the per-interface index of an interface that holds no
+    /// entry any more (it was removed).
+    pub(super) fn forget_iface(&mut self, ifindex: IfIndex) {
+        if self.by_iface.get(&ifindex.0).is_some_and(|s| s.is_empty()) {
+            self.by_iface.remove(&ifindex.0);
         }
     }
 
@@ -113,10 +184,11 @@ impl MembershipTable {
         self.by_key
             .get(&pack(key))
             .into_iter()
-            .flat_map(|v| v.iter().map(|&(i, by)| (IfIndex(i), by)))
+            .flat_map(|h| h.as_slice().iter().map(|&(i, by)| (IfIndex(i), by)))
     }
 
-    /// Keys held on `ifindex`, in key order.
+    /// Keys held on `ifindex`, in key order: O(m log m) for the m keys
+    /// held there, whatever the size of the rest of the table.
     pub(super) fn keys_on(&self, ifindex: IfIndex) -> Vec<MembershipKey> {
         let mut keys: Vec<u64> = self
             .by_iface
@@ -128,15 +200,17 @@ impl MembershipTable {
     }
 
     /// Every entry, ordered by key (group, then source), then interface.
+    /// Sorts the keys (with their entries, so no second probe per key):
+    /// O(k log k) for k keys. For one interface, [`Self::keys_on`] costs
+    /// only that interface's keys.
     pub(super) fn iter(&self) -> impl Iterator<Item = (MembershipKey, IfIndex, AddedBy)> + '_ {
-        let mut keys: Vec<u64> = self.by_key.keys().copied().collect();
-        keys.sort_unstable();
-        keys.into_iter().flat_map(move |k| {
-            self.by_key
-                .get(&k)
-                .into_iter()
-                .flatten()
-                .map(move |&(i, by)| (unpack(k), IfIndex(i), by))
+        let mut keys: Vec<(u64, &Holding)> = self.by_key.iter().map(|(&k, h)| (k, h)).collect();
+        keys.sort_unstable_by_key(|&(k, _)| k);
+        keys.into_iter().flat_map(|(k, h)| {
+            let key = unpack(k);
+            h.as_slice()
+                .iter()
+                .map(move |&(i, by)| (key, IfIndex(i), by))
         })
     }
 
@@ -153,7 +227,7 @@ const TAG_EXCEPT: u64 = 2;
 
 /// Packs a key into 62 bits, keeping its order: the 28 low bits of the group
 /// (every group is in 224.0.0.0/4), the source variant, the source address.
-fn pack(key: MembershipKey) -> u64 {
+pub(super) fn pack(key: MembershipKey) -> u64 {
     let g = u64::from(key.group.addr().to_bits() & 0x0fff_ffff);
     let (tag, s) = match key.source {
         SourceSel::Any => (TAG_ANY, 0),
@@ -163,7 +237,7 @@ fn pack(key: MembershipKey) -> u64 {
     (g << 34) | (tag << 32) | u64::from(s)
 }
 
-fn unpack(k: u64) -> MembershipKey {
+pub(super) fn unpack(k: u64) -> MembershipKey {
     let bits = 0xe000_0000 | ((k >> 34) as u32 & 0x0fff_ffff);
     let group = GroupAddr::new(Ipv4Addr::from_bits(bits)).unwrap_or(GroupAddr::ALL_SYSTEMS);
     let s = Ipv4Addr::from_bits(k as u32);
@@ -236,8 +310,74 @@ mod tests {
         t.set(k1, IfIndex(3), AddedBy::NONE);
         t.set(k2, IfIndex(3), AddedBy::NONE);
         assert!(t.keys_on(IfIndex(3)).is_empty());
+        assert!(t.by_iface.contains_key(&3));
+        t.forget_iface(IfIndex(3));
+        assert!(!t.by_iface.contains_key(&3));
+        t.forget_iface(IfIndex(2));
+        assert!(t.by_iface.contains_key(&2), "interface 2 still holds k1");
         assert!(!t.has(k1, IfIndex(3)));
         assert_eq!(t.get(k1, IfIndex(2)), AddedBy::OWNER);
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_key_moves_between_inline_and_list_storage() {
+        let mut t = MembershipTable::default();
+        let k = MembershipKey::any(g(9));
+        t.set(k, IfIndex(5), AddedBy::IGMP);
+        t.set(k, IfIndex(2), AddedBy::OWNER);
+        t.set(k, IfIndex(7), AddedBy::BOTH);
+        let on: Vec<_> = t.ifaces_with(k).map(|(i, _)| i.0).collect();
+        assert_eq!(on, vec![2, 5, 7]);
+        t.set(k, IfIndex(5), AddedBy::NONE);
+        t.set(k, IfIndex(2), AddedBy::NONE);
+        assert_eq!(
+            t.ifaces_with(k).collect::<Vec<_>>(),
+            vec![(IfIndex(7), AddedBy::BOTH)]
+        );
+        t.set(k, IfIndex(7), AddedBy::IGMP);
+        assert_eq!(t.get(k, IfIndex(7)), AddedBy::IGMP);
+        assert_eq!(t.len(), 1);
+        // Removing an absent entry changes nothing.
+        t.set(k, IfIndex(3), AddedBy::NONE);
+        assert_eq!(t.len(), 1);
+        t.set(k, IfIndex(7), AddedBy::NONE);
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.ifaces_with(k).count(), 0);
+        assert!(t.keys_on(IfIndex(7)).is_empty());
+        // And back to one inline entry, then two again (the other side).
+        t.set(k, IfIndex(4), AddedBy::IGMP);
+        t.set(k, IfIndex(1), AddedBy::IGMP);
+        let on: Vec<_> = t.ifaces_with(k).map(|(i, _)| i.0).collect();
+        assert_eq!(on, vec![1, 4]);
+        assert_eq!(t.len(), 2);
+        let all: Vec<_> = t.iter().map(|(_, i, _)| i.0).collect();
+        assert_eq!(all, vec![1, 4]);
+    }
+
+    #[test]
+    fn listings_come_in_key_then_interface_order() {
+        let mut t = MembershipTable::default();
+        let s = Ipv4Addr::new(10, 0, 0, 1);
+        let keys = [
+            MembershipKey::any(g(3)),
+            MembershipKey::only(s, g(1)),
+            MembershipKey::any(g(1)),
+            MembershipKey::except(s, g(2)),
+        ];
+        for (n, &k) in keys.iter().enumerate() {
+            for i in [9, 4, 6].iter().take(n + 1) {
+                t.set(k, IfIndex(*i), AddedBy::IGMP);
+            }
+        }
+        let all: Vec<_> = t.iter().map(|(k, i, _)| (k, i.0)).collect();
+        let mut want = all.clone();
+        want.sort();
+        assert_eq!(all, want);
+        assert_eq!(all.len(), 1 + 2 + 3 + 3);
+        let mut on9 = keys.to_vec();
+        on9.sort();
+        assert_eq!(t.keys_on(IfIndex(9)), on9);
+        assert_eq!(t.keys_on(IfIndex(6)), vec![keys[2], keys[3]]);
     }
 }

@@ -39,6 +39,7 @@
 //! forwarding.
 
 mod batch;
+mod hash;
 mod iface;
 mod membership;
 mod mfe;
@@ -52,8 +53,10 @@ pub use self::batch::{AlertKind, MfeDelta, NetAlert, NetChange};
 pub use self::iface::{IgmpState, MgmIface};
 pub use self::mfe::{Mfe, MfeRoute};
 
-use self::batch::Batch;
-use self::membership::{AddedBy, MembershipTable};
+use self::batch::{Batch, Holders};
+use self::hash::IntMap;
+use self::iface::IfaceTable;
+use self::membership::{AddedBy, MembershipTable, pack, unpack};
 use self::mfe::{contains_sorted, insert_sorted, remove_sorted};
 use crate::core::types::{
     ComponentId, FlowKey, GroupAddr, IfIndex, MembershipKey, ProtoId, SourceSel,
@@ -221,33 +224,6 @@ pub struct Membership {
     pub component: ComponentId,
 }
 
-/// Components holding a key, as far as the alert rule needs to know.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Holders {
-    None,
-    One(ComponentId),
-    Many,
-}
-
-impl Holders {
-    fn add(self, c: ComponentId) -> Holders {
-        match self {
-            Holders::None => Holders::One(c),
-            Holders::One(x) if x == c => self,
-            _ => Holders::Many,
-        }
-    }
-
-    /// True when no holder other than `x` is left.
-    fn only_maybe(self, x: ComponentId) -> bool {
-        match self {
-            Holders::None => true,
-            Holders::One(y) => y == x,
-            Holders::Many => false,
-        }
-    }
-}
-
 // ===== Mgm =====
 
 /// The group manager's whole state. See the module documentation.
@@ -255,9 +231,12 @@ impl Holders {
 pub struct Mgm {
     protocols: BTreeMap<ProtoId, String>,
     last_proto: u32,
-    ifaces: BTreeMap<IfIndex, MgmIface>,
+    ifaces: IfaceTable,
     members: MembershipTable,
     mfes: BTreeMap<FlowKey, Mfe>,
+    /// Number of entries per group (address bits), so that a (*,G) change
+    /// skips the range walk over `mfes` when G has none.
+    mfe_groups: IntMap<u32, u32>,
     rpf: BTreeMap<Ipv4Addr, IfIndex>,
     batch: Option<Batch>,
 }
@@ -358,6 +337,7 @@ impl Mgm {
         self.flush_iface(ifindex, AddedBy::BOTH, false, &mut out);
         self.delete_mfes_with_iif(ifindex, &mut out);
         self.ifaces.remove(&ifindex);
+        self.members.forget_iface(ifindex);
         self.rpf.retain(|_, i| *i != ifindex);
         self.clear_overrides(ifindex, &mut out);
         Ok(out)
@@ -527,14 +507,18 @@ impl Mgm {
     }
 
     /// Every membership row, ordered by key (group, then source), then
-    /// interface, then adder.
+    /// interface, then adder. Each call sorts the whole table's keys
+    /// (O(k log k)); to follow a few interfaces, [`Mgm::memberships_on`]
+    /// costs only their entries.
     pub fn memberships(&self) -> impl Iterator<Item = Membership> + '_ {
         self.members
             .iter()
             .flat_map(move |(key, ifindex, by)| self.rows(key, ifindex, by))
     }
 
-    /// Membership rows on one interface, ordered by key.
+    /// Membership rows on one interface, ordered by key. Costs O(m log m)
+    /// for the m entries on that interface (its own key index is sorted,
+    /// nothing else is visited); collect it once rather than once per group.
     pub fn memberships_on(&self, ifindex: IfIndex) -> impl Iterator<Item = Membership> + '_ {
         self.members
             .keys_on(ifindex)
@@ -594,7 +578,7 @@ impl Mgm {
         }
         let oifs = self.wanted_oifs(flow, iif);
         self.note_mfe(flow);
-        self.mfes.insert(
+        self.mfe_insert(
             flow,
             Mfe {
                 iif,
@@ -675,7 +659,7 @@ impl Mgm {
             return Err(MgmError::NotFound(flow));
         }
         self.note_mfe(flow);
-        self.mfes.remove(&flow);
+        self.mfe_remove(flow);
         Ok(vec![Effect::MfeDeleted { flow }])
     }
 
@@ -736,24 +720,28 @@ impl Mgm {
     /// Ends the batch and returns what really changed since `begin_batch`
     /// (empty without an open batch).
     pub fn end_batch(&mut self) -> NetChange {
-        let Some(b) = self.batch.take() else {
+        let Some(mut b) = self.batch.take() else {
             return NetChange::default();
         };
         let mut net = NetChange::default();
-        let all: Vec<ComponentId> = self.components().collect();
-        for (key, before) in &b.keys {
-            let after = self.holders_all(*key);
-            let candidates: Vec<ComponentId> = match key.source {
-                SourceSel::Any => all.clone(),
-                SourceSel::Only(s) => self.rpf_owner(s, key.group).into_iter().collect(),
-                SourceSel::Except(_) => Vec::new(),
+        // The alert rule looks at the holders only: keys whose holders are
+        // back where they started owe nothing.
+        for c in b.changed_keys() {
+            let (key, before, after) = (unpack(c.key), c.before, c.after);
+            let rpf_owner = match key.source {
+                SourceSel::Only(s) => self.rpf_owner(s, key.group),
+                _ => None,
             };
+            let candidates = self
+                .components()
+                .filter(|_| key.source == SourceSel::Any)
+                .chain(rpf_owner);
             for x in candidates {
-                let (was, is) = (batch::others(before, x), batch::others(&after, x));
+                let (was, is) = (batch::others(before, x), batch::others(after, x));
                 if was != is {
                     net.alerts.push(NetAlert {
                         to: x,
-                        key: *key,
+                        key,
                         kind: if is {
                             AlertKind::Join
                         } else {
@@ -911,17 +899,6 @@ impl Mgm {
         (old, h)
     }
 
-    fn holders_all(&self, key: MembershipKey) -> Vec<ComponentId> {
-        let mut v: Vec<ComponentId> = self
-            .members
-            .ifaces_with(key)
-            .map(|(i, _)| self.component_of(i))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    }
-
     /// The owner of the RPF interface towards `source`.
     fn rpf_owner(&self, source: Ipv4Addr, group: GroupAddr) -> Option<ComponentId> {
         let flow = FlowKey { group, source };
@@ -932,33 +909,36 @@ impl Mgm {
         self.iface_owner(iif)
     }
 
-    /// Recipients of the alert owed when component `c` starts (`join`) or
-    /// stops holding `key` and `rest` holds it elsewhere.
-    fn alert_targets(&self, key: MembershipKey, c: ComponentId, rest: Holders) -> Vec<ComponentId> {
+    /// Pushes `alert(to)` for each recipient of the alert owed when
+    /// component `c` starts or stops holding `key` and `rest` holds it
+    /// elsewhere.
+    fn push_alerts(
+        &self,
+        key: MembershipKey,
+        c: ComponentId,
+        rest: Holders,
+        out: &mut Vec<Effect>,
+        alert: impl Fn(ComponentId) -> Effect,
+    ) {
         match key.source {
-            SourceSel::Except(_) => Vec::new(),
+            SourceSel::Except(_) => {}
             SourceSel::Only(s) => match self.rpf_owner(s, key.group) {
-                Some(o) if o != c && rest.only_maybe(o) => vec![o],
-                _ => Vec::new(),
+                Some(o) if o != c && rest.only_maybe(o) => out.push(alert(o)),
+                _ => {}
             },
             SourceSel::Any => match rest {
-                Holders::None => self.components().filter(|&x| x != c).collect(),
-                Holders::One(y) => vec![y],
-                Holders::Many => Vec::new(),
+                Holders::None => out.extend(self.components().filter(|&x| x != c).map(alert)),
+                Holders::One(y) => out.push(alert(y)),
+                Holders::Many => {}
             },
         }
     }
 
-    fn note_key(&mut self, key: MembershipKey) {
-        if self
-            .batch
-            .as_ref()
-            .is_some_and(|b| !b.keys.contains_key(&key))
-        {
-            let present = self.holders_all(key);
-            if let Some(b) = self.batch.as_mut() {
-                b.keys.insert(key, present);
-            }
+    /// Records in an open batch that the components holding `key` went
+    /// from `before` to `after`.
+    fn note_key(&mut self, key: MembershipKey, before: Holders, after: Holders) {
+        if let Some(b) = self.batch.as_mut() {
+            b.note_key(pack(key), before, after);
         }
     }
 
@@ -989,7 +969,7 @@ impl Mgm {
         let component = self.component_of(ifindex);
         let first = old.is_empty();
         if first {
-            self.note_key(key);
+            self.note_key(key, rest, rest.add(component));
         }
         self.members.set(key, ifindex, old.with(by));
         out.push(Effect::MembershipAdded {
@@ -1006,13 +986,11 @@ impl Mgm {
         if first {
             // No alert when `component` held the key elsewhere already.
             if rest != Holders::One(component) {
-                for to in self.alert_targets(key, component, rest) {
-                    out.push(Effect::JoinAlert {
-                        to,
-                        key,
-                        member_update: true,
-                    });
-                }
+                self.push_alerts(key, component, rest, out, |to| Effect::JoinAlert {
+                    to,
+                    key,
+                    member_update: true,
+                });
             }
             self.refresh_key(key, ifindex, out);
         }
@@ -1036,7 +1014,7 @@ impl Mgm {
         let component = self.component_of(ifindex);
         let left = old.without(gone);
         if left.is_empty() {
-            self.note_key(key);
+            self.note_key(key, rest.add(component), rest);
         }
         self.members.set(key, ifindex, left);
         for bit in [AddedBy::IGMP, AddedBy::OWNER] {
@@ -1059,14 +1037,12 @@ impl Mgm {
         if left.is_empty() {
             // No alert when `component` still holds the key elsewhere.
             if rest != Holders::One(component) {
-                for to in self.alert_targets(key, component, rest) {
-                    out.push(Effect::PruneAlert {
-                        to,
-                        key,
-                        ifindex,
-                        member_delete: true,
-                    });
-                }
+                self.push_alerts(key, component, rest, out, |to| Effect::PruneAlert {
+                    to,
+                    key,
+                    ifindex,
+                    member_delete: true,
+                });
             }
             self.refresh_key(key, ifindex, out);
         }
@@ -1122,6 +1098,27 @@ impl Mgm {
         }
     }
 
+    fn mfe_insert(&mut self, flow: FlowKey, mfe: Mfe) {
+        if self.mfes.insert(flow, mfe).is_none() {
+            *self
+                .mfe_groups
+                .entry(flow.group.addr().to_bits())
+                .or_default() += 1;
+        }
+    }
+
+    fn mfe_remove(&mut self, flow: FlowKey) {
+        if self.mfes.remove(&flow).is_some() {
+            let g = flow.group.addr().to_bits();
+            if let Some(n) = self.mfe_groups.get_mut(&g) {
+                *n -= 1;
+                if *n == 0 {
+                    self.mfe_groups.remove(&g);
+                }
+            }
+        }
+    }
+
     fn delete_mfes_with_iif(&mut self, ifindex: IfIndex, out: &mut Vec<Effect>) {
         let flows: Vec<FlowKey> = self
             .mfes
@@ -1131,7 +1128,7 @@ impl Mgm {
             .collect();
         for flow in flows {
             self.note_mfe(flow);
-            self.mfes.remove(&flow);
+            self.mfe_remove(flow);
             out.push(Effect::MfeDeleted { flow });
         }
     }
@@ -1217,6 +1214,9 @@ impl Mgm {
     fn refresh_key(&mut self, key: MembershipKey, ifindex: IfIndex, out: &mut Vec<Effect>) {
         match key.source {
             SourceSel::Any => {
+                if !self.mfe_groups.contains_key(&key.group.addr().to_bits()) {
+                    return;
+                }
                 let lo = FlowKey {
                     group: key.group,
                     source: Ipv4Addr::UNSPECIFIED,
@@ -1288,17 +1288,6 @@ impl Mgm {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn holders_fold() {
-        let dv = ComponentId::Protocol(ProtoId(1));
-        let h = Holders::None.add(dv).add(dv);
-        assert_eq!(h, Holders::One(dv));
-        assert!(h.only_maybe(dv));
-        assert!(!h.only_maybe(ComponentId::Igmp));
-        assert_eq!(h.add(ComponentId::Igmp), Holders::Many);
-        assert!(Holders::None.only_maybe(dv));
-    }
 
     #[test]
     fn error_messages_are_lower_case() {
