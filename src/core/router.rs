@@ -1403,17 +1403,20 @@ impl Router {
         let mut out = Vec::new();
         for (ifindex, r) in &self.igmp {
             let name = self.ifname(*ifindex);
-            for g in r.status(now).groups {
-                let attributed = self
-                    .mgm
-                    .memberships_on(*ifindex)
-                    .filter(|m| m.key.group == g.group)
-                    .map(|m| AttributionView {
+            // One listing per interface, grouped by group address.
+            let mut by_group: BTreeMap<GroupAddr, Vec<AttributionView>> = BTreeMap::new();
+            for m in self.mgm.memberships_on(*ifindex) {
+                by_group
+                    .entry(m.key.group)
+                    .or_default()
+                    .push(AttributionView {
                         key: m.key,
                         added_by: self.component_label(m.by),
                         component: self.component_label(m.component),
-                    })
-                    .collect();
+                    });
+            }
+            for g in r.status(now).groups {
+                let attributed = by_group.remove(&g.group).unwrap_or_default();
                 out.push(GroupView {
                     interface: name.clone(),
                     ifindex: *ifindex,
