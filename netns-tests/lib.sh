@@ -79,3 +79,39 @@ start_send() {
     topo_bg src "$TOPO_DIR/send.log" $MCAST send --iface eth0 --group "$group" --interval-ms "$interval" "$@"
     SEND_PID=$LAST_PID
 }
+
+# ---- ownership-move helpers (tests 11-19) ----
+
+# start_events FILE : stream mgmd's events (JSON lines) into FILE.
+start_events() {
+    "$MGMCTL" -s "$MGMD_SOCK" events --json >"$1" 2>&1 &
+    TOPO_PIDS+=($!)
+    EVENTS_PID=$!
+}
+
+# start_capture NS IFACE FILE : capture every IGMP record on IFACE in NS;
+# stop it with topo_stop "$CAPTURE_PID", then FILE holds a JSON list.
+start_capture() {
+    topo_bg "$1" "$3" $MCAST igmp-capture --iface "$2" --ready "$3.ready"
+    CAPTURE_PID=$LAST_PID
+    wait_for "IGMP capture in $1 ready" 5 test -f "$3.ready"
+}
+
+# lan_groups IFACE : "GROUP COMPONENT[,COMPONENT...]" per group mgmd shows
+# on IFACE (components the memberships are attributed to), sorted.
+lan_groups() {
+    mgmctl --json show groups | python3 -c '
+import json, sys
+iface = sys.argv[1]
+for g in sorted(json.load(sys.stdin), key=lambda g: g["group"]):
+    if g["interface"] == iface:
+        comps = sorted({a["component"] for a in g["attributed"]})
+        print(g["group"], ",".join(comps) or "-")' "$1"
+}
+
+# route_packets GROUP : packets the kernel forwarded for GROUP's entries.
+route_packets() {
+    mgmctl --json show routes | python3 -c '
+import json, sys
+print(sum(r["packets"] for r in json.load(sys.stdin) if r["group"] == sys.argv[1]))' "$1"
+}
