@@ -115,3 +115,11 @@ route_packets() {
 import json, sys
 print(sum(r["packets"] for r in json.load(sys.stdin) if r["group"] == sys.argv[1]))' "$1"
 }
+
+# count_udp NS IFACE GROUP SECONDS : UDP packets to GROUP seen on IFACE in
+# NS during SECONDS (at the link, whether or not a socket joined).
+count_udp() {
+    # (tcpdump prints an empty line when it is stopped: count packet lines only.)
+    { topo_exec "$1" timeout "$4" tcpdump -l -n -q -i "$2" "udp and dst host $3" 2>/dev/null || true; } |
+        awk 'NF { n++ } END { print n + 0 }'
+}
