@@ -148,6 +148,9 @@ def cmd_send(a):
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, a.ttl)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn("0.0.0.0", a.iface))
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    if a.bind:
+        # Send from this (secondary) address, e.g. a source outside legal-sources.
+        s.bind((a.bind, 0))
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     interval = a.interval_ms / 1000.0
@@ -319,6 +322,7 @@ def main():
     s.add_argument("--ttl", type=int, default=16)
     s.add_argument("--size", type=int, default=64)
     s.add_argument("--per-group-seq", action="store_true")
+    s.add_argument("--bind", help="source address to send from")
     g = sub.add_parser("igmp")
     g.add_argument("--iface", required=True)
     g.add_argument("--dst", required=True)
