@@ -40,13 +40,15 @@ sys.exit(0 if any(r["group"] == sys.argv[1] and r["iif"] == sys.argv[2] and "lan
                   for r in json.load(sys.stdin)) else 1)' "$1" "$2"
 }
 not_forwarded() { ! route_has_oif "$@"; }
+# proxy_is EXPR VALUE : the proxy's status expression EXPR prints VALUE.
+proxy_is() { [ "$(proxy_status "$1")" = "$2" ]; }
 
 start_capture src eth0 "$TOPO_DIR/up0.json"
 CAP0=$CAPTURE_PID
 start_capture src eth1 "$TOPO_DIR/up1.json"
 CAP1=$CAPTURE_PID
 topo_mgmd "$cfg"
-wait_for "proxy uses up0" 10 test "$(proxy_status 'd["upstream"]')" = up0
+wait_for "proxy uses up0" 10 proxy_is 'd["upstream"]' up0
 
 say "rcv1 joins $G and $GILL: $G is reported on up0"
 topo_bg src "$TOPO_DIR/report.json" $MCAST wait-report --iface eth0 --group $G --timeout 10 \
@@ -65,7 +67,7 @@ S1=$SEND_PID
 start_send $GILL 1 --bind 192.0.2.2
 S2=$SEND_PID
 wait_for "$G forwarded to lan1" 10 route_has_oif $G lan1
-wait_for "the illegal source refused" 10 test "$(proxy_status 'd["counters"]["refused_illegal_source"]')" -ge 1
+wait_for "the illegal source refused" 10 proxy_is 'd["counters"]["refused_illegal_source"] > 0' True
 n=$(count_udp rcv2 eth0 $G 1)
 [ "$n" -eq 0 ] || fail "$n packets of $G reached lan2, which has no receiver"
 n=$(count_udp rcv1 eth0 $GILL 1)
@@ -85,7 +87,7 @@ n=$(count_udp rcv1 eth0 $G 1)
 [ "$n" -eq 0 ] || fail "$n packets of $G reached lan1 after its receiver left"
 # Last-member queries (2 x 200ms) have run; the host membership is held
 # for a few seconds more (an ownership move would take it back).
-wait_for "proxy no longer reports $G" 10 test "$(proxy_status "'$G' in d['membership']")" = False
+wait_for "proxy no longer reports $G" 10 proxy_is "'$G' in d['membership']" False
 sleep 4.5
 topo_stop "$CAP0"
 python3 - "$TOPO_DIR/up0.json" <<PY || fail "no leave for $G on up0 after the receiver left"
@@ -105,7 +107,7 @@ start_recv rcv1 $G "$TOPO_DIR/r1b.json"
 R1=$LAST_PID
 wait_for "$G learned on lan1 again" 10 has_group lan1 $G
 topo_exec rtr ip link set up0 down
-wait_for "proxy uses up1" 10 test "$(proxy_status 'd["upstream"]')" = up1
+wait_for "proxy uses up1" 10 proxy_is 'd["upstream"]' up1
 start_send $G 1 --iface eth1
 wait_for "$G from up1 forwarded to lan1" 10 route_iif $G up1
 sleep 1

@@ -111,16 +111,20 @@ def cmd_recv(a):
         seqs = sorted(st["seqs"])
         gaps = 0
         missing = 0
+        gap_at = []
         for x, y in zip(seqs, seqs[1:]):
             if y - x > 1:
                 gaps += 1
                 missing += y - x - 1
+                if len(gap_at) < 100:
+                    gap_at.append([x + 1, y - 1])
         out[g] = {
             "count": st["count"],
             "first_seq": seqs[0] if seqs else None,
             "last_seq": seqs[-1] if seqs else None,
             "missing": missing,
             "gaps": gaps,
+            "gap_at": gap_at,
             "first_t": st["first_t"],
             "last_t": st["last_t"],
         }
@@ -154,6 +158,7 @@ def cmd_send(a):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     interval = a.interval_ms / 1000.0
+    start_t = time.time()
     start = time.monotonic()
     seq = 0
     sent = 0
@@ -174,7 +179,7 @@ def cmd_send(a):
                 time.sleep(d)
     except Stop:
         pass
-    print(json.dumps({"sent": sent}))
+    print(json.dumps({"sent": sent, "start_t": start_t}))
 
 
 def checksum(b):
