@@ -84,7 +84,9 @@ d = json.load(open(sys.argv[1]))
 for g in d:
     print(f"  {g}: {d[g]['count']} packets, missing {d[g]['missing']}")
 ok = d["$GSG"]["count"] > 0 and d["$GPFX"]["count"] > 0 and d["$GNONE"]["count"] == 0
-ok = ok and d["$GSG"]["missing"] == 0 and d["$GPFX"]["missing"] == 0
+# No loss once a flow is set up (while mgmd answers the kernel's first
+# upcall, only 4 packets are queued: a set-up gap starts at sequence 4).
+ok = ok and all(lo <= 4 for g in ("$GSG", "$GPFX") for lo, hi in d[g]["gap_at"])
 sys.exit(0 if ok else 1)
 PY
 say "OK: (S,G) and prefix routes forward, unrouted flow not, join reported, only-with-members follows IGMP"
