@@ -164,3 +164,47 @@ start_capture() {
     CAPTURE_PID=$LAST_PID
     wait_for "capture in $1 ready" 5 test -f "$2.ready"
 }
+
+# ---- ownership-move helpers (tests 11-19) ----
+
+# start_events FILE : stream mgmd's events (JSON lines) into FILE.
+start_events() {
+    "$MGMCTL" -s "$MGMD_SOCK" events --json >"$1" 2>&1 &
+    TOPO_PIDS+=($!)
+    EVENTS_PID=$!
+}
+
+# start_igmp_capture NS IFACE FILE : capture every IGMP record on IFACE in
+# NS; stop it with topo_stop "$CAPTURE_PID", then FILE holds a JSON list.
+start_igmp_capture() {
+    topo_bg "$1" "$3" $MCAST igmp-capture --iface "$2" --ready "$3.ready"
+    CAPTURE_PID=$LAST_PID
+    wait_for "IGMP capture in $1 ready" 5 test -f "$3.ready"
+}
+
+# lan_groups IFACE : "GROUP COMPONENT[,COMPONENT...]" per group mgmd shows
+# on IFACE (components the memberships are attributed to), sorted.
+lan_groups() {
+    mgmctl --json show groups | python3 -c '
+import json, sys
+iface = sys.argv[1]
+for g in sorted(json.load(sys.stdin), key=lambda g: g["group"]):
+    if g["interface"] == iface:
+        comps = sorted({a["component"] for a in g["attributed"]})
+        print(g["group"], ",".join(comps) or "-")' "$1"
+}
+
+# route_packets GROUP : packets the kernel forwarded for GROUP's entries.
+route_packets() {
+    mgmctl --json show routes | python3 -c '
+import json, sys
+print(sum(r["packets"] for r in json.load(sys.stdin) if r["group"] == sys.argv[1]))' "$1"
+}
+
+# count_udp NS IFACE GROUP SECONDS : UDP packets to GROUP seen on IFACE in
+# NS during SECONDS (at the link, whether or not a socket joined).
+count_udp() {
+    # (tcpdump prints an empty line when it is stopped: count packet lines only.)
+    { topo_exec "$1" timeout "$4" tcpdump -l -n -q -i "$2" "udp and dst host $3" 2>/dev/null || true; } |
+        awk 'NF { n++ } END { print n + 0 }'
+}

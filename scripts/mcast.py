@@ -14,6 +14,9 @@ Runs inside a network namespace as a real kernel host:
          every IGMP message seen (time, direction, type, group, sources)
   wait-report  capture IGMP reports on an interface (AF_PACKET) and print
          the capture time of the first report for a group (latency tests)
+  igmp-capture  capture every IGMP message on an interface (AF_PACKET) for
+         N seconds (or until SIGTERM) and print them as JSON, one record per
+         group: v2 reports/leaves and v3 records with their type and sources
 """
 import argparse
 import json
@@ -113,16 +116,20 @@ def cmd_recv(a):
         seqs = sorted(st["seqs"])
         gaps = 0
         missing = 0
+        gap_at = []
         for x, y in zip(seqs, seqs[1:]):
             if y - x > 1:
                 gaps += 1
                 missing += y - x - 1
+                if len(gap_at) < 100:
+                    gap_at.append([x + 1, y - 1])
         out[g] = {
             "count": st["count"],
             "first_seq": seqs[0] if seqs else None,
             "last_seq": seqs[-1] if seqs else None,
             "missing": missing,
             "gaps": gaps,
+            "gap_at": gap_at,
             "first_t": st["first_t"],
             "last_t": st["last_t"],
         }
@@ -150,18 +157,25 @@ def cmd_send(a):
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, a.ttl)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn("0.0.0.0", a.iface))
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-    if a.source:
-        s.bind((a.source, 0))
+    src = a.source or a.bind
+    if src:
+        # Send from this (secondary) address, e.g. a source outside legal-sources.
+        s.bind((src, 0))
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     interval = a.interval_ms / 1000.0
+    start_t = time.time()
     start = time.monotonic()
     seq = 0
     sent = 0
+    n = len(a.group)
     try:
         while a.count == 0 or seq < a.count:
-            g = a.group[seq % len(a.group)]
-            payload = struct.pack("!Qd", seq, time.time()) + b"m" * max(0, a.size - 16)
+            g = a.group[seq % n]
+            # --per-group-seq: every group carries its own 0, 1, 2, ... so a
+            # receiver of some of the groups sees no gaps.
+            num = seq // n if a.per_group_seq else seq
+            payload = struct.pack("!Qd", num, time.time()) + b"m" * max(0, a.size - 16)
             s.sendto(payload, (g, a.port))
             sent += 1
             seq += 1
@@ -171,7 +185,7 @@ def cmd_send(a):
                 time.sleep(d)
     except Stop:
         pass
-    print(json.dumps({"sent": sent}))
+    print(json.dumps({"sent": sent, "start_t": start_t}))
 
 
 def checksum(b):
@@ -319,6 +333,72 @@ def cmd_wait_report(a):
             return
 
 
+V3_RECORD_TYPES = {
+    1: "IS_IN", 2: "IS_EX", 3: "TO_IN", 4: "TO_EX", 5: "ALLOW", 6: "BLOCK",
+}
+
+
+def parse_igmp(igmp):
+    """The records of one IGMP message: (kind, group, sources) tuples."""
+    typ = igmp[0]
+    if typ == 0x11:
+        return [("query", socket.inet_ntoa(igmp[4:8]), [])]
+    if typ in (0x12, 0x16):
+        return [("v%d_report" % (1 if typ == 0x12 else 2), socket.inet_ntoa(igmp[4:8]), [])]
+    if typ == 0x17:
+        return [("v2_leave", socket.inet_ntoa(igmp[4:8]), [])]
+    if typ != 0x22 or len(igmp) < 8:
+        return [("type_0x%02x" % typ, None, [])]
+    out = []
+    (nrec,) = struct.unpack("!H", igmp[6:8])
+    off = 8
+    for _ in range(nrec):
+        if off + 8 > len(igmp):
+            break
+        rtype, aux, nsrc = struct.unpack("!BBH", igmp[off:off + 4])
+        group = socket.inet_ntoa(igmp[off + 4:off + 8])
+        srcs = [socket.inet_ntoa(igmp[off + 8 + 4 * i:off + 12 + 4 * i]) for i in range(nsrc)]
+        out.append((V3_RECORD_TYPES.get(rtype, "rec_%d" % rtype), group, srcs))
+        off += 8 + 4 * nsrc + 4 * aux
+    return out
+
+
+def cmd_igmp_capture(a):
+    """Print every IGMP message seen on the interface, one line per record."""
+    ETH_P_IP = 0x0800
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+    s.bind((a.iface, ETH_P_IP))
+    s.settimeout(0.2)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    deadline = time.monotonic() + a.seconds if a.seconds else None
+    if a.ready:
+        open(a.ready, "w").write("ready\n")
+    records = []
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            try:
+                pkt, addr = s.recvfrom(65535)
+            except socket.timeout:
+                continue
+            if len(pkt) < 20 or pkt[9] != 2:
+                continue
+            ihl = (pkt[0] & 0x0F) * 4
+            igmp = pkt[ihl:]
+            if not igmp:
+                continue
+            src = socket.inet_ntoa(pkt[12:16])
+            direction = "out" if addr[2] == socket.PACKET_OUTGOING else "in"
+            t = time.time()
+            for kind, group, srcs in parse_igmp(igmp):
+                records.append({"t": t, "src": src, "dir": direction, "kind": kind,
+                                "group": group, "sources": srcs})
+    except Stop:
+        pass
+    print(json.dumps(records))
+    sys.stdout.flush()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -345,6 +425,8 @@ def main():
     s.add_argument("--ttl", type=int, default=16)
     s.add_argument("--size", type=int, default=64)
     s.add_argument("--source", help="send from this local address")
+    s.add_argument("--per-group-seq", action="store_true")
+    s.add_argument("--bind", help="source address to send from (same as --source)")
     g = sub.add_parser("igmp")
     g.add_argument("--iface", required=True)
     g.add_argument("--dst", required=True)
@@ -362,8 +444,13 @@ def main():
     w.add_argument("--group", required=True)
     w.add_argument("--timeout", type=float, default=10)
     w.add_argument("--ready")
+    c = sub.add_parser("igmp-capture")
+    c.add_argument("--iface", required=True)
+    c.add_argument("--seconds", type=float, default=0, help="0 = until SIGTERM")
+    c.add_argument("--ready")
     a = p.parse_args()
-    {"recv": cmd_recv, "join": cmd_join, "send": cmd_send, "igmp": cmd_igmp, "capture": cmd_capture, "wait-report": cmd_wait_report}[a.cmd](a)
+    {"recv": cmd_recv, "join": cmd_join, "send": cmd_send, "igmp": cmd_igmp, "capture": cmd_capture,
+     "wait-report": cmd_wait_report, "igmp-capture": cmd_igmp_capture}[a.cmd](a)
 
 
 if __name__ == "__main__":

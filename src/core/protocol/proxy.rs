@@ -11,7 +11,10 @@
 //! change the flows of the old and the new upstream are flushed (so they
 //! are decided again; the new one's may have been refused while it was a
 //! standby) and the host memberships move: withdrawn on the old upstream,
-//! wished on the new.
+//! wished on the new. An upstream that changed owner in the same operation
+//! is not flushed: the router's ownership sequence has just decided its
+//! flows again, with the new owner's RPF answer, and flushing them would
+//! make the kernel drop and re-learn a flow that keeps flowing.
 //!
 //! # Merged membership (RFC 4605 4.1, with the RFC 3376 3.2 merging rules)
 //!
@@ -32,7 +35,9 @@
 //! # RPF
 //!
 //! A flow arriving on an upstream candidate (or whose kernel RPF interface
-//! is one) is accepted only on the upstream in use, only from a legal
+//! is one) is accepted only on the upstream in use (as ownership and link
+//! state are now, not as they were at the last commit, so that flows
+//! decided inside an ownership sequence get the answer they will keep), only from a legal
 //! source and only for a group that passes both filters; otherwise it is
 //! refused (installed as a drop entry) and counted by reason. Any other
 //! flow gets the kernel's RPF answer unchanged.
@@ -61,6 +66,9 @@ pub struct Proxy {
     /// The merged downstream membership at the last commit (what is
     /// wished on `upstream`, if any).
     merged: BTreeMap<GroupAddr, HostFilter>,
+    /// Interfaces taken or released since the last commit: their flows
+    /// were decided again by the router's ownership sequence.
+    moved: BTreeSet<IfIndex>,
     counters: ProxyCounters,
 }
 
@@ -81,6 +89,7 @@ impl Proxy {
             cfg,
             upstream: None,
             merged: BTreeMap::new(),
+            moved: BTreeSet::new(),
             counters: ProxyCounters::default(),
         }
     }
@@ -169,7 +178,9 @@ impl Proxy {
                 "proxy upstream changed"
             );
             for iif in [self.upstream, upstream].into_iter().flatten() {
-                actions.push(ProtoAction::FlushFlows { iif });
+                if !self.moved.contains(&iif) {
+                    actions.push(ProtoAction::FlushFlows { iif });
+                }
             }
         }
         let old = Self::wishes(self.upstream, &self.merged);
@@ -177,6 +188,7 @@ impl Proxy {
         actions.extend(host_wish_changes(&old, &new));
         self.upstream = upstream;
         self.merged = merged;
+        self.moved.clear();
         actions
     }
 }
@@ -193,12 +205,14 @@ impl RoutingProtocol for Proxy {
     fn handle(&mut self, ctx: &ProtoCtx<'_>, ev: ProtoEvent) -> Vec<ProtoAction> {
         match ev {
             ProtoEvent::Commit => self.commit(ctx),
+            ProtoEvent::InterfaceTaken { ifindex } | ProtoEvent::InterfaceReleased { ifindex } => {
+                self.moved.insert(ifindex);
+                Vec::new()
+            }
             // Everything is derived from the manager's state at commit:
             // the upstream from ownership and link state, the membership
             // from the downstream interfaces' entries.
             ProtoEvent::Started
-            | ProtoEvent::InterfaceTaken { .. }
-            | ProtoEvent::InterfaceReleased { .. }
             | ProtoEvent::InterfaceChanged { .. }
             | ProtoEvent::JoinAlert { .. }
             | ProtoEvent::PruneAlert { .. }
@@ -225,7 +239,7 @@ impl RoutingProtocol for Proxy {
         let Some(iif) = answer.filter(|&i| self.is_candidate(ctx, i)) else {
             return answer;
         };
-        if Some(iif) != self.upstream {
+        if Some(iif) != self.select_upstream(ctx) {
             bump(&self.counters.refused_standby_upstream);
             None
         } else if !self.group_permitted(flow.group) {
