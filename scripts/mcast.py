@@ -338,7 +338,7 @@ V3_RECORD_TYPES = {
 }
 
 
-def parse_igmp(igmp):
+def igmp_records(igmp):
     """The records of one IGMP message: (kind, group, sources) tuples."""
     typ = igmp[0]
     if typ == 0x11:
@@ -390,7 +390,7 @@ def cmd_igmp_capture(a):
             src = socket.inet_ntoa(pkt[12:16])
             direction = "out" if addr[2] == socket.PACKET_OUTGOING else "in"
             t = time.time()
-            for kind, group, srcs in parse_igmp(igmp):
+            for kind, group, srcs in igmp_records(igmp):
                 records.append({"t": t, "src": src, "dir": direction, "kind": kind,
                                 "group": group, "sources": srcs})
     except Stop:
