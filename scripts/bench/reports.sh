@@ -78,4 +78,4 @@ printf '%-8s %8s %10s %10s %8s %10s %-12s %12s %6s\n' asked sent sent/s counted 
 while IFS=$'\t' read -r a s sr g m rd dr p cpu; do
     printf '%-8s %8s %10s %10s %8s %10s %-12s %12s %6s\n' "$a" "$s" "$sr" "$g" "$m" "$rd" "$dr" "$p" "$cpu"
 done <"$TOPO_DIR/rep.res"
-echo "mgmd ping: $(mgmctl --json ping)"
+echo "mgmd ping: $(mgmctl --json ping | tr -d " \n")"
