@@ -1,0 +1,294 @@
+//! Time to install 10,000 forwarding entries in the kernel: a plain loop of
+//! `MRT_ADD_MFC` calls (the physical limit) against mgmd's own path, the
+//! router turning one `NewFlow` upcall at a time into actions that are
+//! applied on a real multicast routing socket, as the event loop does.
+//!
+//! Runs as root in a network namespace of its own (unshared by the bench
+//! thread, gone when it ends); prints a skip message otherwise.
+//!
+//!     cargo bench --bench mfc_install [-- FLOWS ROUNDS]
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mgmd::config::Config;
+use mgmd::core::iface::{AddrFact, LinkFact};
+use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
+use mgmd::core::router::{Input, Output, Router};
+use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, VifIndex};
+use mgmd::io::mrt::MrtSocket;
+use nix::sched::{CloneFlags, unshare};
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ifindex(name: &str) -> IfIndex {
+    IfIndex(nix::net::if_::if_nametoindex(name).unwrap_or_else(|e| panic!("{name}: {e}")))
+}
+
+/// `n` distinct sources in 10.0.0.0/16 (the upstream subnet), one group.
+fn flows(n: usize) -> Vec<FlowKey> {
+    let group = GroupAddr::new(GROUP).expect("multicast group");
+    (0..n)
+        .map(|i| {
+            let i = u32::try_from(i).expect("flow count fits u32");
+            FlowKey {
+                group,
+                source: Ipv4Addr::from(0x0a00_0000 + 0x100 + i),
+            }
+        })
+        .collect()
+}
+
+struct Links {
+    up0: IfIndex,
+    lan1: IfIndex,
+    lan2: IfIndex,
+}
+
+fn make_links() -> Links {
+    ip(&["link", "set", "lo", "up"]);
+    for (name, addr) in [
+        ("up0", "10.0.0.1/16"),
+        ("lan1", "10.1.0.1/24"),
+        ("lan2", "10.2.0.1/24"),
+    ] {
+        let peer = format!("{name}p");
+        ip(&["link", "add", name, "type", "veth", "peer", "name", &peer]);
+        ip(&["addr", "add", addr, "dev", name]);
+        ip(&["link", "set", name, "up"]);
+        ip(&["link", "set", &peer, "up"]);
+    }
+    Links {
+        up0: ifindex("up0"),
+        lan1: ifindex("lan1"),
+        lan2: ifindex("lan2"),
+    }
+}
+
+/// One round of the raw loop: VIFs, then `flows.len()` timed `add_mfc`.
+fn raw_round(sock: &MrtSocket, links: &Links, flows: &[FlowKey]) -> Duration {
+    sock.add_vif(VifIndex(0), links.up0).expect("add vif 0");
+    sock.add_vif(VifIndex(1), links.lan1).expect("add vif 1");
+    sock.add_vif(VifIndex(2), links.lan2).expect("add vif 2");
+    let oifs = [VifIndex(1)];
+    let t = Instant::now();
+    for f in flows {
+        sock.add_mfc(*f, VifIndex(0), &oifs).expect("add_mfc");
+    }
+    t.elapsed()
+}
+
+fn config() -> Config {
+    Config::parse(
+        r#"
+[global]
+rp-filter-warning = false
+
+[igmp]
+version = 3
+query-interval = "125s"
+
+[[interface]]
+name = "up0"
+[[interface]]
+name = "lan1"
+[[interface]]
+name = "lan2"
+"#,
+        "mfc_install.toml",
+    )
+    .expect("bench config")
+}
+
+fn link(ifindex: IfIndex, name: &str) -> LinkFact {
+    LinkFact {
+        ifindex,
+        name: name.into(),
+        up: true,
+        running: true,
+        multicast: true,
+        loopback: false,
+        mtu: Some(1500),
+    }
+}
+
+fn addr(ifindex: IfIndex, a: Ipv4Addr, prefix_len: u8) -> AddrFact {
+    AddrFact {
+        ifindex,
+        addr: a,
+        prefix_len,
+    }
+}
+
+/// Carries out outputs the way the event loop does for the kernel part;
+/// returns how many kernel actions were applied.
+fn apply(sock: &MrtSocket, outputs: Vec<Output>) -> usize {
+    let mut n = 0;
+    for out in outputs {
+        if let Output::Mrt(action) = out {
+            sock.apply(&action)
+                .unwrap_or_else(|e| panic!("kernel refused an action: {e}"));
+            n += 1;
+        }
+    }
+    n
+}
+
+/// One round of mgmd's path: a fresh router learns the links and a
+/// receiver on lan1 (untimed), then handles one `NewFlow` per flow with
+/// every resulting action applied (timed).
+fn mgmd_round(sock: &MrtSocket, links: &Links, flows: &[FlowKey]) -> (Duration, usize) {
+    let mut router = Router::new(config(), Instant::now());
+    let out = router.handle(
+        Instant::now(),
+        Input::Snapshot {
+            links: vec![
+                link(links.up0, "up0"),
+                link(links.lan1, "lan1"),
+                link(links.lan2, "lan2"),
+            ],
+            addrs: vec![
+                addr(links.up0, Ipv4Addr::new(10, 0, 0, 1), 16),
+                addr(links.lan1, Ipv4Addr::new(10, 1, 0, 1), 24),
+                addr(links.lan2, Ipv4Addr::new(10, 2, 0, 1), 24),
+            ],
+        },
+    );
+    apply(sock, out);
+    let report = IgmpPacket::V3Report {
+        records: vec![GroupRecord {
+            record_type: RecordType::ChangeToExclude,
+            group: GROUP,
+            sources: vec![],
+        }],
+    }
+    .encode();
+    let out = router.handle(
+        Instant::now(),
+        Input::IgmpRx {
+            ifindex: links.lan1,
+            src: Ipv4Addr::new(10, 1, 0, 2),
+            dst: Ipv4Addr::new(224, 0, 0, 22),
+            ttl: 1,
+            router_alert: true,
+            payload: report,
+        },
+    );
+    apply(sock, out);
+    assert!(
+        router
+            .memberships_on(links.lan1)
+            .iter()
+            .any(|k| k.group.addr() == GROUP),
+        "the receiver's membership was not learned"
+    );
+
+    let t = Instant::now();
+    let mut applied = 0;
+    for f in flows {
+        let out = router.handle(
+            Instant::now(),
+            Input::NewFlow {
+                flow: *f,
+                arrival: links.up0,
+                rpf: Some(links.up0),
+                upstream: None,
+            },
+        );
+        applied += apply(sock, out);
+    }
+    let dt = t.elapsed();
+    let installed = router.installed_flows().len();
+    assert_eq!(installed, flows.len(), "router installed {installed} flows");
+    (dt, applied)
+}
+
+/// Entries in the namespace's kernel table with an outgoing interface.
+fn kernel_entries_with_oifs() -> usize {
+    std::fs::read_to_string("/proc/thread-self/net/ip_mr_cache")
+        .expect("read ip_mr_cache")
+        .lines()
+        .skip(1)
+        .filter(|l| l.split_whitespace().nth(6).is_some())
+        .count()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn run(n: usize, rounds: usize) {
+    let links = make_links();
+    let sock = MrtSocket::open(None).expect("open the multicast routing socket");
+    let flows = flows(n);
+    let mut raw = Vec::new();
+    let mut mgmd = Vec::new();
+    println!("flows per round: {n}, rounds: {rounds} (alternating; table flushed between rounds)");
+    println!("{:>5}  {:>12}  {:>12}", "round", "raw ms", "mgmd ms");
+    for r in 0..rounds {
+        let dr = raw_round(&sock, &links, &flows);
+        assert_eq!(kernel_entries_with_oifs(), n, "raw loop entries");
+        sock.flush().expect("flush");
+        let (dm, applied) = mgmd_round(&sock, &links, &flows);
+        assert_eq!(kernel_entries_with_oifs(), n, "mgmd entries");
+        assert!(applied >= n, "only {applied} kernel actions for {n} flows");
+        sock.flush().expect("flush");
+        println!(
+            "{r:>5}  {:>12.2}  {:>12.2}",
+            dr.as_secs_f64() * 1e3,
+            dm.as_secs_f64() * 1e3
+        );
+        raw.push(n as f64 / dr.as_secs_f64());
+        mgmd.push(n as f64 / dm.as_secs_f64());
+    }
+    let raw_m = median(&mut raw);
+    let mgmd_m = median(&mut mgmd);
+    println!();
+    println!("| path | median entries/s | median time for {n} |");
+    println!("|---|---|---|");
+    println!(
+        "| raw MRT_ADD_MFC loop | {raw_m:.0} | {:.1} ms |",
+        n as f64 / raw_m * 1e3
+    );
+    println!(
+        "| mgmd (Router + MrtSocket::apply) | {mgmd_m:.0} | {:.1} ms |",
+        n as f64 / mgmd_m * 1e3
+    );
+    println!(
+        "ratio mgmd/raw: {:.1} % (target >= 80 %)",
+        mgmd_m / raw_m * 100.0
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; positional numbers are ours.
+    let nums: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let n = nums.first().copied().unwrap_or(10_000);
+    let rounds = nums.get(1).copied().unwrap_or(5);
+    if !nix::unistd::geteuid().is_root() {
+        println!("mfc_install: skipped (needs root for a network namespace and MRT_INIT)");
+        return;
+    }
+    let t = std::thread::spawn(move || {
+        unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+        run(n, rounds);
+    });
+    if let Err(p) = t.join() {
+        std::panic::resume_unwind(p);
+    }
+}

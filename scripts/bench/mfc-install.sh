@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Time to install forwarding entries: a raw MRT_ADD_MFC loop against mgmd's
+# router path on a real multicast routing socket (benches/mfc_install.rs,
+# in a network namespace of its own).
+#
+#   sudo scripts/bench/mfc-install.sh [FLOWS [ROUNDS]]   (default 10000 3)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ "$(id -u)" = 0 ] || { echo "$(basename "$0") needs root: sudo $0" >&2; exit 77; }
+echo "date: $(date -Is)"
+echo "kernel: $(uname -r); cpus: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "mgmd: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+cargo bench --quiet --bench mfc_install -- "${1:-10000}" "${2:-3}"
