@@ -208,6 +208,13 @@ pub struct Router {
     /// Flows nobody may forward, installed with no outgoing interface so
     /// the kernel stops asking.
     drop_flows: BTreeMap<FlowKey, (IfIndex, FlowInfo)>,
+    /// The forwarding entries the kernel should have (manager entries and
+    /// drop entries), kept up to date flow by flow.
+    desired: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)>,
+    /// Flows whose entry may have changed since the last commit.
+    dirty: BTreeSet<FlowKey>,
+    /// When the next forwarding entry may have been idle long enough.
+    idle_deadline: Option<Instant>,
     /// Interfaces whose kernel VIF could not be allocated (32-VIF limit).
     vif_exhausted: BTreeSet<IfIndex>,
     /// Host memberships each protocol wishes, per (interface, group).
@@ -248,6 +255,9 @@ impl Router {
             mroute: MrouteTable::new(),
             flows: BTreeMap::new(),
             drop_flows: BTreeMap::new(),
+            desired: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            idle_deadline: None,
             vif_exhausted: BTreeSet::new(),
             host_wishes: BTreeMap::new(),
             host_applied: BTreeMap::new(),
@@ -428,15 +438,11 @@ impl Router {
             .protocols
             .iter()
             .filter_map(|p| p.proto.next_deadline());
-        let idle = self.cfg.global.mfe_idle_timeout;
-        let flows = self
-            .flows
-            .values()
-            .chain(self.drop_flows.values().map(|(_, f)| f))
-            .map(|f| f.last_active + idle)
-            .min();
         let holds = self.host_hold.values().copied().min();
-        igmp.chain(protos).chain(flows).chain(holds).min()
+        igmp.chain(protos)
+            .chain(self.idle_deadline)
+            .chain(holds)
+            .min()
     }
 
     // ===== interfaces =====
@@ -569,7 +575,7 @@ impl Router {
         if let Some(id) = owner {
             self.deliver(now, id, ProtoEvent::InterfaceReleased { ifindex });
         }
-        self.drop_flows.retain(|_, (iif, _)| *iif != ifindex);
+        self.drop_flows_retain(|iif| iif != ifindex);
     }
 
     fn iface_oper(&mut self, now: Instant, ifindex: IfIndex, up: bool) {
@@ -681,7 +687,9 @@ impl Router {
         };
         self.deliver(now, id, ev);
         for (flow, info) in redecide {
-            self.drop_flows.remove(&flow);
+            if self.drop_flows.remove(&flow).is_some() {
+                self.dirty.insert(flow);
+            }
             if self.mgm.mfe(flow).is_some() {
                 continue;
             }
@@ -762,10 +770,17 @@ impl Router {
                 } => self.creation_alert(now, p, flow, iif, &oifs),
                 Effect::MfeCreated { flow, .. } => {
                     self.flows.entry(flow).or_insert_with(|| FlowInfo::new(now));
+                    self.dirty.insert(flow);
+                    self.note_active(now);
+                    Vec::new()
+                }
+                Effect::MfeChanged { flow, .. } => {
+                    self.dirty.insert(flow);
                     Vec::new()
                 }
                 Effect::MfeDeleted { flow } => {
                     self.flows.remove(&flow);
+                    self.dirty.insert(flow);
                     Vec::new()
                 }
                 _ => Vec::new(),
@@ -908,7 +923,7 @@ impl Router {
                             e.extend(more);
                         }
                     }
-                    self.drop_flows.retain(|_, (i, _)| *i != iif);
+                    self.drop_flows_retain(|i| i != iif);
                     Ok(e)
                 }
             };
@@ -1163,6 +1178,8 @@ impl Router {
                     upstream,
                 });
                 self.drop_flows.insert(flow, (arrival, info));
+                self.dirty.insert(flow);
+                self.note_active(now);
             }
         }
     }
@@ -1181,6 +1198,7 @@ impl Router {
             }
             info.counters = c;
         }
+        self.recompute_idle_deadline();
     }
 
     fn timers(&mut self, now: Instant) {
@@ -1205,6 +1223,13 @@ impl Router {
         for id in due {
             self.deliver(now, id, ProtoEvent::Timer);
         }
+        if self.idle_deadline.is_some_and(|d| d <= now) {
+            self.expire_idle_flows(now);
+        }
+    }
+
+    /// Remove forwarding entries that carried no traffic for the idle time.
+    fn expire_idle_flows(&mut self, now: Instant) {
         let idle = self.cfg.global.mfe_idle_timeout;
         let expired: Vec<FlowKey> = self
             .flows
@@ -1228,8 +1253,15 @@ impl Router {
             }
             self.flows.remove(&flow);
         }
-        self.drop_flows
-            .retain(|_, (_, f)| f.last_active + idle > now);
+        let dirty = &mut self.dirty;
+        self.drop_flows.retain(|flow, (_, f)| {
+            let keep = f.last_active + idle > now;
+            if !keep {
+                dirty.insert(*flow);
+            }
+            keep
+        });
+        self.recompute_idle_deadline();
     }
 
     // ===== commit =====
@@ -1242,14 +1274,24 @@ impl Router {
             self.deliver(now, id, ProtoEvent::Commit);
         }
         self.commit_host(now);
-        let mut desired: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> = self
-            .mgm
-            .mfes()
-            .map(|(flow, m)| (*flow, (m.iif(), m.oifs().iter().copied().collect())))
-            .collect();
-        for (flow, (iif, _)) in &self.drop_flows {
-            desired.entry(*flow).or_insert((*iif, BTreeSet::new()));
+        for flow in &self.dirty {
+            let want = match self.mgm.mfe(*flow) {
+                Some(m) => Some((m.iif(), m.oifs().iter().copied().collect())),
+                None => self
+                    .drop_flows
+                    .get(flow)
+                    .map(|(iif, _)| (*iif, BTreeSet::new())),
+            };
+            match want {
+                Some(w) => self.desired.insert(*flow, w),
+                None => self.desired.remove(flow),
+            };
         }
+        debug_assert_eq!(
+            self.desired,
+            self.desired_from_scratch(),
+            "the forwarding entries kept flow by flow drifted from the manager's"
+        );
         let pinned: BTreeSet<IfIndex> = self
             .mgm
             .interfaces()
@@ -1257,7 +1299,8 @@ impl Router {
             .map(|(ifindex, _)| ifindex)
             .filter(|i| self.ifaces.get(*i).is_some())
             .collect();
-        let r = self.mroute.reconcile(&desired, &pinned);
+        let dirty = std::mem::take(&mut self.dirty);
+        let r = self.mroute.reconcile_flows(&self.desired, &dirty, &pinned);
         for ifindex in r.vif_exhausted {
             if self.vif_exhausted.insert(ifindex) {
                 self.count("vif_limit_reached");
@@ -1331,6 +1374,50 @@ impl Router {
                 self.host_wishes.remove(&key);
             }
         }
+    }
+
+    /// Every forwarding entry the kernel should have, computed anew (the
+    /// check for the flow-by-flow upkeep of `desired`).
+    fn desired_from_scratch(&self) -> BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> {
+        let mut desired: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> = self
+            .mgm
+            .mfes()
+            .map(|(flow, m)| (*flow, (m.iif(), m.oifs().iter().copied().collect())))
+            .collect();
+        for (flow, (iif, _)) in &self.drop_flows {
+            desired.entry(*flow).or_insert((*iif, BTreeSet::new()));
+        }
+        desired
+    }
+
+    /// Remove the drop entries whose incoming interface fails `keep`.
+    fn drop_flows_retain(&mut self, keep: impl Fn(IfIndex) -> bool) {
+        let dirty = &mut self.dirty;
+        self.drop_flows.retain(|flow, (iif, _)| {
+            let k = keep(*iif);
+            if !k {
+                dirty.insert(*flow);
+            }
+            k
+        });
+    }
+
+    /// A flow became active now: its idle deadline is no earlier than the
+    /// one already known.
+    fn note_active(&mut self, now: Instant) {
+        let d = now + self.cfg.global.mfe_idle_timeout;
+        self.idle_deadline = Some(self.idle_deadline.map_or(d, |x| x.min(d)));
+    }
+
+    /// Recompute when the next entry may be idle for long enough.
+    fn recompute_idle_deadline(&mut self) {
+        let idle = self.cfg.global.mfe_idle_timeout;
+        self.idle_deadline = self
+            .flows
+            .values()
+            .chain(self.drop_flows.values().map(|(_, f)| f))
+            .map(|f| f.last_active + idle)
+            .min();
     }
 
     // ===== helpers =====
