@@ -223,6 +223,8 @@ pub struct Router {
     host_applied: BTreeMap<(IfIndex, GroupAddr), HostFilter>,
     /// Memberships nobody wishes any more, left at the deadline.
     host_hold: BTreeMap<(IfIndex, GroupAddr), Instant>,
+    /// Record every manager effect as an event, not only ownership steps.
+    effect_events: bool,
     /// Top-level counters for `mgmctl`.
     counters: BTreeMap<&'static str, u64>,
     out: Vec<Output>,
@@ -262,6 +264,7 @@ impl Router {
             host_wishes: BTreeMap::new(),
             host_applied: BTreeMap::new(),
             host_hold: BTreeMap::new(),
+            effect_events: true,
             counters: BTreeMap::new(),
             out: Vec::new(),
             seq: 0,
@@ -276,6 +279,13 @@ impl Router {
             }
         }
         router
+    }
+
+    /// Whether every manager effect (memberships, alerts, forwarding
+    /// changes) becomes an event record, or only the ownership steps. The
+    /// daemon turns it on while someone listens; it costs time per change.
+    pub fn set_effect_events(&mut self, on: bool) {
+        self.effect_events = on;
     }
 
     pub fn config(&self) -> &Config {
@@ -811,6 +821,15 @@ impl Router {
     }
 
     fn log_effect(&mut self, now: Instant, effect: &Effect) {
+        let ownership = matches!(
+            effect,
+            Effect::DisableIgmp { .. } | Effect::EnableIgmp { .. } | Effect::OwnerChanged { .. }
+        );
+        // Ownership steps are always recorded; the rest only when someone
+        // reads them (an events subscriber, debug logging).
+        if !ownership && !self.effect_events {
+            return;
+        }
         let text = match effect {
             Effect::DisableIgmp { ifindex } => {
                 format!("disable IGMP on {}", self.ifname(*ifindex))

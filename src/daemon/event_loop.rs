@@ -146,8 +146,14 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// Record every manager effect only while someone reads them.
+fn effect_events_wanted(io: &Io) -> bool {
+    io.events.receiver_count() > 0 || tracing::enabled!(target: "mgmd", tracing::Level::DEBUG)
+}
+
 /// Feed one input and carry out what it causes.
 async fn feed(router: &mut Router, io: &mut Io, input: Input) {
+    router.set_effect_events(effect_events_wanted(io));
     let outputs = router.handle(Instant::now().into_std(), input);
     execute(router, io, outputs).await;
 }
@@ -295,6 +301,7 @@ async fn drain_mrt(router: &mut Router, io: &mut Io, batch: Vec<MrtRx>) {
     }
     // One commit for the whole batch: a burst of reports is learned in
     // full and the kernel is programmed once with the result.
+    router.set_effect_events(effect_events_wanted(io));
     let outputs = router.handle_batch(Instant::now().into_std(), inputs);
     execute(router, io, outputs).await;
 }
@@ -371,6 +378,7 @@ fn check_mc_forwarding(router: &Router, ifindex: IfIndex) {
 /// Answer one control request.
 async fn control(router: &mut Router, io: &mut Io, request: Request) -> Reply {
     let now = Instant::now().into_std();
+    router.set_effect_events(effect_events_wanted(io));
     let to_json = |v: Result<serde_json::Value, serde_json::Error>| match v {
         Ok(v) => Reply::ok(v),
         Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
