@@ -2,7 +2,7 @@
 //! waits on all of them at once, feeds one input at a time to the router
 //! and carries out its outputs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +26,10 @@ use crate::io::sysctl;
 
 /// How often forwarding-entry counters are read back from the kernel.
 const COUNTER_POLL: Duration = Duration::from_secs(5);
+/// How long a unicast route lookup for a source is reused. A burst of new
+/// flows from one sender (one source, thousands of groups) then costs one
+/// lookup; any interface or address change clears the cache.
+const RPF_CACHE_TTL: Duration = Duration::from_secs(1);
 /// How many packets one wake-up drains from the routing socket at most
 /// before other sources get a turn.
 const RX_BATCH: usize = 1024;
@@ -39,6 +43,10 @@ struct Io {
     rtnl: rtnetlink::Handle,
     /// Interfaces already checked for rp_filter.
     rp_checked: BTreeSet<IfIndex>,
+    /// Times the netlink socket overflowed and interfaces were re-read.
+    netlink_resyncs: u64,
+    /// Recent route lookups: source -> (RPF interface, gateway, when).
+    rpf_cache: HashMap<Ipv4Addr, (Option<IfIndex>, Option<Ipv4Addr>, Instant)>,
 }
 
 /// Run until SIGTERM/SIGINT. Returns after removing what was installed.
@@ -83,6 +91,8 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
         events: events_tx,
         rtnl,
         rp_checked: BTreeSet::new(),
+        rpf_cache: HashMap::new(),
+        netlink_resyncs: 0,
     };
     let mut router = Router::new(cfg, Instant::now().into_std());
     let mut poll = tokio::time::interval(COUNTER_POLL);
@@ -106,6 +116,8 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
                     NetEvent::AddrRemoved(a) => Input::AddrRemoved(a),
                     NetEvent::Snapshot { links, addrs } => Input::Snapshot { links, addrs },
                 };
+                io.rpf_cache.clear();
+                io.netlink_resyncs = watcher.resyncs();
                 feed(&mut router, &mut io, input).await;
                 check_rp_filter(&router, &mut io);
             }
@@ -306,15 +318,27 @@ async fn drain_mrt(router: &mut Router, io: &mut Io, batch: Vec<MrtRx>) {
     execute(router, io, outputs).await;
 }
 
-async fn rpf_lookup(io: &Io, source: Ipv4Addr) -> (Option<IfIndex>, Option<Ipv4Addr>) {
-    match netlink::rpf_lookup(&io.rtnl, source, None).await {
+async fn rpf_lookup(io: &mut Io, source: Ipv4Addr) -> (Option<IfIndex>, Option<Ipv4Addr>) {
+    let now = Instant::now();
+    if let Some((ifindex, gateway, at)) = io.rpf_cache.get(&source) {
+        if now.duration_since(*at) < RPF_CACHE_TTL {
+            return (*ifindex, *gateway);
+        }
+    }
+    let answer = match netlink::rpf_lookup(&io.rtnl, source, None).await {
         Ok(Some(rpf)) => (Some(rpf.ifindex), rpf.gateway),
         Ok(None) => (None, None),
         Err(e) => {
             tracing::warn!(target: "mroute", %source, "RPF lookup failed: {e}");
-            (None, None)
+            // Not cached: the next upcall asks again.
+            return (None, None);
         }
+    };
+    if io.rpf_cache.len() > 4096 {
+        io.rpf_cache.clear();
     }
+    io.rpf_cache.insert(source, (answer.0, answer.1, now));
+    answer
 }
 
 fn read_counters(router: &Router, io: &Io) -> Vec<(FlowKey, FlowCounters)> {
@@ -384,11 +408,25 @@ async fn control(router: &mut Router, io: &mut Io, request: Request) -> Reply {
         Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
     };
     match request {
-        Request::Ping => Reply::ok(serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "pid": std::process::id(),
-            "counters": router.counters().iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
-        })),
+        Request::Ping => {
+            let mut counters: BTreeMap<String, u64> = router
+                .counters()
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect();
+            // Packets the kernel dropped because the receive queue was full
+            // (SO_RXQ_OVFL), and netlink overflows followed by a re-read.
+            counters.insert(
+                "kernel_rx_drops".into(),
+                u64::from(io.mrt.get_ref().drops()),
+            );
+            counters.insert("netlink_resyncs".into(), io.netlink_resyncs);
+            Reply::ok(serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "pid": std::process::id(),
+                "counters": counters,
+            }))
+        }
         Request::ShowInterfaces => to_json(serde_json::to_value(router.show_interfaces(now))),
         Request::ShowGroups => to_json(serde_json::to_value(router.show_groups(now))),
         Request::ShowRoutes => to_json(serde_json::to_value(router.show_routes(now))),
