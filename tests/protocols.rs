@@ -183,8 +183,18 @@ impl Bench {
             Some(iif) => {
                 let e = self.mgm.create_mfe(flow, iif, None).unwrap();
                 self.process(e);
-                if let Some(id) = self.routing_owner(iif) {
+                let owner = self.routing_owner(iif);
+                if let Some(id) = owner {
                     self.deliver(id, ProtoEvent::FlowCreated { flow, iif });
+                }
+                let others: Vec<ProtoId> = self
+                    .protos
+                    .iter()
+                    .map(|p| p.0)
+                    .filter(|id| Some(*id) != owner)
+                    .collect();
+                for id in others {
+                    self.deliver(id, ProtoEvent::FlowSeen { flow, iif });
                 }
             }
             None => {
@@ -862,6 +872,26 @@ fn proxy_refuses_flows_by_source_group_and_standby_upstream() {
     assert_eq!(c["refused_illegal_source"], 2);
     assert_eq!(c["refused_group_filtered"], 1);
     assert_eq!(c["refused_standby_upstream"], 1);
+}
+
+#[test]
+fn proxy_forwards_downstream_senders_upstream() {
+    // RFC 4605 4.2: a downstream sender's traffic goes to the upstream and
+    // to the other downstreams with members.
+    let mut b = proxy_bench(PROXY_OPEN);
+    b.igmp_join(LAN1, any("239.1.1.1"));
+    let f = flow("192.0.2.1", "239.1.1.1");
+    assert_eq!(b.flow(f, LAN0, Some(LAN0)), Some(LAN0));
+    let oifs: Vec<IfIndex> = b.mgm.mfe(f).unwrap().oifs().to_vec();
+    assert_eq!(oifs, vec![WAN0, LAN1]);
+    // Link-local groups stay on their link.
+    let ll = flow("192.0.2.1", "224.0.0.251");
+    b.flow(ll, LAN0, Some(LAN0));
+    assert!(!b.mgm.mfe(ll).is_some_and(|m| m.oifs().contains(&WAN0)));
+    // Traffic from upstream is not sent back up.
+    let up = flow("10.9.9.9", "239.1.1.1");
+    assert_eq!(b.flow(up, WAN0, Some(WAN0)), Some(WAN0));
+    assert_eq!(b.mgm.mfe(up).unwrap().oifs().to_vec(), vec![LAN1]);
 }
 
 #[test]

@@ -1173,8 +1173,18 @@ impl Router {
                             upstream,
                         });
                     }
-                    if let Some(id) = self.routing_owner(iif) {
+                    let owner = self.routing_owner(iif);
+                    if let Some(id) = owner {
                         self.deliver(now, id, ProtoEvent::FlowCreated { flow, iif });
+                    }
+                    let others: Vec<ProtoId> = self
+                        .protocols
+                        .iter()
+                        .map(|p| p.id)
+                        .filter(|id| Some(*id) != owner)
+                        .collect();
+                    for id in others {
+                        self.deliver(now, id, ProtoEvent::FlowSeen { flow, iif });
                     }
                 }
                 Err(e) => self.mgm_error(now, "new flow", e),

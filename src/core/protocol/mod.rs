@@ -82,6 +82,10 @@ pub enum ProtoEvent {
     /// answer). A protocol adds its outgoing interfaces for the flow here
     /// with [`MembershipFlags::FORWARD`] (e.g. static prefix routes).
     FlowCreated { flow: FlowKey, iif: IfIndex },
+    /// A forwarding entry was created for `flow` with an incoming interface
+    /// this protocol does not own (the proxy forwards what downstream
+    /// senders send to its upstream, RFC 4605 4.2).
+    FlowSeen { flow: FlowKey, iif: IfIndex },
     /// An IGMP message arrived on an interface this protocol owns.
     IgmpRx {
         ifindex: IfIndex,

@@ -53,7 +53,8 @@ use super::{
     filter_json, host_wish_changes, is_owned,
 };
 use crate::config::{PROXY, ProxyConfig};
-use crate::core::types::{FlowKey, GroupAddr, IfIndex, SourceSel};
+use crate::core::mgm::MembershipFlags;
+use crate::core::types::{FlowKey, GroupAddr, IfIndex, MembershipKey, SourceSel};
 
 // ===== Proxy =====
 
@@ -161,10 +162,46 @@ impl Proxy {
         merged.iter().map(|(&g, f)| ((up, g), f.clone())).collect()
     }
 
+    /// RFC 4605 4.2: what a downstream sender sends also goes upstream.
+    /// Adds `upstream` to the entry of `flow` when it comes in on a
+    /// downstream interface.
+    fn forward_upstream(
+        &self,
+        ctx: &ProtoCtx<'_>,
+        flow: FlowKey,
+        iif: IfIndex,
+        upstream: Option<IfIndex>,
+    ) -> Vec<ProtoAction> {
+        let Some(up) = upstream.filter(|u| *u != iif) else {
+            return Vec::new();
+        };
+        let downstream = ctx
+            .ifaces
+            .get(iif)
+            .is_some_and(|l| self.cfg.downstream.contains(&l.name));
+        if !downstream || !self.group_permitted(flow.group) {
+            return Vec::new();
+        }
+        vec![ProtoAction::AddMembership {
+            key: MembershipKey::only(flow.source, flow.group),
+            ifindex: up,
+            flags: MembershipFlags::FORWARD,
+        }]
+    }
+
     fn commit(&mut self, ctx: &ProtoCtx<'_>) -> Vec<ProtoAction> {
         let upstream = self.select_upstream(ctx);
         let merged = self.merge_downstream(ctx);
         let mut actions = Vec::new();
+        // A new upstream, or one just taken (which clears the manager's
+        // forward-only adds on it): downstream senders' flows go up again.
+        if upstream.is_some_and(|u| upstream != self.upstream || self.moved.contains(&u)) {
+            let flows: Vec<(FlowKey, IfIndex)> =
+                ctx.mgm.mfes().map(|(f, m)| (*f, m.iif())).collect();
+            for (flow, iif) in flows {
+                actions.extend(self.forward_upstream(ctx, flow, iif, upstream));
+            }
+        }
         if upstream != self.upstream {
             self.counters.upstream_changes += 1;
             let name = |i: Option<IfIndex>| {
@@ -205,6 +242,9 @@ impl RoutingProtocol for Proxy {
     fn handle(&mut self, ctx: &ProtoCtx<'_>, ev: ProtoEvent) -> Vec<ProtoAction> {
         match ev {
             ProtoEvent::Commit => self.commit(ctx),
+            ProtoEvent::FlowSeen { flow, iif } => {
+                self.forward_upstream(ctx, flow, iif, self.upstream)
+            }
             ProtoEvent::InterfaceTaken { ifindex } | ProtoEvent::InterfaceReleased { ifindex } => {
                 self.moved.insert(ifindex);
                 Vec::new()

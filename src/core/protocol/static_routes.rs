@@ -222,6 +222,7 @@ impl RoutingProtocol for StaticRoutes {
             | ProtoEvent::LocalJoin { .. }
             | ProtoEvent::LocalLeave { .. }
             | ProtoEvent::IgmpRx { .. }
+            | ProtoEvent::FlowSeen { .. }
             | ProtoEvent::Timer => Vec::new(),
         }
     }
