@@ -283,8 +283,16 @@ fn mrt_owner_is_exclusive_and_vifs_mfcs_show_in_proc() {
         mrt.add_mfc(f, VifIndex(0), &[]).unwrap();
         mrt.set_assert(true).unwrap();
 
-        // Closing the socket wipes the table and frees ownership.
+        // Closing the socket wipes the table and frees ownership. The
+        // kernel frees the entries after an RCU grace period, so a busy
+        // machine may show them for a moment.
         drop(mrt);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while !(mr_vifs().is_empty() && mr_cache().is_empty())
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert!(mr_vifs().is_empty() && mr_cache().is_empty());
         assert_eq!(
             std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/mc_forwarding")
