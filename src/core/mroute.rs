@@ -772,6 +772,39 @@ mod tests {
         );
     }
 
+    /// The kernel model holds exactly the desired entries (in interface
+    /// terms, iif never among the oifs) and a VIF for exactly the
+    /// interfaces that need one.
+    fn check_kernel_matches(
+        k: &KernelModel,
+        desired: &BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)>,
+        pinned: &BTreeSet<IfIndex>,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let mut in_kernel = BTreeMap::new();
+        for (f, vifs) in &k.mfc {
+            let iif = k.vifs[&vifs[0]];
+            let oifs: BTreeSet<IfIndex> = vifs[1..].iter().map(|v| k.vifs[v]).collect();
+            in_kernel.insert(*f, (iif, oifs));
+        }
+        let expected: BTreeMap<_, _> = desired
+            .iter()
+            .map(|(f, (iif, oifs))| {
+                let mut o = oifs.clone();
+                o.remove(iif);
+                (*f, (*iif, o))
+            })
+            .collect();
+        proptest::prop_assert_eq!(in_kernel, expected);
+        let mut needed: BTreeSet<IfIndex> = pinned.clone();
+        for (iif, oifs) in desired.values() {
+            needed.insert(*iif);
+            needed.extend(oifs);
+        }
+        let have: BTreeSet<IfIndex> = k.vifs.values().copied().collect();
+        proptest::prop_assert_eq!(have, needed);
+        Ok(())
+    }
+
     proptest::proptest! {
         /// Any sequence of desired states: actions apply cleanly in order, the
         /// model kernel ends up exactly as desired, and a repeat is a no-op.
@@ -802,29 +835,7 @@ mod tests {
                 let r = t.reconcile(&desired, &pinned);
                 check_order(&mut k, &r.actions);
                 proptest::prop_assert!(t.reconcile(&desired, &pinned).actions.is_empty());
-                // The kernel model matches the desired state in interface terms.
-                let mut in_kernel = BTreeMap::new();
-                for (f, vifs) in &k.mfc {
-                    let iif = k.vifs[&vifs[0]];
-                    let oifs: BTreeSet<IfIndex> = vifs[1..].iter().map(|v| k.vifs[v]).collect();
-                    in_kernel.insert(*f, (iif, oifs));
-                }
-                let expected: BTreeMap<_, _> = desired
-                    .iter()
-                    .map(|(f, (iif, oifs))| {
-                        let mut o = oifs.clone();
-                        o.remove(iif);
-                        (*f, (*iif, o))
-                    })
-                    .collect();
-                proptest::prop_assert_eq!(in_kernel, expected);
-                let mut needed: BTreeSet<IfIndex> = pinned.clone();
-                for (iif, oifs) in desired.values() {
-                    needed.insert(*iif);
-                    needed.extend(oifs);
-                }
-                let have: BTreeSet<IfIndex> = k.vifs.values().copied().collect();
-                proptest::prop_assert_eq!(have, needed);
+                check_kernel_matches(&k, &desired, &pinned)?;
             }
         }
     }
@@ -872,29 +883,7 @@ mod tests {
                     t.reconcile_flows(&desired, &BTreeSet::new(), &pinned).actions.is_empty()
                 );
                 before = desired.clone();
-                // The kernel model matches the desired state in interface terms.
-                let mut in_kernel = BTreeMap::new();
-                for (f, vifs) in &k.mfc {
-                    let iif = k.vifs[&vifs[0]];
-                    let oifs: BTreeSet<IfIndex> = vifs[1..].iter().map(|v| k.vifs[v]).collect();
-                    in_kernel.insert(*f, (iif, oifs));
-                }
-                let expected: BTreeMap<_, _> = desired
-                    .iter()
-                    .map(|(f, (iif, oifs))| {
-                        let mut o = oifs.clone();
-                        o.remove(iif);
-                        (*f, (*iif, o))
-                    })
-                    .collect();
-                proptest::prop_assert_eq!(in_kernel, expected);
-                let mut needed: BTreeSet<IfIndex> = pinned.clone();
-                for (iif, oifs) in desired.values() {
-                    needed.insert(*iif);
-                    needed.extend(oifs);
-                }
-                let have: BTreeSet<IfIndex> = k.vifs.values().copied().collect();
-                proptest::prop_assert_eq!(have, needed);
+                check_kernel_matches(&k, &desired, &pinned)?;
             }
         }
     }
