@@ -13,7 +13,8 @@
           QUIET seconds after the leave
   burst   join N groups at once (one socket per 1,000 groups) and capture
           on the same interface: the first report sent and the first UDP
-          datagram received for every group; print the times as JSON
+          datagram received for every group; print the times as JSON, then
+          stay joined HOLD seconds (create DONE first)
   blast   send COUNT IGMPv3 reports (one IS_EX({}) record each, cycling
           over GROUPS groups from BASE) as fast as possible; print the count
           and the time taken
@@ -231,7 +232,12 @@ def cmd_burst(a):
         "n": len(want), "got": len(first), "t_join": t_join, "t_joined": t_joined,
         "t_first_report": t_report, "t_all": max(first.values()) if first else None,
         "reports_sent": reports, "capture_drops": cap_drops,
-    }))
+        "within_1s": sum(1 for t in first.values() if t_report and t - t_report <= 1.0),
+    }), flush=True)
+    if a.done:
+        open(a.done, "w").write("done\n")
+    # Keep the memberships (closing the sockets leaves every group).
+    time.sleep(a.hold)
     for s in socks:
         s.close()
 
@@ -298,6 +304,8 @@ def main():
     u.add_argument("--n", type=int, required=True)
     u.add_argument("--base", required=True)
     u.add_argument("--timeout", type=float, default=30.0)
+    u.add_argument("--hold", type=float, default=0.0, help="seconds to stay joined after the result")
+    u.add_argument("--done", help="file to create once the result is printed")
     b = sub.add_parser("blast")
     b.add_argument("--iface", required=True)
     b.add_argument("--count", type=int, default=50000)
