@@ -70,7 +70,9 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
     let pid_file = cfg.global.pid_file.clone();
     write_pid_file(&pid_file);
 
-    let (events_tx, _) = broadcast::channel(4096);
+    // Room for the records of a whole ownership move on a busy interface
+    // (about four per membership) before a slow subscriber loses any.
+    let (events_tx, _) = broadcast::channel(1 << 16);
     let (req_tx, mut req_rx) = mpsc::channel::<CtlRequest>(64);
     let server = tokio::spawn(ctl.serve(req_tx, events_tx.clone()));
 
