@@ -399,3 +399,57 @@ fn a_burst_of_reports_is_learned_in_full_with_one_commit() {
         .count();
     assert_eq!(adds, 10);
 }
+
+#[test]
+fn a_route_change_moves_the_flow_to_its_new_incoming_interface() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let source = Ipv4Addr::new(10, 0, 1, 2);
+    assert_eq!(r.flow_sources(), vec![(source, Some(UP0), None)]);
+    // The same route: nothing to do.
+    let out = r.handle(
+        t0,
+        Input::RpfChanged {
+            source,
+            rpf: Some(UP0),
+            upstream: None,
+        },
+    );
+    assert_eq!(mrt(&out), vec![]);
+    // The source is now reached through lan2: one replacement in the kernel.
+    let out = r.handle(
+        t0,
+        Input::RpfChanged {
+            source,
+            rpf: Some(LAN2),
+            upstream: Some(Ipv4Addr::new(10, 0, 3, 9)),
+        },
+    );
+    let adds: Vec<_> = mrt(&out)
+        .into_iter()
+        .filter(|a| !matches!(a, MrtAction::AddVif { .. }))
+        .collect();
+    assert!(
+        matches!(&adds[..], [MrtAction::AddMfc { flow: f, oifs, .. }] if *f == flow() && oifs.len() == 1),
+        "{adds:?}"
+    );
+    let routes = r.show_routes(t0);
+    assert_eq!(routes[0].iif, "lan2");
+    assert_eq!(routes[0].oifs, vec!["lan1".to_string()]);
+    assert_eq!(
+        r.flow_sources(),
+        vec![(source, Some(LAN2), Some(Ipv4Addr::new(10, 0, 3, 9)))]
+    );
+    // No route any more: the flow becomes a drop entry.
+    r.handle(
+        t0,
+        Input::RpfChanged {
+            source,
+            rpf: None,
+            upstream: None,
+        },
+    );
+    let routes = r.show_routes(t0);
+    assert_eq!(routes.len(), 1);
+    assert!(routes[0].oifs.is_empty());
+}

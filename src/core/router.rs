@@ -79,6 +79,13 @@ pub enum Input {
         flow: FlowKey,
         arrival: IfIndex,
     },
+    /// The unicast route towards `source` changed (a new lookup after a
+    /// route change): its flows are decided again at once.
+    RpfChanged {
+        source: Ipv4Addr,
+        rpf: Option<IfIndex>,
+        upstream: Option<Ipv4Addr>,
+    },
     /// Counters read back from the kernel.
     Counters(Vec<(FlowKey, FlowCounters)>),
     /// The kernel refused an action; forget it so it is retried.
@@ -390,6 +397,11 @@ impl Router {
                 );
             }
             Input::Counters(list) => self.update_counters(now, list),
+            Input::RpfChanged {
+                source,
+                rpf,
+                upstream,
+            } => self.rpf_changed(now, source, rpf, upstream),
             Input::KernelRejected { action, error } => {
                 self.count("kernel_errors");
                 self.mroute.mark_failed(&action);
@@ -696,26 +708,7 @@ impl Router {
             OwnerOp::Release(_) => ProtoEvent::InterfaceReleased { ifindex },
         };
         self.deliver(now, id, ev);
-        for (flow, info) in redecide {
-            if self.drop_flows.remove(&flow).is_some() {
-                self.dirty.insert(flow);
-            }
-            if self.mgm.mfe(flow).is_some() {
-                continue;
-            }
-            let Some(o) = info.origin else { continue };
-            self.new_flow(now, flow, o.arrival, o.rpf, o.upstream);
-            // The same flow: keep its age and counters.
-            let again = match self.flows.get_mut(&flow) {
-                Some(i) => Some(i),
-                None => self.drop_flows.get_mut(&flow).map(|(_, i)| i),
-            };
-            if let Some(i) = again {
-                i.created = info.created;
-                i.last_active = info.last_active;
-                i.counters = info.counters;
-            }
-        }
+        self.redecide(now, redecide);
         self.event(
             now,
             "ownership",
@@ -1211,6 +1204,93 @@ impl Router {
                 self.note_active(now);
             }
         }
+    }
+
+    /// Decide flows again from what the kernel told us when they arrived
+    /// (after their incoming interface changed hands, or the route towards
+    /// their source changed). A flow still holding an entry is first
+    /// forgotten; age and counters carry over. The kernel sees one
+    /// replacement at commit, or nothing when the decision is the same.
+    fn redecide(&mut self, now: Instant, flows: Vec<(FlowKey, FlowInfo)>) {
+        for (flow, info) in flows {
+            if self.drop_flows.remove(&flow).is_some() {
+                self.dirty.insert(flow);
+            }
+            if self.mgm.mfe(flow).is_some() {
+                match self.mgm.delete_mfe(flow) {
+                    Ok(effects) => self.process_effects(now, effects),
+                    Err(e) => self.mgm_error(now, "re-deciding a flow", e),
+                }
+            }
+            let Some(o) = info.origin else { continue };
+            self.new_flow(now, flow, o.arrival, o.rpf, o.upstream);
+            // The same flow: keep its age and counters.
+            let again = match self.flows.get_mut(&flow) {
+                Some(i) => Some(i),
+                None => self.drop_flows.get_mut(&flow).map(|(_, i)| i),
+            };
+            if let Some(i) = again {
+                i.created = info.created;
+                i.last_active = info.last_active;
+                i.counters = info.counters;
+            }
+        }
+    }
+
+    /// The route towards `source` changed: its flows are decided again.
+    fn rpf_changed(
+        &mut self,
+        now: Instant,
+        source: Ipv4Addr,
+        rpf: Option<IfIndex>,
+        upstream: Option<Ipv4Addr>,
+    ) {
+        let flows: Vec<(FlowKey, FlowInfo)> = self
+            .flows
+            .iter()
+            .chain(self.drop_flows.iter().map(|(f, (_, i))| (f, i)))
+            .filter(|(f, i)| {
+                f.source == source
+                    && i.origin
+                        .is_some_and(|o| o.rpf != rpf || o.upstream != upstream)
+            })
+            .map(|(f, i)| {
+                let mut i = i.clone();
+                if let Some(o) = i.origin.as_mut() {
+                    o.rpf = rpf;
+                    o.upstream = upstream;
+                }
+                (*f, i)
+            })
+            .collect();
+        if flows.is_empty() {
+            return;
+        }
+        self.count("rpf_changes");
+        self.event(
+            now,
+            "kernel",
+            format!(
+                "route towards {source} changed: deciding {} flow(s) again",
+                flows.len()
+            ),
+            json!({"source": source, "rpf": rpf, "flows": flows.len()}),
+        );
+        self.redecide(now, flows);
+    }
+
+    /// Each source of an installed flow with the route recorded for it (for
+    /// the daemon's re-lookup after route changes).
+    pub fn flow_sources(&self) -> Vec<(Ipv4Addr, Option<IfIndex>, Option<Ipv4Addr>)> {
+        let mut out: Vec<_> = self
+            .flows
+            .iter()
+            .chain(self.drop_flows.iter().map(|(f, (_, i))| (f, i)))
+            .filter_map(|(f, i)| i.origin.map(|o| (f.source, o.rpf, o.upstream)))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     fn update_counters(&mut self, now: Instant, list: Vec<(FlowKey, FlowCounters)>) {

@@ -30,6 +30,9 @@ const COUNTER_POLL: Duration = Duration::from_secs(5);
 /// flows from one sender (one source, thousands of groups) then costs one
 /// lookup; any interface or address change clears the cache.
 const RPF_CACHE_TTL: Duration = Duration::from_secs(1);
+/// How long route changes may keep coming before the flows' sources are
+/// looked up again.
+const RPF_RECHECK_DELAY: Duration = Duration::from_millis(200);
 /// How many packets one wake-up drains from the routing socket at most
 /// before other sources get a turn.
 const RX_BATCH: usize = 1024;
@@ -98,6 +101,8 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
     };
     let mut router = Router::new(cfg, Instant::now().into_std());
     let mut poll = tokio::time::interval(COUNTER_POLL);
+    // When to look the installed flows' sources up again after a route change.
+    let mut rpf_recheck: Option<Instant> = None;
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
@@ -111,17 +116,30 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
                     tracing::error!("netlink event stream ended; stopping");
                     break;
                 };
+                io.rpf_cache.clear();
+                io.netlink_resyncs = watcher.resyncs();
                 let input = match ev {
                     NetEvent::Link(l) => Input::Link(l),
                     NetEvent::LinkGone { ifindex, .. } => Input::LinkGone(ifindex),
                     NetEvent::AddrAdded(a) => Input::AddrAdded(a),
                     NetEvent::AddrRemoved(a) => Input::AddrRemoved(a),
-                    NetEvent::Snapshot { links, addrs } => Input::Snapshot { links, addrs },
+                    NetEvent::Snapshot { links, addrs } => {
+                        // Route notifications may have been lost too.
+                        rpf_recheck.get_or_insert(Instant::now() + RPF_RECHECK_DELAY);
+                        Input::Snapshot { links, addrs }
+                    }
+                    NetEvent::RoutesChanged => {
+                        // Routes change in bursts: look up once it settles.
+                        rpf_recheck.get_or_insert(Instant::now() + RPF_RECHECK_DELAY);
+                        continue;
+                    }
                 };
-                io.rpf_cache.clear();
-                io.netlink_resyncs = watcher.resyncs();
                 feed(&mut router, &mut io, input).await;
                 check_rp_filter(&router, &mut io);
+            }
+            _ = tokio::time::sleep_until(rpf_recheck.unwrap_or(deadline)), if rpf_recheck.is_some() => {
+                rpf_recheck = None;
+                recheck_rpf(&mut router, &mut io).await;
             }
             r = io.mrt.recv_batch(RX_BATCH) => {
                 match r {
@@ -294,7 +312,7 @@ async fn drain_mrt(router: &mut Router, io: &mut Io, batch: Vec<MrtRx>) {
                 };
                 match u.kind {
                     UpcallKind::NoCache => {
-                        let (rpf, upstream) = rpf_lookup(io, u.src).await;
+                        let (rpf, upstream) = rpf_lookup(io, u.src).await.unwrap_or((None, None));
                         Input::NewFlow {
                             flow,
                             arrival,
@@ -320,11 +338,17 @@ async fn drain_mrt(router: &mut Router, io: &mut Io, batch: Vec<MrtRx>) {
     execute(router, io, outputs).await;
 }
 
-async fn rpf_lookup(io: &mut Io, source: Ipv4Addr) -> (Option<IfIndex>, Option<Ipv4Addr>) {
+/// The unicast route towards `source`: its interface and gateway (both
+/// `None` when there is no route), or `Err` when the lookup itself failed
+/// (logged).
+async fn rpf_lookup(
+    io: &mut Io,
+    source: Ipv4Addr,
+) -> Result<(Option<IfIndex>, Option<Ipv4Addr>), ()> {
     let now = Instant::now();
     if let Some((ifindex, gateway, at)) = io.rpf_cache.get(&source) {
         if now.duration_since(*at) < RPF_CACHE_TTL {
-            return (*ifindex, *gateway);
+            return Ok((*ifindex, *gateway));
         }
     }
     let answer = match netlink::rpf_lookup(&io.rtnl, source, None).await {
@@ -333,14 +357,42 @@ async fn rpf_lookup(io: &mut Io, source: Ipv4Addr) -> (Option<IfIndex>, Option<I
         Err(e) => {
             tracing::warn!(target: "mroute", %source, "RPF lookup failed: {e}");
             // Not cached: the next upcall asks again.
-            return (None, None);
+            return Err(());
         }
     };
     if io.rpf_cache.len() > 4096 {
         io.rpf_cache.clear();
     }
     io.rpf_cache.insert(source, (answer.0, answer.1, now));
-    answer
+    Ok(answer)
+}
+
+/// After route changes: look every installed flow's source up again and
+/// let the router decide again the flows whose route changed (RPF change).
+async fn recheck_rpf(router: &mut Router, io: &mut Io) {
+    let recorded = router.flow_sources();
+    let mut inputs = Vec::new();
+    let mut i = 0;
+    while i < recorded.len() {
+        let source = recorded[i].0;
+        let answer = rpf_lookup(io, source).await;
+        let mut changed = false;
+        while i < recorded.len() && recorded[i].0 == source {
+            changed |= answer.is_ok_and(|a| a != (recorded[i].1, recorded[i].2));
+            i += 1;
+        }
+        if let (true, Ok((rpf, upstream))) = (changed, answer) {
+            inputs.push(Input::RpfChanged {
+                source,
+                rpf,
+                upstream,
+            });
+        }
+    }
+    if !inputs.is_empty() {
+        let outputs = router.handle_batch(Instant::now().into_std(), inputs);
+        execute(router, io, outputs).await;
+    }
 }
 
 fn read_counters(router: &Router, io: &Io) -> Vec<(FlowKey, FlowCounters)> {

@@ -20,7 +20,7 @@ use netlink_packet_route::AddressFamily;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use netlink_sys::{AsyncSocket, SocketAddr};
 use rtnetlink::{Handle, MulticastGroup};
 use tokio::task::JoinHandle;
@@ -53,6 +53,9 @@ pub enum NetEvent {
         links: Vec<LinkFact>,
         addrs: Vec<AddrFact>,
     },
+    /// An IPv4 unicast route was added or removed: RPF answers may have
+    /// changed (level-triggered: the consumer looks them up again).
+    RoutesChanged,
 }
 
 /// The unicast route towards a multicast source.
@@ -105,9 +108,12 @@ pub async fn start() -> Result<NetlinkWatcher, NetlinkError> {
 
 /// [`start`] with a chosen notification receive buffer, in bytes.
 pub async fn start_with_rcvbuf(rcvbuf: usize) -> Result<NetlinkWatcher, NetlinkError> {
-    let (mut ev_conn, _, events) =
-        rtnetlink::new_multicast_connection(&[MulticastGroup::Link, MulticastGroup::Ipv4Ifaddr])
-            .map_err(NetlinkError::Socket)?;
+    let (mut ev_conn, _, events) = rtnetlink::new_multicast_connection(&[
+        MulticastGroup::Link,
+        MulticastGroup::Ipv4Ifaddr,
+        MulticastGroup::Ipv4Route,
+    ])
+    .map_err(NetlinkError::Socket)?;
     sys::set_rcvbuf(ev_conn.socket_mut().socket_mut().as_fd(), rcvbuf)
         .map_err(NetlinkError::Socket)?;
     let (req_conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
@@ -254,6 +260,12 @@ fn translate(msg: RouteNetlinkMessage) -> Option<NetEvent> {
         }
         RouteNetlinkMessage::NewAddress(m) => addr_fact(&m).map(NetEvent::AddrAdded),
         RouteNetlinkMessage::DelAddress(m) => addr_fact(&m).map(NetEvent::AddrRemoved),
+        RouteNetlinkMessage::NewRoute(m) | RouteNetlinkMessage::DelRoute(m)
+            if m.header.address_family == AddressFamily::Inet
+                && m.header.kind == RouteType::Unicast =>
+        {
+            Some(NetEvent::RoutesChanged)
+        }
         _ => None,
     }
 }
