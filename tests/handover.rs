@@ -8,13 +8,15 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
+mod common;
+
+use common::{addr, flow, group, link, mrt};
 use mgmd::config::Config;
-use mgmd::core::iface::{AddrFact, LinkFact};
 use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::protocol::HostFilter;
 use mgmd::core::router::{HOST_LEAVE_HOLD, Input, Output, Router};
-use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
+use mgmd::core::types::IfIndex;
 
 const UP0: IfIndex = IfIndex(2);
 const UP1: IfIndex = IfIndex(5);
@@ -40,46 +42,6 @@ outbound = ["lan1"]
 interface = "up0"
 group = "239.1.1.1"
 "#;
-
-fn link(ifindex: IfIndex, name: &str, up: bool) -> LinkFact {
-    LinkFact {
-        ifindex,
-        name: name.into(),
-        up,
-        running: up,
-        multicast: true,
-        loopback: false,
-        mtu: Some(1500),
-    }
-}
-
-fn addr(ifindex: IfIndex, a: &str) -> AddrFact {
-    AddrFact {
-        ifindex,
-        addr: a.parse().unwrap(),
-        prefix_len: 24,
-    }
-}
-
-fn group() -> GroupAddr {
-    "239.1.1.1".parse().unwrap()
-}
-
-fn flow() -> FlowKey {
-    FlowKey {
-        group: group(),
-        source: Ipv4Addr::new(10, 0, 1, 2),
-    }
-}
-
-fn mrt(out: &[Output]) -> Vec<MrtAction> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Mrt(a) => Some(a.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 fn host(out: &[Output]) -> Vec<(IfIndex, HostFilter)> {
     out.iter()

@@ -7,8 +7,10 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{addr, flow, group, link, mrt};
 use mgmd::config::Config;
-use mgmd::core::iface::{AddrFact, LinkFact};
 use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::protocol::{HostFilter, ProtoAction, ProtoCtx, ProtoEvent, RoutingProtocol};
@@ -18,26 +20,6 @@ use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
 const UP0: IfIndex = IfIndex(2);
 const LAN1: IfIndex = IfIndex(3);
 const LAN2: IfIndex = IfIndex(4);
-
-fn link(ifindex: IfIndex, name: &str) -> LinkFact {
-    LinkFact {
-        ifindex,
-        name: name.into(),
-        up: true,
-        running: true,
-        multicast: true,
-        loopback: false,
-        mtu: Some(1500),
-    }
-}
-
-fn addr(ifindex: IfIndex, a: &str) -> AddrFact {
-    AddrFact {
-        ifindex,
-        addr: a.parse().unwrap(),
-        prefix_len: 24,
-    }
-}
 
 fn config() -> Config {
     Config::parse(
@@ -54,17 +36,6 @@ name = "lan2"
     .unwrap()
 }
 
-fn group() -> GroupAddr {
-    "239.1.1.1".parse().unwrap()
-}
-
-fn flow() -> FlowKey {
-    FlowKey {
-        group: group(),
-        source: Ipv4Addr::new(10, 0, 1, 2),
-    }
-}
-
 /// A v3 report: EXCLUDE {} for the group (an any-source join).
 fn join_report() -> Vec<u8> {
     IgmpPacket::V3Report {
@@ -79,22 +50,17 @@ fn join_report() -> Vec<u8> {
 
 fn snapshot() -> Input {
     Input::Snapshot {
-        links: vec![link(UP0, "up0"), link(LAN1, "lan1"), link(LAN2, "lan2")],
+        links: vec![
+            link(UP0, "up0", true),
+            link(LAN1, "lan1", true),
+            link(LAN2, "lan2", true),
+        ],
         addrs: vec![
             addr(UP0, "10.0.1.1"),
             addr(LAN1, "10.0.2.1"),
             addr(LAN2, "10.0.3.1"),
         ],
     }
-}
-
-fn mrt(out: &[Output]) -> Vec<MrtAction> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Mrt(a) => Some(a.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn events(out: &[Output]) -> Vec<String> {
@@ -314,7 +280,7 @@ fn an_interface_that_vanishes_is_released_and_comes_back_with_a_new_ifindex() {
     assert_eq!(lan1.state, "pending");
 
     let new = IfIndex(9);
-    r.handle(t0, Input::Link(link(new, "lan1")));
+    r.handle(t0, Input::Link(link(new, "lan1", true)));
     r.handle(t0, Input::AddrAdded(addr(new, "10.0.2.1")));
     let lan1 = r
         .show_interfaces(t0)

@@ -1,0 +1,54 @@
+//! Helpers shared by the router-level integration tests.
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+
+use mgmd::core::iface::{AddrFact, LinkFact};
+use mgmd::core::mroute::MrtAction;
+use mgmd::core::router::Output;
+use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
+
+/// A multicast-capable link, administratively and operationally `up`.
+pub fn link(ifindex: IfIndex, name: &str, up: bool) -> LinkFact {
+    LinkFact {
+        ifindex,
+        name: name.into(),
+        up,
+        running: up,
+        multicast: true,
+        loopback: false,
+        mtu: Some(1500),
+    }
+}
+
+/// A /24 address on a link.
+pub fn addr(ifindex: IfIndex, a: &str) -> AddrFact {
+    AddrFact {
+        ifindex,
+        addr: a.parse().unwrap(),
+        prefix_len: 24,
+    }
+}
+
+/// The group the tests forward.
+pub fn group() -> GroupAddr {
+    "239.1.1.1".parse().unwrap()
+}
+
+/// The flow the tests forward: 10.0.1.2 (behind up0) to [`group`].
+pub fn flow() -> FlowKey {
+    FlowKey {
+        group: group(),
+        source: Ipv4Addr::new(10, 0, 1, 2),
+    }
+}
+
+/// The kernel actions among a router's outputs.
+pub fn mrt(out: &[Output]) -> Vec<MrtAction> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Mrt(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect()
+}
