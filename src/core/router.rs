@@ -328,6 +328,31 @@ impl Router {
         std::mem::take(&mut self.out)
     }
 
+    /// The kernel refused `action`: count it and forget it, so the next
+    /// commit tries again. Unlike [`Input::KernelRejected`] this commits
+    /// nothing, so a refusal that repeats cannot loop; the returned outputs
+    /// are the event records only.
+    pub fn kernel_rejected(
+        &mut self,
+        now: Instant,
+        action: MrtAction,
+        error: String,
+    ) -> Vec<Output> {
+        self.note_rejected(now, action, error);
+        std::mem::take(&mut self.out)
+    }
+
+    fn note_rejected(&mut self, now: Instant, action: MrtAction, error: String) {
+        self.count("kernel_errors");
+        self.mroute.mark_failed(&action);
+        self.event(
+            now,
+            "kernel",
+            format!("kernel refused {action}: {error}"),
+            json!({"error": error}),
+        );
+    }
+
     /// Process several inputs that arrived together (a burst of IGMP
     /// reports, say) and commit once: the kernel and the protocols see the
     /// net result of the whole batch.
@@ -402,16 +427,7 @@ impl Router {
                 rpf,
                 upstream,
             } => self.rpf_changed(now, source, rpf, upstream),
-            Input::KernelRejected { action, error } => {
-                self.count("kernel_errors");
-                self.mroute.mark_failed(&action);
-                self.event(
-                    now,
-                    "kernel",
-                    format!("kernel refused {action:?}: {error}"),
-                    json!({"error": error}),
-                );
-            }
+            Input::KernelRejected { action, error } => self.note_rejected(now, action, error),
             Input::Timer => self.timers(now),
         }
     }
@@ -1007,8 +1023,7 @@ impl Router {
         let actions = r.handle(now, IgmpEvent::Stop);
         self.out.push(Output::ListenIgmp { ifindex, on: false });
         if withdraw {
-            // Apply the downs with a temporary router-less view.
-            self.igmp_membership_actions(now, ifindex, actions);
+            self.igmp_actions(now, ifindex, actions);
         }
     }
 
@@ -1057,15 +1072,6 @@ impl Router {
     }
 
     fn igmp_actions(&mut self, now: Instant, ifindex: IfIndex, actions: Vec<IgmpAction>) {
-        self.igmp_membership_actions(now, ifindex, actions);
-    }
-
-    fn igmp_membership_actions(
-        &mut self,
-        now: Instant,
-        ifindex: IfIndex,
-        actions: Vec<IgmpAction>,
-    ) {
         for action in actions {
             let result = match action {
                 IgmpAction::Send { dst, payload } => {
@@ -1720,11 +1726,6 @@ impl Router {
     /// The memberships the manager attributes on an interface (for tests).
     pub fn memberships_on(&self, ifindex: IfIndex) -> Vec<MembershipKey> {
         self.mgm.memberships_on(ifindex).map(|m| m.key).collect()
-    }
-
-    /// How long forwarding entries may stay idle.
-    pub fn idle_timeout(&self) -> Duration {
-        self.cfg.global.mfe_idle_timeout
     }
 }
 

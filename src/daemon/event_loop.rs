@@ -190,8 +190,8 @@ async fn feed(router: &mut Router, io: &mut Io, input: Input) {
     execute(router, io, outputs).await;
 }
 
-/// Carry out outputs in order. Kernel refusals go back to the router as
-/// inputs (after the batch, so their own outputs follow).
+/// Carry out outputs in order. Kernel refusals go back to the router after
+/// the batch; it retries them at its next commit.
 async fn execute(router: &mut Router, io: &mut Io, outputs: Vec<Output>) {
     let mut rejected = Vec::new();
     for out in outputs {
@@ -204,10 +204,7 @@ async fn execute(router: &mut Router, io: &mut Io, outputs: Vec<Output>) {
                 }
                 Err(e) => {
                     tracing::warn!(target: "mroute", "{e}");
-                    rejected.push(Input::KernelRejected {
-                        action,
-                        error: e.to_string(),
-                    });
+                    rejected.push((action, e.to_string()));
                 }
             },
             Output::SendIgmp {
@@ -259,17 +256,11 @@ async fn execute(router: &mut Router, io: &mut Io, outputs: Vec<Output>) {
             }
         }
     }
-    for input in rejected {
-        let outputs = router.handle(Instant::now().into_std(), input);
-        // Refusals of the retry are logged but not fed back again.
-        for out in outputs {
+    for (action, error) in rejected {
+        for out in router.kernel_rejected(Instant::now().into_std(), action, error) {
             if let Output::Event(ev) = out {
                 log_event(&ev);
                 let _ = io.events.send(ev);
-            } else if let Output::Mrt(action) = out {
-                if let Err(e) = io.mrt.get_ref().apply(&action) {
-                    tracing::warn!(target: "mroute", "{e}");
-                }
             }
         }
     }
