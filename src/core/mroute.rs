@@ -772,6 +772,31 @@ mod tests {
         );
     }
 
+    /// Random desired states: (source, group) -> (iif, oifs) over a few
+    /// flows and interfaces.
+    fn flows_strategy()
+    -> impl proptest::strategy::Strategy<Value = BTreeMap<(u8, u8), (u32, BTreeSet<u32>)>> {
+        proptest::collection::btree_map(
+            (1u8..6, 1u8..6),
+            (1u32..12, proptest::collection::btree_set(1u32..12, 0..4)),
+            0..6,
+        )
+    }
+
+    fn desired_of(
+        flows: BTreeMap<(u8, u8), (u32, BTreeSet<u32>)>,
+    ) -> BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> {
+        flows
+            .into_iter()
+            .map(|((s, g), (iif, oifs))| {
+                (
+                    flow(s, g),
+                    (IfIndex(iif), oifs.into_iter().map(IfIndex).collect()),
+                )
+            })
+            .collect()
+    }
+
     /// The kernel model holds exactly the desired entries (in interface
     /// terms, iif never among the oifs) and a VIF for exactly the
     /// interfaces that need one.
@@ -811,26 +836,14 @@ mod tests {
         #[test]
         fn random_sequences_converge(
             steps in proptest::collection::vec(
-                (
-                    proptest::collection::btree_map(
-                        (1u8..6, 1u8..6),
-                        (1u32..12, proptest::collection::btree_set(1u32..12, 0..4)),
-                        0..6,
-                    ),
-                    proptest::collection::btree_set(1u32..12, 0..3),
-                ),
+                (flows_strategy(), proptest::collection::btree_set(1u32..12, 0..3)),
                 1..6,
             )
         ) {
             let mut t = MrouteTable::new();
             let mut k = KernelModel::default();
             for (flows, pinned) in steps {
-                let desired: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> = flows
-                    .into_iter()
-                    .map(|((s, g), (iif, oifs))| {
-                        (flow(s, g), (IfIndex(iif), oifs.into_iter().map(IfIndex).collect()))
-                    })
-                    .collect();
+                let desired = desired_of(flows);
                 let pinned: BTreeSet<IfIndex> = pinned.into_iter().map(IfIndex).collect();
                 let r = t.reconcile(&desired, &pinned);
                 check_order(&mut k, &r.actions);
@@ -845,32 +858,16 @@ mod tests {
         /// kernel ends up the same as with full passes.
         #[test]
         fn random_sequences_converge_flow_by_flow(
-            steps in proptest::collection::vec(
-                (
-                    proptest::collection::btree_map(
-                        (1u8..6, 1u8..6),
-                        (1u32..12, proptest::collection::btree_set(1u32..12, 0..4)),
-                        0..6,
-                    ),
-                    proptest::collection::btree_set(1u32..12, 0..3),
-                ),
-                1..6,
-            )
+            steps in proptest::collection::vec(flows_strategy(), 1..6)
         ) {
             let mut t = MrouteTable::new();
             let mut k = KernelModel::default();
             let mut before: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> = BTreeMap::new();
-            for (flows, pinned) in steps {
-                let desired: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> = flows
-                    .into_iter()
-                    .map(|((s, g), (iif, oifs))| {
-                        (flow(s, g), (IfIndex(iif), oifs.into_iter().map(IfIndex).collect()))
-                    })
-                    .collect();
-                // Every interface pinned: after the first full pass each step
-                // takes the flow-by-flow path.
-                let _ = pinned;
-                let pinned: BTreeSet<IfIndex> = (1u32..12).map(IfIndex).collect();
+            // Every interface pinned: after the first full pass each step
+            // takes the flow-by-flow path.
+            let pinned: BTreeSet<IfIndex> = (1u32..12).map(IfIndex).collect();
+            for flows in steps {
+                let desired = desired_of(flows);
                 let changed: BTreeSet<FlowKey> = before
                     .keys()
                     .chain(desired.keys())
