@@ -43,9 +43,23 @@ impl fmt::Display for VifIndex {
 // ===== GroupAddr =====
 
 /// An IPv4 multicast group address (224.0.0.0/4). Construction checks it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "Ipv4Addr", into = "Ipv4Addr")]
 pub struct GroupAddr(Ipv4Addr);
+
+// Address order, compared as one integer (the tables keyed by group and
+// flow are searched on every packet-driven event).
+impl Ord for GroupAddr {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.to_bits().cmp(&other.0.to_bits())
+    }
+}
+
+impl PartialOrd for GroupAddr {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// The error for an address that is not in 224.0.0.0/4.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -201,11 +215,30 @@ impl fmt::Display for MembershipKey {
 }
 
 /// A forwarding flow: one source sending to one group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FlowKey {
     /// Ordered by group first, then source (`mgmctl show routes` order).
     pub group: GroupAddr,
     pub source: Ipv4Addr,
+}
+
+impl FlowKey {
+    /// Group and source as one integer, in the key's order.
+    fn ordinal(&self) -> u64 {
+        (u64::from(self.group.addr().to_bits()) << 32) | u64::from(self.source.to_bits())
+    }
+}
+
+impl Ord for FlowKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.ordinal().cmp(&other.ordinal())
+    }
+}
+
+impl PartialOrd for FlowKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl fmt::Display for FlowKey {
@@ -243,5 +276,19 @@ mod tests {
             source: Ipv4Addr::new(10, 0, 0, 5),
         };
         assert!(a < b);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn orders_agree_with_address_order(g1 in 0xe000_0000u32..=0xefff_ffff, g2 in 0xe000_0000u32..=0xefff_ffff, s1: u32, s2: u32) {
+            let key = |g: u32, s: u32| FlowKey {
+                group: GroupAddr::new(Ipv4Addr::from(g)).unwrap(),
+                source: Ipv4Addr::from(s),
+            };
+            let (a, b) = (key(g1, s1), key(g2, s2));
+            let by_addr = (a.group.addr(), a.source).cmp(&(b.group.addr(), b.source));
+            proptest::prop_assert_eq!(a.cmp(&b), by_addr);
+            proptest::prop_assert_eq!(a.group.cmp(&b.group), a.group.addr().cmp(&b.group.addr()));
+        }
     }
 }
