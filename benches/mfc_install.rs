@@ -16,7 +16,7 @@ use mgmd::config::Config;
 use mgmd::core::iface::{AddrFact, LinkFact};
 use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
 use mgmd::core::router::{Input, Output, Router};
-use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, VifIndex};
+use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, VifIndex, VifSet};
 use mgmd::io::mrt::MrtSocket;
 use nix::sched::{CloneFlags, unshare};
 
@@ -81,10 +81,10 @@ fn raw_round(sock: &MrtSocket, links: &Links, flows: &[FlowKey]) -> Duration {
     sock.add_vif(VifIndex(0), links.up0).expect("add vif 0");
     sock.add_vif(VifIndex(1), links.lan1).expect("add vif 1");
     sock.add_vif(VifIndex(2), links.lan2).expect("add vif 2");
-    let oifs = [VifIndex(1)];
+    let oifs = VifSet::from([VifIndex(1)]);
     let t = Instant::now();
     for f in flows {
-        sock.add_mfc(*f, VifIndex(0), &oifs).expect("add_mfc");
+        sock.add_mfc(*f, VifIndex(0), oifs).expect("add_mfc");
     }
     t.elapsed()
 }

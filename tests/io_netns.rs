@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use mgmd::core::mroute::{MrouteTable, MrtAction};
-use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex};
+use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex, VifSet};
 use mgmd::io::mrt::{AsyncMrtSocket, IgmpRx, MrtError, MrtRx, MrtSocket, UpcallKind};
 use mgmd::io::netlink::{self, NetEvent, NetlinkWatcher};
 use mgmd::io::raw_igmp::IgmpTxSocket;
@@ -233,7 +233,8 @@ fn mrt_owner_is_exclusive_and_vifs_mfcs_show_in_proc() {
         assert!(vifs[1].contains("v1"));
 
         let f = flow([10, 0, 0, 2], [239, 1, 1, 1]);
-        mrt.add_mfc(f, VifIndex(0), &[VifIndex(1)]).unwrap();
+        mrt.add_mfc(f, VifIndex(0), VifSet::from([VifIndex(1)]))
+            .unwrap();
         let cache = mr_cache();
         assert_eq!(cache.len(), 1, "{cache:?}");
         let c: Vec<&str> = cache[0].split_whitespace().collect();
@@ -251,7 +252,8 @@ fn mrt_owner_is_exclusive_and_vifs_mfcs_show_in_proc() {
         );
 
         // Replacing the entry (new iif and oifs) is one MRT_ADD_MFC.
-        mrt.add_mfc(f, VifIndex(1), &[VifIndex(0)]).unwrap();
+        mrt.add_mfc(f, VifIndex(1), VifSet::from([VifIndex(0)]))
+            .unwrap();
         let c = mr_cache()[0]
             .split_whitespace()
             .map(str::to_string)
@@ -276,11 +278,11 @@ fn mrt_owner_is_exclusive_and_vifs_mfcs_show_in_proc() {
         .unwrap();
 
         // MRT_FLUSH empties the table but keeps ownership.
-        mrt.add_mfc(f, VifIndex(0), &[]).unwrap();
+        mrt.add_mfc(f, VifIndex(0), VifSet::EMPTY).unwrap();
         mrt.flush().unwrap();
         assert!(mr_vifs().is_empty() && mr_cache().is_empty());
         mrt.add_vif(VifIndex(0), i0).unwrap();
-        mrt.add_mfc(f, VifIndex(0), &[]).unwrap();
+        mrt.add_mfc(f, VifIndex(0), VifSet::EMPTY).unwrap();
         mrt.set_assert(true).unwrap();
 
         // Closing the socket wipes the table and frees ownership. The
@@ -734,8 +736,12 @@ fn each_table_has_its_own_owner() {
         default.add_vif(VifIndex(0), ifindex("t0")).unwrap();
         ten.add_vif(VifIndex(0), ifindex("t0")).unwrap();
         // /proc shows only the default table.
-        ten.add_mfc(flow([10, 0, 0, 1], [239, 1, 1, 1]), VifIndex(0), &[])
-            .unwrap();
+        ten.add_mfc(
+            flow([10, 0, 0, 1], [239, 1, 1, 1]),
+            VifIndex(0),
+            VifSet::EMPTY,
+        )
+        .unwrap();
         assert!(mr_cache().is_empty());
         assert!(ten.sg_count(flow([10, 0, 0, 1], [239, 1, 1, 1])).is_ok());
     });

@@ -147,7 +147,7 @@ fn forwarding(t0: Instant) -> Router {
         .filter(|a| matches!(a, MrtAction::AddMfc { .. }))
         .collect();
     assert!(
-        matches!(&adds[..], [MrtAction::AddMfc { flow: f, oifs, .. }] if *f == flow() && oifs == &vec![vif_lan1]),
+        matches!(&adds[..], [MrtAction::AddMfc { flow: f, oifs, .. }] if *f == flow() && oifs.iter().eq([vif_lan1])),
         "{adds:?}"
     );
     r

@@ -12,15 +12,16 @@
 //! Sans-IO: nothing here touches the kernel. The event loop applies the
 //! actions (see [`MrouteTable::apply_actions`]) and reports failures back.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::core::types::{FlowKey, IfIndex, MAXVIFS, VifIndex};
+use crate::core::types::{FlowKey, IfIndex, MAXVIFS, VifIndex, VifSet};
 
 // ===== MrtAction =====
 
 /// One change to the kernel's multicast routing table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MrtAction {
     AddVif {
         vif: VifIndex,
@@ -36,7 +37,7 @@ pub enum MrtAction {
     AddMfc {
         flow: FlowKey,
         iif_vif: VifIndex,
-        oifs: Vec<VifIndex>,
+        oifs: VifSet,
     },
     DelMfc {
         flow: FlowKey,
@@ -46,13 +47,13 @@ pub enum MrtAction {
 
 impl MrtAction {
     /// The VIFs this action needs to exist (for `AddMfc`) or acts on.
-    fn vifs(&self) -> impl Iterator<Item = VifIndex> + '_ {
-        let (first, rest): (VifIndex, &[VifIndex]) = match self {
-            MrtAction::AddVif { vif, .. } | MrtAction::DelVif { vif, .. } => (*vif, &[]),
-            MrtAction::AddMfc { iif_vif, oifs, .. } => (*iif_vif, oifs),
-            MrtAction::DelMfc { iif_vif, .. } => (*iif_vif, &[]),
+    fn vifs(&self) -> impl Iterator<Item = VifIndex> {
+        let (first, rest) = match *self {
+            MrtAction::AddVif { vif, .. } | MrtAction::DelVif { vif, .. } => (vif, VifSet::EMPTY),
+            MrtAction::AddMfc { iif_vif, oifs, .. } => (iif_vif, oifs),
+            MrtAction::DelMfc { iif_vif, .. } => (iif_vif, VifSet::EMPTY),
         };
-        std::iter::once(first).chain(rest.iter().copied())
+        std::iter::once(first).chain(rest)
     }
 }
 
@@ -96,10 +97,33 @@ pub struct Reconcile {
 }
 
 /// One installed MFC entry, in VIF terms.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MfcEntry {
     pub iif: VifIndex,
-    pub oifs: BTreeSet<VifIndex>,
+    pub oifs: VifSet,
+}
+
+/// The forwarding entries the kernel should have, in interface terms,
+/// as [`MrouteTable::reconcile_flows`] reads them: flow by flow, or all at
+/// once for a full pass. A map is one; the router answers from its
+/// manager's entries without keeping a copy.
+pub trait Desired {
+    /// The incoming interface and outgoing interfaces `flow` should have;
+    /// `None`: no entry. An empty outgoing list is a negative entry.
+    fn lookup(&self, flow: &FlowKey) -> Option<(IfIndex, impl Iterator<Item = IfIndex> + '_)>;
+    /// Every entry.
+    fn all(&self) -> Cow<'_, BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)>>;
+}
+
+impl Desired for BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> {
+    fn lookup(&self, flow: &FlowKey) -> Option<(IfIndex, impl Iterator<Item = IfIndex> + '_)> {
+        self.get(flow)
+            .map(|(iif, oifs)| (*iif, oifs.iter().copied()))
+    }
+
+    fn all(&self) -> Cow<'_, BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)>> {
+        Cow::Borrowed(self)
+    }
 }
 
 // ===== MrouteTable =====
@@ -226,7 +250,7 @@ impl MrouteTable {
                 out.skipped.push(*flow);
                 continue;
             };
-            let mut oif_vifs = BTreeSet::new();
+            let mut oif_vifs = VifSet::EMPTY;
             let mut missing = false;
             for oif in oifs.iter().filter(|o| *o != iif) {
                 match self.vif_of(*oif) {
@@ -257,7 +281,7 @@ impl MrouteTable {
         let mut must_readd: BTreeSet<FlowKey> = BTreeSet::new();
         for (flow, cur) in &installed {
             let references_dead = std::iter::once(cur.iif)
-                .chain(cur.oifs.iter().copied())
+                .chain(cur.oifs.iter())
                 .any(|v| !self.vifs.contains_key(&v) || is_new(v));
             // Equal VIF numbers mean nothing if one of them changed owner.
             if references_dead || !target.contains_key(flow) {
@@ -273,7 +297,7 @@ impl MrouteTable {
                 late.push(MrtAction::AddMfc {
                     flow: *flow,
                     iif_vif: want.iif,
-                    oifs: want.oifs.iter().copied().collect(),
+                    oifs: want.oifs,
                 });
             }
         }
@@ -298,47 +322,38 @@ impl MrouteTable {
     /// proportional to the changes, not to the size of the table.
     pub fn reconcile_flows(
         &mut self,
-        desired: &BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)>,
-        changed: &BTreeSet<FlowKey>,
+        desired: &impl Desired,
+        changed: &[FlowKey],
         pinned: &BTreeSet<IfIndex>,
     ) -> Reconcile {
-        let has_vifs = |t: &Self, flow: &FlowKey| match desired.get(flow) {
-            None => true,
-            Some((iif, oifs)) => {
-                t.by_ifindex.contains_key(iif)
-                    && oifs
-                        .iter()
-                        .all(|o| o == iif || t.by_ifindex.contains_key(o))
-            }
-        };
-        let incremental = !self.needs_full
+        let mut incremental = !self.needs_full
             && *pinned == self.last_pinned
             && self.stale_vifs.is_empty()
-            && self.by_ifindex.keys().all(|i| pinned.contains(i))
-            && changed
-                .iter()
-                .chain(self.retry.iter())
-                .all(|f| has_vifs(self, f));
+            && self.by_ifindex.keys().all(|i| pinned.contains(i));
+        // Each changed flow in VIF terms; a flow with an interface that
+        // has no VIF needs the full pass (which allocates).
+        let mut wants: Vec<(FlowKey, Option<MfcEntry>)> = Vec::new();
+        if incremental {
+            wants.reserve(changed.len() + self.retry.len());
+            for flow in self.retry.iter().chain(changed) {
+                match self.want(desired, flow) {
+                    Some(want) => wants.push((*flow, want)),
+                    None => {
+                        incremental = false;
+                        break;
+                    }
+                }
+            }
+        }
         if !incremental {
             self.needs_full = false;
             self.retry.clear();
             self.last_pinned = pinned.clone();
-            return self.reconcile(desired, pinned);
+            return self.reconcile(&desired.all(), pinned);
         }
+        self.retry.clear();
         let mut out = Reconcile::default();
-        let mut flows = std::mem::take(&mut self.retry);
-        flows.extend(changed.iter().copied());
-        for flow in flows {
-            let want = desired.get(&flow).and_then(|(iif, oifs)| {
-                Some(MfcEntry {
-                    iif: self.vif_of(*iif)?,
-                    oifs: oifs
-                        .iter()
-                        .filter(|o| *o != iif)
-                        .filter_map(|o| self.vif_of(*o))
-                        .collect(),
-                })
-            });
+        for (flow, want) in wants {
             match (self.mfc.get(&flow), want) {
                 (Some(cur), None) => {
                     out.actions.push(MrtAction::DelMfc {
@@ -351,7 +366,7 @@ impl MrouteTable {
                     out.actions.push(MrtAction::AddMfc {
                         flow,
                         iif_vif: want.iif,
-                        oifs: want.oifs.iter().copied().collect(),
+                        oifs: want.oifs,
                     });
                     self.mfc.insert(flow, want);
                 }
@@ -359,6 +374,39 @@ impl MrouteTable {
             }
         }
         out
+    }
+
+    /// The entry `flow` should have in VIF terms (`Some(None)`: none);
+    /// `None` if one of its interfaces has no VIF.
+    fn want(&self, desired: &impl Desired, flow: &FlowKey) -> Option<Option<MfcEntry>> {
+        let Some((iif, oifs)) = desired.lookup(flow) else {
+            return Some(None);
+        };
+        let mut entry = MfcEntry {
+            iif: self.vif_of(iif)?,
+            oifs: VifSet::EMPTY,
+        };
+        for oif in oifs.filter(|o| *o != iif) {
+            entry.oifs.insert(self.vif_of(oif)?);
+        }
+        Some(Some(entry))
+    }
+
+    /// The first flow whose recorded entry differs from `desired`, leaving
+    /// out flows waiting for a retry and flows with an interface that has
+    /// no VIF. Right after a reconcile there is none: the check that every
+    /// change was reported to [`Self::reconcile_flows`].
+    pub fn first_drift(&self, desired: &impl Desired) -> Option<FlowKey> {
+        let all = desired.all();
+        let recorded = self.mfc.keys().filter(|f| !all.contains_key(f));
+        all.keys()
+            .chain(recorded)
+            .filter(|f| !self.retry.contains(f))
+            .find(|f| match self.want(desired, f) {
+                Some(want) => self.mfc.get(f).copied() != want,
+                None => false,
+            })
+            .copied()
     }
 
     /// Records that the kernel rejected `action`, so that the next reconcile
@@ -392,7 +440,7 @@ impl MrouteTable {
                 // replaces the kernel entry anyway.
                 self.mfc.entry(*flow).or_insert(MfcEntry {
                     iif: *iif_vif,
-                    oifs: BTreeSet::new(),
+                    oifs: VifSet::EMPTY,
                 });
             }
         }
@@ -436,7 +484,7 @@ impl MrouteTable {
                     failed_vifs.insert(*vif);
                 }
                 self.mark_failed(action);
-                failures.push((action.clone(), e));
+                failures.push((*action, e));
             }
         }
         failures
@@ -457,7 +505,7 @@ impl MrouteTable {
             self.by_ifindex.remove(&ifindex);
         }
         self.mfc
-            .retain(|_, e| e.iif != vif && !e.oifs.contains(&vif));
+            .retain(|_, e| e.iif != vif && !e.oifs.contains(vif));
     }
 }
 
@@ -679,8 +727,8 @@ mod tests {
                     iif_vif,
                     oifs,
                 } => {
-                    for v in std::iter::once(iif_vif).chain(oifs) {
-                        assert!(k.vifs.contains_key(v), "{a}: vif {v} missing");
+                    for v in std::iter::once(*iif_vif).chain(oifs) {
+                        assert!(k.vifs.contains_key(&v), "{a}: vif {v} missing");
                     }
                     let mut all = vec![*iif_vif];
                     all.extend(oifs);
@@ -868,7 +916,7 @@ mod tests {
             let pinned: BTreeSet<IfIndex> = (1u32..12).map(IfIndex).collect();
             for flows in steps {
                 let desired = desired_of(flows);
-                let changed: BTreeSet<FlowKey> = before
+                let changed: Vec<FlowKey> = before
                     .keys()
                     .chain(desired.keys())
                     .filter(|f| before.get(f) != desired.get(f))
@@ -877,7 +925,7 @@ mod tests {
                 let r = t.reconcile_flows(&desired, &changed, &pinned);
                 check_order(&mut k, &r.actions);
                 proptest::prop_assert!(
-                    t.reconcile_flows(&desired, &BTreeSet::new(), &pinned).actions.is_empty()
+                    t.reconcile_flows(&desired, &[], &pinned).actions.is_empty()
                 );
                 before = desired.clone();
                 check_kernel_matches(&k, &desired, &pinned)?;

@@ -15,6 +15,7 @@
 //! [`Router::change_owner`], which runs the manager's disable/enable
 //! sequence and delivers IGMP's re-adds before anything else happens.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ use crate::core::igmp::{
     GroupStatus, IgmpAction, IgmpEvent, IgmpLog, IgmpRouter, IgmpStats, IgmpVersion,
 };
 use crate::core::mgm::{Effect, MembershipFlags, Mgm, MgmError};
-use crate::core::mroute::{MrouteTable, MrtAction};
+use crate::core::mroute::{Desired, MrouteTable, MrtAction};
 use crate::core::protocol::{self, HostFilter, ProtoAction, ProtoCtx, ProtoEvent, RoutingProtocol};
 use crate::core::status::{
     AttributionView, GroupView, InterfaceView, ProtocolView, QuerierView, RouteView,
@@ -202,6 +203,37 @@ fn merge_host_filters<'a>(wishes: impl Iterator<Item = &'a HostFilter>) -> Optio
 /// loop between components and stops delivering (logged).
 const EFFECT_BUDGET: usize = 1_000_000;
 
+/// The forwarding entries the kernel should have: the manager's entries
+/// and the drop entries, read where they live.
+struct DesiredEntries<'a> {
+    mgm: &'a Mgm,
+    drop_flows: &'a BTreeMap<FlowKey, (IfIndex, FlowInfo)>,
+}
+
+impl Desired for DesiredEntries<'_> {
+    fn lookup(&self, flow: &FlowKey) -> Option<(IfIndex, impl Iterator<Item = IfIndex> + '_)> {
+        match self.mgm.mfe(*flow) {
+            Some(m) => Some((m.iif(), m.oifs().iter().copied())),
+            None => self
+                .drop_flows
+                .get(flow)
+                .map(|(iif, _)| (*iif, [].iter().copied())),
+        }
+    }
+
+    fn all(&self) -> Cow<'_, BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)>> {
+        let mut all: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> = self
+            .mgm
+            .mfes()
+            .map(|(flow, m)| (*flow, (m.iif(), m.oifs().iter().copied().collect())))
+            .collect();
+        for (flow, (iif, _)) in self.drop_flows {
+            all.entry(*flow).or_insert((*iif, BTreeSet::new()));
+        }
+        Cow::Owned(all)
+    }
+}
+
 /// The whole daemon state, sans-IO.
 pub struct Router {
     cfg: Config,
@@ -215,11 +247,9 @@ pub struct Router {
     /// Flows nobody may forward, installed with no outgoing interface so
     /// the kernel stops asking.
     drop_flows: BTreeMap<FlowKey, (IfIndex, FlowInfo)>,
-    /// The forwarding entries the kernel should have (manager entries and
-    /// drop entries), kept up to date flow by flow.
-    desired: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)>,
-    /// Flows whose entry may have changed since the last commit.
-    dirty: BTreeSet<FlowKey>,
+    /// Flows whose entry may have changed since the last commit (repeats
+    /// allowed; sorted out at commit).
+    dirty: Vec<FlowKey>,
     /// When the next forwarding entry may have been idle long enough.
     idle_deadline: Option<Instant>,
     /// Interfaces whose kernel VIF could not be allocated (32-VIF limit).
@@ -264,8 +294,7 @@ impl Router {
             mroute: MrouteTable::new(),
             flows: BTreeMap::new(),
             drop_flows: BTreeMap::new(),
-            desired: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            dirty: Vec::new(),
             idle_deadline: None,
             vif_exhausted: BTreeSet::new(),
             host_wishes: BTreeMap::new(),
@@ -789,17 +818,17 @@ impl Router {
                 } => self.creation_alert(now, p, flow, iif, &oifs),
                 Effect::MfeCreated { flow, .. } => {
                     self.flows.entry(flow).or_insert_with(|| FlowInfo::new(now));
-                    self.dirty.insert(flow);
+                    self.dirty.push(flow);
                     self.note_active(now);
                     Vec::new()
                 }
                 Effect::MfeChanged { flow, .. } => {
-                    self.dirty.insert(flow);
+                    self.dirty.push(flow);
                     Vec::new()
                 }
                 Effect::MfeDeleted { flow } => {
                     self.flows.remove(&flow);
-                    self.dirty.insert(flow);
+                    self.dirty.push(flow);
                     Vec::new()
                 }
                 _ => Vec::new(),
@@ -1134,7 +1163,7 @@ impl Router {
                 self.mroute.mark_failed(&MrtAction::AddMfc {
                     flow,
                     iif_vif: e.iif,
-                    oifs: e.oifs.into_iter().collect(),
+                    oifs: e.oifs,
                 });
             }
             return;
@@ -1206,7 +1235,7 @@ impl Router {
                     upstream,
                 });
                 self.drop_flows.insert(flow, (arrival, info));
-                self.dirty.insert(flow);
+                self.dirty.push(flow);
                 self.note_active(now);
             }
         }
@@ -1220,7 +1249,7 @@ impl Router {
     fn redecide(&mut self, now: Instant, flows: Vec<(FlowKey, FlowInfo)>) {
         for (flow, info) in flows {
             if self.drop_flows.remove(&flow).is_some() {
-                self.dirty.insert(flow);
+                self.dirty.push(flow);
             }
             if self.mgm.mfe(flow).is_some() {
                 match self.mgm.delete_mfe(flow) {
@@ -1372,7 +1401,7 @@ impl Router {
         self.drop_flows.retain(|flow, (_, f)| {
             let keep = f.last_active + idle > now;
             if !keep {
-                dirty.insert(*flow);
+                dirty.push(*flow);
             }
             keep
         });
@@ -1389,24 +1418,6 @@ impl Router {
             self.deliver(now, id, ProtoEvent::Commit);
         }
         self.commit_host(now);
-        for flow in &self.dirty {
-            let want = match self.mgm.mfe(*flow) {
-                Some(m) => Some((m.iif(), m.oifs().iter().copied().collect())),
-                None => self
-                    .drop_flows
-                    .get(flow)
-                    .map(|(iif, _)| (*iif, BTreeSet::new())),
-            };
-            match want {
-                Some(w) => self.desired.insert(*flow, w),
-                None => self.desired.remove(flow),
-            };
-        }
-        debug_assert_eq!(
-            self.desired,
-            self.desired_from_scratch(),
-            "the forwarding entries kept flow by flow drifted from the manager's"
-        );
         let pinned: BTreeSet<IfIndex> = self
             .mgm
             .interfaces()
@@ -1414,8 +1425,22 @@ impl Router {
             .map(|(ifindex, _)| ifindex)
             .filter(|i| self.ifaces.get(*i).is_some())
             .collect();
-        let dirty = std::mem::take(&mut self.dirty);
-        let r = self.mroute.reconcile_flows(&self.desired, &dirty, &pinned);
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        let desired = DesiredEntries {
+            mgm: &self.mgm,
+            drop_flows: &self.drop_flows,
+        };
+        let r = self.mroute.reconcile_flows(&desired, &dirty, &pinned);
+        debug_assert_eq!(
+            self.mroute.first_drift(&desired),
+            None,
+            "a changed forwarding entry was not reconciled"
+        );
+        // Keep the allocation for the next commit.
+        dirty.clear();
+        self.dirty = dirty;
         for ifindex in r.vif_exhausted {
             if self.vif_exhausted.insert(ifindex) {
                 self.count("vif_limit_reached");
@@ -1491,27 +1516,13 @@ impl Router {
         }
     }
 
-    /// Every forwarding entry the kernel should have, computed anew (the
-    /// check for the flow-by-flow upkeep of `desired`).
-    fn desired_from_scratch(&self) -> BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> {
-        let mut desired: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> = self
-            .mgm
-            .mfes()
-            .map(|(flow, m)| (*flow, (m.iif(), m.oifs().iter().copied().collect())))
-            .collect();
-        for (flow, (iif, _)) in &self.drop_flows {
-            desired.entry(*flow).or_insert((*iif, BTreeSet::new()));
-        }
-        desired
-    }
-
     /// Remove the drop entries whose incoming interface fails `keep`.
     fn drop_flows_retain(&mut self, keep: impl Fn(IfIndex) -> bool) {
         let dirty = &mut self.dirty;
         self.drop_flows.retain(|flow, (iif, _)| {
             let k = keep(*iif);
             if !k {
-                dirty.insert(*flow);
+                dirty.push(*flow);
             }
             k
         });

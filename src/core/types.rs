@@ -40,6 +40,100 @@ impl fmt::Display for VifIndex {
     }
 }
 
+/// A set of VIFs, one bit per index (`MAXVIFS` = 32 fits one word): what
+/// an MFC entry sends to, with no allocation.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct VifSet(u32);
+
+impl VifSet {
+    pub const EMPTY: VifSet = VifSet(0);
+
+    /// Adds `vif`; false if it was there. A VIF index is below
+    /// [`MAXVIFS`] by construction (the kernel has no others).
+    pub fn insert(&mut self, vif: VifIndex) -> bool {
+        assert!(usize::from(vif.0) < MAXVIFS, "VIF index {vif} out of range");
+        let bit = 1 << vif.0;
+        let new = self.0 & bit == 0;
+        self.0 |= bit;
+        new
+    }
+
+    pub fn contains(&self, vif: VifIndex) -> bool {
+        usize::from(vif.0) < MAXVIFS && self.0 & (1 << vif.0) != 0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Members in index order.
+    pub fn iter(&self) -> VifSetIter {
+        VifSetIter(self.0)
+    }
+}
+
+/// The members of a [`VifSet`], lowest index first.
+#[derive(Clone, Debug)]
+pub struct VifSetIter(u32);
+
+impl Iterator for VifSetIter {
+    type Item = VifIndex;
+
+    fn next(&mut self) -> Option<VifIndex> {
+        if self.0 == 0 {
+            return None;
+        }
+        let i = self.0.trailing_zeros();
+        self.0 &= self.0 - 1;
+        // Below 32, so it fits.
+        Some(VifIndex(i as u16))
+    }
+}
+
+impl IntoIterator for VifSet {
+    type Item = VifIndex;
+    type IntoIter = VifSetIter;
+
+    fn into_iter(self) -> VifSetIter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for &VifSet {
+    type Item = VifIndex;
+    type IntoIter = VifSetIter;
+
+    fn into_iter(self) -> VifSetIter {
+        self.iter()
+    }
+}
+
+impl FromIterator<VifIndex> for VifSet {
+    fn from_iter<I: IntoIterator<Item = VifIndex>>(iter: I) -> Self {
+        let mut set = VifSet::EMPTY;
+        for v in iter {
+            set.insert(v);
+        }
+        set
+    }
+}
+
+impl<const N: usize> From<[VifIndex; N]> for VifSet {
+    fn from(vifs: [VifIndex; N]) -> Self {
+        vifs.into_iter().collect()
+    }
+}
+
+impl fmt::Debug for VifSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter().map(|v| v.0)).finish()
+    }
+}
+
 // ===== GroupAddr =====
 
 /// An IPv4 multicast group address (224.0.0.0/4). Construction checks it.
@@ -290,5 +384,29 @@ mod tests {
             proptest::prop_assert_eq!(a.cmp(&b), by_addr);
             proptest::prop_assert_eq!(a.group.cmp(&b.group), a.group.addr().cmp(&b.group.addr()));
         }
+    }
+
+    #[test]
+    fn vif_set_holds_every_index_once_in_order() {
+        let mut s = VifSet::EMPTY;
+        assert!(s.is_empty());
+        assert!(s.insert(VifIndex(31)));
+        assert!(s.insert(VifIndex(0)));
+        assert!(s.insert(VifIndex(7)));
+        assert!(!s.insert(VifIndex(7)));
+        assert_eq!(s.len(), 3);
+        assert!(s.contains(VifIndex(31)) && !s.contains(VifIndex(8)));
+        assert!(!s.contains(VifIndex(40)));
+        let v: Vec<u16> = s.iter().map(|v| v.0).collect();
+        assert_eq!(v, [0, 7, 31]);
+        assert_eq!(s.iter().collect::<VifSet>(), s);
+        assert_eq!(format!("{s:?}"), "{0, 7, 31}");
+    }
+
+    #[test]
+    #[should_panic(expected = "out of range")]
+    fn vif_set_refuses_an_index_the_kernel_cannot_have() {
+        let mut s = VifSet::EMPTY;
+        s.insert(VifIndex(32));
     }
 }

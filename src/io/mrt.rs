@@ -22,7 +22,7 @@ use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 use crate::core::mroute::MrtAction;
-use crate::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex};
+use crate::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex, VifSet};
 use crate::io::sys;
 
 /// Receive buffer asked for: room for a burst of several thousand reports.
@@ -292,7 +292,7 @@ impl MrtSocket {
 
     /// Adds or replaces the (S,G) entry: traffic from `flow.source` to
     /// `flow.group` arriving on `iif` is sent out of every VIF in `oifs`.
-    pub fn add_mfc(&self, flow: FlowKey, iif: VifIndex, oifs: &[VifIndex]) -> io::Result<()> {
+    pub fn add_mfc(&self, flow: FlowKey, iif: VifIndex, oifs: VifSet) -> io::Result<()> {
         let mut ctl = mfcctl(flow, iif)?;
         for oif in oifs {
             let slot = ctl
@@ -373,7 +373,7 @@ impl MrtSocket {
                 flow,
                 iif_vif,
                 oifs,
-            } => self.add_mfc(*flow, *iif_vif, oifs),
+            } => self.add_mfc(*flow, *iif_vif, *oifs),
             MrtAction::DelMfc { flow, iif_vif } => match self.del_mfc(*flow, *iif_vif) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
                 r => r,
@@ -383,7 +383,7 @@ impl MrtSocket {
             let errno = e.raw_os_error().unwrap_or(0);
             MrtError::Action {
                 reason: explain(action, errno, &e),
-                action: action.clone(),
+                action: *action,
                 errno,
             }
         })

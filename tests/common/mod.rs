@@ -47,7 +47,7 @@ pub fn flow() -> FlowKey {
 pub fn mrt(out: &[Output]) -> Vec<MrtAction> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Mrt(a) => Some(a.clone()),
+            Output::Mrt(a) => Some(*a),
             _ => None,
         })
         .collect()
