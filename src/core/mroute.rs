@@ -13,6 +13,7 @@
 //! actions (see [`MrouteTable::apply_actions`]) and reports failures back.
 
 use std::borrow::Cow;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -353,22 +354,26 @@ impl MrouteTable {
         }
         self.retry.clear();
         let mut out = Reconcile::default();
+        let add = |flow, want: MfcEntry| MrtAction::AddMfc {
+            flow,
+            iif_vif: want.iif,
+            oifs: want.oifs,
+        };
         for (flow, want) in wants {
-            match (self.mfc.get(&flow), want) {
-                (Some(cur), None) => {
+            match (self.mfc.entry(flow), want) {
+                (Entry::Occupied(cur), None) => {
                     out.actions.push(MrtAction::DelMfc {
                         flow,
-                        iif_vif: cur.iif,
+                        iif_vif: cur.remove().iif,
                     });
-                    self.mfc.remove(&flow);
                 }
-                (cur, Some(want)) if cur != Some(&want) => {
-                    out.actions.push(MrtAction::AddMfc {
-                        flow,
-                        iif_vif: want.iif,
-                        oifs: want.oifs,
-                    });
-                    self.mfc.insert(flow, want);
+                (Entry::Occupied(mut cur), Some(want)) if *cur.get() != want => {
+                    out.actions.push(add(flow, want));
+                    cur.insert(want);
+                }
+                (Entry::Vacant(slot), Some(want)) => {
+                    out.actions.push(add(flow, want));
+                    slot.insert(want);
                 }
                 _ => {}
             }

@@ -15,6 +15,14 @@ pub struct Mfe {
     pub(super) iif_owner: Option<ComponentId>,
     pub(super) upstream: Option<Ipv4Addr>,
     pub(super) oifs: Vec<IfIndex>,
+    /// Per-interface answers of protocols; most entries have none, so
+    /// they live out of line (an entry stays small in a large table).
+    pub(super) overrides: Option<Box<Overrides>>,
+}
+
+/// Per-interface overrides of the membership table for one entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub(super) struct Overrides {
     /// Interfaces switched off by a creation-alert answer.
     pub(super) disabled: Vec<IfIndex>,
     /// FORWARD-flag adds and deletes (mutually exclusive, latest wins).
@@ -22,7 +30,28 @@ pub struct Mfe {
     pub(super) forward_off: Vec<IfIndex>,
 }
 
+impl Overrides {
+    fn is_empty(&self) -> bool {
+        self.disabled.is_empty() && self.forward_on.is_empty() && self.forward_off.is_empty()
+    }
+}
+
 impl Mfe {
+    pub(super) fn new(
+        iif: IfIndex,
+        iif_owner: Option<ComponentId>,
+        upstream: Option<Ipv4Addr>,
+        oifs: Vec<IfIndex>,
+    ) -> Mfe {
+        Mfe {
+            iif,
+            iif_owner,
+            upstream,
+            oifs,
+            overrides: None,
+        }
+    }
+
     pub fn iif(&self) -> IfIndex {
         self.iif
     }
@@ -41,8 +70,27 @@ impl Mfe {
         &self.oifs
     }
 
+    /// Interfaces a creation-alert answer switched off, in ifindex order.
     pub fn disabled(&self) -> &[IfIndex] {
-        &self.disabled
+        self.overrides.as_deref().map_or(&[], |o| &o.disabled)
+    }
+
+    pub(super) fn forward_on(&self) -> &[IfIndex] {
+        self.overrides.as_deref().map_or(&[], |o| &o.forward_on)
+    }
+
+    pub(super) fn forward_off(&self) -> &[IfIndex] {
+        self.overrides.as_deref().map_or(&[], |o| &o.forward_off)
+    }
+
+    /// Changes the overrides; none left means none stored.
+    pub(super) fn edit_overrides<T>(&mut self, f: impl FnOnce(&mut Overrides) -> T) -> T {
+        let o = self.overrides.get_or_insert_with(Box::default);
+        let r = f(o);
+        if o.is_empty() {
+            self.overrides = None;
+        }
+        r
     }
 
     pub(super) fn route(&self) -> MfeRoute {
@@ -54,10 +102,15 @@ impl Mfe {
 
     /// Drops every per-interface override for `ifindex`; true if any.
     pub(super) fn clear_overrides(&mut self, ifindex: IfIndex) -> bool {
-        let a = remove_sorted(&mut self.disabled, ifindex);
-        let b = remove_sorted(&mut self.forward_on, ifindex);
-        let c = remove_sorted(&mut self.forward_off, ifindex);
-        a || b || c
+        if self.overrides.is_none() {
+            return false;
+        }
+        self.edit_overrides(|o| {
+            let a = remove_sorted(&mut o.disabled, ifindex);
+            let b = remove_sorted(&mut o.forward_on, ifindex);
+            let c = remove_sorted(&mut o.forward_off, ifindex);
+            a || b || c
+        })
     }
 }
 
@@ -119,18 +172,16 @@ mod tests {
 
     #[test]
     fn clear_overrides_reports_change() {
-        let mut m = Mfe {
-            iif: IfIndex(1),
-            iif_owner: None,
-            upstream: None,
-            oifs: vec![],
-            disabled: vec![IfIndex(3)],
-            forward_on: vec![IfIndex(4)],
-            forward_off: vec![],
-        };
+        let mut m = Mfe::new(IfIndex(1), None, None, vec![]);
+        m.edit_overrides(|o| {
+            o.disabled.push(IfIndex(3));
+            o.forward_on.push(IfIndex(4));
+        });
+        assert_eq!(m.disabled(), [IfIndex(3)]);
         assert!(m.clear_overrides(IfIndex(3)));
         assert!(m.clear_overrides(IfIndex(4)));
         assert!(!m.clear_overrides(IfIndex(4)));
-        assert!(m.disabled.is_empty() && m.forward_on.is_empty());
+        assert!(m.disabled().is_empty() && m.forward_on().is_empty());
+        assert!(m.overrides.is_none(), "no overrides left, none stored");
     }
 }

@@ -578,40 +578,38 @@ impl Mgm {
         }
         let oifs = self.wanted_oifs(flow, iif);
         self.note_mfe(flow);
-        self.mfe_insert(
-            flow,
-            Mfe {
-                iif,
-                iif_owner,
-                upstream,
-                oifs: oifs.clone(),
-                disabled: Vec::new(),
-                forward_on: Vec::new(),
-                forward_off: Vec::new(),
-            },
-        );
-        let mut out = vec![Effect::MfeCreated {
+        // One creation alert per component owning outgoing interfaces, in
+        // component order (a handful of components: a short vector).
+        let mut per: Vec<(ComponentId, Vec<IfIndex>)> = Vec::new();
+        for &o in &oifs {
+            if let Some(i) = self.ifaces.get(&o) {
+                let c = i.component();
+                match per.binary_search_by_key(&c, |(c, _)| *c) {
+                    Ok(at) => per[at].1.push(o),
+                    Err(at) => per.insert(at, (c, vec![o])),
+                }
+            }
+        }
+        let empty = oifs.is_empty();
+        let mut out = Vec::with_capacity(2 + per.len());
+        out.push(Effect::MfeCreated {
             flow,
             iif,
             oifs: oifs.clone(),
-        }];
-        let mut per: BTreeMap<ComponentId, Vec<IfIndex>> = BTreeMap::new();
-        for &o in &oifs {
-            if let Some(i) = self.ifaces.get(&o) {
-                per.entry(i.component()).or_default().push(o);
-            }
-        }
-        for (to, oifs) in per {
-            out.push(Effect::CreationAlert {
-                to,
-                flow,
-                iif,
-                oifs,
-            });
-        }
+        });
+        self.mfe_insert(
+            flow,
+            Mfe::new(iif, iif_owner, upstream, oifs),
+        );
+        out.extend(per.into_iter().map(|(to, oifs)| Effect::CreationAlert {
+            to,
+            flow,
+            iif,
+            oifs,
+        }));
         if let Some(to) = iif_owner {
             let key = MembershipKey::only(flow.source, flow.group);
-            out.push(if oifs.is_empty() {
+            out.push(if empty {
                 Effect::PruneAlert {
                     to,
                     key,
@@ -642,11 +640,13 @@ impl Mgm {
         }
         self.iface(ifindex)?;
         if let Some(m) = self.mfes.get_mut(&flow) {
-            if enabled {
-                remove_sorted(&mut m.disabled, ifindex);
-            } else {
-                insert_sorted(&mut m.disabled, ifindex);
-            }
+            m.edit_overrides(|o| {
+                if enabled {
+                    remove_sorted(&mut o.disabled, ifindex);
+                } else {
+                    insert_sorted(&mut o.disabled, ifindex);
+                }
+            });
         }
         let mut out = Vec::new();
         self.refresh_oif(flow, ifindex, &mut out);
@@ -699,7 +699,7 @@ impl Mgm {
             .map(|(i, _)| i)
             .collect();
         if let Some(m) = mfe {
-            cand.extend_from_slice(&m.forward_on);
+            cand.extend_from_slice(m.forward_on());
         }
         cand.sort_unstable();
         cand.dedup();
@@ -1180,13 +1180,15 @@ impl Mgm {
         let Some(m) = self.mfes.get_mut(&flow) else {
             return;
         };
-        let (add, del) = if on {
-            (&mut m.forward_on, &mut m.forward_off)
-        } else {
-            (&mut m.forward_off, &mut m.forward_on)
-        };
-        insert_sorted(add, ifindex);
-        remove_sorted(del, ifindex);
+        m.edit_overrides(|o| {
+            let (add, del) = if on {
+                (&mut o.forward_on, &mut o.forward_off)
+            } else {
+                (&mut o.forward_off, &mut o.forward_on)
+            };
+            insert_sorted(add, ifindex);
+            remove_sorted(del, ifindex);
+        });
         self.refresh_oif(flow, ifindex, out);
     }
 
@@ -1195,10 +1197,10 @@ impl Mgm {
             return false;
         }
         if let Some(m) = mfe {
-            if contains_sorted(&m.disabled, k) || contains_sorted(&m.forward_off, k) {
+            if contains_sorted(m.disabled(), k) || contains_sorted(m.forward_off(), k) {
                 return false;
             }
-            if contains_sorted(&m.forward_on, k) {
+            if contains_sorted(m.forward_on(), k) {
                 return true;
             }
         }
