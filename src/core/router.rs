@@ -817,7 +817,7 @@ impl Router {
                     oifs,
                 } => self.creation_alert(now, p, flow, iif, &oifs),
                 Effect::MfeCreated { flow, .. } => {
-                    self.flows.entry(flow).or_insert_with(|| FlowInfo::new(now));
+                    // `new_flow` records the flow with where it came from.
                     self.dirty.push(flow);
                     self.note_active(now);
                     Vec::new()
@@ -1193,14 +1193,14 @@ impl Router {
         match iif {
             Some(iif) => match self.mgm.create_mfe(flow, iif, upstream) {
                 Ok(effects) => {
+                    let mut info = FlowInfo::new(now);
+                    info.origin = Some(FlowOrigin {
+                        arrival,
+                        rpf,
+                        upstream,
+                    });
+                    self.flows.insert(flow, info);
                     self.process_effects(now, effects);
-                    if let Some(info) = self.flows.get_mut(&flow) {
-                        info.origin = Some(FlowOrigin {
-                            arrival,
-                            rpf,
-                            upstream,
-                        });
-                    }
                     let owner = self.routing_owner(iif);
                     if let Some(id) = owner {
                         self.deliver(now, id, ProtoEvent::FlowCreated { flow, iif });

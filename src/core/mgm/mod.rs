@@ -576,7 +576,8 @@ impl Mgm {
         if self.mfes.contains_key(&flow) {
             return Err(MgmError::MfeExists(flow));
         }
-        let oifs = self.wanted_oifs(flow, iif);
+        // A new entry has no overrides yet.
+        let oifs = self.oifs_with(flow, iif, None);
         self.note_mfe(flow);
         // One creation alert per component owning outgoing interfaces, in
         // component order (a handful of components: a short vector).
@@ -688,7 +689,11 @@ impl Mgm {
     /// creation-disabled, minus `iif`. Overrides are those of the existing
     /// entry, if any.
     pub fn wanted_oifs(&self, flow: FlowKey, iif: IfIndex) -> Vec<IfIndex> {
-        let mfe = self.mfes.get(&flow);
+        self.oifs_with(flow, iif, self.mfes.get(&flow))
+    }
+
+    /// [`Self::wanted_oifs`] with the entry's overrides given.
+    fn oifs_with(&self, flow: FlowKey, iif: IfIndex, mfe: Option<&Mfe>) -> Vec<IfIndex> {
         let mut cand: Vec<IfIndex> = self
             .members
             .ifaces_with(MembershipKey::any(flow.group))
