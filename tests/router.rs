@@ -191,6 +191,58 @@ fn a_join_then_a_flow_forwards_to_the_member() {
 }
 
 #[test]
+fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let installed = mrt(&r.handle(
+        t0,
+        Input::NewFlow {
+            flow: flow(),
+            arrival: UP0,
+            rpf: Some(UP0),
+            upstream: None,
+        },
+    ));
+    assert_eq!(installed.len(), 1, "{installed:?}");
+    assert!(
+        matches!(installed[0], MrtAction::AddMfc { flow: f, .. } if f == flow()),
+        "{installed:?}"
+    );
+    // The kernel lost it once more: the same entry again, and the router's
+    // own view is unchanged.
+    let out = mrt(&r.handle(
+        t0,
+        Input::NewFlow {
+            flow: flow(),
+            arrival: UP0,
+            rpf: Some(UP0),
+            upstream: None,
+        },
+    ));
+    assert_eq!(out, installed);
+    assert_eq!(r.installed_flows(), vec![flow()]);
+    assert_eq!(r.show_routes(t0).len(), 1);
+
+    // The same for a drop entry (no route towards the source).
+    let other = FlowKey {
+        group: group(),
+        source: Ipv4Addr::new(192, 0, 2, 7),
+    };
+    let upcall = Input::NewFlow {
+        flow: other,
+        arrival: UP0,
+        rpf: None,
+        upstream: None,
+    };
+    let first = mrt(&r.handle(t0, upcall.clone()));
+    assert!(
+        matches!(&first[..], [MrtAction::AddMfc { flow: f, oifs, .. }] if *f == other && oifs.is_empty()),
+        "{first:?}"
+    );
+    assert_eq!(mrt(&r.handle(t0, upcall)), first);
+}
+
+#[test]
 fn taking_and_releasing_an_outgoing_interface_changes_nothing_in_the_kernel() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);

@@ -1157,15 +1157,10 @@ impl Router {
         upstream: Option<Ipv4Addr>,
     ) {
         self.count("new_flows");
-        if self.mgm.mfe(flow).is_some() || self.drop_flows.contains_key(&flow) {
-            // The kernel lost an entry we have: reinstall it at commit.
-            if let Some(e) = self.mroute.mfc_entry(&flow).cloned() {
-                self.mroute.mark_failed(&MrtAction::AddMfc {
-                    flow,
-                    iif_vif: e.iif,
-                    oifs: e.oifs,
-                });
-            }
+        // A flow the manager has an entry for is found out by `create_mfe`
+        // (one search of its table instead of two).
+        if self.drop_flows.contains_key(&flow) {
+            self.reinstall(flow);
             return;
         }
         let rpf = rpf.filter(|i| self.mgm.interface(*i).is_some());
@@ -1215,8 +1210,10 @@ impl Router {
                         self.deliver(now, id, ProtoEvent::FlowSeen { flow, iif });
                     }
                 }
+                Err(_) if self.mgm.mfe(flow).is_some() => self.reinstall(flow),
                 Err(e) => self.mgm_error(now, "new flow", e),
             },
+            None if self.mgm.mfe(flow).is_some() => self.reinstall(flow),
             None => {
                 self.count("flows_refused");
                 self.event(
@@ -1238,6 +1235,18 @@ impl Router {
                 self.dirty.push(flow);
                 self.note_active(now);
             }
+        }
+    }
+
+    /// The kernel asked about a flow we have an entry for: it lost the
+    /// entry (flushed by someone else, say). Reinstall it at commit.
+    fn reinstall(&mut self, flow: FlowKey) {
+        if let Some(e) = self.mroute.mfc_entry(&flow).copied() {
+            self.mroute.mark_failed(&MrtAction::AddMfc {
+                flow,
+                iif_vif: e.iif,
+                oifs: e.oifs,
+            });
         }
     }
 

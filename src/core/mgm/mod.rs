@@ -44,7 +44,7 @@ mod iface;
 mod membership;
 mod mfe;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, btree_map};
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
@@ -573,12 +573,23 @@ impl Mgm {
             return Err(MgmError::InterfaceDown(iif));
         }
         let iif_owner = iface.owner_component();
-        if self.mfes.contains_key(&flow) {
-            return Err(MgmError::MfeExists(flow));
-        }
-        // A new entry has no overrides yet.
+        // A new entry has no overrides yet. (Computed before the existence
+        // check so that the table is searched once.)
         let oifs = self.oifs_with(flow, iif, None);
-        self.note_mfe(flow);
+        match self.mfes.entry(flow) {
+            btree_map::Entry::Occupied(_) => return Err(MgmError::MfeExists(flow)),
+            btree_map::Entry::Vacant(slot) => {
+                slot.insert(Mfe::new(iif, iif_owner, upstream, oifs.clone()));
+            }
+        }
+        *self
+            .mfe_groups
+            .entry(flow.group.addr().to_bits())
+            .or_default() += 1;
+        if let Some(b) = self.batch.as_mut() {
+            // It did not exist when the batch began, or it was deleted since.
+            b.mfes.entry(flow).or_insert(None);
+        }
         // One creation alert per component owning outgoing interfaces, in
         // component order (a handful of components: a short vector).
         let mut per: Vec<(ComponentId, Vec<IfIndex>)> = Vec::new();
@@ -593,15 +604,7 @@ impl Mgm {
         }
         let empty = oifs.is_empty();
         let mut out = Vec::with_capacity(2 + per.len());
-        out.push(Effect::MfeCreated {
-            flow,
-            iif,
-            oifs: oifs.clone(),
-        });
-        self.mfe_insert(
-            flow,
-            Mfe::new(iif, iif_owner, upstream, oifs),
-        );
+        out.push(Effect::MfeCreated { flow, iif, oifs });
         out.extend(per.into_iter().map(|(to, oifs)| Effect::CreationAlert {
             to,
             flow,
@@ -1100,15 +1103,6 @@ impl Mgm {
         let owner = self.iface_owner(ifindex);
         for m in self.mfes.values_mut().filter(|m| m.iif == ifindex) {
             m.iif_owner = owner;
-        }
-    }
-
-    fn mfe_insert(&mut self, flow: FlowKey, mfe: Mfe) {
-        if self.mfes.insert(flow, mfe).is_none() {
-            *self
-                .mfe_groups
-                .entry(flow.group.addr().to_bits())
-                .or_default() += 1;
         }
     }
 
