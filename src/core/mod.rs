@@ -1,6 +1,7 @@
 //! Sans-IO core: everything here is deterministic and testable without
 //! privileges. Time is always passed in.
 
+mod hash;
 pub mod iface;
 pub mod igmp;
 pub mod mgm;

@@ -13,10 +13,11 @@
 //! actions (see [`MrouteTable::apply_actions`]) and reports failures back.
 
 use std::borrow::Cow;
-use std::collections::btree_map::Entry;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::core::hash::IntMap;
 use crate::core::types::{FlowKey, IfIndex, MAXVIFS, VifIndex, VifSet};
 
 // ===== MrtAction =====
@@ -141,8 +142,9 @@ pub struct MrouteTable {
     stale_vifs: BTreeMap<VifIndex, IfIndex>,
     /// Installed MFC entries. An entry may still reference a VIF index that
     /// is no longer live (its device vanished); reconcile replaces or deletes
-    /// such entries before the index is reused.
-    mfc: BTreeMap<FlowKey, MfcEntry>,
+    /// such entries before the index is reused. Hashed: searched for every
+    /// changed flow.
+    mfc: IntMap<FlowKey, MfcEntry>,
     /// Set when something only a full pass repairs happened (a VIF change
     /// failed, a device vanished).
     needs_full: bool,
@@ -168,11 +170,6 @@ impl MrouteTable {
     /// Live VIFs in index order.
     pub fn vifs(&self) -> impl Iterator<Item = (VifIndex, IfIndex)> + '_ {
         self.vifs.iter().map(|(v, i)| (*v, *i))
-    }
-
-    /// Installed MFC entries in flow order.
-    pub fn mfc_entries(&self) -> impl Iterator<Item = (&FlowKey, &MfcEntry)> {
-        self.mfc.iter()
     }
 
     pub fn mfc_entry(&self, flow: &FlowKey) -> Option<&MfcEntry> {
@@ -245,7 +242,7 @@ impl MrouteTable {
         let is_new = |v: VifIndex| new_vifs.iter().any(|(nv, _)| *nv == v);
 
         // 4. Translate the desired entries to VIF terms.
-        let mut target: BTreeMap<FlowKey, MfcEntry> = BTreeMap::new();
+        let mut target: IntMap<FlowKey, MfcEntry> = IntMap::default();
         for (flow, (iif, oifs)) in desired {
             let Some(iif_vif) = self.vif_of(*iif) else {
                 out.skipped.push(*flow);
@@ -280,7 +277,10 @@ impl MrouteTable {
         let mut late = Vec::new();
         let installed = std::mem::take(&mut self.mfc);
         let mut must_readd: BTreeSet<FlowKey> = BTreeSet::new();
-        for (flow, cur) in &installed {
+        // In flow order: the actions come out the same every time.
+        let mut installed_order: Vec<(&FlowKey, &MfcEntry)> = installed.iter().collect();
+        installed_order.sort_unstable_by_key(|(f, _)| **f);
+        for (flow, cur) in installed_order {
             let references_dead = std::iter::once(cur.iif)
                 .chain(cur.oifs.iter())
                 .any(|v| !self.vifs.contains_key(&v) || is_new(v));
@@ -293,7 +293,9 @@ impl MrouteTable {
                 must_readd.insert(*flow);
             }
         }
-        for (flow, want) in &target {
+        let mut target_order: Vec<(&FlowKey, &MfcEntry)> = target.iter().collect();
+        target_order.sort_unstable_by_key(|(f, _)| **f);
+        for (flow, want) in target_order {
             if must_readd.contains(flow) || installed.get(flow) != Some(want) {
                 late.push(MrtAction::AddMfc {
                     flow: *flow,

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::config::Config;
+use crate::core::hash::IntMap;
 use crate::core::iface::{AddrFact, IfaceChange, IfaceTable, LinkFact};
 use crate::core::igmp::{
     GroupStatus, IgmpAction, IgmpEvent, IgmpLog, IgmpRouter, IgmpStats, IgmpVersion,
@@ -243,7 +244,9 @@ pub struct Router {
     igmp: BTreeMap<IfIndex, IgmpRouter>,
     protocols: Vec<ProtoSlot>,
     mroute: MrouteTable,
-    flows: BTreeMap<FlowKey, FlowInfo>,
+    /// Book-keeping of the manager's entries (hashed: searched on every
+    /// new flow; show commands walk the manager's ordered table).
+    flows: IntMap<FlowKey, FlowInfo>,
     /// Flows nobody may forward, installed with no outgoing interface so
     /// the kernel stops asking.
     drop_flows: BTreeMap<FlowKey, (IfIndex, FlowInfo)>,
@@ -292,7 +295,7 @@ impl Router {
             igmp: BTreeMap::new(),
             protocols: Vec::new(),
             mroute: MrouteTable::new(),
-            flows: BTreeMap::new(),
+            flows: IntMap::default(),
             drop_flows: BTreeMap::new(),
             dirty: Vec::new(),
             idle_deadline: None,
@@ -343,11 +346,14 @@ impl Router {
 
     /// Flows installed in the kernel (whose counters are worth reading).
     pub fn installed_flows(&self) -> Vec<FlowKey> {
-        self.flows
+        let mut flows: Vec<FlowKey> = self
+            .flows
             .keys()
             .chain(self.drop_flows.keys())
             .copied()
-            .collect()
+            .collect();
+        flows.sort_unstable();
+        flows
     }
 
     /// Process one input to completion.
@@ -1384,12 +1390,13 @@ impl Router {
     /// Remove forwarding entries that carried no traffic for the idle time.
     fn expire_idle_flows(&mut self, now: Instant) {
         let idle = self.cfg.global.mfe_idle_timeout;
-        let expired: Vec<FlowKey> = self
+        let mut expired: Vec<FlowKey> = self
             .flows
             .iter()
             .filter(|(_, f)| f.last_active + idle <= now)
             .map(|(k, _)| *k)
             .collect();
+        expired.sort_unstable();
         for flow in expired {
             self.event(
                 now,

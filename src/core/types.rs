@@ -309,7 +309,7 @@ impl fmt::Display for MembershipKey {
 }
 
 /// A forwarding flow: one source sending to one group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowKey {
     /// Ordered by group first, then source (`mgmctl show routes` order).
     pub group: GroupAddr,
@@ -320,6 +320,13 @@ impl FlowKey {
     /// Group and source as one integer, in the key's order.
     fn ordinal(&self) -> u64 {
         (u64::from(self.group.addr().to_bits()) << 32) | u64::from(self.source.to_bits())
+    }
+}
+
+// One integer write: cheap with the core's integer hasher.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.ordinal());
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::hash_map::Entry;
 use std::net::Ipv4Addr;
 use std::slice;
 
-use super::hash::{IntMap, IntSet};
+use crate::core::hash::{IntMap, IntSet};
 use crate::core::types::{GroupAddr, IfIndex, MembershipKey, SourceSel};
 
 /// Who added one (key, interface) entry. Only IGMP and the interface's

@@ -39,7 +39,6 @@
 //! forwarding.
 
 mod batch;
-mod hash;
 mod iface;
 mod membership;
 mod mfe;
@@ -54,7 +53,7 @@ pub use self::iface::{IgmpState, MgmIface};
 pub use self::mfe::{Mfe, MfeRoute};
 
 use self::batch::{Batch, Holders};
-use self::hash::IntMap;
+use crate::core::hash::IntMap;
 use self::iface::IfaceTable;
 use self::membership::{AddedBy, MembershipTable, pack, unpack};
 use self::mfe::{contains_sorted, insert_sorted, remove_sorted};

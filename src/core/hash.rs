@@ -1,5 +1,5 @@
-//! A fast hasher for the group manager's integer keys (packed membership
-//! keys, interface indices). SipHash, the std default, costs more than the
+//! A fast hasher for the core's integer keys (packed membership keys,
+//! interface indices, flows). SipHash, the std default, costs more than the
 //! rest of a table probe for one `u64`; a seeded folded multiply mixes every
 //! input bit into both the high bits (hashbrown's tag) and the low bits (its
 //! bucket index). The seed is drawn per table from std's `RandomState`, so
@@ -10,13 +10,13 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 
 /// `HashMap` with [`IntHash`].
-pub(super) type IntMap<K, V> = HashMap<K, V, IntHash>;
+pub(crate) type IntMap<K, V> = HashMap<K, V, IntHash>;
 /// `HashSet` with [`IntHash`].
-pub(super) type IntSet<K> = HashSet<K, IntHash>;
+pub(crate) type IntSet<K> = HashSet<K, IntHash>;
 
 /// Builds [`IntHasher`]s sharing one random seed.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct IntHash {
+pub(crate) struct IntHash {
     seed: u64,
 }
 
@@ -38,7 +38,7 @@ impl BuildHasher for IntHash {
 
 /// Folded-multiply hasher, made for a few integer writes per key.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct IntHasher(u64);
+pub(crate) struct IntHasher(u64);
 
 /// 2^64 / golden ratio, odd.
 const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
