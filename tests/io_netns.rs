@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use mgmd::core::mroute::{MrouteTable, MrtAction};
+use mgmd::core::rib::TableAnswer;
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex, VifSet};
 use mgmd::io::mrt::{AsyncMrtSocket, IgmpRx, MrtError, MrtRx, MrtSocket, UpcallKind};
 use mgmd::io::netlink::{self, NetEvent, NetlinkWatcher};
@@ -565,6 +566,50 @@ fn rpf_lookup_finds_interface_and_gateway() {
             .await
             .unwrap();
         assert_eq!(none, None);
+    });
+}
+
+#[test]
+fn dump_table_reads_only_that_table() {
+    if !is_root() {
+        return;
+    }
+    in_netns(|| async {
+        ip(&["link", "add", "t0", "type", "veth", "peer", "name", "t1"]);
+        ip(&["link", "set", "t0", "up"]);
+        ip(&["link", "set", "t1", "up"]);
+        ip(&["addr", "add", "10.6.0.1/24", "dev", "t0"]);
+        ip(&["route", "add", "10.7.0.0/16", "via", "10.6.0.2"]);
+        ip(&[
+            "route",
+            "add",
+            "10.8.0.0/16",
+            "via",
+            "10.6.0.3",
+            "dev",
+            "t0",
+            "table",
+            "10",
+        ]);
+        ip(&["route", "add", "unreachable", "default", "table", "10"]);
+        let w = netlink::start().await.unwrap();
+        let t0 = ifindex("t0");
+        let t = netlink::dump_table(w.handle(), 10).await.unwrap();
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert_eq!(
+            t.lookup(Ipv4Addr::new(10, 8, 1, 1)),
+            TableAnswer::Route {
+                ifindex: t0,
+                gateway: Some(Ipv4Addr::new(10, 6, 0, 3))
+            }
+        );
+        // The main table's route is not table 10's; its default says no.
+        assert_eq!(t.lookup(Ipv4Addr::new(10, 7, 1, 1)), TableAnswer::NoRoute);
+        let empty = netlink::dump_table(w.handle(), 11).await.unwrap();
+        assert_eq!(
+            empty.lookup(Ipv4Addr::new(10, 8, 1, 1)),
+            TableAnswer::NotInTable
+        );
     });
 }
 

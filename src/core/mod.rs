@@ -7,6 +7,7 @@ pub mod igmp;
 pub mod mgm;
 pub mod mroute;
 pub mod protocol;
+pub mod rib;
 pub mod router;
 pub mod status;
 pub mod types;

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::core::mroute::MrtAction;
+use crate::core::rib::{RouteTable, TableAnswer};
 use crate::core::router::{FlowCounters, Input, Output, Router};
 use crate::core::types::{FlowKey, GroupAddr, IfIndex};
 use crate::ctl::proto::{EventRecord, Reply, Request};
@@ -50,6 +51,11 @@ struct Io {
     netlink_resyncs: u64,
     /// Recent route lookups: source -> (RPF interface, gateway, when).
     rpf_cache: HashMap<Ipv4Addr, (Option<IfIndex>, Option<Ipv4Addr>, Instant)>,
+    /// `global.table`: RPF lookups consult that routing table first.
+    table: Option<u32>,
+    /// Its routes; `None` until read, and again after it changed (read on
+    /// the next lookup, so a burst of route changes costs one dump).
+    table_routes: Option<RouteTable>,
 }
 
 /// Run until SIGTERM/SIGINT. Returns after removing what was installed.
@@ -98,7 +104,16 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
         rp_checked: BTreeSet::new(),
         rpf_cache: HashMap::new(),
         netlink_resyncs: 0,
+        table,
+        table_routes: None,
     };
+    if let Some(t) = table {
+        tracing::info!(
+            target: "mroute",
+            table = t,
+            "RPF lookups use the routes of routing table {t} first, then the kernel's own lookup"
+        );
+    }
     let mut router = Router::new(cfg, Instant::now().into_std());
     let mut poll = tokio::time::interval(COUNTER_POLL);
     // When to look the installed flows' sources up again after a route change.
@@ -125,10 +140,14 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
                     NetEvent::AddrRemoved(a) => Input::AddrRemoved(a),
                     NetEvent::Snapshot { links, addrs } => {
                         // Route notifications may have been lost too.
+                        io.table_routes = None;
                         rpf_recheck.get_or_insert(Instant::now() + RPF_RECHECK_DELAY);
                         Input::Snapshot { links, addrs }
                     }
-                    NetEvent::RoutesChanged => {
+                    NetEvent::RoutesChanged { table } => {
+                        if io.table == Some(table) {
+                            io.table_routes = None;
+                        }
                         // Routes change in bursts: look up once it settles.
                         rpf_recheck.get_or_insert(Instant::now() + RPF_RECHECK_DELAY);
                         continue;
@@ -342,20 +361,48 @@ async fn rpf_lookup(
             return Ok((*ifindex, *gateway));
         }
     }
-    let answer = match netlink::rpf_lookup(&io.rtnl, source, None).await {
-        Ok(Some(rpf)) => (Some(rpf.ifindex), rpf.gateway),
-        Ok(None) => (None, None),
-        Err(e) => {
-            tracing::warn!(target: "mroute", %source, "RPF lookup failed: {e}");
-            // Not cached: the next upcall asks again.
-            return Err(());
-        }
+    let answer = match table_lookup(io, source).await? {
+        TableAnswer::Route { ifindex, gateway } => (Some(ifindex), gateway),
+        TableAnswer::NoRoute => (None, None),
+        TableAnswer::NotInTable => match netlink::rpf_lookup(&io.rtnl, source, None).await {
+            Ok(Some(rpf)) => (Some(rpf.ifindex), rpf.gateway),
+            Ok(None) => (None, None),
+            Err(e) => {
+                tracing::warn!(target: "mroute", %source, "RPF lookup failed: {e}");
+                // Not cached: the next upcall asks again.
+                return Err(());
+            }
+        },
     };
     if io.rpf_cache.len() > 4096 {
         io.rpf_cache.clear();
     }
     io.rpf_cache.insert(source, (answer.0, answer.1, now));
     Ok(answer)
+}
+
+/// What the configured routing table says about `source`
+/// (`NotInTable` without one), reading the table first if needed.
+async fn table_lookup(io: &mut Io, source: Ipv4Addr) -> Result<TableAnswer, ()> {
+    let Some(table) = io.table else {
+        return Ok(TableAnswer::NotInTable);
+    };
+    if io.table_routes.is_none() {
+        match netlink::dump_table(&io.rtnl, table).await {
+            Ok(routes) => {
+                tracing::debug!(target: "mroute", table, routes = routes.len(), "read the routing table");
+                io.table_routes = Some(routes);
+            }
+            Err(e) => {
+                tracing::warn!(target: "mroute", %source, table, "RPF lookup failed: {e}");
+                return Err(());
+            }
+        }
+    }
+    Ok(io
+        .table_routes
+        .as_ref()
+        .map_or(TableAnswer::NotInTable, |t| t.lookup(source)))
 }
 
 /// After route changes: look every installed flow's source up again and

@@ -15,6 +15,7 @@ use std::os::fd::AsFd;
 
 use futures::TryStreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
+use ipnet::Ipv4Net;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::RouteNetlinkMessage;
@@ -25,6 +26,7 @@ use netlink_sys::{AsyncSocket, SocketAddr};
 use rtnetlink::{Handle, MulticastGroup};
 use tokio::task::JoinHandle;
 
+use crate::core::rib::{RouteTable, TableRoute, TableRouteKind};
 use crate::core::types::IfIndex;
 use crate::io::sys;
 
@@ -53,9 +55,12 @@ pub enum NetEvent {
         links: Vec<LinkFact>,
         addrs: Vec<AddrFact>,
     },
-    /// An IPv4 unicast route was added or removed: RPF answers may have
+    /// An IPv4 unicast (or unreachable, blackhole, prohibit) route of
+    /// routing table `table` was added or removed: RPF answers may have
     /// changed (level-triggered: the consumer looks them up again).
-    RoutesChanged,
+    RoutesChanged {
+        table: u32,
+    },
 }
 
 /// The unicast route towards a multicast source.
@@ -244,7 +249,82 @@ pub async fn rpf_lookup(
     Ok(routes.iter().find_map(rpf_info))
 }
 
+/// Dumps the IPv4 routes of routing table `table` (for RPF lookups of a
+/// table of our own; see [`crate::core::rib`]).
+pub async fn dump_table(handle: &Handle, table: u32) -> Result<RouteTable, NetlinkError> {
+    let mut msg = RouteMessage::default();
+    msg.header.address_family = AddressFamily::Inet;
+    let routes: Vec<RouteMessage> = handle
+        .route()
+        .get(msg)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|source| NetlinkError::Request {
+            op: "dump the routes of the routing table",
+            source,
+        })?;
+    Ok(RouteTable::new(
+        routes.iter().filter_map(|m| table_route(m, table)),
+    ))
+}
+
 // ===== helper functions =====
+
+/// The route `m` describes if it is an IPv4 route of `table` that a
+/// lookup can match (unicast, or one that ends the lookup).
+fn table_route(m: &RouteMessage, table: u32) -> Option<TableRoute> {
+    if m.header.address_family != AddressFamily::Inet {
+        return None;
+    }
+    let mut in_table = u32::from(m.header.table);
+    let mut dst = Ipv4Addr::UNSPECIFIED;
+    let mut metric = 0;
+    let mut oif = None;
+    let mut gateway = None;
+    let mut first_hop = None;
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Table(t) => in_table = *t,
+            RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
+            RouteAttribute::Priority(p) => metric = *p,
+            RouteAttribute::Oif(i) => oif = Some(IfIndex(*i)),
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
+            RouteAttribute::MultiPath(hops) => {
+                first_hop = hops.first().map(|h| {
+                    let gw = h.attributes.iter().find_map(|a| match a {
+                        RouteAttribute::Gateway(RouteAddress::Inet(g)) => Some(*g),
+                        _ => None,
+                    });
+                    (IfIndex(h.interface_index), gw)
+                });
+            }
+            _ => {}
+        }
+    }
+    if in_table != table {
+        return None;
+    }
+    let kind = match m.header.kind {
+        RouteType::Unicast => {
+            let (ifindex, gateway) = match (oif, first_hop) {
+                (Some(i), _) => (i, gateway),
+                (None, Some(hop)) => hop,
+                (None, None) => return None,
+            };
+            TableRouteKind::Unicast { ifindex, gateway }
+        }
+        RouteType::Unreachable | RouteType::BlackHole | RouteType::Prohibit => {
+            TableRouteKind::NoRoute
+        }
+        _ => return None,
+    };
+    Some(TableRoute {
+        dst: Ipv4Net::new(dst, m.header.destination_prefix_length).ok()?,
+        metric,
+        kind,
+    })
+}
 
 /// Translates one notification; `None` for messages that carry no fact we
 /// follow (IPv6 addresses, other message kinds).
@@ -262,9 +342,23 @@ fn translate(msg: RouteNetlinkMessage) -> Option<NetEvent> {
         RouteNetlinkMessage::DelAddress(m) => addr_fact(&m).map(NetEvent::AddrRemoved),
         RouteNetlinkMessage::NewRoute(m) | RouteNetlinkMessage::DelRoute(m)
             if m.header.address_family == AddressFamily::Inet
-                && m.header.kind == RouteType::Unicast =>
+                && matches!(
+                    m.header.kind,
+                    RouteType::Unicast
+                        | RouteType::Unreachable
+                        | RouteType::BlackHole
+                        | RouteType::Prohibit
+                ) =>
         {
-            Some(NetEvent::RoutesChanged)
+            let table = m
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    RouteAttribute::Table(t) => Some(*t),
+                    _ => None,
+                })
+                .unwrap_or(u32::from(m.header.table));
+            Some(NetEvent::RoutesChanged { table })
         }
         _ => None,
     }
@@ -336,6 +430,7 @@ fn rpf_info(m: &RouteMessage) -> Option<RpfInfo> {
 mod tests {
     use super::*;
     use netlink_packet_route::address::AddressHeaderFlags;
+    use netlink_packet_route::route::RouteNextHop;
 
     #[test]
     fn link_message_becomes_fact() {
@@ -413,5 +508,68 @@ mod tests {
             Some(Ipv4Addr::new(10, 0, 0, 1))
         );
         assert_eq!(rpf_info(&RouteMessage::default()), None);
+    }
+
+    fn route(table: u8, kind: RouteType, dst: [u8; 4], len: u8) -> RouteMessage {
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.table = table;
+        m.header.kind = kind;
+        m.header.destination_prefix_length = len;
+        m.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(dst.into())));
+        m
+    }
+
+    #[test]
+    fn routes_of_the_table_become_lookup_entries() {
+        let mut m = route(10, RouteType::Unicast, [10, 1, 0, 0], 24);
+        m.attributes.push(RouteAttribute::Oif(3));
+        m.attributes.push(RouteAttribute::Priority(20));
+        assert_eq!(
+            table_route(&m, 10),
+            Some(TableRoute {
+                dst: "10.1.0.0/24".parse().unwrap(),
+                metric: 20,
+                kind: TableRouteKind::Unicast {
+                    ifindex: IfIndex(3),
+                    gateway: None
+                },
+            })
+        );
+        // Other tables, local routes and routes without an interface are
+        // not ours to match.
+        assert_eq!(table_route(&m, 254), None);
+        let local = route(10, RouteType::Local, [10, 1, 0, 1], 32);
+        assert_eq!(table_route(&local, 10), None);
+        let bare = route(10, RouteType::Unicast, [10, 2, 0, 0], 16);
+        assert_eq!(table_route(&bare, 10), None);
+    }
+
+    #[test]
+    fn large_table_ids_multipath_and_unreachable_routes() {
+        // Table ids above 255 come as an attribute (header says 252).
+        let mut m = route(252, RouteType::Unicast, [10, 9, 0, 0], 16);
+        m.attributes.push(RouteAttribute::Table(1000));
+        let mut hop = RouteNextHop::default();
+        hop.interface_index = 7;
+        hop.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(
+                [10, 0, 0, 9].into(),
+            )));
+        m.attributes.push(RouteAttribute::MultiPath(vec![hop]));
+        assert_eq!(
+            table_route(&m, 1000).map(|r| r.kind),
+            Some(TableRouteKind::Unicast {
+                ifindex: IfIndex(7),
+                gateway: Some(Ipv4Addr::new(10, 0, 0, 9))
+            })
+        );
+        assert_eq!(table_route(&m, 252), None);
+        let unreachable = route(10, RouteType::Unreachable, [0, 0, 0, 0], 0);
+        assert_eq!(
+            table_route(&unreachable, 10).map(|r| r.kind),
+            Some(TableRouteKind::NoRoute)
+        );
     }
 }

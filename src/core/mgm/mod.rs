@@ -53,10 +53,10 @@ pub use self::iface::{IgmpState, MgmIface};
 pub use self::mfe::{Mfe, MfeRoute};
 
 use self::batch::{Batch, Holders};
-use crate::core::hash::IntMap;
 use self::iface::IfaceTable;
 use self::membership::{AddedBy, MembershipTable, pack, unpack};
 use self::mfe::{contains_sorted, insert_sorted, remove_sorted};
+use crate::core::hash::IntMap;
 use crate::core::types::{
     ComponentId, FlowKey, GroupAddr, IfIndex, MembershipKey, ProtoId, SourceSel,
 };
