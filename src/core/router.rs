@@ -839,7 +839,9 @@ impl Router {
                 }
                 _ => Vec::new(),
             };
-            queue.extend(more);
+            if !more.is_empty() {
+                queue.extend(more);
+            }
         }
     }
 

@@ -589,27 +589,41 @@ impl Mgm {
             // It did not exist when the batch began, or it was deleted since.
             b.mfes.entry(flow).or_insert(None);
         }
-        // One creation alert per component owning outgoing interfaces, in
-        // component order (a handful of components: a short vector).
-        let mut per: Vec<(ComponentId, Vec<IfIndex>)> = Vec::new();
+        // Then one creation alert per component owning outgoing
+        // interfaces, in component order (a handful: found by a scan).
+        let mut out = Vec::with_capacity(3);
         for &o in &oifs {
-            if let Some(i) = self.ifaces.get(&o) {
-                let c = i.component();
-                match per.binary_search_by_key(&c, |(c, _)| *c) {
-                    Ok(at) => per[at].1.push(o),
-                    Err(at) => per.insert(at, (c, vec![o])),
+            let Some(c) = self.ifaces.get(&o).map(|i| i.component()) else {
+                continue;
+            };
+            let mut at = out.len();
+            for (k, e) in out.iter_mut().enumerate() {
+                if let Effect::CreationAlert { to, oifs, .. } = e {
+                    if *to == c {
+                        oifs.push(o);
+                        at = usize::MAX;
+                        break;
+                    }
+                    if *to > c {
+                        at = k;
+                        break;
+                    }
                 }
+            }
+            if at != usize::MAX {
+                out.insert(
+                    at,
+                    Effect::CreationAlert {
+                        to: c,
+                        flow,
+                        iif,
+                        oifs: vec![o],
+                    },
+                );
             }
         }
         let empty = oifs.is_empty();
-        let mut out = Vec::with_capacity(2 + per.len());
-        out.push(Effect::MfeCreated { flow, iif, oifs });
-        out.extend(per.into_iter().map(|(to, oifs)| Effect::CreationAlert {
-            to,
-            flow,
-            iif,
-            oifs,
-        }));
+        out.insert(0, Effect::MfeCreated { flow, iif, oifs });
         if let Some(to) = iif_owner {
             let key = MembershipKey::only(flow.source, flow.group);
             out.push(if empty {
