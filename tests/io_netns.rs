@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use mgmd::core::mroute::{MrouteTable, MrtAction};
 use mgmd::core::rib::TableAnswer;
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex, VifSet};
 use mgmd::io::mrt::{AsyncMrtSocket, IgmpRx, MrtError, MrtRx, MrtSocket, UpcallKind};
+use mgmd::io::mrt_writer::{MrtWriter, WriterReport};
 use mgmd::io::netlink::{self, NetEvent, NetlinkWatcher};
 use mgmd::io::raw_igmp::IgmpTxSocket;
 use nix::sched::{CloneFlags, setns, unshare};
@@ -352,6 +354,83 @@ fn reconcile_fills_all_32_vifs_and_the_33rd_is_refused() {
         let failures = table.apply_actions(&r.actions, |a| mrt.apply(a));
         assert!(failures.is_empty(), "{failures:?}");
         assert!(mr_vifs().is_empty() && mr_cache().is_empty());
+    });
+}
+
+#[test]
+fn kernel_writer_applies_in_order_and_reports_vifs_and_refusals() {
+    if !is_root() {
+        return;
+    }
+    in_netns(|| async {
+        ip(&["link", "add", "w0", "type", "veth", "peer", "name", "w1"]);
+        ip(&["link", "set", "w0", "up"]);
+        ip(&["link", "set", "w1", "up"]);
+        let (i0, i1) = (ifindex("w0"), ifindex("w1"));
+        let sock = Arc::new(MrtSocket::open(None).unwrap());
+        let mut w = MrtWriter::start(Arc::clone(&sock)).unwrap();
+        let f = flow([10, 0, 0, 2], [239, 1, 1, 1]);
+        w.submit(vec![
+            MrtAction::AddVif {
+                vif: VifIndex(0),
+                ifindex: i0,
+            },
+            MrtAction::AddVif {
+                vif: VifIndex(1),
+                ifindex: i1,
+            },
+            // No such device: refused, and the rest still applied.
+            MrtAction::AddVif {
+                vif: VifIndex(2),
+                ifindex: IfIndex(999_999),
+            },
+            MrtAction::AddMfc {
+                flow: f,
+                iif_vif: VifIndex(0),
+                oifs: VifSet::from([VifIndex(1)]),
+            },
+        ]);
+        // A later batch comes after the first: the entry is replaced.
+        w.submit(vec![MrtAction::AddMfc {
+            flow: f,
+            iif_vif: VifIndex(1),
+            oifs: VifSet::from([VifIndex(0)]),
+        }]);
+        w.flush().await.unwrap();
+        let mut reports = Vec::new();
+        while let Some(r) = w.try_report() {
+            reports.push(r);
+        }
+        assert!(
+            matches!(
+                &reports[..],
+                [
+                    WriterReport::VifAdded(a),
+                    WriterReport::VifAdded(b),
+                    WriterReport::Rejected {
+                        action: MrtAction::AddVif { vif: VifIndex(2), .. },
+                        ..
+                    }
+                ] if *a == i0 && *b == i1
+            ),
+            "{reports:?}"
+        );
+        assert_eq!(mr_vifs().len(), 2);
+        let c: Vec<String> = mr_cache()[0]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        assert_eq!((c[2].as_str(), c[6].as_str()), ("1", "0:1"));
+        // The writer finishes its queue when dropped; the socket stays open
+        // as long as someone holds it.
+        w.submit(vec![MrtAction::DelMfc {
+            flow: f,
+            iif_vif: VifIndex(1),
+        }]);
+        drop(w);
+        assert!(mr_cache().is_empty());
+        assert_eq!(mr_vifs().len(), 2);
+        drop(sock);
     });
 }
 

@@ -12,7 +12,6 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::core::mroute::MrtAction;
 use crate::core::rib::{RouteTable, TableAnswer};
 use crate::core::router::{FlowCounters, Input, Output, Router};
 use crate::core::types::{FlowKey, GroupAddr, IfIndex};
@@ -21,6 +20,7 @@ use crate::daemon::DaemonError;
 use crate::daemon::ctl_server::{CtlRequest, CtlServer};
 use crate::io::host::HostMemberships;
 use crate::io::mrt::{AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
+use crate::io::mrt_writer::{MrtWriter, WriterReport};
 use crate::io::netlink::{self, NetEvent};
 use crate::io::raw_igmp::IgmpTxSocket;
 use crate::io::sysctl;
@@ -41,6 +41,8 @@ const RX_BATCH: usize = 1024;
 /// Everything the loop owns besides the router.
 struct Io {
     mrt: AsyncMrtSocket,
+    /// Applies VIF and MFC changes on its own thread, in order.
+    writer: MrtWriter,
     tx: IgmpTxSocket,
     host: HostMemberships,
     events: broadcast::Sender<EventRecord>,
@@ -95,8 +97,11 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
         "mgmd started"
     );
 
+    let writer = MrtWriter::start(mrt.shared())
+        .map_err(|e| DaemonError::Io("failed to start the kernel writer thread", e))?;
     let mut io = Io {
         mrt,
+        writer,
         tx,
         host: HostMemberships::new(),
         events: events_tx,
@@ -169,6 +174,9 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
                     }
                 }
             }
+            Some(report) = io.writer.report() => {
+                writer_report(&mut router, &io, report);
+            }
             Some(req) = req_rx.recv() => {
                 let reply = control(&mut router, &mut io, req.request).await;
                 let _ = req.reply.send(reply);
@@ -190,6 +198,11 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
     tracing::info!("stopping: removing forwarding entries and VIFs");
     let outputs = router.shutdown(Instant::now().into_std());
     execute(&mut router, &mut io, outputs).await;
+    // Everything removed before we exit (and say why if something was not).
+    let _ = io.writer.flush().await;
+    while let Some(report) = io.writer.try_report() {
+        writer_report(&mut router, &io, report);
+    }
     io.host.clear();
     server.abort();
     let _ = std::fs::remove_file(&ctl_path);
@@ -209,23 +222,14 @@ async fn feed(router: &mut Router, io: &mut Io, input: Input) {
     execute(router, io, outputs).await;
 }
 
-/// Carry out outputs in order. Kernel refusals go back to the router after
-/// the batch; it retries them at its next commit.
+/// Carry out outputs in order. Kernel changes go to the writer thread as
+/// one batch, in their order; what it reports comes back through
+/// [`writer_report`].
 async fn execute(router: &mut Router, io: &mut Io, outputs: Vec<Output>) {
-    let mut rejected = Vec::new();
+    let mut kernel = Vec::new();
     for out in outputs {
         match out {
-            Output::Mrt(action) => match io.mrt.get_ref().apply(&action) {
-                Ok(()) => {
-                    if let MrtAction::AddVif { ifindex, .. } = action {
-                        check_mc_forwarding(router, ifindex);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(target: "mroute", "{e}");
-                    rejected.push((action, e.to_string()));
-                }
-            },
+            Output::Mrt(action) => kernel.push(action),
             Output::SendIgmp {
                 ifindex,
                 src,
@@ -275,11 +279,22 @@ async fn execute(router: &mut Router, io: &mut Io, outputs: Vec<Output>) {
             }
         }
     }
-    for (action, error) in rejected {
-        for out in router.kernel_rejected(Instant::now().into_std(), action, error) {
-            if let Output::Event(ev) = out {
-                log_event(&ev);
-                let _ = io.events.send(ev);
+    io.writer.submit(kernel);
+}
+
+/// What the kernel writer reports: a refused change goes back to the
+/// router, which retries it at its next commit; a new VIF gets the
+/// `mc_forwarding` check.
+fn writer_report(router: &mut Router, io: &Io, report: WriterReport) {
+    match report {
+        WriterReport::VifAdded(ifindex) => check_mc_forwarding(router, ifindex),
+        WriterReport::Rejected { action, error } => {
+            tracing::warn!(target: "mroute", "{error}");
+            for out in router.kernel_rejected(Instant::now().into_std(), action, error) {
+                if let Output::Event(ev) = out {
+                    log_event(&ev);
+                    let _ = io.events.send(ev);
+                }
             }
         }
     }

@@ -11,6 +11,7 @@
 
 pub mod host;
 pub mod mrt;
+pub mod mrt_writer;
 pub mod netlink;
 pub mod raw_igmp;
 pub mod sys;

@@ -15,6 +15,7 @@
 use std::io::{self, IoSliceMut};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, setsockopt, sockopt};
@@ -482,23 +483,30 @@ impl AsRawFd for MrtSocket {
 
 // ===== AsyncMrtSocket =====
 
-/// [`MrtSocket`] registered with the tokio reactor.
+/// [`MrtSocket`] registered with the tokio reactor. The socket is shared
+/// with the kernel writer ([`crate::io::mrt_writer`]), which applies
+/// changes through it; it closes when both are done with it.
 #[derive(Debug)]
 pub struct AsyncMrtSocket {
-    inner: AsyncFd<MrtSocket>,
+    inner: AsyncFd<Arc<MrtSocket>>,
 }
 
 impl AsyncMrtSocket {
     /// Must be called inside a tokio runtime.
     pub fn new(sock: MrtSocket) -> io::Result<Self> {
         Ok(AsyncMrtSocket {
-            inner: sys::async_fd(sock)?,
+            inner: sys::async_fd(Arc::new(sock))?,
         })
     }
 
-    /// The socket, for VIF/MFC changes and counters.
+    /// The socket, for group joins and counters.
     pub fn get_ref(&self) -> &MrtSocket {
         self.inner.get_ref()
+    }
+
+    /// The socket itself, for the kernel writer.
+    pub fn shared(&self) -> Arc<MrtSocket> {
+        Arc::clone(self.inner.get_ref())
     }
 
     /// Waits until input is available, then drains up to `max` messages.

@@ -198,6 +198,9 @@ mod owns_fd {
 
 impl owns_fd::Sealed for crate::io::mrt::MrtSocket {}
 impl OwnsFd for crate::io::mrt::MrtSocket {}
+// Shared ownership: the descriptor closes with the last reference.
+impl owns_fd::Sealed for std::sync::Arc<crate::io::mrt::MrtSocket> {}
+impl OwnsFd for std::sync::Arc<crate::io::mrt::MrtSocket> {}
 
 /// Registers `inner` with the tokio reactor. Must be called inside a tokio
 /// runtime.
