@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Time to install forwarding entries: a raw MRT_ADD_MFC loop against mgmd's
-# router path on a real multicast routing socket (benches/mfc_install.rs,
-# in a network namespace of its own).
+# path (router + kernel writer thread) on a real multicast routing socket
+# (benches/mfc_install.rs, in a network namespace of its own).
 #
 #   sudo scripts/bench/mfc-install.sh [FLOWS [ROUNDS]]   (default 10000 3)
 set -euo pipefail
