@@ -172,6 +172,22 @@ fn full_example_sets_every_section() {
 // ===== defaults and merging =====
 
 #[test]
+fn a_table_of_its_own_gets_its_own_socket_and_pid_file() {
+    let c = parse("[global]\ntable = 10\n");
+    assert_eq!(
+        c.global.control_socket,
+        PathBuf::from("/run/mgmd/mgmd-10.sock")
+    );
+    assert_eq!(c.global.pid_file, PathBuf::from("/run/mgmd/mgmd-10.pid"));
+    // Named paths win.
+    let c = parse(
+        "[global]\ntable = 10\ncontrol-socket = \"/run/a.sock\"\npid-file = \"/run/a.pid\"\n",
+    );
+    assert_eq!(c.global.control_socket, PathBuf::from("/run/a.sock"));
+    assert_eq!(c.global.pid_file, PathBuf::from("/run/a.pid"));
+}
+
+#[test]
 fn empty_file_gives_rfc_defaults() {
     let c = parse("");
     let d = &c.igmp_defaults;

@@ -12,9 +12,14 @@ use mgmd::ctl::{Client, Request};
 #[derive(Parser, Debug)]
 #[command(name = "mgmctl", version, about, long_about = None)]
 struct Args {
-    /// The daemon's control socket.
-    #[arg(short = 's', long, default_value = "/run/mgmd/mgmd.sock")]
-    socket: PathBuf,
+    /// The daemon's control socket [default: /run/mgmd/mgmd.sock, or
+    /// /run/mgmd/mgmd-N.sock with --table N].
+    #[arg(short = 's', long, conflicts_with = "table")]
+    socket: Option<PathBuf>,
+    /// Talk to the mgmd running on multicast routing table N (its default
+    /// control socket).
+    #[arg(short = 't', long, value_name = "N")]
+    table: Option<u32>,
     /// Print JSON instead of tables (errors as {"error": "..."}).
     #[arg(long, global = true)]
     json: bool,
@@ -68,7 +73,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let mut client = Client::connect(&args.socket).map_err(|e| e.to_string())?;
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(|| mgmd::config::default_control_socket(args.table));
+    let mut client = Client::connect(&socket).map_err(|e| e.to_string())?;
     let request = match &args.cmd {
         Cmd::Show { what } => match what {
             Show::Interfaces => Request::ShowInterfaces,
@@ -312,4 +321,20 @@ fn print_protocols(list: &[ProtocolView]) {
         .map(|p| vec![p.name.clone(), p.interfaces.join(",")])
         .collect();
     table(&["PROTOCOL", "INTERFACES"], rows);
+}
+
+// ===== tests =====
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_follows_the_table_unless_named() {
+        let a = Args::try_parse_from(["mgmctl", "-t", "10", "ping"]).unwrap();
+        assert_eq!((a.socket, a.table), (None, Some(10)));
+        let a = Args::try_parse_from(["mgmctl", "-s", "/run/x.sock", "ping"]).unwrap();
+        assert_eq!(a.socket, Some(PathBuf::from("/run/x.sock")));
+        assert!(Args::try_parse_from(["mgmctl", "-s", "/run/x.sock", "-t", "10", "ping"]).is_err());
+    }
 }

@@ -30,8 +30,10 @@ daemon over its control socket.";
 const AFTER_LONG_HELP: &str = "\
 FILES:
     /etc/mgmd/mgmd.toml    default configuration file
-    /run/mgmd/mgmd.sock    default control socket (global.control-socket)
-    /run/mgmd/mgmd.pid     default pid file (global.pid-file)
+    /run/mgmd/mgmd.sock    default control socket (global.control-socket);
+                           /run/mgmd/mgmd-N.sock with global.table = N
+    /run/mgmd/mgmd.pid     default pid file (global.pid-file);
+                           /run/mgmd/mgmd-N.pid with global.table = N
 
 ENVIRONMENT:
     RUST_LOG    a tracing filter (e.g. \"info,mgmd::core=debug\"); overrides

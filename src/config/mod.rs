@@ -115,11 +115,30 @@ pub struct GlobalConfig {
     pub rp_filter_warning: bool,
 }
 
+/// The control socket when the configuration names none:
+/// `/run/mgmd/mgmd.sock`, or `/run/mgmd/mgmd-N.sock` for `table = N` (so
+/// that one instance per table runs without further settings).
+pub fn default_control_socket(table: Option<u32>) -> PathBuf {
+    match table {
+        None => PathBuf::from("/run/mgmd/mgmd.sock"),
+        Some(t) => PathBuf::from(format!("/run/mgmd/mgmd-{t}.sock")),
+    }
+}
+
+/// The pid file when the configuration names none: `/run/mgmd/mgmd.pid`,
+/// or `/run/mgmd/mgmd-N.pid` for `table = N`.
+pub fn default_pid_file(table: Option<u32>) -> PathBuf {
+    match table {
+        None => PathBuf::from("/run/mgmd/mgmd.pid"),
+        Some(t) => PathBuf::from(format!("/run/mgmd/mgmd-{t}.pid")),
+    }
+}
+
 impl Default for GlobalConfig {
     fn default() -> Self {
         GlobalConfig {
-            control_socket: PathBuf::from("/run/mgmd/mgmd.sock"),
-            pid_file: PathBuf::from("/run/mgmd/mgmd.pid"),
+            control_socket: default_control_socket(None),
+            pid_file: default_pid_file(None),
             table: None,
             mfe_idle_timeout: Duration::from_secs(900),
             log_level: LogLevel::Info,

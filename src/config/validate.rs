@@ -279,6 +279,14 @@ impl Validator<'_> {
                 ));
             }
             g.table = Some(t as u32);
+            // One instance per table: its own socket and pid file unless
+            // named.
+            if raw.control_socket.is_none() {
+                g.control_socket = super::default_control_socket(g.table);
+            }
+            if raw.pid_file.is_none() {
+                g.pid_file = super::default_pid_file(g.table);
+            }
         }
         if let Some(v) = &raw.mfe_idle_timeout {
             let d = self.validate_duration("mfe-idle-timeout", v)?;
