@@ -121,7 +121,17 @@ pub async fn start_with_rcvbuf(rcvbuf: usize) -> Result<NetlinkWatcher, NetlinkE
     .map_err(NetlinkError::Socket)?;
     sys::set_rcvbuf(ev_conn.socket_mut().socket_mut().as_fd(), rcvbuf)
         .map_err(NetlinkError::Socket)?;
-    let (req_conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
+    let (mut req_conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
+    // Strict checking lets a route dump ask for one table (the kernel then
+    // sends only that table, not every route it has). Without it (older
+    // kernels) dumps are filtered here instead.
+    if let Err(e) = req_conn
+        .socket_mut()
+        .socket_ref()
+        .set_netlink_get_strict_chk(true)
+    {
+        tracing::debug!(target: "iface", "netlink strict checking unavailable: {e}");
+    }
     let tasks = vec![tokio::spawn(ev_conn), tokio::spawn(req_conn)];
     let mut w = NetlinkWatcher {
         handle,
@@ -254,16 +264,24 @@ pub async fn rpf_lookup(
 pub async fn dump_table(handle: &Handle, table: u32) -> Result<RouteTable, NetlinkError> {
     let mut msg = RouteMessage::default();
     msg.header.address_family = AddressFamily::Inet;
-    let routes: Vec<RouteMessage> = handle
-        .route()
-        .get(msg)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|source| NetlinkError::Request {
-            op: "dump the routes of the routing table",
-            source,
-        })?;
+    // The table filter (honoured with strict checking).
+    match u8::try_from(table) {
+        Ok(t) => msg.header.table = t,
+        Err(_) => msg.attributes.push(RouteAttribute::Table(table)),
+    }
+    let result: Result<Vec<RouteMessage>, _> =
+        handle.route().get(msg).execute().try_collect().await;
+    let routes = match result {
+        Ok(r) => r,
+        // A table nobody has put a route in does not exist yet.
+        Err(rtnetlink::Error::NetlinkError(e)) if -e.raw_code() == libc::ENOENT => Vec::new(),
+        Err(source) => {
+            return Err(NetlinkError::Request {
+                op: "dump the routes of the routing table",
+                source,
+            });
+        }
+    };
     Ok(RouteTable::new(
         routes.iter().filter_map(|m| table_route(m, table)),
     ))
