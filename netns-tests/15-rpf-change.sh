@@ -20,12 +20,6 @@ topo_router rtr
 write_config "$TOPO_DIR/mgmd.toml" up0 up1 lan1 lan2
 topo_mgmd "$TOPO_DIR/mgmd.toml"
 
-route_iif() {
-    mgmctl --json show routes | python3 -c '
-import json, sys
-g, s = sys.argv[1], sys.argv[2]
-print(next((r["iif"] for r in json.load(sys.stdin) if r["group"] == g and r["source"] == s), "-"))' "$1" "$2"
-}
 iif_is() { [ "$(route_iif $G $S)" = "$1" ]; }
 
 start_recv rcv1 $G "$TOPO_DIR/rcv1.json"

@@ -27,12 +27,6 @@ write_config "$TOPO_DIR/mgmd.toml" up0 lan1 lan2
 sed -i 's/^\[global\]$/[global]\ntable = 10/' "$TOPO_DIR/mgmd.toml"
 topo_mgmd "$TOPO_DIR/mgmd.toml"
 
-route_iif() {
-    mgmctl --json show routes | python3 -c '
-import json, sys
-g, s = sys.argv[1], sys.argv[2]
-print(next((r["iif"] for r in json.load(sys.stdin) if r["group"] == g and r["source"] == s), "-"))' "$1" "$2"
-}
 iif_is() { [ "$(route_iif $G $S)" = "$1" ]; }
 # Forwarded nowhere: the route is a drop entry (no outgoing interface).
 refused() {

@@ -70,6 +70,15 @@ data = json.load(sys.stdin)
 sys.exit(0 if any(g["interface"] == iface and g["group"] == group for g in data) else 1)' "$1" "$2" <<<"$j"
 }
 
+# route_iif GROUP SOURCE : the incoming interface of mgmd's route for
+# (SOURCE,GROUP), or "-" when there is none.
+route_iif() {
+    mgmctl --json show routes | python3 -c '
+import json, sys
+g, s = sys.argv[1], sys.argv[2]
+print(next((r["iif"] for r in json.load(sys.stdin) if r["group"] == g and r["source"] == s), "-"))' "$1" "$2"
+}
+
 # Is GROUP forwarded out of INTERFACE by some route?
 route_has_oif() {
     local j

@@ -51,6 +51,13 @@ where
     }
 }
 
+/// A veth pair `a`-`b` in the calling thread's namespace, both ends up.
+fn veth_up(a: &str, b: &str) {
+    ip(&["link", "add", a, "type", "veth", "peer", "name", b]);
+    ip(&["link", "set", a, "up"]);
+    ip(&["link", "set", b, "up"]);
+}
+
 /// Runs `ip` in the calling thread's namespace; panics on failure.
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip");
@@ -214,9 +221,7 @@ fn mrt_owner_is_exclusive_and_vifs_mfcs_show_in_proc() {
         return;
     }
     in_netns(|| async {
-        ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
-        ip(&["link", "set", "v0", "up"]);
-        ip(&["link", "set", "v1", "up"]);
+        veth_up("v0", "v1");
         let mrt = MrtSocket::open(None).expect("MRT_INIT");
         let err = MrtSocket::open(None).expect_err("second MRT_INIT must fail");
         assert!(matches!(err, MrtError::AlreadyInUse { .. }), "{err:?}");
@@ -363,9 +368,7 @@ fn kernel_writer_applies_in_order_and_reports_vifs_and_refusals() {
         return;
     }
     in_netns(|| async {
-        ip(&["link", "add", "w0", "type", "veth", "peer", "name", "w1"]);
-        ip(&["link", "set", "w0", "up"]);
-        ip(&["link", "set", "w1", "up"]);
+        veth_up("w0", "w1");
         let (i0, i1) = (ifindex("w0"), ifindex("w1"));
         let sock = Arc::new(MrtSocket::open(None).unwrap());
         let mut w = MrtWriter::start(Arc::clone(&sock)).unwrap();
@@ -618,14 +621,12 @@ fn netlink_watcher_follows_links_renames_and_addresses() {
 }
 
 #[test]
-fn rpf_lookup_finds_interface_and_gateway() {
+fn rpf_lookup_finds_interface_and_gateway_and_a_table_reads_alone() {
     if !is_root() {
         return;
     }
     in_netns(|| async {
-        ip(&["link", "add", "r0", "type", "veth", "peer", "name", "r1"]);
-        ip(&["link", "set", "r0", "up"]);
-        ip(&["link", "set", "r1", "up"]);
+        veth_up("r0", "r1");
         ip(&["addr", "add", "10.6.0.1/24", "dev", "r0"]);
         ip(&["route", "add", "10.7.0.0/16", "via", "10.6.0.2"]);
         let w = netlink::start().await.unwrap();
@@ -645,20 +646,8 @@ fn rpf_lookup_finds_interface_and_gateway() {
             .await
             .unwrap();
         assert_eq!(none, None);
-    });
-}
 
-#[test]
-fn dump_table_reads_only_that_table() {
-    if !is_root() {
-        return;
-    }
-    in_netns(|| async {
-        ip(&["link", "add", "t0", "type", "veth", "peer", "name", "t1"]);
-        ip(&["link", "set", "t0", "up"]);
-        ip(&["link", "set", "t1", "up"]);
-        ip(&["addr", "add", "10.6.0.1/24", "dev", "t0"]);
-        ip(&["route", "add", "10.7.0.0/16", "via", "10.6.0.2"]);
+        // A table's own routes, as RPF with `table` reads them.
         ip(&[
             "route",
             "add",
@@ -666,19 +655,17 @@ fn dump_table_reads_only_that_table() {
             "via",
             "10.6.0.3",
             "dev",
-            "t0",
+            "r0",
             "table",
             "10",
         ]);
         ip(&["route", "add", "unreachable", "default", "table", "10"]);
-        let w = netlink::start().await.unwrap();
-        let t0 = ifindex("t0");
         let t = netlink::dump_table(w.handle(), 10).await.unwrap();
         assert_eq!(t.len(), 2, "{t:?}");
         assert_eq!(
             t.lookup(Ipv4Addr::new(10, 8, 1, 1)),
             TableAnswer::Route {
-                ifindex: t0,
+                ifindex: r0,
                 gateway: Some(Ipv4Addr::new(10, 6, 0, 3))
             }
         );

@@ -112,6 +112,17 @@ impl RoutingProtocol for Dummy {
     }
 }
 
+/// The kernel's NOCACHE upcall for `flow` arriving on up0, with the
+/// unicast route towards its source pointing out of `rpf`.
+fn upcall(flow: FlowKey, rpf: Option<IfIndex>) -> Input {
+    Input::NewFlow {
+        flow,
+        arrival: UP0,
+        rpf,
+        upstream: None,
+    }
+}
+
 /// A router with a receiver of the group on lan1 and the flow forwarding.
 fn forwarding(t0: Instant) -> Router {
     let mut r = Router::with_protocols(config(), t0, vec![Box::new(Dummy)]);
@@ -127,15 +138,7 @@ fn forwarding(t0: Instant) -> Router {
             payload: join_report(),
         },
     );
-    let out = r.handle(
-        t0,
-        Input::NewFlow {
-            flow: flow(),
-            arrival: UP0,
-            rpf: Some(UP0),
-            upstream: None,
-        },
-    );
+    let out = r.handle(t0, upcall(flow(), Some(UP0)));
     let vif_lan1 = r
         .show_interfaces(t0)
         .into_iter()
@@ -194,15 +197,7 @@ fn a_join_then_a_flow_forwards_to_the_member() {
 fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    let installed = mrt(&r.handle(
-        t0,
-        Input::NewFlow {
-            flow: flow(),
-            arrival: UP0,
-            rpf: Some(UP0),
-            upstream: None,
-        },
-    ));
+    let installed = mrt(&r.handle(t0, upcall(flow(), Some(UP0))));
     assert_eq!(installed.len(), 1, "{installed:?}");
     assert!(
         matches!(installed[0], MrtAction::AddMfc { flow: f, .. } if f == flow()),
@@ -210,15 +205,7 @@ fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
     );
     // The kernel lost it once more: the same entry again, and the router's
     // own view is unchanged.
-    let out = mrt(&r.handle(
-        t0,
-        Input::NewFlow {
-            flow: flow(),
-            arrival: UP0,
-            rpf: Some(UP0),
-            upstream: None,
-        },
-    ));
+    let out = mrt(&r.handle(t0, upcall(flow(), Some(UP0))));
     assert_eq!(out, installed);
     assert_eq!(r.installed_flows(), vec![flow()]);
     assert_eq!(r.show_routes(t0).len(), 1);
@@ -228,18 +215,12 @@ fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
         group: group(),
         source: Ipv4Addr::new(192, 0, 2, 7),
     };
-    let upcall = Input::NewFlow {
-        flow: other,
-        arrival: UP0,
-        rpf: None,
-        upstream: None,
-    };
-    let first = mrt(&r.handle(t0, upcall.clone()));
+    let first = mrt(&r.handle(t0, upcall(other, None)));
     assert!(
         matches!(&first[..], [MrtAction::AddMfc { flow: f, oifs, .. }] if *f == other && oifs.is_empty()),
         "{first:?}"
     );
-    assert_eq!(mrt(&r.handle(t0, upcall)), first);
+    assert_eq!(mrt(&r.handle(t0, upcall(other, None))), first);
 }
 
 #[test]
@@ -401,14 +382,12 @@ fn a_burst_of_reports_is_learned_in_full_with_one_commit() {
     r.handle_batch(t0, reports);
     assert_eq!(r.memberships_on(LAN1).len(), 4000);
     // Flows for the groups: each is forwarded to lan1 once it arrives.
-    let flows = groups.iter().take(10).map(|g| Input::NewFlow {
-        flow: FlowKey {
+    let flows = groups.iter().take(10).map(|g| {
+        let flow = FlowKey {
             group: GroupAddr::new(*g).unwrap(),
             source: Ipv4Addr::new(10, 0, 1, 2),
-        },
-        arrival: UP0,
-        rpf: Some(UP0),
-        upstream: None,
+        };
+        upcall(flow, Some(UP0))
     });
     let out = r.handle_batch(t0, flows);
     let adds = mrt(&out)
