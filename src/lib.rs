@@ -16,12 +16,14 @@
 //!   - [`core::igmp`]: IGMP codec and the per-interface router state machine.
 //!   - [`core::iface`]: the interface table built from kernel facts.
 //!   - [`core::mroute`]: desired VIF/MFC state and the diff to the kernel.
+//!   - [`core::rib`]: one routing table's unicast routes, for RPF lookups
+//!     when mgmd runs on a table of its own.
 //!   - [`core::protocol`]: the routing-protocol trait and its implementations.
 //!   - [`core::router`]: ties the above together; the one `handle()` the
 //!     daemon drives.
 //! - [`config`]: TOML config types, parsing with positions, validation.
 //! - [`io`]: the only code that touches the kernel (rtnetlink, the multicast
-//!   routing socket, raw IGMP sockets).
+//!   routing socket and its writer thread, raw IGMP sockets).
 //! - [`daemon`]: the event loop and the control socket server.
 //! - [`ctl`]: the control protocol (requests, responses, client).
 
