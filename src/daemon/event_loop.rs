@@ -174,7 +174,13 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
                     }
                 }
             }
-            Some(report) = io.writer.report() => {
+            report = io.writer.report() => {
+                let Some(report) = report else {
+                    // Only if the thread died: the kernel would no longer
+                    // follow us. Stop (and say so) rather than run half-working.
+                    tracing::error!(target: "mroute", "the kernel writer thread stopped; stopping");
+                    break;
+                };
                 writer_report(&mut router, &io, report);
             }
             Some(req) = req_rx.recv() => {
