@@ -3,7 +3,9 @@
 //! router turning `NewFlow` upcalls into actions that are applied on a
 //! real multicast routing socket by the kernel writer thread, as the event
 //! loop does. Also shown: the same with the actions applied inline (one
-//! thread), and the router's own share (actions not applied).
+//! thread), the router's own share (actions not applied), and the event
+//! loop's path with a kernel route lookup for every flow (each flow has a
+//! source of its own, so the daemon's one-second cache never hits).
 //!
 //! Runs as root in a network namespace of its own (unshared by the bench
 //! thread, gone when it ends); prints a skip message otherwise.
@@ -22,6 +24,7 @@ use mgmd::core::mroute::MrtAction;
 use mgmd::core::router::{Input, Output, Router};
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, VifIndex, VifSet};
 use mgmd::io::mrt::MrtSocket;
+use mgmd::io::netlink;
 use mgmd::io::mrt_writer::{MrtWriter, WriterReport};
 use nix::sched::{CloneFlags, unshare};
 
@@ -192,7 +195,57 @@ fn check_no_refusal(w: &mut MrtWriter) {
 /// `batch` at a time as the event loop drains them from the socket, with
 /// every resulting action applied as `how` says (timed, until the kernel
 /// has them all).
-fn mgmd_round(how: Apply<'_>, links: &Links, flows: &[FlowKey], batch: usize) -> (Duration, usize) {
+/// How a round learns the route towards each flow's source.
+#[derive(Clone, Copy)]
+enum Rpf<'a> {
+    /// Given (the kernel's answer, known in advance).
+    Given,
+    /// Asked of the kernel over rtnetlink, one source after another, as
+    /// the event loop does for sources it has not looked up in the last
+    /// second.
+    Kernel(&'a Netlink),
+}
+
+/// An rtnetlink connection and the runtime it runs on.
+struct Netlink {
+    rt: tokio::runtime::Runtime,
+    handle: rtnetlink::Handle,
+}
+
+impl Netlink {
+    fn new() -> Netlink {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let handle = rt.block_on(async {
+            let (conn, handle, _) = rtnetlink::new_connection().expect("rtnetlink");
+            tokio::spawn(conn);
+            handle
+        });
+        Netlink { rt, handle }
+    }
+
+    /// The RPF interface of each source, in order.
+    fn lookup(&self, sources: &[Ipv4Addr]) -> Vec<Option<IfIndex>> {
+        self.rt.block_on(async {
+            let mut v = Vec::with_capacity(sources.len());
+            for s in sources {
+                let answer = netlink::rpf_lookup(&self.handle, *s, None).await;
+                v.push(answer.expect("route lookup").map(|r| r.ifindex));
+            }
+            v
+        })
+    }
+}
+
+fn mgmd_round(
+    how: Apply<'_>,
+    rpf: Rpf<'_>,
+    links: &Links,
+    flows: &[FlowKey],
+    batch: usize,
+) -> (Duration, usize) {
     let mut router = Router::new(config(), Instant::now());
     // As in the daemon with no `mgmctl events` subscriber and info logging.
     router.set_effect_events(false);
@@ -243,10 +296,15 @@ fn mgmd_round(how: Apply<'_>, links: &Links, flows: &[FlowKey], batch: usize) ->
     let t = Instant::now();
     let mut applied = 0;
     for chunk in flows.chunks(batch) {
-        let upcalls = chunk.iter().map(|f| Input::NewFlow {
+        let sources: Vec<Ipv4Addr> = chunk.iter().map(|f| f.source).collect();
+        let answers = match rpf {
+            Rpf::Given => vec![Some(links.up0); chunk.len()],
+            Rpf::Kernel(nl) => nl.lookup(&sources),
+        };
+        let upcalls = chunk.iter().zip(answers).map(|(f, rpf)| Input::NewFlow {
             flow: *f,
             arrival: links.up0,
-            rpf: Some(links.up0),
+            rpf,
             upstream: None,
         });
         let out = router.handle_batch(Instant::now(), upcalls);
@@ -279,27 +337,38 @@ fn run(n: usize, rounds: usize) {
     let sock = Arc::new(MrtSocket::open(None).expect("open the multicast routing socket"));
     let mut writer = MrtWriter::start(Arc::clone(&sock)).expect("start the kernel writer");
     let flows = flows(n);
-    // (label, upcalls per commit, how actions are applied)
-    let paths: [(&str, usize, Apply<'_>); 4] = [
+    let nl = Netlink::new();
+    // (label, upcalls per commit, how actions are applied, route lookups)
+    let paths: [(&str, usize, Apply<'_>, Rpf<'_>); 5] = [
         (
             "mgmd as the event loop: 1024 upcalls per commit, kernel writer thread",
             1024,
             Apply::Writer(&writer),
+            Rpf::Given,
         ),
         (
             "mgmd, one upcall per commit, kernel writer thread",
             1,
             Apply::Writer(&writer),
+            Rpf::Given,
         ),
         (
             "mgmd, 1024 per commit, applied inline (one thread)",
             1024,
             Apply::Inline(&sock),
+            Rpf::Given,
         ),
         (
             "router alone, 1024 per commit (actions produced, not applied)",
             1024,
             Apply::Nothing,
+            Rpf::Given,
+        ),
+        (
+            "as the event loop, plus a kernel route lookup (RTM_GETROUTE) per flow: every source new",
+            1024,
+            Apply::Writer(&writer),
+            Rpf::Kernel(&nl),
         ),
     ];
     let mut raw = Vec::new();
@@ -312,8 +381,8 @@ fn run(n: usize, rounds: usize) {
         sock.flush().expect("flush");
         raw.push(n as f64 / dr.as_secs_f64());
         let mut line = format!("{r:>5}  {:>6.2}", dr.as_secs_f64() * 1e3);
-        for (i, (label, batch, how)) in paths.iter().enumerate() {
-            let (d, applied) = mgmd_round(*how, &links, &flows, *batch);
+        for (i, (label, batch, how, rpf)) in paths.iter().enumerate() {
+            let (d, applied) = mgmd_round(*how, *rpf, &links, &flows, *batch);
             assert!(
                 applied >= n,
                 "{label}: only {applied} kernel actions for {n} flows"
@@ -335,7 +404,7 @@ fn run(n: usize, rounds: usize) {
         "| raw MRT_ADD_MFC loop | {raw_m:.0} | {:.1} ms | 100 % |",
         n as f64 / raw_m * 1e3
     );
-    for ((label, _, _), r) in paths.iter().zip(rates.iter_mut()) {
+    for ((label, _, _, _), r) in paths.iter().zip(rates.iter_mut()) {
         let m = median(r);
         println!(
             "| {label} | {m:.0} | {:.1} ms | {:.1} % |",
