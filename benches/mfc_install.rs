@@ -24,8 +24,8 @@ use mgmd::core::mroute::MrtAction;
 use mgmd::core::router::{Input, Output, Router};
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, VifIndex, VifSet};
 use mgmd::io::mrt::MrtSocket;
-use mgmd::io::netlink;
 use mgmd::io::mrt_writer::{MrtWriter, WriterReport};
+use mgmd::io::netlink;
 use nix::sched::{CloneFlags, unshare};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
