@@ -10,12 +10,12 @@ use std::time::Instant;
 
 mod common;
 
-use common::{addr, flow, group, link, mrt};
+use common::{addr, flow, group, host, link, mrt};
 use mgmd::config::Config;
 use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::protocol::HostFilter;
-use mgmd::core::router::{HOST_LEAVE_HOLD, Input, Output, Router};
+use mgmd::core::router::{HOST_LEAVE_HOLD, Input, Router};
 use mgmd::core::types::IfIndex;
 
 const UP0: IfIndex = IfIndex(2);
@@ -42,17 +42,6 @@ outbound = ["lan1"]
 interface = "up0"
 group = "239.1.1.1"
 "#;
-
-fn host(out: &[Output]) -> Vec<(IfIndex, HostFilter)> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::HostMembership {
-                ifindex, filter, ..
-            } => Some((*ifindex, filter.clone())),
-            _ => None,
-        })
-        .collect()
-}
 
 fn new_flow(arrival: IfIndex) -> Input {
     Input::NewFlow {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{addr, flow, group, link, mrt};
+use common::{addr, flow, group, host, link, mrt};
 use mgmd::config::Config;
 use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
 use mgmd::core::mroute::MrtAction;
@@ -73,8 +73,11 @@ fn events(out: &[Output]) -> Vec<String> {
 }
 
 /// A routing protocol that wishes a host membership on every interface it
-/// owns and accepts every flow on its interfaces.
-struct Dummy;
+/// owns and accepts every flow on its interfaces. With `withdraws` false it
+/// never takes a wish back (the router must clean up after it).
+struct Dummy {
+    withdraws: bool,
+}
 
 impl RoutingProtocol for Dummy {
     fn name(&self) -> &'static str {
@@ -90,11 +93,13 @@ impl RoutingProtocol for Dummy {
                 group: "239.9.9.9".parse().unwrap(),
                 filter: HostFilter::Exclude(BTreeSet::new()),
             }],
-            ProtoEvent::InterfaceReleased { ifindex } => vec![ProtoAction::HostMembership {
-                ifindex,
-                group: "239.9.9.9".parse().unwrap(),
-                filter: HostFilter::Include(BTreeSet::new()),
-            }],
+            ProtoEvent::InterfaceReleased { ifindex } if self.withdraws => {
+                vec![ProtoAction::HostMembership {
+                    ifindex,
+                    group: "239.9.9.9".parse().unwrap(),
+                    filter: HostFilter::Include(BTreeSet::new()),
+                }]
+            }
             _ => Vec::new(),
         }
     }
@@ -125,7 +130,11 @@ fn upcall(flow: FlowKey, rpf: Option<IfIndex>) -> Input {
 
 /// A router with a receiver of the group on lan1 and the flow forwarding.
 fn forwarding(t0: Instant) -> Router {
-    let mut r = Router::with_protocols(config(), t0, vec![Box::new(Dummy)]);
+    forwarding_with(t0, true)
+}
+
+fn forwarding_with(t0: Instant, withdraws: bool) -> Router {
+    let mut r = Router::with_protocols(config(), t0, vec![Box::new(Dummy { withdraws })]);
     r.handle(t0, snapshot());
     r.handle(
         t0,
@@ -268,16 +277,11 @@ fn taking_the_incoming_interface_redecides_its_flows_without_a_gap() {
 fn host_memberships_survive_a_move_and_leave_after_the_hold_time() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    let host = |out: &[Output]| -> Vec<HostFilter> {
-        out.iter()
-            .filter_map(|o| match o {
-                Output::HostMembership { filter, .. } => Some(filter.clone()),
-                _ => None,
-            })
-            .collect()
-    };
     let out = r.take(t0, "up0", "dummy").unwrap();
-    assert_eq!(host(&out), vec![HostFilter::Exclude(BTreeSet::new())]);
+    assert_eq!(
+        host(&out),
+        vec![(UP0, HostFilter::Exclude(BTreeSet::new()))]
+    );
     // Released and taken back within the hold time: nothing reaches the kernel.
     let out = r.release(t0, "up0", "dummy").unwrap();
     assert_eq!(host(&out), vec![]);
@@ -290,7 +294,27 @@ fn host_memberships_survive_a_move_and_leave_after_the_hold_time() {
     let deadline = r.next_deadline().unwrap();
     assert!(deadline <= t1 + HOST_LEAVE_HOLD);
     let out = r.handle(t1 + HOST_LEAVE_HOLD, Input::Timer);
-    assert_eq!(host(&out), vec![HostFilter::Include(BTreeSet::new())]);
+    assert_eq!(
+        host(&out),
+        vec![(UP0, HostFilter::Include(BTreeSet::new()))]
+    );
+}
+
+#[test]
+fn a_host_membership_on_a_vanished_interface_is_dropped_at_once() {
+    for withdraws in [true, false] {
+        let t0 = Instant::now();
+        let mut r = forwarding_with(t0, withdraws);
+        let out = r.take(t0, "up0", "dummy").unwrap();
+        assert_eq!(host(&out).len(), 1, "{out:?}");
+        // No hold time: the kernel dropped the membership with the link.
+        let out = r.handle(t0, Input::LinkGone(UP0));
+        assert_eq!(
+            host(&out),
+            vec![(UP0, HostFilter::Include(BTreeSet::new()))],
+            "withdraws: {withdraws}"
+        );
+    }
 }
 
 #[test]

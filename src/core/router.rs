@@ -263,6 +263,9 @@ pub struct Router {
     host_applied: BTreeMap<(IfIndex, GroupAddr), HostFilter>,
     /// Memberships nobody wishes any more, left at the deadline.
     host_hold: BTreeMap<(IfIndex, GroupAddr), Instant>,
+    /// Host memberships whose wishes (or interface) changed since the last
+    /// commit: the only ones a commit looks at, with the due holds.
+    host_dirty: BTreeSet<(IfIndex, GroupAddr)>,
     /// Record every manager effect as an event, not only ownership steps.
     effect_events: bool,
     /// Top-level counters for `mgmctl`.
@@ -303,6 +306,7 @@ impl Router {
             host_wishes: BTreeMap::new(),
             host_applied: BTreeMap::new(),
             host_hold: BTreeMap::new(),
+            host_dirty: BTreeSet::new(),
             effect_events: true,
             counters: BTreeMap::new(),
             out: Vec::new(),
@@ -574,7 +578,18 @@ impl Router {
         for change in changes {
             match change {
                 IfaceChange::Added { ifindex, name } => self.iface_added(now, ifindex, &name),
-                IfaceChange::Removed { ifindex, name } => self.iface_removed(now, ifindex, &name),
+                IfaceChange::Removed { ifindex, name } => {
+                    // Host memberships there are gone with the link.
+                    let on_it: Vec<_> = self
+                        .host_wishes
+                        .keys()
+                        .chain(self.host_applied.keys())
+                        .filter(|(i, _)| *i == ifindex)
+                        .copied()
+                        .collect();
+                    self.host_dirty.extend(on_it);
+                    self.iface_removed(now, ifindex, &name)
+                }
                 IfaceChange::Renamed { ifindex, old, new } => {
                     self.event(
                         now,
@@ -964,6 +979,7 @@ impl Router {
                     group,
                     filter,
                 } => {
+                    self.host_dirty.insert((ifindex, group));
                     let wishes = self.host_wishes.entry((ifindex, group)).or_default();
                     if matches!(&filter, HostFilter::Include(s) if s.is_empty()) {
                         wishes.remove(&id);
@@ -1481,13 +1497,17 @@ impl Router {
 
     /// Apply the net change of the merged host-membership wishes. A
     /// membership nobody wishes is held for [`HOST_LEAVE_HOLD`] first.
+    /// Only memberships whose wishes or interface changed, and those whose
+    /// hold is due, are looked at: the cost follows the changes, not the
+    /// number of memberships.
     fn commit_host(&mut self, now: Instant) {
-        let keys: BTreeSet<(IfIndex, GroupAddr)> = self
-            .host_wishes
-            .keys()
-            .chain(self.host_applied.keys())
-            .copied()
-            .collect();
+        let mut keys = std::mem::take(&mut self.host_dirty);
+        keys.extend(
+            self.host_hold
+                .iter()
+                .filter(|(_, d)| **d <= now)
+                .map(|(k, _)| *k),
+        );
         for key in keys {
             let (ifindex, group) = key;
             let gone = self.ifaces.get(ifindex).is_none();
@@ -1532,6 +1552,41 @@ impl Router {
                 self.host_wishes.remove(&key);
             }
         }
+        debug_assert!(
+            self.host_settled(now),
+            "a changed host membership was not looked at"
+        );
+    }
+
+    /// Every host membership as the wishes say, or held (the check that
+    /// every change marked its membership).
+    fn host_settled(&self, now: Instant) -> bool {
+        let keys: BTreeSet<&(IfIndex, GroupAddr)> = self
+            .host_wishes
+            .keys()
+            .chain(self.host_applied.keys())
+            .collect();
+        keys.into_iter().all(|key| {
+            let gone = self.ifaces.get(key.0).is_none();
+            let merged = if gone {
+                None
+            } else {
+                self.host_wishes
+                    .get(key)
+                    .and_then(|w| merge_host_filters(w.values()))
+            };
+            match merged {
+                Some(f) => {
+                    self.host_applied.get(key) == Some(&f) && !self.host_hold.contains_key(key)
+                }
+                None => {
+                    !gone
+                        && self.host_applied.contains_key(key)
+                        && self.host_hold.get(key).is_some_and(|d| *d > now)
+                        || !self.host_applied.contains_key(key)
+                }
+            }
+        })
     }
 
     /// Remove the drop entries whose incoming interface fails `keep`.

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 
 use mgmd::core::iface::{AddrFact, LinkFact};
 use mgmd::core::mroute::MrtAction;
+use mgmd::core::protocol::HostFilter;
 use mgmd::core::router::Output;
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
 
@@ -48,6 +49,19 @@ pub fn mrt(out: &[Output]) -> Vec<MrtAction> {
     out.iter()
         .filter_map(|o| match o {
             Output::Mrt(a) => Some(*a),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The host memberships among a router's outputs: (interface, filter).
+#[allow(dead_code)] // not every test file uses every helper
+pub fn host(out: &[Output]) -> Vec<(IfIndex, HostFilter)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::HostMembership {
+                ifindex, filter, ..
+            } => Some((*ifindex, filter.clone())),
             _ => None,
         })
         .collect()
