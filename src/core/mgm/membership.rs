@@ -52,6 +52,8 @@ pub(super) struct MembershipTable {
     by_key: IntMap<u64, Holding>,
     by_iface: IntMap<u32, IntSet<u64>>,
     len: usize,
+    /// Bumped by every change of an entry.
+    generation: u64,
 }
 
 /// The interfaces holding one key, sorted by ifindex. Most keys are held on
@@ -133,8 +135,15 @@ impl MembershipTable {
         !self.get(key, ifindex).is_empty()
     }
 
+    /// Changes whenever an entry is added, removed or changed: equal
+    /// values mean the table is as it was.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Sets who added the entry; `AddedBy::NONE` removes it.
     pub(super) fn set(&mut self, key: MembershipKey, ifindex: IfIndex, by: AddedBy) {
+        self.generation += 1;
         let k = pack(key);
         let i = ifindex.0;
         let existed = match self.by_key.entry(k) {

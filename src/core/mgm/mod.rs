@@ -530,6 +530,12 @@ impl Mgm {
         self.members.len()
     }
 
+    /// Changes whenever a membership entry changes: a reader that saw the
+    /// same value before may skip recomputing what it derives from them.
+    pub fn membership_generation(&self) -> u64 {
+        self.members.generation()
+    }
+
     /// Keys that some interface wants ((*,G) and (S,G); blocks excluded),
     /// once each, ordered by group then source.
     pub fn groups_with_members(&self) -> impl Iterator<Item = MembershipKey> + '_ {

@@ -27,7 +27,9 @@
 //! (224.0.0.0/24) are never proxied; a group must pass both
 //! `upstream-*-groups` and `downstream-*-groups`.
 //!
-//! The merge is recomputed at every [`ProtoEvent::Commit`] and only groups
+//! The merge is recomputed at a [`ProtoEvent::Commit`] when the manager's
+//! memberships changed since the last one (most commits, such as timers
+//! and reports that only refresh a membership, skip it), and only groups
 //! whose result changed are sent, so a flush and re-add of the same
 //! memberships inside one operation (an ownership change of a downstream
 //! interface) sends nothing upstream.
@@ -67,6 +69,9 @@ pub struct Proxy {
     /// The merged downstream membership at the last commit (what is
     /// wished on `upstream`, if any).
     merged: BTreeMap<GroupAddr, HostFilter>,
+    /// The manager's membership generation `merged` was computed at: a
+    /// commit with no membership change since skips the merge.
+    merged_at: Option<u64>,
     /// Interfaces taken or released since the last commit: their flows
     /// were decided again by the router's ownership sequence.
     moved: BTreeSet<IfIndex>,
@@ -90,6 +95,7 @@ impl Proxy {
             cfg,
             upstream: None,
             merged: BTreeMap::new(),
+            merged_at: None,
             moved: BTreeSet::new(),
             counters: ProxyCounters::default(),
         }
@@ -191,7 +197,20 @@ impl Proxy {
 
     fn commit(&mut self, ctx: &ProtoCtx<'_>) -> Vec<ProtoAction> {
         let upstream = self.select_upstream(ctx);
-        let merged = self.merge_downstream(ctx);
+        // The merge depends only on the downstream memberships (a link
+        // that comes or goes changes them too): most commits (timers,
+        // refreshing reports, upcalls) find them unchanged.
+        let generation = ctx.mgm.membership_generation();
+        let merged = if self.merged_at == Some(generation) {
+            debug_assert_eq!(
+                self.merge_downstream(ctx),
+                self.merged,
+                "the downstream memberships changed without a new generation"
+            );
+            None
+        } else {
+            Some(self.merge_downstream(ctx))
+        };
         let mut actions = Vec::new();
         // A new upstream, or one just taken (which clears the manager's
         // forward-only adds on it): downstream senders' flows go up again.
@@ -220,11 +239,18 @@ impl Proxy {
                 }
             }
         }
-        let old = Self::wishes(self.upstream, &self.merged);
-        let new = Self::wishes(upstream, &merged);
-        actions.extend(host_wish_changes(&old, &new));
+        let merged_changed = merged.as_ref().is_some_and(|m| *m != self.merged);
+        if upstream != self.upstream || merged_changed {
+            let new_merged = merged.as_ref().unwrap_or(&self.merged);
+            let old = Self::wishes(self.upstream, &self.merged);
+            let new = Self::wishes(upstream, new_merged);
+            actions.extend(host_wish_changes(&old, &new));
+        }
+        if let Some(m) = merged {
+            self.merged = m;
+        }
+        self.merged_at = Some(generation);
         self.upstream = upstream;
-        self.merged = merged;
         self.moved.clear();
         actions
     }

@@ -1,0 +1,137 @@
+//! What one input costs the router when an IGMP proxy is configured and
+//! N groups are joined downstream: a current-state report that only
+//! refreshes a membership (the bulk of what a querier receives) and a
+//! join/leave pair that changes one. Each input is its own commit, as when
+//! reports trickle in one by one.
+//!
+//!     cargo bench --bench proxy_commit [-- N...]
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use mgmd::config::Config;
+use mgmd::core::iface::{AddrFact, LinkFact};
+use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
+use mgmd::core::router::{Input, Output, Router};
+use mgmd::core::types::IfIndex;
+
+const WAN0: IfIndex = IfIndex(2);
+const LAN0: IfIndex = IfIndex(3);
+
+fn link(ifindex: IfIndex, name: &str) -> LinkFact {
+    LinkFact {
+        ifindex,
+        name: name.into(),
+        up: true,
+        running: true,
+        multicast: true,
+        loopback: false,
+        mtu: Some(1500),
+    }
+}
+
+fn report(group: u32, record_type: RecordType) -> Input {
+    Input::IgmpRx {
+        ifindex: LAN0,
+        src: Ipv4Addr::new(10, 1, 0, 2),
+        dst: Ipv4Addr::new(224, 0, 0, 22),
+        ttl: 1,
+        router_alert: true,
+        payload: IgmpPacket::V3Report {
+            records: vec![GroupRecord {
+                record_type,
+                group: Ipv4Addr::from(0xef01_0000 + group),
+                sources: vec![],
+            }],
+        }
+        .encode(),
+    }
+}
+
+fn host_joins(out: &[Output]) -> usize {
+    out.iter()
+        .filter(|o| matches!(o, Output::HostMembership { .. }))
+        .count()
+}
+
+/// A proxy router with `n` groups joined on lan0 (and reported upstream).
+fn router(n: u32, t0: Instant) -> Router {
+    let cfg = Config::parse(
+        // Immediate leave: a leave removes the membership at once.
+        "[proxy]\nupstream = [\"wan0\"]\ndownstream = [\"lan0\"]\n\
+         [[interface]]\nname = \"lan0\"\nimmediate-leave = true\n",
+        "proxy_commit.toml",
+    )
+    .expect("bench config");
+    let mut r = Router::new(cfg, t0);
+    r.set_effect_events(false);
+    r.handle(
+        t0,
+        Input::Snapshot {
+            links: vec![link(WAN0, "wan0"), link(LAN0, "lan0")],
+            addrs: vec![
+                AddrFact {
+                    ifindex: WAN0,
+                    addr: Ipv4Addr::new(10, 0, 0, 1),
+                    prefix_len: 24,
+                },
+                AddrFact {
+                    ifindex: LAN0,
+                    addr: Ipv4Addr::new(10, 1, 0, 1),
+                    prefix_len: 24,
+                },
+            ],
+        },
+    );
+    let out = r.handle_batch(t0, (0..n).map(|g| report(g, RecordType::ChangeToExclude)));
+    assert_eq!(
+        host_joins(&out),
+        n as usize,
+        "every group reported upstream"
+    );
+    r
+}
+
+fn per_input(k: u32, mut f: impl FnMut(u32)) -> Duration {
+    let t = Instant::now();
+    for i in 0..k {
+        f(i);
+    }
+    t.elapsed() / k
+}
+
+fn main() {
+    let mut ns: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    if ns.is_empty() {
+        ns = vec![100, 1000, 4000];
+    }
+    // Under `cargo test` (no `--bench`) a short smoke run.
+    let k = if std::env::args().any(|a| a == "--bench") {
+        2000
+    } else {
+        20
+    };
+    println!("| groups joined | refreshing report | join + leave of one more group |");
+    println!("|---|---|---|");
+    for n in ns {
+        let t0 = Instant::now();
+        let mut r = router(n, t0);
+        let now = t0 + Duration::from_millis(1);
+        let refresh = per_input(k, |i| {
+            let out = r.handle(now, report(i % n, RecordType::ModeIsExclude));
+            assert_eq!(host_joins(&out), 0);
+        });
+        let change = per_input(k, |_| {
+            r.handle(now, report(n, RecordType::ChangeToExclude));
+            assert_eq!(r.memberships_on(LAN0).len(), n as usize + 1);
+            // (Upstream, the leave waits for the hold time; a join within
+            // it sends nothing.)
+            r.handle(now, report(n, RecordType::ChangeToInclude));
+            assert_eq!(r.memberships_on(LAN0).len(), n as usize);
+        }) / 2;
+        println!("| {n} | {refresh:.2?} | {change:.2?} |");
+    }
+}
