@@ -114,7 +114,7 @@ fn main() {
     } else {
         20
     };
-    println!("| groups joined | refreshing report | join + leave of one more group |");
+    println!("| groups joined | refreshing report | join or leave of one more group |");
     println!("|---|---|---|");
     for n in ns {
         let t0 = Instant::now();
