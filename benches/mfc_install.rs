@@ -119,18 +119,6 @@ name = "lan2"
     .expect("bench config")
 }
 
-fn link(ifindex: IfIndex, name: &str) -> LinkFact {
-    LinkFact {
-        ifindex,
-        name: name.into(),
-        up: true,
-        running: true,
-        multicast: true,
-        loopback: false,
-        mtu: Some(1500),
-    }
-}
-
 fn addr(ifindex: IfIndex, a: Ipv4Addr, prefix_len: u8) -> AddrFact {
     AddrFact {
         ifindex,
@@ -253,9 +241,9 @@ fn mgmd_round(
         Instant::now(),
         Input::Snapshot {
             links: vec![
-                link(links.up0, "up0"),
-                link(links.lan1, "lan1"),
-                link(links.lan2, "lan2"),
+                LinkFact::up(links.up0, "up0"),
+                LinkFact::up(links.lan1, "lan1"),
+                LinkFact::up(links.lan2, "lan2"),
             ],
             addrs: vec![
                 addr(links.up0, Ipv4Addr::new(10, 0, 0, 1), 16),

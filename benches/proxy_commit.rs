@@ -18,18 +18,6 @@ use mgmd::core::types::IfIndex;
 const WAN0: IfIndex = IfIndex(2);
 const LAN0: IfIndex = IfIndex(3);
 
-fn link(ifindex: IfIndex, name: &str) -> LinkFact {
-    LinkFact {
-        ifindex,
-        name: name.into(),
-        up: true,
-        running: true,
-        multicast: true,
-        loopback: false,
-        mtu: Some(1500),
-    }
-}
-
 fn report(group: u32, record_type: RecordType) -> Input {
     Input::IgmpRx {
         ifindex: LAN0,
@@ -68,7 +56,7 @@ fn router(n: u32, t0: Instant) -> Router {
     r.handle(
         t0,
         Input::Snapshot {
-            links: vec![link(WAN0, "wan0"), link(LAN0, "lan0")],
+            links: vec![LinkFact::up(WAN0, "wan0"), LinkFact::up(LAN0, "lan0")],
             addrs: vec![
                 AddrFact {
                     ifindex: WAN0,

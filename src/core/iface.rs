@@ -30,6 +30,22 @@ pub struct LinkFact {
     pub mtu: Option<u32>,
 }
 
+impl LinkFact {
+    /// An Ethernet-like link that is up with carrier (multicast-capable,
+    /// MTU 1500), as tests and benchmarks describe one.
+    pub fn up(ifindex: IfIndex, name: &str) -> LinkFact {
+        LinkFact {
+            ifindex,
+            name: name.into(),
+            up: true,
+            running: true,
+            multicast: true,
+            loopback: false,
+            mtu: Some(1500),
+        }
+    }
+}
+
 /// One IPv4 address on a link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct AddrFact {
