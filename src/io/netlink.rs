@@ -295,41 +295,21 @@ fn table_route(m: &RouteMessage, table: u32) -> Option<TableRoute> {
     if m.header.address_family != AddressFamily::Inet {
         return None;
     }
-    let mut in_table = u32::from(m.header.table);
+    if route_table(m) != table {
+        return None;
+    }
     let mut dst = Ipv4Addr::UNSPECIFIED;
     let mut metric = 0;
-    let mut oif = None;
-    let mut gateway = None;
-    let mut first_hop = None;
     for a in &m.attributes {
         match a {
-            RouteAttribute::Table(t) => in_table = *t,
             RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
             RouteAttribute::Priority(p) => metric = *p,
-            RouteAttribute::Oif(i) => oif = Some(IfIndex(*i)),
-            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
-            RouteAttribute::MultiPath(hops) => {
-                first_hop = hops.first().map(|h| {
-                    let gw = h.attributes.iter().find_map(|a| match a {
-                        RouteAttribute::Gateway(RouteAddress::Inet(g)) => Some(*g),
-                        _ => None,
-                    });
-                    (IfIndex(h.interface_index), gw)
-                });
-            }
             _ => {}
         }
     }
-    if in_table != table {
-        return None;
-    }
     let kind = match m.header.kind {
         RouteType::Unicast => {
-            let (ifindex, gateway) = match (oif, first_hop) {
-                (Some(i), _) => (i, gateway),
-                (None, Some(hop)) => hop,
-                (None, None) => return None,
-            };
+            let (ifindex, gateway) = next_hop(m)?;
             TableRouteKind::Unicast { ifindex, gateway }
         }
         RouteType::Unreachable | RouteType::BlackHole | RouteType::Prohibit => {
@@ -368,15 +348,9 @@ fn translate(msg: RouteNetlinkMessage) -> Option<NetEvent> {
                         | RouteType::Prohibit
                 ) =>
         {
-            let table = m
-                .attributes
-                .iter()
-                .find_map(|a| match a {
-                    RouteAttribute::Table(t) => Some(*t),
-                    _ => None,
-                })
-                .unwrap_or(u32::from(m.header.table));
-            Some(NetEvent::RoutesChanged { table })
+            Some(NetEvent::RoutesChanged {
+                table: route_table(&m),
+            })
         }
         _ => None,
     }
@@ -427,18 +401,43 @@ fn addr_fact(m: &AddressMessage) -> Option<AddrFact> {
 }
 
 fn rpf_info(m: &RouteMessage) -> Option<RpfInfo> {
-    let mut oif = None;
-    let mut gateway = None;
-    for a in &m.attributes {
-        match a {
-            RouteAttribute::Oif(i) => oif = Some(IfIndex(*i)),
-            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
-            _ => {}
-        }
+    let (ifindex, gateway) = next_hop(m)?;
+    Some(RpfInfo { ifindex, gateway })
+}
+
+/// The routing table a route message is about (ids above 255 come as an
+/// attribute; the header then says 252).
+fn route_table(m: &RouteMessage) -> u32 {
+    m.attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(u32::from(m.header.table))
+}
+
+/// Where a route sends traffic: its output interface and gateway, or for
+/// a multipath route its first next hop. `None` without an interface.
+fn next_hop(m: &RouteMessage) -> Option<(IfIndex, Option<Ipv4Addr>)> {
+    let gateway_of = |attrs: &[RouteAttribute]| {
+        attrs.iter().find_map(|a| match a {
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => Some(*g),
+            _ => None,
+        })
+    };
+    let oif = m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Oif(i) => Some(IfIndex(*i)),
+        _ => None,
+    });
+    if let Some(oif) = oif {
+        return Some((oif, gateway_of(&m.attributes)));
     }
-    Some(RpfInfo {
-        ifindex: oif?,
-        gateway,
+    m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::MultiPath(hops) => hops
+            .first()
+            .map(|h| (IfIndex(h.interface_index), gateway_of(&h.attributes))),
+        _ => None,
     })
 }
 
