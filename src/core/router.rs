@@ -1510,14 +1510,7 @@ impl Router {
         );
         for key in keys {
             let (ifindex, group) = key;
-            let gone = self.ifaces.get(ifindex).is_none();
-            let merged = if gone {
-                None
-            } else {
-                self.host_wishes
-                    .get(&key)
-                    .and_then(|w| merge_host_filters(w.values()))
-            };
+            let (gone, merged) = self.host_target(&key);
             match merged {
                 Some(filter) => {
                     self.host_hold.remove(&key);
@@ -1558,6 +1551,20 @@ impl Router {
         );
     }
 
+    /// What the kernel should hold for a host membership: whether its
+    /// interface is gone, and the merged wishes (`None`: nobody wishes it).
+    fn host_target(&self, key: &(IfIndex, GroupAddr)) -> (bool, Option<HostFilter>) {
+        let gone = self.ifaces.get(key.0).is_none();
+        let merged = if gone {
+            None
+        } else {
+            self.host_wishes
+                .get(key)
+                .and_then(|w| merge_host_filters(w.values()))
+        };
+        (gone, merged)
+    }
+
     /// Every host membership as the wishes say, or held (the check that
     /// every change marked its membership).
     fn host_settled(&self, now: Instant) -> bool {
@@ -1567,14 +1574,7 @@ impl Router {
             .chain(self.host_applied.keys())
             .collect();
         keys.into_iter().all(|key| {
-            let gone = self.ifaces.get(key.0).is_none();
-            let merged = if gone {
-                None
-            } else {
-                self.host_wishes
-                    .get(key)
-                    .and_then(|w| merge_host_filters(w.values()))
-            };
+            let (gone, merged) = self.host_target(key);
             match merged {
                 Some(f) => {
                     self.host_applied.get(key) == Some(&f) && !self.host_hold.contains_key(key)
