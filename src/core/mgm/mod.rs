@@ -596,28 +596,17 @@ impl Mgm {
             b.mfes.entry(flow).or_insert(None);
         }
         // Then one creation alert per component owning outgoing
-        // interfaces, in component order (a handful: found by a scan).
+        // interfaces, kept in component order (a handful of them).
         let mut out = Vec::with_capacity(3);
         for &o in &oifs {
             let Some(c) = self.ifaces.get(&o).map(|i| i.component()) else {
                 continue;
             };
-            let mut at = out.len();
-            for (k, e) in out.iter_mut().enumerate() {
-                if let Effect::CreationAlert { to, oifs, .. } = e {
-                    if *to == c {
-                        oifs.push(o);
-                        at = usize::MAX;
-                        break;
-                    }
-                    if *to > c {
-                        at = k;
-                        break;
-                    }
-                }
-            }
-            if at != usize::MAX {
-                out.insert(
+            let at =
+                out.partition_point(|e| matches!(e, Effect::CreationAlert { to, .. } if *to < c));
+            match out.get_mut(at) {
+                Some(Effect::CreationAlert { to, oifs, .. }) if *to == c => oifs.push(o),
+                _ => out.insert(
                     at,
                     Effect::CreationAlert {
                         to: c,
@@ -625,7 +614,7 @@ impl Mgm {
                         iif,
                         oifs: vec![o],
                     },
-                );
+                ),
             }
         }
         let empty = oifs.is_empty();
