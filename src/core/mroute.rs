@@ -278,9 +278,7 @@ impl MrouteTable {
         let installed = std::mem::take(&mut self.mfc);
         let mut must_readd: BTreeSet<FlowKey> = BTreeSet::new();
         // In flow order: the actions come out the same every time.
-        let mut installed_order: Vec<(&FlowKey, &MfcEntry)> = installed.iter().collect();
-        installed_order.sort_unstable_by_key(|(f, _)| **f);
-        for (flow, cur) in installed_order {
+        for (flow, cur) in in_flow_order(&installed) {
             let references_dead = std::iter::once(cur.iif)
                 .chain(cur.oifs.iter())
                 .any(|v| !self.vifs.contains_key(&v) || is_new(v));
@@ -293,9 +291,7 @@ impl MrouteTable {
                 must_readd.insert(*flow);
             }
         }
-        let mut target_order: Vec<(&FlowKey, &MfcEntry)> = target.iter().collect();
-        target_order.sort_unstable_by_key(|(f, _)| **f);
-        for (flow, want) in target_order {
+        for (flow, want) in in_flow_order(&target) {
             if must_readd.contains(flow) || installed.get(flow) != Some(want) {
                 late.push(MrtAction::AddMfc {
                     flow: *flow,
@@ -514,6 +510,13 @@ impl MrouteTable {
         self.mfc
             .retain(|_, e| e.iif != vif && !e.oifs.contains(vif));
     }
+}
+
+/// The entries of `m` sorted by flow.
+fn in_flow_order(m: &IntMap<FlowKey, MfcEntry>) -> Vec<(&FlowKey, &MfcEntry)> {
+    let mut v: Vec<_> = m.iter().collect();
+    v.sort_unstable_by_key(|(f, _)| **f);
+    v
 }
 
 // ===== tests =====
