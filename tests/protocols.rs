@@ -8,8 +8,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
+mod common;
+
+use common::link;
 use mgmd::config::Config;
-use mgmd::core::iface::{IfaceTable, LinkFact};
+use mgmd::core::iface::IfaceTable;
 use mgmd::core::mgm::{Effect, MembershipFlags, Mgm};
 use mgmd::core::protocol::{self, HostFilter, ProtoAction, ProtoCtx, ProtoEvent, RoutingProtocol};
 use mgmd::core::types::{ComponentId, FlowKey, GroupAddr, IfIndex, MembershipKey, ProtoId};
@@ -91,7 +94,7 @@ impl Bench {
     /// config says so, the configured owner takes it.
     fn link(&mut self, ifindex: u32, name: &str) -> Vec<ProtoAction> {
         let ifindex = IfIndex(ifindex);
-        self.ifaces.upsert_link(fact(ifindex, name, true));
+        self.ifaces.upsert_link(link(ifindex, name, true));
         self.mgm.interface_add(ifindex, name, true);
         let igmp = self.cfg.interface(name).is_some_and(|i| i.igmp.is_some());
         if igmp {
@@ -112,7 +115,7 @@ impl Bench {
     /// The link goes up or down.
     fn oper(&mut self, ifindex: IfIndex, up: bool) -> Vec<ProtoAction> {
         let name = self.ifaces.get(ifindex).unwrap().name.clone();
-        self.ifaces.upsert_link(fact(ifindex, &name, up));
+        self.ifaces.upsert_link(link(ifindex, &name, up));
         let e = self.mgm.interface_set_up(ifindex, up).unwrap();
         self.process(e);
         if let Some(id) = self.routing_owner(ifindex) {
@@ -428,18 +431,6 @@ impl Bench {
 }
 
 // ===== helpers =====
-
-fn fact(ifindex: IfIndex, name: &str, up: bool) -> LinkFact {
-    LinkFact {
-        ifindex,
-        name: name.into(),
-        up,
-        running: up,
-        multicast: true,
-        loopback: false,
-        mtu: Some(1500),
-    }
-}
 
 fn g(s: &str) -> GroupAddr {
     s.parse().unwrap()

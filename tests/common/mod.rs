@@ -12,13 +12,9 @@ use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
 /// A multicast-capable link, administratively and operationally `up`.
 pub fn link(ifindex: IfIndex, name: &str, up: bool) -> LinkFact {
     LinkFact {
-        ifindex,
-        name: name.into(),
         up,
         running: up,
-        multicast: true,
-        loopback: false,
-        mtu: Some(1500),
+        ..LinkFact::up(ifindex, name)
     }
 }
 
@@ -55,7 +51,6 @@ pub fn mrt(out: &[Output]) -> Vec<MrtAction> {
 }
 
 /// The host memberships among a router's outputs: (interface, filter).
-#[allow(dead_code)] // not every test file uses every helper
 pub fn host(out: &[Output]) -> Vec<(IfIndex, HostFilter)> {
     out.iter()
         .filter_map(|o| match o {
