@@ -5,14 +5,12 @@
 //! membership.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
 use std::time::Instant;
 
 mod common;
 
-use common::{addr, flow, group, host, link, mrt};
+use common::{addr, flow, host, join, link, mrt};
 use mgmd::config::Config;
-use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::protocol::HostFilter;
 use mgmd::core::router::{HOST_LEAVE_HOLD, Input, Router};
@@ -71,25 +69,7 @@ fn forwarding(t0: Instant) -> Router {
             ],
         },
     );
-    let report = IgmpPacket::V3Report {
-        records: vec![GroupRecord {
-            record_type: RecordType::ChangeToExclude,
-            group: group().addr(),
-            sources: vec![],
-        }],
-    }
-    .encode();
-    let out = r.handle(
-        t0,
-        Input::IgmpRx {
-            ifindex: LAN1,
-            src: Ipv4Addr::new(10, 0, 2, 2),
-            dst: Ipv4Addr::new(224, 0, 0, 22),
-            ttl: 1,
-            router_alert: true,
-            payload: report,
-        },
-    );
+    let out = r.handle(t0, join(LAN1));
     assert_eq!(
         host(&out),
         vec![(UP0, HostFilter::Exclude(BTreeSet::new()))],

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{addr, flow, group, host, link, mrt};
+use common::{addr, flow, group, host, join, link, mrt};
 use mgmd::config::Config;
 use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
 use mgmd::core::mroute::MrtAction;
@@ -34,18 +34,6 @@ name = "lan2"
         "test.toml",
     )
     .unwrap()
-}
-
-/// A v3 report: EXCLUDE {} for the group (an any-source join).
-fn join_report() -> Vec<u8> {
-    IgmpPacket::V3Report {
-        records: vec![GroupRecord {
-            record_type: RecordType::ChangeToExclude,
-            group: group().addr(),
-            sources: vec![],
-        }],
-    }
-    .encode()
 }
 
 fn snapshot() -> Input {
@@ -136,17 +124,7 @@ fn forwarding(t0: Instant) -> Router {
 fn forwarding_with(t0: Instant, withdraws: bool) -> Router {
     let mut r = Router::with_protocols(config(), t0, vec![Box::new(Dummy { withdraws })]);
     r.handle(t0, snapshot());
-    r.handle(
-        t0,
-        Input::IgmpRx {
-            ifindex: LAN1,
-            src: Ipv4Addr::new(10, 0, 2, 2),
-            dst: Ipv4Addr::new(224, 0, 0, 22),
-            ttl: 1,
-            router_alert: true,
-            payload: join_report(),
-        },
-    );
+    r.handle(t0, join(LAN1));
     let out = r.handle(t0, upcall(flow(), Some(UP0)));
     let vif_lan1 = r
         .show_interfaces(t0)
@@ -348,17 +326,7 @@ fn an_interface_that_vanishes_is_released_and_comes_back_with_a_new_ifindex() {
     assert_eq!(lan1.state, "up");
     assert_eq!(lan1.igmp, "enabled");
     // A receiver's report on the new link forwards the flow there again.
-    let out = r.handle(
-        t0 + Duration::from_secs(1),
-        Input::IgmpRx {
-            ifindex: new,
-            src: Ipv4Addr::new(10, 0, 2, 2),
-            dst: Ipv4Addr::new(224, 0, 0, 22),
-            ttl: 1,
-            router_alert: true,
-            payload: join_report(),
-        },
-    );
+    let out = r.handle(t0 + Duration::from_secs(1), join(new));
     assert!(
         mrt(&out)
             .iter()

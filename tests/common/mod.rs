@@ -4,9 +4,10 @@
 use std::net::Ipv4Addr;
 
 use mgmd::core::iface::{AddrFact, LinkFact};
+use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::protocol::HostFilter;
-use mgmd::core::router::Output;
+use mgmd::core::router::{Input, Output};
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
 
 /// A multicast-capable link, administratively and operationally `up`.
@@ -60,4 +61,24 @@ pub fn host(out: &[Output]) -> Vec<(IfIndex, HostFilter)> {
             _ => None,
         })
         .collect()
+}
+
+/// The receiver 10.0.2.2 joining the group (IGMPv3, any source) on
+/// `ifindex`.
+pub fn join(ifindex: IfIndex) -> Input {
+    Input::IgmpRx {
+        ifindex,
+        src: Ipv4Addr::new(10, 0, 2, 2),
+        dst: Ipv4Addr::new(224, 0, 0, 22),
+        ttl: 1,
+        router_alert: true,
+        payload: IgmpPacket::V3Report {
+            records: vec![GroupRecord {
+                record_type: RecordType::ChangeToExclude,
+                group: group().addr(),
+                sources: vec![],
+            }],
+        }
+        .encode(),
+    }
 }
