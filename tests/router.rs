@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{addr, flow, group, host, join, link, mrt};
+use common::{addr, flow, group, host, join, join_group, link, mrt};
 use mgmd::config::Config;
-use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::protocol::{HostFilter, ProtoAction, ProtoCtx, ProtoEvent, RoutingProtocol};
 use mgmd::core::router::{HOST_LEAVE_HOLD, Input, Output, Router};
@@ -356,21 +355,7 @@ fn a_burst_of_reports_is_learned_in_full_with_one_commit() {
     let groups: Vec<Ipv4Addr> = (0..4000u32)
         .map(|i| Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 2, 0, 0)) + i))
         .collect();
-    let reports = groups.iter().map(|g| Input::IgmpRx {
-        ifindex: LAN1,
-        src: Ipv4Addr::new(10, 0, 2, 2),
-        dst: Ipv4Addr::new(224, 0, 0, 22),
-        ttl: 1,
-        router_alert: true,
-        payload: IgmpPacket::V3Report {
-            records: vec![GroupRecord {
-                record_type: RecordType::ChangeToExclude,
-                group: *g,
-                sources: vec![],
-            }],
-        }
-        .encode(),
-    });
+    let reports = groups.iter().map(|g| join_group(LAN1, *g));
     r.handle_batch(t0, reports);
     assert_eq!(r.memberships_on(LAN1).len(), 4000);
     // Flows for the groups: each is forwarded to lan1 once it arrives.

@@ -66,6 +66,11 @@ pub fn host(out: &[Output]) -> Vec<(IfIndex, HostFilter)> {
 /// The receiver 10.0.2.2 joining the group (IGMPv3, any source) on
 /// `ifindex`.
 pub fn join(ifindex: IfIndex) -> Input {
+    join_group(ifindex, group().addr())
+}
+
+/// The receiver 10.0.2.2 joining `group` (IGMPv3, any source) on `ifindex`.
+pub fn join_group(ifindex: IfIndex, group: Ipv4Addr) -> Input {
     Input::IgmpRx {
         ifindex,
         src: Ipv4Addr::new(10, 0, 2, 2),
@@ -75,7 +80,7 @@ pub fn join(ifindex: IfIndex) -> Input {
         payload: IgmpPacket::V3Report {
             records: vec![GroupRecord {
                 record_type: RecordType::ChangeToExclude,
-                group: group().addr(),
+                group,
                 sources: vec![],
             }],
         }
