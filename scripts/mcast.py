@@ -161,30 +161,30 @@ def cmd_send(a):
     if src:
         # Send from this (secondary) address, e.g. a source outside legal-sources.
         s.bind((src, 0))
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    # A stop request is noted and honoured between packets: raised in the
+    # middle, it could land after a packet left and before it was counted.
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     interval = a.interval_ms / 1000.0
     start_t = time.time()
     start = time.monotonic()
     seq = 0
     sent = 0
     n = len(a.group)
-    try:
-        while a.count == 0 or seq < a.count:
-            g = a.group[seq % n]
-            # --per-group-seq: every group carries its own 0, 1, 2, ... so a
-            # receiver of some of the groups sees no gaps.
-            num = seq // n if a.per_group_seq else seq
-            payload = struct.pack("!Qd", num, time.time()) + b"m" * max(0, a.size - 16)
-            s.sendto(payload, (g, a.port))
-            sent += 1
-            seq += 1
-            nxt = start + seq * interval
-            d = nxt - time.monotonic()
-            if d > 0:
-                time.sleep(d)
-    except Stop:
-        pass
+    while not stopping and (a.count == 0 or seq < a.count):
+        g = a.group[seq % n]
+        # --per-group-seq: every group carries its own 0, 1, 2, ... so a
+        # receiver of some of the groups sees no gaps.
+        num = seq // n if a.per_group_seq else seq
+        payload = struct.pack("!Qd", num, time.time()) + b"m" * max(0, a.size - 16)
+        s.sendto(payload, (g, a.port))
+        sent += 1
+        seq += 1
+        nxt = start + seq * interval
+        d = nxt - time.monotonic()
+        if d > 0:
+            time.sleep(d)
     print(json.dumps({"sent": sent, "start_t": start_t}))
 
 
