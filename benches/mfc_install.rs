@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 use mgmd::config::Config;
 use mgmd::core::iface::{AddrFact, LinkFact};
 use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
+use mgmd::core::input::Input;
 use mgmd::core::mroute::MrtAction;
-use mgmd::core::router::{Input, Output, Router};
+use mgmd::core::output::Output;
+use mgmd::core::router::Router;
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, VifIndex, VifSet};
 use mgmd::io::mrt::MrtSocket;
 use mgmd::io::mrt_writer::{MrtWriter, WriterReport};
@@ -236,7 +238,6 @@ fn mgmd_round(
 ) -> (Duration, usize) {
     let mut router = Router::new(config(), Instant::now());
     // As in the daemon with no `mgmctl events` subscriber and info logging.
-    router.set_effect_events(false);
     let out = router.handle(
         Instant::now(),
         Input::Snapshot {

@@ -1,6 +1,8 @@
 //! Group manager benchmarks:
-//! (a) one ownership change on an interface holding 10,000 memberships,
-//!     with IGMP re-adding them after `EnableIgmp`, inside a batch;
+//! (a) one ownership change on an interface holding 10,000 IGMP
+//!     memberships, on the daemon's own path: `mgmctl take` and `release`
+//!     as router inputs (the sequence, IGMP's re-adds, the protocols'
+//!     commit, the kernel reconcile and every event);
 //! (b) a stream of 1,000,000 membership adds/deletes over 32 interfaces;
 //! (c) memory per membership, from the resident set size before and after
 //!     filling the table with 1,000,000 entries (printed before the timings).
@@ -10,7 +12,14 @@ use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use criterion::{BatchSize, Criterion, Throughput};
-use mgmd::core::mgm::{Effect, MembershipFlags, Mgm};
+use mgmd::config::Config;
+use mgmd::core::control::Command;
+use mgmd::core::iface::{AddrFact, LinkFact};
+use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
+use mgmd::core::input::Input;
+use mgmd::core::mgm::{MembershipFlags, Mgm};
+use mgmd::core::output::Output;
+use mgmd::core::router::Router;
 use mgmd::core::types::{ComponentId, FlowKey, GroupAddr, IfIndex, MembershipKey};
 
 const JOIN: MembershipFlags = MembershipFlags::JOIN;
@@ -53,60 +62,107 @@ fn router() -> (Mgm, ComponentId) {
 // ===== (a) ownership change =====
 
 const HELD: u32 = 10_000;
-const K: IfIndex = IfIndex(20);
+const UP0: IfIndex = IfIndex(1);
+const LAN1: IfIndex = IfIndex(20);
+const LAN2: IfIndex = IfIndex(21);
 
-/// IGMP holds 10,000 groups on eth20 (IGMP only); 1,000 of them also have
-/// receivers on eth21 and a forwarding entry coming in on eth1.
-fn ownership_setup() -> (Mgm, ComponentId, Vec<MembershipKey>) {
-    let (mut m, _) = router();
-    let b = ComponentId::Protocol(m.register("b").expect("fresh name"));
-    let keys: Vec<MembershipKey> = (0..HELD).map(|n| MembershipKey::any(group(n))).collect();
-    for &k in &keys {
-        m.add_membership(ComponentId::Igmp, k, K, JOIN)
-            .expect("igmp on");
-    }
-    for &k in &keys[..1_000] {
-        m.add_membership(ComponentId::Igmp, k, IfIndex(21), JOIN)
-            .expect("igmp on");
-        let flow = FlowKey {
-            group: k.group,
-            source: Ipv4Addr::new(10, 0, 0, 1),
-        };
-        m.create_mfe(flow, IfIndex(1), None).expect("new flow");
-    }
-    (m, b, keys)
+/// A router with IGMP on up0, lan1 and lan2 and a static protocol that owns
+/// nothing yet. Hosts on lan1 joined 10,000 groups; 1,000 of them also have
+/// receivers on lan2 and a flow coming in on up0, forwarded to both.
+fn ownership_setup(t0: Instant) -> Router {
+    let cfg = Config::parse(
+        "[[interface]]\nname = \"up0\"\n[[interface]]\nname = \"lan1\"\n\
+         [[interface]]\nname = \"lan2\"\n[static]\ninterfaces = []\n",
+        "bench.toml",
+    )
+    .expect("valid configuration");
+    let mut r = Router::new(cfg, t0);
+    let links = [(UP0, "up0", 1), (LAN1, "lan1", 2), (LAN2, "lan2", 3)];
+    r.handle(
+        t0,
+        Input::Snapshot {
+            links: links.iter().map(|&(i, n, _)| LinkFact::up(i, n)).collect(),
+            addrs: links
+                .iter()
+                .map(|&(ifindex, _, net)| AddrFact {
+                    ifindex,
+                    addr: Ipv4Addr::new(10, 0, net, 1),
+                    prefix_len: 24,
+                })
+                .collect(),
+        },
+    );
+    let report = |ifindex: IfIndex, net: u8, groups: &[GroupAddr]| Input::IgmpRx {
+        ifindex,
+        src: Ipv4Addr::new(10, 0, net, 2),
+        dst: Ipv4Addr::new(224, 0, 0, 22),
+        ttl: 1,
+        router_alert: true,
+        payload: IgmpPacket::V3Report {
+            records: groups
+                .iter()
+                .map(|g| GroupRecord {
+                    record_type: RecordType::ChangeToExclude,
+                    group: g.addr(),
+                    sources: vec![],
+                })
+                .collect(),
+        }
+        .encode(),
+    };
+    let groups: Vec<GroupAddr> = (0..HELD).map(group).collect();
+    r.handle_batch(t0, groups.chunks(100).map(|c| report(LAN1, 2, c)));
+    r.handle_batch(t0, groups[..1_000].chunks(100).map(|c| report(LAN2, 3, c)));
+    let flows = groups[..1_000].iter().map(|g| Input::NewFlow {
+        flow: FlowKey {
+            group: *g,
+            source: Ipv4Addr::new(10, 0, 1, 2),
+        },
+        arrival: UP0,
+        rpf: Some(UP0),
+        upstream: None,
+    });
+    r.handle_batch(t0, flows);
+    assert_eq!(r.memberships_on(LAN1).len(), HELD as usize);
+    assert_eq!(r.installed_flows().len(), 1_000);
+    r
 }
 
-/// One change of owner and IGMP's answer, batched; returns the effect count.
-fn change(m: &mut Mgm, take: bool, b: ComponentId, keys: &[MembershipKey]) -> usize {
-    m.begin_batch();
-    let fx = if take {
-        m.take_ownership(b, K)
+/// `mgmctl take lan1 static` or `release`: the outputs it caused.
+fn change(r: &mut Router, now: Instant, take: bool) -> usize {
+    let (interface, protocol) = ("lan1".to_owned(), "static".to_owned());
+    let c = if take {
+        Command::Take {
+            interface,
+            protocol,
+        }
     } else {
-        m.release_ownership(b, K)
-    }
-    .expect("ownership change");
-    debug_assert_eq!(fx.last(), Some(&Effect::EnableIgmp { ifindex: K }));
-    let mut n = fx.len();
-    for &k in keys {
-        n += m
-            .add_membership(ComponentId::Igmp, k, K, JOIN)
-            .expect("re-add")
-            .len();
-    }
-    let net = m.end_batch();
-    assert!(net.mfes.is_empty(), "ownership change must be hitless");
-    n
+        Command::Release {
+            interface,
+            protocol,
+        }
+    };
+    let out = r.handle(now, Input::Command(c));
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Reply(Ok(_)))),
+        "the ownership change was refused"
+    );
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Mrt(_))),
+        "an ownership change must not touch the kernel"
+    );
+    out.len()
 }
 
 fn bench_ownership(c: &mut Criterion) {
-    let (mut m, b, keys) = ownership_setup();
+    let t0 = Instant::now();
+    let mut r = ownership_setup(t0);
     let mut g = c.benchmark_group("ownership");
     g.sample_size(20);
-    g.bench_function("take_then_release_10k_memberships", |bch| {
+    g.bench_function("router_take_then_release_10k_memberships", |bch| {
         bch.iter(|| {
-            black_box(change(&mut m, true, b, &keys));
-            black_box(change(&mut m, false, b, &keys));
+            black_box(change(&mut r, t0, true));
+            black_box(change(&mut r, t0, false));
         })
     });
     g.finish();

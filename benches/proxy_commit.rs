@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use mgmd::config::Config;
 use mgmd::core::iface::{AddrFact, LinkFact};
 use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
-use mgmd::core::router::{Input, Output, Router};
+use mgmd::core::input::Input;
+use mgmd::core::output::Output;
+use mgmd::core::router::Router;
 use mgmd::core::types::IfIndex;
 
 const WAN0: IfIndex = IfIndex(2);
@@ -52,7 +54,6 @@ fn router(n: u32, t0: Instant) -> Router {
     )
     .expect("bench config");
     let mut r = Router::new(cfg, t0);
-    r.set_effect_events(false);
     r.handle(
         t0,
         Input::Snapshot {

@@ -32,3 +32,4 @@ pub mod core;
 pub mod ctl;
 pub mod daemon;
 pub mod io;
+pub mod record;

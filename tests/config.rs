@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
-use mgmd::config::{Config, ConfigError, GroupRange, Outbound, PROXY, Position, STATIC};
+use mgmd::config::{Config, ConfigError, GroupRange, Position};
 use mgmd::core::igmp::config::{IgmpIfConfig, IgmpVersion};
+use mgmd::core::protocol::proxy::{NAME as PROXY, ProxyConfig};
+use mgmd::core::protocol::static_routes::{NAME as STATIC, Outbound, StaticConfig};
 use mgmd::core::types::GroupAddr;
 
 // ===== helpers =====
@@ -74,7 +76,7 @@ fn minimal_example_runs_default_igmp_on_two_interfaces() {
     assert_eq!(names, ["eth1", "eth2"]);
     assert_eq!(igmp_of(&c, "eth1"), Some(&IgmpIfConfig::default()));
     assert_eq!(igmp_of(&c, "eth2"), Some(&IgmpIfConfig::default()));
-    assert!(c.static_routes.is_none() && c.proxy.is_none());
+    assert!(c.protocols.is_empty());
     assert_eq!(c.owner_of("eth1"), None);
 }
 
@@ -93,7 +95,7 @@ fn querier_only_example_has_a_listen_only_interface() {
 #[test]
 fn static_example_builds_routes_and_joins() {
     let c = example("static.toml");
-    let s = c.static_routes.as_ref().unwrap();
+    let s = c.protocol::<StaticConfig>().unwrap();
     assert_eq!(s.interfaces, ["eth0", "eth2", "eth3"]);
     assert_eq!(s.routes.len(), 2);
     assert_eq!(s.routes[0].source, Some(net("10.0.0.5/32")));
@@ -129,7 +131,7 @@ fn static_example_builds_routes_and_joins() {
 #[test]
 fn proxy_example_owns_upstreams_and_runs_igmp_downstream() {
     let c = example("proxy.toml");
-    let p = c.proxy.as_ref().unwrap();
+    let p = c.protocol::<ProxyConfig>().unwrap();
     assert_eq!(p.upstream, ["wan0", "wan1"]);
     assert_eq!(p.downstream, ["lan0", "lan1"]);
     assert_eq!(c.owner_of("wan0"), Some(PROXY));
@@ -675,7 +677,7 @@ fn static_routes_may_name_interfaces_it_owns_only_at_runtime() {
     )
     .unwrap();
     assert_eq!(
-        cfg.static_routes.as_ref().unwrap().interfaces,
+        cfg.protocol::<StaticConfig>().unwrap().interfaces,
         vec!["eth0".to_string()]
     );
     assert_eq!(cfg.owner_of("eth2"), Some("proxy"));

@@ -9,11 +9,12 @@ use std::time::Instant;
 
 mod common;
 
-use common::{addr, flow, host, join, link, mrt};
+use common::{addr, flow, host, join, link, mrt, release, show_routes, take};
 use mgmd::config::Config;
+use mgmd::core::filter::HostFilter;
+use mgmd::core::input::Input;
 use mgmd::core::mroute::MrtAction;
-use mgmd::core::protocol::HostFilter;
-use mgmd::core::router::{HOST_LEAVE_HOLD, Input, Router};
+use mgmd::core::router::{HOST_LEAVE_HOLD, Router};
 use mgmd::core::types::IfIndex;
 
 const UP0: IfIndex = IfIndex(2);
@@ -85,8 +86,8 @@ fn forwarding(t0: Instant) -> Router {
     r
 }
 
-fn iif_owner(r: &Router, t: Instant) -> Option<String> {
-    let routes = r.show_routes(t);
+fn iif_owner(r: &mut Router, t: Instant) -> Option<String> {
+    let routes = show_routes(r, t);
     assert_eq!(routes.len(), 1, "{routes:?}");
     assert_eq!(routes[0].oifs, vec!["lan1".to_string()]);
     routes[0].iif_owner.clone()
@@ -96,7 +97,7 @@ fn iif_owner(r: &Router, t: Instant) -> Option<String> {
 fn upstream_moves_between_proxy_and_static_without_a_kernel_change_or_a_leave() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    assert_eq!(iif_owner(&r, t0).as_deref(), Some("proxy"));
+    assert_eq!(iif_owner(&mut r, t0).as_deref(), Some("proxy"));
     let mut t = t0;
     for _ in 0..2 {
         for (op, iface, proto, owner) in [
@@ -107,8 +108,8 @@ fn upstream_moves_between_proxy_and_static_without_a_kernel_change_or_a_leave() 
         ] {
             t += HOST_LEAVE_HOLD / 10;
             let out = match op {
-                "take" => r.take(t, iface, proto),
-                _ => r.release(t, iface, proto),
+                "take" => take(&mut r, t, iface, proto),
+                _ => release(&mut r, t, iface, proto),
             }
             .unwrap();
             assert_eq!(mrt(&out), vec![], "{op} {iface} {proto}: kernel changed");
@@ -119,7 +120,11 @@ fn upstream_moves_between_proxy_and_static_without_a_kernel_change_or_a_leave() 
                 vec![],
                 "{op} {iface} {proto}: up0 membership changed"
             );
-            assert_eq!(iif_owner(&r, t).as_deref(), owner, "{op} {iface} {proto}");
+            assert_eq!(
+                iif_owner(&mut r, t).as_deref(),
+                owner,
+                "{op} {iface} {proto}"
+            );
         }
     }
     // The flow kept arriving: no new upcall was needed, and one that comes
@@ -147,7 +152,7 @@ fn a_proxy_upstream_switch_still_redecides_the_flows() {
     );
     // The flow now arriving on up1 is accepted there.
     r.handle(t0, new_flow(UP1));
-    let routes = r.show_routes(t0);
+    let routes = show_routes(&mut r, t0);
     assert_eq!(routes.len(), 1, "{routes:?}");
     assert_eq!(routes[0].iif, "up1");
     assert_eq!(routes[0].oifs, vec!["lan1".to_string()]);

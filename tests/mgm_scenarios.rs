@@ -1,15 +1,13 @@
-//! Acceptance scenarios 1-36 of the group manager model
-//! (`mgm-model.md` §4), each asserting the exact ordered effects.
+//! Acceptance scenarios 1-36 of the group manager model (ARCHITECTURE.md,
+//! "The manager's acceptance scenarios"), each asserting the exact ordered
+//! effects.
 //!
 //! Cast: IGMP; DV and PM, two registered routing protocols. eth0 is the RPF
 //! interface towards S1 and S2. Windows error codes map to typed errors.
 
 use std::net::Ipv4Addr;
 
-use mgmd::core::mgm::{
-    AlertKind, Effect, IgmpState, Membership, MembershipFlags, MfeDelta, MfeRoute, Mgm, MgmError,
-    NetAlert,
-};
+use mgmd::core::mgm::{Effect, IgmpState, Membership, MembershipFlags, Mgm, MgmError};
 use mgmd::core::types::{ComponentId, FlowKey, GroupAddr, IfIndex, MembershipKey, ProtoId};
 
 const ETH0: IfIndex = IfIndex(10);
@@ -246,7 +244,8 @@ fn scenario_05_release_of_not_owned_interface_fails() {
 #[test]
 fn scenario_06_take_from_igmp_runs_disable_enable() {
     // DV takes IGMP's eth1: DISABLE, flush (prunes to DV and PM), ENABLE; IGMP's re-add gives DV a
-    // LOCAL_JOIN and joins to PM and IGMP. The net change keeps forwarding out of eth1 untouched.
+    // LOCAL_JOIN and joins to PM and IGMP. The entry ends as it started (the router programs the
+    // kernel with that net result: tests/router.rs).
     let mut w = World::new();
     let (dv, pm) = (w.dv(), w.pm());
     let k = any(g1());
@@ -263,7 +262,6 @@ fn scenario_06_take_from_igmp_runs_disable_enable() {
     w.m.create_mfe(f, ETH0, None).unwrap();
     assert_eq!(w.m.mfe(f).unwrap().oifs(), &[ETH1]);
 
-    w.m.begin_batch();
     assert_eq!(
         w.m.take_ownership(dv, ETH1),
         Ok(vec![
@@ -296,27 +294,7 @@ fn scenario_06_take_from_igmp_runs_disable_enable() {
             changed(f, ETH0, &[ETH1]),
         ])
     );
-    let net = w.m.end_batch();
-    // Forwarding never changed; PM saw no net change; IGMP now sees DV's member; DV no longer
-    // sees anyone else's.
-    assert_eq!(net.mfes, vec![]);
-    assert_eq!(
-        net.alerts,
-        vec![
-            NetAlert {
-                to: IGMP,
-                key: k,
-                kind: AlertKind::Join,
-                member_update: true
-            },
-            NetAlert {
-                to: dv,
-                key: k,
-                kind: AlertKind::Prune,
-                member_update: true
-            },
-        ]
-    );
+    assert_eq!(w.m.mfe(f).unwrap().oifs(), &[ETH1]);
     assert_eq!(
         w.m.memberships().collect::<Vec<_>>(),
         vec![Membership {
@@ -693,20 +671,38 @@ fn scenario_22_igmp_on_protocol_interface_gives_local_join_leave() {
 
 #[test]
 fn scenario_23_source_specific_alerts_go_to_rpf_owner_only() {
-    // (S1,G1) joins and prunes by PM alert only DV, the owner of the RPF interface eth0.
+    // (S1,G1) joins and prunes by PM alert only DV, the owner of the RPF interface eth0 (the
+    // incoming interface of the entry (S1,G1); mgmd learns it when the flow's data arrives).
     let mut w = World::new();
     let (dv, pm) = (w.dv(), w.pm());
     let k = sg(S1, g1());
+    let f = flow(S1, g1());
     w.m.take_ownership(dv, ETH0).unwrap();
     w.m.take_ownership(pm, ETH2).unwrap();
-    w.m.set_rpf_interface(S1, Some(ETH0));
+    w.m.create_mfe(f, ETH0, None).unwrap();
     assert_eq!(
         w.m.add_membership(pm, k, ETH2, JOIN),
-        Ok(vec![added(k, ETH2, pm, pm), join(dv, k, true)])
+        Ok(vec![
+            added(k, ETH2, pm, pm),
+            join(dv, k, true),
+            changed(f, ETH0, &[ETH2]),
+            join(dv, k, false),
+        ])
     );
     assert_eq!(
         w.m.delete_membership(pm, k, ETH2, JOIN),
-        Ok(vec![removed(k, ETH2, pm, pm), prune(dv, k, ETH2, true)])
+        Ok(vec![
+            removed(k, ETH2, pm, pm),
+            prune(dv, k, ETH2, true),
+            changed(f, ETH0, &[]),
+            prune(dv, k, ETH2, false),
+        ])
+    );
+    // Without an entry (S2,G1) there is no RPF interface known: nobody is alerted.
+    let k2 = sg(S2, g1());
+    assert_eq!(
+        w.m.add_membership(pm, k2, ETH2, JOIN),
+        Ok(vec![added(k2, ETH2, pm, pm)])
     );
 }
 
@@ -716,12 +712,19 @@ fn scenario_24_rpf_owner_own_join_is_silent() {
     let mut w = World::new();
     let dv = w.dv();
     let k = sg(S1, g1());
+    let f = flow(S1, g1());
     w.m.take_ownership(dv, ETH0).unwrap();
     w.m.take_ownership(dv, ETH1).unwrap();
-    w.m.set_rpf_interface(S1, Some(ETH0));
+    w.m.create_mfe(f, ETH0, None).unwrap();
+    // No membership alert; only the entry's own alert (its list is no
+    // longer empty, scenario 29's rule) to its incoming interface's owner.
     assert_eq!(
         w.m.add_membership(dv, k, ETH1, JOIN),
-        Ok(vec![added(k, ETH1, dv, dv)])
+        Ok(vec![
+            added(k, ETH1, dv, dv),
+            changed(f, ETH0, &[ETH1]),
+            join(dv, k, false)
+        ])
     );
 }
 
@@ -943,6 +946,8 @@ fn scenario_33_set_upstream() {
         }])
     );
     assert_eq!(w.m.mfe(f).unwrap().upstream(), nbr);
+    // The same neighbour again changes nothing.
+    assert_eq!(w.m.set_upstream(f, nbr), Ok(vec![]));
     let missing = flow(S2, g2());
     assert_eq!(
         w.m.set_upstream(missing, nbr),
@@ -1013,7 +1018,7 @@ fn scenario_36_unregistered_reader_cannot_add() {
 
 #[test]
 fn release_with_igmp_readds_is_hitless() {
-    // DV releasing eth1 where IGMP still holds G1: the kernel sees no change and PM no net alert.
+    // DV releasing eth1 where IGMP still holds G1: the entry ends as it started.
     let mut w = World::new();
     let (dv, pm) = (w.dv(), w.pm());
     let k = any(g1());
@@ -1024,70 +1029,21 @@ fn release_with_igmp_readds_is_hitless() {
     w.m.take_ownership(pm, ETH2).unwrap();
     w.m.add_membership(IGMP, k, ETH1, JOIN).unwrap();
     w.m.create_mfe(f, ETH0, None).unwrap();
-    w.m.begin_batch();
+    let before = w.m.mfe(f).unwrap().clone();
     let fx = w.m.release_ownership(dv, ETH1).unwrap();
     assert!(fx.contains(&prune(dv, sg(S1, g1()), ETH1, false)));
     w.m.add_membership(IGMP, k, ETH1, JOIN).unwrap();
-    let net = w.m.end_batch();
-    assert_eq!(net.mfes, vec![]);
-    // IGMP's member used to be DV's; now it is IGMP's own.
+    // The entry is as before; the membership is now IGMP's own.
+    assert_eq!(w.m.mfe(f).unwrap().oifs(), before.oifs());
     assert_eq!(
-        net.alerts,
-        vec![
-            NetAlert {
-                to: IGMP,
-                key: k,
-                kind: AlertKind::Prune,
-                member_update: true
-            },
-            NetAlert {
-                to: dv,
-                key: k,
-                kind: AlertKind::Join,
-                member_update: true
-            },
-        ]
+        w.m.memberships().collect::<Vec<_>>(),
+        vec![Membership {
+            key: k,
+            ifindex: ETH1,
+            by: IGMP,
+            component: IGMP
+        }]
     );
-}
-
-#[test]
-fn net_change_reports_real_forwarding_changes() {
-    // Within a batch, a deleted entry and a changed list show as before/after pairs.
-    let mut w = receivers();
-    let pm = w.pm();
-    let f = flow(S1, g1());
-    let f2 = flow(S2, g2());
-    w.m.create_mfe(f, ETH0, None).unwrap();
-    w.m.create_mfe(f2, ETH0, None).unwrap();
-    w.m.begin_batch();
-    w.m.delete_membership(pm, any(g1()), ETH2, JOIN).unwrap();
-    w.m.delete_mfe(f2).unwrap();
-    let net = w.m.end_batch();
-    assert_eq!(
-        net.mfes,
-        vec![
-            MfeDelta {
-                flow: f,
-                before: Some(MfeRoute {
-                    iif: ETH0,
-                    oifs: vec![ETH2, ETH3]
-                }),
-                after: Some(MfeRoute {
-                    iif: ETH0,
-                    oifs: vec![ETH3]
-                }),
-            },
-            MfeDelta {
-                flow: f2,
-                before: Some(MfeRoute {
-                    iif: ETH0,
-                    oifs: vec![]
-                }),
-                after: None,
-            },
-        ]
-    );
-    assert_eq!(w.m.end_batch(), Default::default());
 }
 
 #[test]

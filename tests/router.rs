@@ -9,11 +9,19 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{addr, flow, group, host, join, join_group, link, mrt};
+use common::{
+    addr, events, flow, group, host, join, join_group, link, mrt, release, show_interfaces,
+    show_routes, take,
+};
 use mgmd::config::Config;
+use mgmd::core::event::{Event, OwnerOp};
+use mgmd::core::filter::HostFilter;
+use mgmd::core::input::Input;
+use mgmd::core::mgm::Effect;
 use mgmd::core::mroute::MrtAction;
-use mgmd::core::protocol::{HostFilter, ProtoAction, ProtoCtx, ProtoEvent, RoutingProtocol};
-use mgmd::core::router::{HOST_LEAVE_HOLD, Input, Output, Router};
+use mgmd::core::output::Output;
+use mgmd::core::protocol::{ProtoAction, ProtoEvent, ProtoView, RoutingProtocol};
+use mgmd::core::router::{HOST_LEAVE_HOLD, Router};
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
 
 const UP0: IfIndex = IfIndex(2);
@@ -50,15 +58,6 @@ fn snapshot() -> Input {
     }
 }
 
-fn events(out: &[Output]) -> Vec<String> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Event(e) => Some(e.text.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A routing protocol that wishes a host membership on every interface it
 /// owns and accepts every flow on its interfaces. With `withdraws` false it
 /// never takes a wish back (the router must clean up after it).
@@ -70,11 +69,12 @@ impl RoutingProtocol for Dummy {
     fn name(&self) -> &'static str {
         "dummy"
     }
-    fn configured_interfaces(&self) -> BTreeSet<String> {
-        BTreeSet::new()
-    }
-    fn handle(&mut self, _ctx: &ProtoCtx<'_>, ev: ProtoEvent) -> Vec<ProtoAction> {
+    fn handle(&mut self, _view: &ProtoView<'_>, ev: ProtoEvent) -> Vec<ProtoAction> {
         match ev {
+            ProtoEvent::RpfQuery { flow, arrival, .. } => vec![ProtoAction::RpfAnswer {
+                flow,
+                iif: Some(arrival),
+            }],
             ProtoEvent::InterfaceTaken { ifindex } => vec![ProtoAction::HostMembership {
                 ifindex,
                 group: "239.9.9.9".parse().unwrap(),
@@ -90,16 +90,7 @@ impl RoutingProtocol for Dummy {
             _ => Vec::new(),
         }
     }
-    fn rpf(
-        &self,
-        _ctx: &ProtoCtx<'_>,
-        _flow: FlowKey,
-        arrival: IfIndex,
-        _rpf: Option<IfIndex>,
-    ) -> Option<IfIndex> {
-        Some(arrival)
-    }
-    fn status(&self, _ctx: &ProtoCtx<'_>) -> serde_json::Value {
+    fn status(&self, _view: &ProtoView<'_>) -> serde_json::Value {
         serde_json::Value::Null
     }
 }
@@ -121,12 +112,12 @@ fn forwarding(t0: Instant) -> Router {
 }
 
 fn forwarding_with(t0: Instant, withdraws: bool) -> Router {
-    let mut r = Router::with_protocols(config(), t0, vec![Box::new(Dummy { withdraws })]);
+    let mut r = Router::new(config(), t0);
+    r.add_protocol(t0, Box::new(Dummy { withdraws }));
     r.handle(t0, snapshot());
     r.handle(t0, join(LAN1));
     let out = r.handle(t0, upcall(flow(), Some(UP0)));
-    let vif_lan1 = r
-        .show_interfaces(t0)
+    let vif_lan1 = show_interfaces(&mut r, t0)
         .into_iter()
         .find(|i| i.name == "lan1")
         .and_then(|i| i.vif)
@@ -194,7 +185,7 @@ fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
     let out = mrt(&r.handle(t0, upcall(flow(), Some(UP0))));
     assert_eq!(out, installed);
     assert_eq!(r.installed_flows(), vec![flow()]);
-    assert_eq!(r.show_routes(t0).len(), 1);
+    assert_eq!(show_routes(&mut r, t0).len(), 1);
 
     // The same for a drop entry (no route towards the source).
     let other = FlowKey {
@@ -213,16 +204,30 @@ fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
 fn taking_and_releasing_an_outgoing_interface_changes_nothing_in_the_kernel() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    let out = r.take(t0, "lan1", "dummy").unwrap();
-    let text = events(&out);
-    let pos = |needle: &str| {
-        text.iter()
-            .position(|t| t.contains(needle))
-            .unwrap_or_else(|| panic!("no event {needle:?} in {text:#?}"))
+    let out = take(&mut r, t0, "lan1", "dummy").unwrap();
+    let ev = events(&out);
+    let pos = |what: &str, f: &dyn Fn(&Event) -> bool| {
+        ev.iter()
+            .position(f)
+            .unwrap_or_else(|| panic!("no event {what} in {ev:#?}"))
     };
-    assert!(pos("disable IGMP on lan1") < pos("owner of lan1: igmp-only -> dummy"));
-    assert!(pos("owner of lan1: igmp-only -> dummy") < pos("enable IGMP on lan1"));
-    assert!(pos("enable IGMP on lan1") < pos("sequence complete"));
+    let disable = pos(
+        "disable",
+        &|e| matches!(e, Event::Effect(Effect::DisableIgmp { ifindex }) if ifindex.ifindex == LAN1),
+    );
+    let owner = pos(
+        "owner change",
+        &|e| matches!(e, Event::Effect(Effect::OwnerChanged { ifindex, old: None, new: Some("dummy") }) if ifindex.ifindex == LAN1),
+    );
+    let enable = pos(
+        "enable",
+        &|e| matches!(e, Event::Effect(Effect::EnableIgmp { ifindex }) if ifindex.ifindex == LAN1),
+    );
+    let complete = pos(
+        "complete",
+        &|e| matches!(e, Event::OwnershipComplete { interface, protocol: "dummy", op: OwnerOp::Take } if interface.ifindex == LAN1),
+    );
+    assert!(disable < owner && owner < enable && enable < complete);
     assert_eq!(mrt(&out), vec![], "the kernel sees only the net change");
     assert_eq!(
         r.memberships_on(LAN1).len(),
@@ -230,43 +235,43 @@ fn taking_and_releasing_an_outgoing_interface_changes_nothing_in_the_kernel() {
         "IGMP's membership was re-added"
     );
 
-    let out = r.release(t0, "lan1", "dummy").unwrap();
+    let out = release(&mut r, t0, "lan1", "dummy").unwrap();
     assert_eq!(mrt(&out), vec![]);
     assert_eq!(r.memberships_on(LAN1).len(), 1);
-    assert_eq!(r.show_routes(t0)[0].oifs, vec!["lan1".to_string()]);
+    assert_eq!(show_routes(&mut r, t0)[0].oifs, vec!["lan1".to_string()]);
 }
 
 #[test]
 fn taking_the_incoming_interface_redecides_its_flows_without_a_gap() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    let out = r.take(t0, "up0", "dummy").unwrap();
+    let out = take(&mut r, t0, "up0", "dummy").unwrap();
     assert_eq!(mrt(&out), vec![], "same decision: no kernel change");
-    let routes = r.show_routes(t0);
+    let routes = show_routes(&mut r, t0);
     assert_eq!(routes.len(), 1);
     assert_eq!(routes[0].iif_owner.as_deref(), Some("dummy"));
-    let out = r.release(t0, "up0", "dummy").unwrap();
+    let out = release(&mut r, t0, "up0", "dummy").unwrap();
     assert_eq!(mrt(&out), vec![]);
-    assert_eq!(r.show_routes(t0)[0].iif_owner, None);
+    assert_eq!(show_routes(&mut r, t0)[0].iif_owner, None);
 }
 
 #[test]
 fn host_memberships_survive_a_move_and_leave_after_the_hold_time() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    let out = r.take(t0, "up0", "dummy").unwrap();
+    let out = take(&mut r, t0, "up0", "dummy").unwrap();
     assert_eq!(
         host(&out),
         vec![(UP0, HostFilter::Exclude(BTreeSet::new()))]
     );
     // Released and taken back within the hold time: nothing reaches the kernel.
-    let out = r.release(t0, "up0", "dummy").unwrap();
+    let out = release(&mut r, t0, "up0", "dummy").unwrap();
     assert_eq!(host(&out), vec![]);
     let t1 = t0 + HOST_LEAVE_HOLD / 2;
-    let out = r.take(t1, "up0", "dummy").unwrap();
+    let out = take(&mut r, t1, "up0", "dummy").unwrap();
     assert_eq!(host(&out), vec![]);
     // Released for good: the leave goes out when the hold time is over.
-    let out = r.release(t1, "up0", "dummy").unwrap();
+    let out = release(&mut r, t1, "up0", "dummy").unwrap();
     assert_eq!(host(&out), vec![]);
     let deadline = r.next_deadline().unwrap();
     assert!(deadline <= t1 + HOST_LEAVE_HOLD);
@@ -282,10 +287,10 @@ fn a_host_membership_on_a_vanished_interface_is_dropped_at_once() {
     for withdraws in [true, false] {
         let t0 = Instant::now();
         let mut r = forwarding_with(t0, withdraws);
-        let out = r.take(t0, "up0", "dummy").unwrap();
+        let out = take(&mut r, t0, "up0", "dummy").unwrap();
         assert_eq!(host(&out).len(), 1, "{out:?}");
         // No hold time: the kernel dropped the membership with the link.
-        let out = r.handle(t0, Input::LinkGone(UP0));
+        let out = r.handle(t0, Input::LinkGone { ifindex: UP0 });
         assert_eq!(
             host(&out),
             vec![(UP0, HostFilter::Include(BTreeSet::new()))],
@@ -298,16 +303,15 @@ fn a_host_membership_on_a_vanished_interface_is_dropped_at_once() {
 fn an_interface_that_vanishes_is_released_and_comes_back_with_a_new_ifindex() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    r.take(t0, "lan1", "dummy").unwrap();
-    let out = r.handle(t0, Input::LinkGone(LAN1));
-    let text = events(&out);
+    take(&mut r, t0, "lan1", "dummy").unwrap();
+    let out = r.handle(t0, Input::LinkGone { ifindex: LAN1 });
+    let ev = events(&out);
     assert!(
-        text.iter().any(|t| t.contains("lan1 (ifindex 3) vanished")),
-        "{text:#?}"
+        ev.iter().any(|e| matches!(e, Event::InterfaceVanished { interface } if interface.ifindex == LAN1 && interface.name.as_str() == "lan1")),
+        "{ev:#?}"
     );
-    assert!(r.show_routes(t0)[0].oifs.is_empty());
-    let lan1 = r
-        .show_interfaces(t0)
+    assert!(show_routes(&mut r, t0)[0].oifs.is_empty());
+    let lan1 = show_interfaces(&mut r, t0)
         .into_iter()
         .find(|i| i.name == "lan1")
         .unwrap();
@@ -316,8 +320,7 @@ fn an_interface_that_vanishes_is_released_and_comes_back_with_a_new_ifindex() {
     let new = IfIndex(9);
     r.handle(t0, Input::Link(link(new, "lan1", true)));
     r.handle(t0, Input::AddrAdded(addr(new, "10.0.2.1")));
-    let lan1 = r
-        .show_interfaces(t0)
+    let lan1 = show_interfaces(&mut r, t0)
         .into_iter()
         .find(|i| i.name == "lan1")
         .unwrap();
@@ -332,18 +335,18 @@ fn an_interface_that_vanishes_is_released_and_comes_back_with_a_new_ifindex() {
             .any(|a| matches!(a, MrtAction::AddMfc { oifs, .. } if !oifs.is_empty())),
         "{out:?}"
     );
-    assert_eq!(r.show_routes(t0)[0].oifs, vec!["lan1".to_string()]);
+    assert_eq!(show_routes(&mut r, t0)[0].oifs, vec!["lan1".to_string()]);
 }
 
 #[test]
 fn unknown_protocol_or_interface_is_a_clear_error() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    let e = r.take(t0, "lan1", "pim").unwrap_err();
+    let e = take(&mut r, t0, "lan1", "pim").unwrap_err();
     assert!(e.contains("no routing protocol named pim"), "{e}");
-    let e = r.take(t0, "eth9", "dummy").unwrap_err();
+    let e = take(&mut r, t0, "eth9", "dummy").unwrap_err();
     assert!(e.contains("eth9"), "{e}");
-    let e = r.release(t0, "lan1", "dummy").unwrap_err();
+    let e = release(&mut r, t0, "lan1", "dummy").unwrap_err();
     assert!(!e.is_empty());
 }
 
@@ -407,7 +410,7 @@ fn a_route_change_moves_the_flow_to_its_new_incoming_interface() {
         matches!(&adds[..], [MrtAction::AddMfc { flow: f, oifs, .. }] if *f == flow() && oifs.len() == 1),
         "{adds:?}"
     );
-    let routes = r.show_routes(t0);
+    let routes = show_routes(&mut r, t0);
     assert_eq!(routes[0].iif, "lan2");
     assert_eq!(routes[0].oifs, vec!["lan1".to_string()]);
     assert_eq!(
@@ -423,7 +426,7 @@ fn a_route_change_moves_the_flow_to_its_new_incoming_interface() {
             upstream: None,
         },
     );
-    let routes = r.show_routes(t0);
+    let routes = show_routes(&mut r, t0);
     assert_eq!(routes.len(), 1);
     assert!(routes[0].oifs.is_empty());
 }

@@ -6,7 +6,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -53,7 +53,8 @@ EXIT STATUS:
 EXAMPLES:
     mgmd --check -c /etc/mgmd/mgmd.toml
     mgmd --log-level debug
-    mgmd -d -c /etc/mgmd/mgmd.toml";
+    mgmd -d -c /etc/mgmd/mgmd.toml
+    mgmd --record /var/tmp/mgmd.rec     # then: mgmd replay /var/tmp/mgmd.rec";
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -62,9 +63,13 @@ EXAMPLES:
     version,
     about = "Multicast group manager: IGMP querier and multicast routing for Linux routers",
     long_about = LONG_ABOUT,
-    after_long_help = AFTER_LONG_HELP
+    after_long_help = AFTER_LONG_HELP,
+    args_conflicts_with_subcommands = true
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
+
     /// Read the configuration from FILE.
     ///
     /// Errors are reported as FILE:LINE:COLUMN: message.
@@ -104,6 +109,36 @@ struct Args {
     /// Write the pid to FILE (overrides global.pid-file).
     #[arg(long, value_name = "FILE")]
     pid_file: Option<PathBuf>,
+
+    /// Append every input of the daemon's core, with its time and the
+    /// outputs it caused, to FILE (JSON lines), for `mgmd replay`.
+    ///
+    /// The recording holds the configuration text, the interfaces and
+    /// addresses the kernel reported, every IGMP packet received, kernel
+    /// upcalls and control requests: keep it private.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Run the core on a recording (made with --record) and print what it
+    /// does, without sockets or privileges.
+    ///
+    /// Events are printed as log lines, other outputs as JSON. Exits 0
+    /// when the whole recording was replayed (and, with --verify, matched),
+    /// 1 otherwise.
+    Replay {
+        /// The recording.
+        file: PathBuf,
+        /// Check every step's outputs against the recorded ones; stop at
+        /// the first difference.
+        #[arg(long)]
+        verify: bool,
+        /// Print each step as one JSON line ({"t-ns":..,"out":[..]}).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -129,9 +164,12 @@ impl From<LevelArg> for LogLevel {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Sub::Replay { file, verify, json }) = &args.command {
+        return replay(file, *verify, *json);
+    }
 
-    let mut config = match Config::load(&args.config) {
-        Ok(config) => config,
+    let (mut config, config_text) = match Config::load_with_text(&args.config) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(if args.check { 1 } else { EX_CONFIG });
@@ -160,12 +198,17 @@ fn main() -> ExitCode {
         .map_or(config.global.log_level, LogLevel::from);
     init_logging(level, foreground);
 
-    run(config, &args.config)
+    let opts = mgmd::daemon::Options {
+        config_path: args.config.clone(),
+        config_text,
+        record: args.record.clone(),
+    };
+    run(config, opts)
 }
 
 /// Runs the daemon until it is told to stop.
-fn run(config: Config, config_path: &Path) -> ExitCode {
-    match mgmd::daemon::run(config, config_path.to_path_buf()) {
+fn run(config: Config, opts: mgmd::daemon::Options) -> ExitCode {
+    match mgmd::daemon::run(config, opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -173,6 +216,74 @@ fn run(config: Config, config_path: &Path) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+// ===== replay =====
+
+/// `mgmd replay FILE`: prints every step's outputs, or checks them.
+fn replay(path: &Path, verify: bool, json: bool) -> ExitCode {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("mgmd: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = mgmd::record::replay(path, io::BufReader::new(file), |step| {
+        if verify {
+            if let Some(difference) = mgmd::record::difference(step) {
+                return Err(mgmd::record::RecordError::Differs {
+                    path: path.display().to_string(),
+                    line: step.line,
+                    step: step.step,
+                    difference,
+                });
+            }
+        }
+        print_step(&mut out, step, json).map_err(|source| mgmd::record::RecordError::Io {
+            path: "stdout".into(),
+            source,
+        })
+    });
+    let _ = out.flush();
+    match result {
+        Ok(steps) => {
+            if verify {
+                eprintln!(
+                    "{}: {steps} steps replayed, every output as recorded",
+                    path.display()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mgmd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_step(out: &mut impl Write, step: &mgmd::record::Replayed, json: bool) -> io::Result<()> {
+    use mgmd::core::output::Output;
+    if json {
+        let line = serde_json::json!({ "t-ns": step.t_ns, "out": step.outputs });
+        return writeln!(out, "{line}");
+    }
+    let t = step.t_ns as f64 / 1e9;
+    for o in &step.outputs {
+        match o {
+            Output::Event(e) => writeln!(out, "{t:12.6} {:<9} {e}", e.kind())?,
+            other => writeln!(
+                out,
+                "{t:12.6} {:<9} {}",
+                "output",
+                serde_json::to_string(other).unwrap_or_default()
+            )?,
+        }
+    }
+    Ok(())
 }
 
 // ===== logging =====

@@ -12,55 +12,59 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use crate::core::igmp::config::IgmpIfConfig;
+use crate::core::protocol::registry::ProtocolConfig;
 use crate::core::types::GroupAddr;
 
+pub mod check;
 mod error;
-mod raw;
+mod igmp;
+pub(crate) mod raw;
 mod validate;
 
+pub use check::{Checker, IgmpUse, InterfaceUse};
 pub use error::{ConfigError, Position};
 
 /// Where mgmd looks for its configuration unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/mgmd/mgmd.toml";
 
-/// The name of the static routing protocol, as [`Config::owner_of`] gives it.
-pub const STATIC: &str = "static";
-/// The name of the IGMP proxy protocol, as [`Config::owner_of`] gives it.
-pub const PROXY: &str = "proxy";
-
 // ===== Config =====
 
 /// A validated configuration.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Config {
     pub global: GlobalConfig,
     /// The `[igmp]` defaults on their own (what an interface without
     /// overrides runs).
     pub igmp_defaults: IgmpIfConfig,
     /// Every interface mgmd uses: the `[[interface]]` sections in file
-    /// order, then interfaces named only by `[static]` or `[proxy]`.
+    /// order, then interfaces named only by a protocol section.
     pub interfaces: Vec<InterfaceConfig>,
-    /// `[static]`, if present.
-    pub static_routes: Option<StaticConfig>,
-    /// `[proxy]`, if present.
-    pub proxy: Option<ProxyConfig>,
+    /// The routing protocol sections present, in registry order
+    /// ([`crate::core::protocol::registry::PROTOCOLS`]).
+    pub protocols: Vec<Arc<dyn ProtocolConfig>>,
 }
 
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        Config::load_with_text(path).map(|(c, _)| c)
+    }
+
+    /// Reads and validates the file at `path`; also returns its text.
+    pub fn load_with_text(path: impl AsRef<Path>) -> Result<(Config, String), ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text, path)
+        Config::parse(&text, path).map(|c| (c, text))
     }
 
     /// Validates configuration text; `path` is only used in messages.
@@ -68,31 +72,58 @@ impl Config {
         validate::parse(text, path.as_ref())
     }
 
-    /// Which routing protocol owns `ifname` according to the configuration:
-    /// [`STATIC`] or [`PROXY`], or `None` (IGMP only, or unknown).
-    /// A proxy owns its upstream interfaces; its downstream interfaces stay
-    /// with IGMP.
+    /// Which routing protocol owns `ifname` according to the configuration
+    /// (by its section name), or `None` (IGMP only, or unknown).
     pub fn owner_of(&self, ifname: &str) -> Option<&'static str> {
-        let by_static = self
-            .static_routes
-            .as_ref()
-            .is_some_and(|s| s.interfaces.iter().any(|i| i == ifname));
-        if by_static {
-            return Some(STATIC);
-        }
-        let by_proxy = self
-            .proxy
-            .as_ref()
-            .is_some_and(|p| p.upstream.iter().any(|i| i == ifname));
-        if by_proxy {
-            return Some(PROXY);
-        }
-        None
+        self.protocols
+            .iter()
+            .find(|p| p.owned_interfaces().iter().any(|i| i == ifname))
+            .map(|p| p.name())
     }
 
     /// The settings of interface `ifname`, if the configuration names it.
     pub fn interface(&self, ifname: &str) -> Option<&InterfaceConfig> {
         self.interfaces.iter().find(|i| i.name == ifname)
+    }
+
+    /// The section of protocol type `T`, if present.
+    pub fn protocol<T: ProtocolConfig>(&self) -> Option<&T> {
+        self.protocols
+            .iter()
+            .find_map(|p| p.as_any().downcast_ref::<T>())
+    }
+
+    /// The section named `name` (`"static"`, `"proxy"`), if present.
+    pub fn section(&self, name: &str) -> Option<&Arc<dyn ProtocolConfig>> {
+        self.protocols.iter().find(|p| p.name() == name)
+    }
+}
+
+impl PartialEq for Config {
+    fn eq(&self, other: &Config) -> bool {
+        self.global == other.global
+            && self.igmp_defaults == other.igmp_defaults
+            && self.interfaces == other.interfaces
+            && self.protocols.len() == other.protocols.len()
+            && self
+                .protocols
+                .iter()
+                .zip(&other.protocols)
+                .all(|(a, b)| a.same_as(b.as_ref()))
+    }
+}
+
+impl Serialize for Config {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("global", &self.global)?;
+        m.serialize_entry("igmp", &self.igmp_defaults)?;
+        m.serialize_entry("interfaces", &self.interfaces)?;
+        for p in &self.protocols {
+            m.serialize_entry(p.name(), &p.to_json())?;
+        }
+        m.end()
     }
 }
 
@@ -258,65 +289,7 @@ impl fmt::Display for GroupRange {
     }
 }
 
-// ===== StaticConfig =====
-
-/// `[static]`: the static routing protocol (smcroute-like).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct StaticConfig {
-    /// The interfaces this protocol owns: the `interfaces` key if given,
-    /// else every interface its routes and joins name, in file order.
-    pub interfaces: Vec<String>,
-    pub routes: Vec<StaticRoute>,
-    pub joins: Vec<StaticJoin>,
-}
-
-/// `[[static.route]]`: forward traffic for `group` (from `source`) that
-/// arrives on `inbound` out of `outbound`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct StaticRoute {
-    /// A source address (/32) or prefix; `None` = any source (*,G).
-    pub source: Option<Ipv4Net>,
-    pub group: GroupRange,
-    pub inbound: String,
-    /// Never empty, never contains `inbound`, no duplicates.
-    pub outbound: Vec<Outbound>,
-}
-
-/// One outgoing interface of a static route.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Outbound {
-    pub name: String,
-    /// Forward only while IGMP reports members there (IGMP runs on it).
-    pub only_with_members: bool,
-}
-
-/// `[[static.join]]`: join `group` (from `source`) on `interface`, so that
-/// upstream routers send the traffic.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct StaticJoin {
-    pub interface: String,
-    pub group: GroupAddr,
-    /// `Some` = source-specific join.
-    pub source: Option<Ipv4Addr>,
-}
-
-// ===== ProxyConfig =====
-
-/// `[proxy]`: IGMP proxy (RFC 4605).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ProxyConfig {
-    /// Upstream interfaces in order of preference (never empty); the proxy
-    /// owns them. The first one that is up is used.
-    pub upstream: Vec<String>,
-    /// Downstream interfaces (never empty); IGMP runs on them.
-    pub downstream: Vec<String>,
-    /// Groups the proxy may join on the upstream.
-    pub upstream_groups: GroupFilter,
-    /// Groups whose downstream memberships the proxy acts on.
-    pub downstream_groups: GroupFilter,
-    /// Only traffic from these sources is forwarded; empty = any source.
-    pub legal_sources: Vec<Ipv4Net>,
-}
+// ===== GroupFilter =====
 
 /// An allow/deny list of group ranges.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -331,13 +304,6 @@ impl GroupFilter {
     pub fn permits(&self, group: GroupAddr) -> bool {
         (self.allow.is_empty() || self.allow.iter().any(|r| r.contains(group)))
             && !self.deny.iter().any(|r| r.contains(group))
-    }
-}
-
-impl ProxyConfig {
-    /// Whether traffic from `source` may be forwarded.
-    pub fn is_legal_source(&self, source: Ipv4Addr) -> bool {
-        self.legal_sources.is_empty() || self.legal_sources.iter().any(|n| n.contains(&source))
     }
 }
 
@@ -366,19 +332,5 @@ mod tests {
         assert!(f.permits(g("239.1.1.1")));
         assert!(!f.permits(g("239.255.1.1")));
         assert!(!f.permits(g("238.1.1.1")));
-    }
-
-    #[test]
-    fn owner_of_follows_static_and_proxy_sections() {
-        let c = Config::parse(
-            "[static]\ninterfaces = [\"eth0\"]\n[proxy]\nupstream = [\"wan0\"]\n\
-             downstream = [\"lan0\"]\n",
-            "t.toml",
-        )
-        .unwrap();
-        assert_eq!(c.owner_of("eth0"), Some(STATIC));
-        assert_eq!(c.owner_of("wan0"), Some(PROXY));
-        assert_eq!(c.owner_of("lan0"), None);
-        assert_eq!(c.owner_of("nope"), None);
     }
 }

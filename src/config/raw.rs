@@ -2,28 +2,17 @@
 //! layout, keep the position of every value that is checked later
 //! (`Spanned`), and accept loosely typed values (a duration may arrive as a
 //! bare number) so that validation can say exactly what is wrong with them.
-//! Nothing here leaves `crate::config`.
+//! Protocol sections keep their raw form in their own folder and use the
+//! loosely typed values from here.
 
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 
 /// A string with its position.
 pub type SpStr = Spanned<String>;
-
-/// The whole file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawConfig {
-    pub global: RawGlobal,
-    pub igmp: RawIgmp,
-    pub interface: Vec<RawInterface>,
-    #[serde(rename = "static")]
-    pub static_routes: Option<Spanned<RawStatic>>,
-    pub proxy: Option<Spanned<RawProxy>>,
-}
 
 /// `[global]`
 #[derive(Debug, Default, Deserialize)]
@@ -175,49 +164,6 @@ with_igmp_settings! {
     }
 }
 
-/// `[static]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawStatic {
-    pub interfaces: Option<Spanned<Vec<SpStr>>>,
-    pub route: Vec<Spanned<RawRoute>>,
-    pub join: Vec<Spanned<RawJoin>>,
-}
-
-/// `[[static.route]]`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawRoute {
-    #[serde(default)]
-    pub source: Option<SpStr>,
-    pub group: SpStr,
-    pub inbound: SpStr,
-    pub outbound: Spanned<Vec<Spanned<OutboundInput>>>,
-}
-
-/// `[[static.join]]`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawJoin {
-    pub interface: SpStr,
-    pub group: SpStr,
-    #[serde(default)]
-    pub source: Option<SpStr>,
-}
-
-/// `[proxy]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawProxy {
-    pub upstream: Vec<SpStr>,
-    pub downstream: Vec<SpStr>,
-    pub upstream_allow_groups: Vec<SpStr>,
-    pub upstream_deny_groups: Vec<SpStr>,
-    pub downstream_allow_groups: Vec<SpStr>,
-    pub downstream_deny_groups: Vec<SpStr>,
-    pub legal_sources: Vec<SpStr>,
-}
-
 // ===== loosely typed values =====
 
 /// A duration as written: a string (to be parsed with `humantime`) or a
@@ -276,50 +222,6 @@ impl<'de> Deserialize<'de> for LimitInput {
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<LimitInput, E> {
                 Ok(LimitInput::Count(i64::try_from(v).unwrap_or(i64::MAX)))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// One entry of a static route's `outbound` list: an interface name, or
-/// `{ name = "eth3", only-with-members = true }`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OutboundInput {
-    pub name: String,
-    pub only_with_members: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct OutboundTable {
-    name: String,
-    #[serde(default)]
-    only_with_members: bool,
-}
-
-impl<'de> Deserialize<'de> for OutboundInput {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = OutboundInput;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "an interface name, or a table { name = \"eth3\", only-with-members = true }",
-                )
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<OutboundInput, E> {
-                Ok(OutboundInput {
-                    name: v.to_owned(),
-                    only_with_members: false,
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OutboundInput, A::Error> {
-                let t = OutboundTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(OutboundInput {
-                    name: t.name,
-                    only_with_members: t.only_with_members,
-                })
             }
         }
         d.deserialize_any(V)

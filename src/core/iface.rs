@@ -10,14 +10,14 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::core::types::IfIndex;
 
 // ===== facts =====
 
 /// A link as the kernel describes it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkFact {
     pub ifindex: IfIndex,
     pub name: String,
@@ -47,7 +47,7 @@ impl LinkFact {
 }
 
 /// One IPv4 address on a link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AddrFact {
     pub ifindex: IfIndex,
     pub addr: Ipv4Addr,

@@ -17,13 +17,16 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::core::hash::IntMap;
 use crate::core::types::{FlowKey, IfIndex, MAXVIFS, VifIndex, VifSet};
 
 // ===== MrtAction =====
 
 /// One change to the kernel's multicast routing table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MrtAction {
     AddVif {
         vif: VifIndex,

@@ -92,6 +92,10 @@ pub struct RouteView {
     pub idle_s: f64,
     /// Installed in the kernel (false when the VIF limit was hit).
     pub installed: bool,
+    /// A drop entry: the flow has no incoming interface of ours (or its
+    /// owner refused it), so the kernel drops it without asking again.
+    #[serde(default)]
+    pub refused: bool,
 }
 
 /// One registered routing protocol.
@@ -100,4 +104,45 @@ pub struct ProtocolView {
     pub name: String,
     pub interfaces: Vec<String>,
     pub detail: serde_json::Value,
+}
+
+/// The router's own counters (`mgmctl ping`, `show counters`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterView {
+    /// Flows the kernel reported (NOCACHE upcalls acted on).
+    pub new_flows: u64,
+    /// New flows with no incoming interface of ours (drop entries).
+    pub flows_refused: u64,
+    /// New flows whose RPF question the owner did not answer in time.
+    pub rpf_unanswered: u64,
+    /// Route changes that made flows be decided again.
+    pub rpf_changes: u64,
+    /// WRONGVIF upcalls.
+    pub wrong_interface: u64,
+    /// Completed ownership changes.
+    pub ownership_moves: u64,
+    /// Kernel changes refused (each is retried).
+    pub kernel_errors: u64,
+    /// Interfaces that got no VIF (the kernel's per-table limit).
+    pub vif_limit_reached: u64,
+    /// Manager operations refused (a component acted out of turn).
+    pub manager_errors: u64,
+    /// Inputs that caused too many effects (a loop between components).
+    pub effect_loops: u64,
+    /// IGMP messages we sent and received back.
+    pub igmp_rx_own: u64,
+    /// IGMP messages on interfaces without IGMP.
+    pub igmp_rx_not_enabled: u64,
+    /// IGMP messages not sent: the interface has no IPv4 address.
+    pub igmp_tx_no_address: u64,
+    /// IGMP membership changes held back during an ownership change
+    /// (re-added at its end).
+    pub igmp_changes_while_disabled: u64,
+}
+
+/// The owner of an interface after `take` or `release`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerView {
+    pub interface: String,
+    pub owner: Option<String>,
 }

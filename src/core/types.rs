@@ -24,6 +24,98 @@ impl fmt::Display for IfIndex {
     }
 }
 
+// ===== IfName / Iface =====
+
+/// An interface name as the kernel allows it: 1 to 15 bytes (`IFNAMSIZ`
+/// minus the terminating NUL). Stored inline, so naming an interface in an
+/// event costs no allocation.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IfName {
+    len: u8,
+    bytes: [u8; IfName::MAX],
+}
+
+impl IfName {
+    /// The longest name the kernel accepts, in bytes.
+    pub const MAX: usize = 15;
+
+    /// `None` if `name` is empty or longer than [`IfName::MAX`] bytes.
+    pub fn new(name: &str) -> Option<IfName> {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() > Self::MAX {
+            return None;
+        }
+        let mut bytes = [0; Self::MAX];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(IfName {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    /// `name`, cut to [`IfName::MAX`] bytes at a character boundary (the
+    /// kernel never reports a longer one).
+    pub fn lossy(name: &str) -> IfName {
+        let mut end = name.len().min(Self::MAX);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        IfName::new(&name[..end]).unwrap_or(IfName {
+            len: 1,
+            bytes: *b"?\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Built from a `&str` cut at a character boundary.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("?")
+    }
+}
+
+impl fmt::Display for IfName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for IfName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for IfName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for IfName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        IfName::new(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "'{s}' is not an interface name (1 to {} bytes)",
+                IfName::MAX
+            ))
+        })
+    }
+}
+
+/// An interface as events and views name it: its index and its name at the
+/// time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Iface {
+    pub ifindex: IfIndex,
+    pub name: IfName,
+}
+
+impl fmt::Display for Iface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.name.fmt(f)
+    }
+}
+
 // ===== VifIndex =====
 
 /// A multicast routing VIF number (`vifi`), `0..MAXVIFS`.
@@ -125,6 +217,28 @@ impl FromIterator<VifIndex> for VifSet {
 impl<const N: usize> From<[VifIndex; N]> for VifSet {
     fn from(vifs: [VifIndex; N]) -> Self {
         vifs.into_iter().collect()
+    }
+}
+
+impl Serialize for VifSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for VifSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let vifs = Vec::<VifIndex>::deserialize(d)?;
+        let mut set = VifSet::EMPTY;
+        for v in vifs {
+            if usize::from(v.0) >= MAXVIFS {
+                return Err(serde::de::Error::custom(format!(
+                    "VIF index {v} out of range (the kernel has {MAXVIFS})"
+                )));
+            }
+            set.insert(v);
+        }
+        Ok(set)
     }
 }
 
@@ -348,6 +462,38 @@ impl fmt::Display for FlowKey {
     }
 }
 
+// ===== hex_bytes =====
+
+/// Serde for byte strings as lower-case hex (packets in recordings).
+pub mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+            out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let digit = |c: u8| {
+            (c as char).to_digit(16).ok_or_else(|| {
+                serde::de::Error::custom(format!("'{}' is not a hex digit", c as char))
+            })
+        };
+        let b = s.as_bytes();
+        if b.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd number of hex digits"));
+        }
+        b.chunks(2)
+            .map(|p| Ok((digit(p[0])? << 4 | digit(p[1])?) as u8))
+            .collect()
+    }
+}
+
 // ===== tests =====
 
 #[cfg(test)]
@@ -391,6 +537,42 @@ mod tests {
             proptest::prop_assert_eq!(a.cmp(&b), by_addr);
             proptest::prop_assert_eq!(a.group.cmp(&b.group), a.group.addr().cmp(&b.group.addr()));
         }
+    }
+
+    #[test]
+    fn bytes_go_through_hex() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct P(#[serde(with = "hex_bytes")] Vec<u8>);
+        let j = serde_json::to_string(&P(vec![0x11, 0x64, 0xee, 0x9b])).unwrap();
+        assert_eq!(j, "\"1164ee9b\"");
+        assert_eq!(
+            serde_json::from_str::<P>(&j).unwrap(),
+            P(vec![0x11, 0x64, 0xee, 0x9b])
+        );
+        assert!(serde_json::from_str::<P>("\"123\"").is_err());
+        assert!(serde_json::from_str::<P>("\"zz\"").is_err());
+    }
+
+    #[test]
+    fn interface_names_fit_the_kernel_limit() {
+        assert_eq!(IfName::new("lan1").unwrap().as_str(), "lan1");
+        assert!(IfName::new("").is_none());
+        assert!(IfName::new("sixteen-bytes-xx").is_none());
+        assert_eq!(
+            IfName::new("fifteen-bytes-x").unwrap().as_str(),
+            "fifteen-bytes-x"
+        );
+        assert_eq!(
+            IfName::lossy("sixteen-bytes-xx").as_str(),
+            "sixteen-bytes-x"
+        );
+        // Cut at a character boundary, never inside one.
+        assert_eq!(IfName::lossy("abcdefghijklmné").as_str(), "abcdefghijklmn");
+        assert_eq!(IfName::lossy("").as_str(), "?");
+        let j = serde_json::to_string(&IfName::new("eth0").unwrap()).unwrap();
+        assert_eq!(j, "\"eth0\"");
+        assert_eq!(serde_json::from_str::<IfName>(&j).unwrap().as_str(), "eth0");
+        assert!(serde_json::from_str::<IfName>("\"much-too-long-a-name\"").is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! waits on all of them at once, feeds one input at a time to the router
 //! and carries out its outputs.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,8 +12,12 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::core::control::Command;
+use crate::core::event::{Event, Severity};
+use crate::core::input::{FlowCounters, Input};
+use crate::core::output::Output;
 use crate::core::rib::{RouteTable, TableAnswer};
-use crate::core::router::{FlowCounters, Input, Output, Router};
+use crate::core::router::Router;
 use crate::core::types::{FlowKey, GroupAddr, IfIndex};
 use crate::ctl::proto::{EventRecord, Reply, Request};
 use crate::daemon::DaemonError;
@@ -24,6 +28,7 @@ use crate::io::mrt_writer::{MrtWriter, WriterReport};
 use crate::io::netlink::{self, NetEvent};
 use crate::io::raw_igmp::IgmpTxSocket;
 use crate::io::sysctl;
+use crate::record::Recorder;
 
 /// How often forwarding-entry counters are read back from the kernel.
 const COUNTER_POLL: Duration = Duration::from_secs(5);
@@ -38,6 +43,44 @@ const RPF_RECHECK_DELAY: Duration = Duration::from_millis(200);
 /// before other sources get a turn.
 const RX_BATCH: usize = 1024;
 
+/// The router with what every step needs besides it: the clock it was
+/// started at, and the recorder when `--record` asked for one.
+struct Driver {
+    router: Router,
+    start: std::time::Instant,
+    recorder: Option<Recorder>,
+}
+
+impl Driver {
+    /// One router step: `inputs` handled together (one commit when there
+    /// are several), recorded when recording.
+    fn step(&mut self, inputs: Vec<Input>) -> Vec<Output> {
+        let now = Instant::now().into_std();
+        let batch = inputs.len() > 1;
+        let outputs = if batch {
+            self.router.handle_batch(now, inputs.clone())
+        } else {
+            let mut out = Vec::new();
+            for input in inputs.iter().cloned() {
+                out.extend(self.router.handle(now, input));
+            }
+            out
+        };
+        if let Some(r) = self.recorder.as_mut() {
+            if let Err(e) = r.step(now, batch, &inputs, &outputs) {
+                tracing::error!("failed to record; recording stops: {e}");
+                self.recorder = None;
+            }
+        }
+        outputs
+    }
+
+    /// Milliseconds since start, for event records.
+    fn t_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
 /// Everything the loop owns besides the router.
 struct Io {
     mrt: AsyncMrtSocket,
@@ -46,6 +89,8 @@ struct Io {
     tx: IgmpTxSocket,
     host: HostMemberships,
     events: broadcast::Sender<EventRecord>,
+    /// Sequence number of the last event record.
+    event_seq: u64,
     rtnl: rtnetlink::Handle,
     /// Interfaces already checked for rp_filter.
     rp_checked: BTreeSet<IfIndex>,
@@ -60,8 +105,19 @@ struct Io {
     table_routes: Option<RouteTable>,
 }
 
+/// How the daemon was started besides its configuration.
+pub struct Options {
+    /// The configuration file (for messages and recordings).
+    pub config_path: PathBuf,
+    /// Its text, as validated (recorded with `record`).
+    pub config_text: String,
+    /// `--record FILE`: append every router step there.
+    pub record: Option<PathBuf>,
+}
+
 /// Run until SIGTERM/SIGINT. Returns after removing what was installed.
-pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
+pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
+    let config_path = opts.config_path.clone();
     let table = cfg.global.table;
     let mrt = MrtSocket::open(table).map_err(DaemonError::Mrt)?;
     // WRONGVIF upcalls (rate-limited by the kernel per entry) tell us about
@@ -105,6 +161,7 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
         tx,
         host: HostMemberships::new(),
         events: events_tx,
+        event_seq: 0,
         rtnl,
         rp_checked: BTreeSet::new(),
         rpf_cache: HashMap::new(),
@@ -119,7 +176,19 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
             "RPF lookups use the routes of routing table {t} first, then the kernel's own lookup"
         );
     }
-    let mut router = Router::new(cfg, Instant::now().into_std());
+    let start = Instant::now();
+    let recorder = match &opts.record {
+        Some(path) => Some(
+            Recorder::create(path, &opts.config_path, &opts.config_text, start.into_std())
+                .map_err(|e| DaemonError::Io("failed to open the recording", e))?,
+        ),
+        None => None,
+    };
+    let mut router = Driver {
+        router: Router::new(cfg, start.into_std()),
+        start: start.into_std(),
+        recorder,
+    };
     let mut poll = tokio::time::interval(COUNTER_POLL);
     // When to look the installed flows' sources up again after a route change.
     let mut rpf_recheck: Option<Instant> = None;
@@ -127,6 +196,7 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
 
     loop {
         let deadline = router
+            .router
             .next_deadline()
             .map(Instant::from_std)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -140,7 +210,7 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
                 io.netlink_resyncs = watcher.resyncs();
                 let input = match ev {
                     NetEvent::Link(l) => Input::Link(l),
-                    NetEvent::LinkGone { ifindex, .. } => Input::LinkGone(ifindex),
+                    NetEvent::LinkGone { ifindex, .. } => Input::LinkGone { ifindex },
                     NetEvent::AddrAdded(a) => Input::AddrAdded(a),
                     NetEvent::AddrRemoved(a) => Input::AddrRemoved(a),
                     NetEvent::Snapshot { links, addrs } => {
@@ -159,7 +229,7 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
                     }
                 };
                 feed(&mut router, &mut io, input).await;
-                check_rp_filter(&router, &mut io);
+                check_rp_filter(&router.router, &mut io);
             }
             _ = tokio::time::sleep_until(rpf_recheck.unwrap_or(deadline)), if rpf_recheck.is_some() => {
                 rpf_recheck = None;
@@ -181,7 +251,7 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
                     tracing::error!(target: "mroute", "the kernel writer thread stopped; stopping");
                     break;
                 };
-                writer_report(&mut router, &io, report);
+                writer_report(&mut router, &mut io, report).await;
             }
             Some(req) = req_rx.recv() => {
                 let reply = control(&mut router, &mut io, req.request).await;
@@ -191,7 +261,7 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
                 feed(&mut router, &mut io, Input::Timer).await;
             }
             _ = poll.tick() => {
-                let counters = read_counters(&router, &io);
+                let counters = read_counters(&router.router, &io);
                 if !counters.is_empty() {
                     feed(&mut router, &mut io, Input::Counters(counters)).await;
                 }
@@ -202,12 +272,11 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
     }
 
     tracing::info!("stopping: removing forwarding entries and VIFs");
-    let outputs = router.shutdown(Instant::now().into_std());
-    execute(&mut router, &mut io, outputs).await;
+    feed(&mut router, &mut io, Input::Shutdown).await;
     // Everything removed before we exit (and say why if something was not).
     let _ = io.writer.flush().await;
     while let Some(report) = io.writer.try_report() {
-        writer_report(&mut router, &io, report);
+        writer_report(&mut router, &mut io, report).await;
     }
     io.host.clear();
     server.abort();
@@ -216,22 +285,16 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Record every manager effect only while someone reads them.
-fn effect_events_wanted(io: &Io) -> bool {
-    io.events.receiver_count() > 0 || tracing::enabled!(target: "mgmd", tracing::Level::DEBUG)
-}
-
 /// Feed one input and carry out what it causes.
-async fn feed(router: &mut Router, io: &mut Io, input: Input) {
-    router.set_effect_events(effect_events_wanted(io));
-    let outputs = router.handle(Instant::now().into_std(), input);
+async fn feed(router: &mut Driver, io: &mut Io, input: Input) {
+    let outputs = router.step(vec![input]);
     execute(router, io, outputs).await;
 }
 
 /// Carry out outputs in order. Kernel changes go to the writer thread as
 /// one batch, in their order; what it reports comes back through
 /// [`writer_report`].
-async fn execute(router: &mut Router, io: &mut Io, outputs: Vec<Output>) {
+async fn execute(router: &mut Driver, io: &mut Io, outputs: Vec<Output>) {
     let mut kernel = Vec::new();
     for out in outputs {
         match out {
@@ -274,51 +337,59 @@ async fn execute(router: &mut Router, io: &mut Io, outputs: Vec<Output>) {
                 group,
                 filter,
             } => {
-                let addr = router.ifaces().get(ifindex).and_then(|l| l.primary_addr());
+                let addr = router
+                    .router
+                    .ifaces()
+                    .get(ifindex)
+                    .and_then(|l| l.primary_addr());
                 if let Err(e) = io.host.set(ifindex, addr, group, &filter) {
                     tracing::warn!(target: "mroute", %ifindex, %group, "failed to set host membership: {e}");
                 }
             }
-            Output::Event(ev) => {
-                log_event(&ev);
-                let _ = io.events.send(ev);
-            }
+            Output::Event(ev) => publish(router, io, &ev),
+            // Answers are taken out by the one asking.
+            Output::Reply(_) => {}
         }
     }
     io.writer.submit(kernel);
 }
 
-/// What the kernel writer reports: a refused change goes back to the
-/// router, which retries it at its next commit; a new VIF gets the
-/// `mc_forwarding` check.
-fn writer_report(router: &mut Router, io: &Io, report: WriterReport) {
-    match report {
-        WriterReport::VifAdded(ifindex) => check_mc_forwarding(router, ifindex),
-        WriterReport::Rejected { action, error } => {
-            tracing::warn!(target: "mroute", "{error}");
-            for out in router.kernel_rejected(Instant::now().into_std(), action, error) {
-                if let Output::Event(ev) = out {
-                    log_event(&ev);
-                    let _ = io.events.send(ev);
-                }
-            }
-        }
+/// Logs an event and sends it to the `events` subscribers.
+fn publish(router: &Driver, io: &mut Io, ev: &Event) {
+    match ev.severity() {
+        Severity::Error => tracing::error!(target: "mgmd", kind = ev.kind(), "{ev}"),
+        Severity::Warn => tracing::warn!(target: "mgmd", kind = ev.kind(), "{ev}"),
+        Severity::Info => tracing::info!(target: "mgmd", kind = ev.kind(), "{ev}"),
+        Severity::Debug => tracing::debug!(target: "mgmd", kind = ev.kind(), "{ev}"),
+    }
+    io.event_seq += 1;
+    // Worded and encoded only while someone listens.
+    if io.events.receiver_count() > 0 {
+        let _ = io.events.send(EventRecord {
+            t_ms: router.t_ms(),
+            seq: io.event_seq,
+            kind: ev.kind().to_owned(),
+            text: ev.to_string(),
+            data: serde_json::to_value(ev).unwrap_or_default(),
+        });
     }
 }
 
-fn log_event(ev: &EventRecord) {
-    match ev.kind.as_str() {
-        "error" => tracing::warn!(target: "mgmd", kind = %ev.kind, "{}", ev.text),
-        "effect" | "igmp" | "wrong-if" => {
-            tracing::debug!(target: "mgmd", kind = %ev.kind, "{}", ev.text)
+/// What the kernel writer reports: a refused change goes back to the
+/// router, which retries it at its next commit; a new VIF gets the
+/// `mc_forwarding` check.
+async fn writer_report(router: &mut Driver, io: &mut Io, report: WriterReport) {
+    match report {
+        WriterReport::VifAdded(ifindex) => check_mc_forwarding(&router.router, ifindex),
+        WriterReport::Rejected { action, error } => {
+            feed(router, io, Input::KernelRejected { action, error }).await;
         }
-        _ => tracing::info!(target: "mgmd", kind = %ev.kind, "{}", ev.text),
     }
 }
 
 /// Read everything queued on the routing socket (IGMP bursts must all be
 /// learned) and feed it to the router.
-async fn drain_mrt(router: &mut Router, io: &mut Io, batch: Vec<MrtRx>) {
+async fn drain_mrt(router: &mut Driver, io: &mut Io, batch: Vec<MrtRx>) {
     let mut inputs = Vec::with_capacity(batch.len());
     for rx in batch {
         let input = match rx {
@@ -331,7 +402,7 @@ async fn drain_mrt(router: &mut Router, io: &mut Io, batch: Vec<MrtRx>) {
                 payload: p.payload,
             },
             MrtRx::Upcall(u) => {
-                let Some(arrival) = router.ifindex_of_vif(u.vif) else {
+                let Some(arrival) = router.router.ifindex_of_vif(u.vif) else {
                     continue;
                 };
                 let Ok(group) = GroupAddr::new(u.dst) else {
@@ -362,10 +433,12 @@ async fn drain_mrt(router: &mut Router, io: &mut Io, batch: Vec<MrtRx>) {
         };
         inputs.push(input);
     }
+    if inputs.is_empty() {
+        return;
+    }
     // One commit for the whole batch: a burst of reports is learned in
     // full and the kernel is programmed once with the result.
-    router.set_effect_events(effect_events_wanted(io));
-    let outputs = router.handle_batch(Instant::now().into_std(), inputs);
+    let outputs = router.step(inputs);
     execute(router, io, outputs).await;
 }
 
@@ -428,8 +501,8 @@ async fn table_lookup(io: &mut Io, source: Ipv4Addr) -> Result<TableAnswer, ()> 
 
 /// After route changes: look every installed flow's source up again and
 /// let the router decide again the flows whose route changed (RPF change).
-async fn recheck_rpf(router: &mut Router, io: &mut Io) {
-    let recorded = router.flow_sources();
+async fn recheck_rpf(router: &mut Driver, io: &mut Io) {
+    let recorded = router.router.flow_sources();
     let mut inputs = Vec::new();
     let mut i = 0;
     while i < recorded.len() {
@@ -449,7 +522,7 @@ async fn recheck_rpf(router: &mut Router, io: &mut Io) {
         }
     }
     if !inputs.is_empty() {
-        let outputs = router.handle_batch(Instant::now().into_std(), inputs);
+        let outputs = router.step(inputs);
         execute(router, io, outputs).await;
     }
 }
@@ -478,11 +551,11 @@ fn check_rp_filter(router: &Router, io: &mut Io) {
     if !router.config().global.rp_filter_warning {
         return;
     }
-    for (ifindex, i) in router.mgm().interfaces() {
-        if !io.rp_checked.insert(ifindex) {
+    for i in router.used_interfaces() {
+        if !io.rp_checked.insert(i.ifindex) {
             continue;
         }
-        if let Some(v) = sysctl::sysctl_rp_filter(&i.name) {
+        if let Some(v) = sysctl::sysctl_rp_filter(i.name.as_str()) {
             // 1 is strict; 2 (loose) accepts any source with some route.
             if v == 1 {
                 tracing::warn!(
@@ -512,61 +585,64 @@ fn check_mc_forwarding(router: &Router, ifindex: IfIndex) {
     }
 }
 
-/// Answer one control request.
-async fn control(router: &mut Router, io: &mut Io, request: Request) -> Reply {
-    let now = Instant::now().into_std();
-    router.set_effect_events(effect_events_wanted(io));
-    let to_json = |v: Result<serde_json::Value, serde_json::Error>| match v {
-        Ok(v) => Reply::ok(v),
-        Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
-    };
-    match request {
-        Request::Ping => {
-            let mut counters: BTreeMap<String, u64> = router
-                .counters()
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect();
-            // Packets the kernel dropped because the receive queue was full
-            // (SO_RXQ_OVFL), and netlink overflows followed by a re-read.
-            counters.insert(
-                "kernel_rx_drops".into(),
-                u64::from(io.mrt.get_ref().drops()),
-            );
-            counters.insert("netlink_resyncs".into(), io.netlink_resyncs);
-            Reply::ok(serde_json::json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "pid": std::process::id(),
-                "counters": counters,
-            }))
-        }
-        Request::ShowInterfaces => to_json(serde_json::to_value(router.show_interfaces(now))),
-        Request::ShowGroups => to_json(serde_json::to_value(router.show_groups(now))),
-        Request::ShowRoutes => to_json(serde_json::to_value(router.show_routes(now))),
-        Request::ShowProtocols => to_json(serde_json::to_value(router.show_protocols(now))),
+/// Answer one control request. Everything but `ping` and `events` is a
+/// router input like any other.
+async fn control(router: &mut Driver, io: &mut Io, request: Request) -> Reply {
+    let command = match request {
+        Request::Ping => Command::ShowCounters,
+        Request::ShowInterfaces => Command::ShowInterfaces,
+        Request::ShowGroups => Command::ShowGroups,
+        Request::ShowRoutes => Command::ShowRoutes,
+        Request::ShowProtocols => Command::ShowProtocols,
         Request::Take {
             interface,
             protocol,
-        } => match router.take(now, &interface, &protocol) {
-            Ok(outputs) => {
-                execute(router, io, outputs).await;
-                Reply::ok(serde_json::json!({"interface": interface, "owner": protocol}))
-            }
-            Err(e) => Reply::err(e),
+        } => Command::Take {
+            interface,
+            protocol,
         },
         Request::Release {
             interface,
             protocol,
-        } => match router.release(now, &interface, &protocol) {
-            Ok(outputs) => {
-                execute(router, io, outputs).await;
-                Reply::ok(serde_json::json!({"interface": interface, "owner": null}))
-            }
-            Err(e) => Reply::err(e),
+        } => Command::Release {
+            interface,
+            protocol,
         },
         // Handled by the connection task itself.
-        Request::Events => Reply::err("events is a streaming request"),
+        Request::Events => return Reply::err("events is a streaming request"),
+    };
+    let ping = command == Command::ShowCounters;
+    let mut outputs = router.step(vec![Input::Command(command)]);
+    let answer = outputs.iter().rposition(|o| matches!(o, Output::Reply(_)));
+    let answer = answer.map(|i| outputs.remove(i));
+    execute(router, io, outputs).await;
+    let data = match answer {
+        Some(Output::Reply(Ok(a))) => serde_json::to_value(a),
+        Some(Output::Reply(Err(e))) => return Reply::err(e),
+        _ => return Reply::err("mgmd did not answer the request"),
+    };
+    let mut data = match data {
+        Ok(v) => v,
+        Err(e) => return Reply::err(format!("failed to encode the reply: {e}")),
+    };
+    if ping {
+        // The router's counters, with what only the I/O layer counts:
+        // packets the kernel dropped because the receive queue was full
+        // (SO_RXQ_OVFL), and netlink overflows followed by a re-read.
+        if let Some(m) = data.as_object_mut() {
+            m.insert(
+                "kernel_rx_drops".into(),
+                u64::from(io.mrt.get_ref().drops()).into(),
+            );
+            m.insert("netlink_resyncs".into(), io.netlink_resyncs.into());
+        }
+        data = serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "counters": data,
+        });
     }
+    Reply::ok(data)
 }
 
 fn write_pid_file(path: &Path) {

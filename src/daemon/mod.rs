@@ -4,7 +4,7 @@
 pub mod ctl_server;
 pub mod event_loop;
 
-use std::path::PathBuf;
+pub use event_loop::Options;
 
 use crate::config::Config;
 use crate::io::mrt::MrtError;
@@ -35,10 +35,10 @@ impl DaemonError {
 }
 
 /// Run the daemon on a single-threaded runtime until SIGTERM/SIGINT.
-pub fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
+pub fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| DaemonError::Io("failed to start the runtime", e))?;
-    rt.block_on(event_loop::run(cfg, config_path))
+    rt.block_on(event_loop::run(cfg, opts))
 }

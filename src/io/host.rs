@@ -16,7 +16,7 @@ use std::os::fd::AsFd;
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 
-use crate::core::protocol::HostFilter;
+use crate::core::filter::HostFilter;
 use crate::core::types::{GroupAddr, IfIndex};
 use crate::io::sys;
 

@@ -2,12 +2,18 @@
 #![allow(dead_code)]
 
 use std::net::Ipv4Addr;
+use std::time::Instant;
 
+use mgmd::core::control::{Answer, Command};
+use mgmd::core::event::Event;
+use mgmd::core::filter::HostFilter;
 use mgmd::core::iface::{AddrFact, LinkFact};
 use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
+use mgmd::core::input::Input;
 use mgmd::core::mroute::MrtAction;
-use mgmd::core::protocol::HostFilter;
-use mgmd::core::router::{Input, Output};
+use mgmd::core::output::Output;
+use mgmd::core::router::Router;
+use mgmd::core::status::{GroupView, InterfaceView, ProtocolView, RouteView};
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
 
 /// A multicast-capable link, administratively and operationally `up`.
@@ -85,5 +91,86 @@ pub fn join_group(ifindex: IfIndex, group: Ipv4Addr) -> Input {
             }],
         }
         .encode(),
+    }
+}
+
+/// The events among a router's outputs.
+pub fn events(out: &[Output]) -> Vec<Event> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs a command: its answer and every output (the answer included).
+pub fn command(r: &mut Router, t: Instant, c: Command) -> (Result<Answer, String>, Vec<Output>) {
+    let out = r.handle(t, Input::Command(c));
+    let reply = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Reply(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("a command is answered");
+    (reply, out)
+}
+
+/// `mgmctl take IFACE PROTO`: the outputs, or the refusal.
+pub fn take(
+    r: &mut Router,
+    t: Instant,
+    interface: &str,
+    protocol: &str,
+) -> Result<Vec<Output>, String> {
+    let c = Command::Take {
+        interface: interface.into(),
+        protocol: protocol.into(),
+    };
+    let (reply, out) = command(r, t, c);
+    reply.map(|_| out)
+}
+
+/// `mgmctl release IFACE PROTO`: the outputs, or the refusal.
+pub fn release(
+    r: &mut Router,
+    t: Instant,
+    interface: &str,
+    protocol: &str,
+) -> Result<Vec<Output>, String> {
+    let c = Command::Release {
+        interface: interface.into(),
+        protocol: protocol.into(),
+    };
+    let (reply, out) = command(r, t, c);
+    reply.map(|_| out)
+}
+
+pub fn show_routes(r: &mut Router, t: Instant) -> Vec<RouteView> {
+    match command(r, t, Command::ShowRoutes).0 {
+        Ok(Answer::Routes(v)) => v,
+        other => panic!("{other:?}"),
+    }
+}
+
+pub fn show_interfaces(r: &mut Router, t: Instant) -> Vec<InterfaceView> {
+    match command(r, t, Command::ShowInterfaces).0 {
+        Ok(Answer::Interfaces(v)) => v,
+        other => panic!("{other:?}"),
+    }
+}
+
+pub fn show_groups(r: &mut Router, t: Instant) -> Vec<GroupView> {
+    match command(r, t, Command::ShowGroups).0 {
+        Ok(Answer::Groups(v)) => v,
+        other => panic!("{other:?}"),
+    }
+}
+
+pub fn show_protocols(r: &mut Router, t: Instant) -> Vec<ProtocolView> {
+    match command(r, t, Command::ShowProtocols).0 {
+        Ok(Answer::Protocols(v)) => v,
+        other => panic!("{other:?}"),
     }
 }

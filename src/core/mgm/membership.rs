@@ -6,6 +6,8 @@ use std::collections::hash_map::Entry;
 use std::net::Ipv4Addr;
 use std::slice;
 
+use std::collections::BTreeSet;
+
 use crate::core::hash::{IntMap, IntSet};
 use crate::core::types::{GroupAddr, IfIndex, MembershipKey, SourceSel};
 
@@ -50,10 +52,10 @@ impl AddedBy {
 #[derive(Clone, Debug, Default)]
 pub(super) struct MembershipTable {
     by_key: IntMap<u64, Holding>,
-    by_iface: IntMap<u32, IntSet<u64>>,
+    by_iface: IntMap<u32, BTreeSet<u64>>,
     len: usize,
-    /// Bumped by every change of an entry.
-    generation: u64,
+    /// Groups (address bits) with an entry changed since `clear_changed`.
+    changed: IntSet<u32>,
 }
 
 /// The interfaces holding one key, sorted by ifindex. Most keys are held on
@@ -135,15 +137,23 @@ impl MembershipTable {
         !self.get(key, ifindex).is_empty()
     }
 
-    /// Changes whenever an entry is added, removed or changed: equal
-    /// values mean the table is as it was.
-    pub(super) fn generation(&self) -> u64 {
-        self.generation
+    /// Groups with an entry added, removed or changed since the last
+    /// [`Self::clear_changed`], in address order.
+    pub(super) fn changed_groups(&self) -> Vec<GroupAddr> {
+        let mut v: Vec<u32> = self.changed.iter().copied().collect();
+        v.sort_unstable();
+        v.into_iter()
+            .filter_map(|g| GroupAddr::new(Ipv4Addr::from_bits(g)).ok())
+            .collect()
+    }
+
+    pub(super) fn clear_changed(&mut self) {
+        self.changed.clear();
     }
 
     /// Sets who added the entry; `AddedBy::NONE` removes it.
     pub(super) fn set(&mut self, key: MembershipKey, ifindex: IfIndex, by: AddedBy) {
-        self.generation += 1;
+        self.changed.insert(key.group.addr().to_bits());
         let k = pack(key);
         let i = ifindex.0;
         let existed = match self.by_key.entry(k) {
@@ -196,16 +206,27 @@ impl MembershipTable {
             .flat_map(|h| h.as_slice().iter().map(|&(i, by)| (IfIndex(i), by)))
     }
 
-    /// Keys held on `ifindex`, in key order: O(m log m) for the m keys
-    /// held there, whatever the size of the rest of the table.
+    /// Keys held on `ifindex`, in key order: O(m) for the m keys held
+    /// there, whatever the size of the rest of the table.
     pub(super) fn keys_on(&self, ifindex: IfIndex) -> Vec<MembershipKey> {
-        let mut keys: Vec<u64> = self
-            .by_iface
+        self.by_iface
             .get(&ifindex.0)
-            .map(|set| set.iter().copied().collect())
-            .unwrap_or_default();
-        keys.sort_unstable();
-        keys.into_iter().map(unpack).collect()
+            .map(|set| set.iter().map(|&k| unpack(k)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Keys of `group` held on `ifindex`, in key order: O(log m + k).
+    pub(super) fn group_keys_on(
+        &self,
+        ifindex: IfIndex,
+        group: GroupAddr,
+    ) -> impl Iterator<Item = MembershipKey> + '_ {
+        let lo = pack(MembershipKey::any(group));
+        let hi = lo | ((1 << 34) - 1);
+        self.by_iface
+            .get(&ifindex.0)
+            .into_iter()
+            .flat_map(move |set| set.range(lo..=hi).map(|&k| unpack(k)))
     }
 
     /// Every entry, ordered by key (group, then source), then interface.

@@ -93,13 +93,6 @@ impl Mfe {
         r
     }
 
-    pub(super) fn route(&self) -> MfeRoute {
-        MfeRoute {
-            iif: self.iif,
-            oifs: self.oifs.clone(),
-        }
-    }
-
     /// Drops every per-interface override for `ifindex`; true if any.
     pub(super) fn clear_overrides(&mut self, ifindex: IfIndex) -> bool {
         if self.overrides.is_none() {
@@ -112,13 +105,6 @@ impl Mfe {
             a || b || c
         })
     }
-}
-
-/// What the kernel needs of an entry: where it comes in, where it goes out.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MfeRoute {
-    pub iif: IfIndex,
-    pub oifs: Vec<IfIndex>,
 }
 
 // ===== helper functions =====

@@ -3,15 +3,25 @@
 //! A protocol is a sans-IO state machine behind [`RoutingProtocol`]. The
 //! router delivers the manager's callbacks to it as [`ProtoEvent`]s and
 //! carries out the [`ProtoAction`]s it returns; it never calls into the
-//! manager itself, so no callback can re-enter the manager. The router does
-//! not know protocols by name: it builds them from config through
-//! [`build`] and otherwise sees only this trait.
+//! manager itself, so no callback can re-enter the manager. While it
+//! handles an event a protocol sees a narrow read-only [`ProtoView`] of the
+//! router's state, nothing else. The router does not know protocols by
+//! name: it builds them from their configuration sections through the
+//! [`registry`] and otherwise sees only this trait.
 //!
-//! Ownership is decided by config (which protocol owns which interface
-//! names) and by `mgmctl take/release`; every change goes through the
-//! router's one ownership path, which runs the disable/enable sequence and
-//! then tells the protocol with [`ProtoEvent::InterfaceTaken`] or
-//! [`ProtoEvent::InterfaceReleased`].
+//! Questions the manager asks a protocol are events too, answered by
+//! actions: the RPF callback ([`ProtoEvent::RpfQuery`], answered by
+//! [`ProtoAction::RpfAnswer`]) and the creation alert
+//! ([`ProtoEvent::CreationAlert`], optionally answered by
+//! [`ProtoAction::DisableOifs`]). A protocol may answer at once or later
+//! (when it has asked a neighbour, say): the router installs a new flow
+//! once the owner of its incoming interface has answered.
+//!
+//! Ownership is decided by configuration (which protocol owns which
+//! interface names) and by `mgmctl take/release`; every change goes
+//! through the router's one ownership path, which runs the disable/enable
+//! sequence and then tells the protocol with [`ProtoEvent::InterfaceTaken`]
+//! or [`ProtoEvent::InterfaceReleased`].
 //!
 //! **Hitless.** Alerts are delivered one by one, in the order the manager
 //! raised them (a flush's prune alerts, then the re-add's join alerts), but
@@ -19,31 +29,42 @@
 //! must be derived from its state at [`ProtoEvent::Commit`], which comes
 //! once at the end of every top-level operation. A prune followed by the
 //! matching join within one ownership change then sends nothing.
+//!
+//! # Adding a protocol
+//!
+//! A protocol is one folder, `src/core/protocol/<name>/`, with the same
+//! rooms as `static_routes/` and `proxy/`:
+//!
+//! 1. `config.rs`: the section's raw form (serde, `deny_unknown_fields`,
+//!    values `Spanned`), its validation into a config type implementing
+//!    [`registry::ProtocolConfig`] (errors through [`crate::config::Checker`],
+//!    so they carry the file, line and column), the [`crate::config::InterfaceUse`]s
+//!    it reports (which interfaces it claims and owns, and what it needs of
+//!    IGMP there), and a `pub const KIND: ProtocolKind`.
+//! 2. `mod.rs`: the state machine implementing [`RoutingProtocol`].
+//! 3. `status.rs`: what `mgmctl show protocols` shows of it.
+//! 4. One line in [`registry::PROTOCOLS`] and the `mod` line below.
+//!
+//! Nothing else changes: the configuration parser hands the section named
+//! after the protocol to its `KIND.parse`, the router builds and drives it
+//! through the trait, `mgmctl take/release` and the status view find it by
+//! name.
 
-use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::core::iface::IfaceTable;
-use crate::core::mgm::{MembershipFlags, Mgm};
-use crate::core::types::{FlowKey, GroupAddr, IfIndex, MembershipKey, ProtoId};
+use crate::core::filter::HostFilter;
+use crate::core::mgm::MembershipFlags;
+use crate::core::types::{FlowKey, GroupAddr, IfIndex, MembershipKey};
 
 pub mod proxy;
+pub mod registry;
 pub mod static_routes;
+mod view;
 
-pub use self::proxy::Proxy;
-pub use self::static_routes::StaticRoutes;
-
-/// What a protocol can see while it handles an event (read-only).
-pub struct ProtoCtx<'a> {
-    pub now: Instant,
-    pub me: ProtoId,
-    pub ifaces: &'a IfaceTable,
-    pub mgm: &'a Mgm,
-}
+pub use self::view::ProtoView;
 
 /// Callbacks and inputs delivered to a protocol.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,10 +98,29 @@ pub enum ProtoEvent {
         key: MembershipKey,
         ifindex: IfIndex,
     },
+    /// The RPF callback: data of `flow`, which has no forwarding entry, arrived
+    /// on `arrival`; `rpf` is the kernel's unicast answer (the interface
+    /// towards the source, if it is one of ours). Asked of the owner of the
+    /// RPF interface, else of the owner of the arrival interface. Answer
+    /// with [`ProtoAction::RpfAnswer`], now or later.
+    RpfQuery {
+        flow: FlowKey,
+        arrival: IfIndex,
+        rpf: Option<IfIndex>,
+    },
+    /// The creation alert: the new entry of `flow` coming in on `iif` sends
+    /// out of `oifs`, this protocol's interfaces. Answer with
+    /// [`ProtoAction::DisableOifs`] for those that must not forward it;
+    /// no answer keeps them all.
+    CreationAlert {
+        flow: FlowKey,
+        iif: IfIndex,
+        oifs: Vec<IfIndex>,
+    },
     /// The forwarding entry of `flow` was created with an incoming
-    /// interface this protocol owns (after its [`RoutingProtocol::rpf`]
-    /// answer). A protocol adds its outgoing interfaces for the flow here
-    /// with [`MembershipFlags::FORWARD`] (e.g. static prefix routes).
+    /// interface this protocol owns (after its RPF answer). A protocol adds
+    /// its outgoing interfaces for the flow here with
+    /// [`MembershipFlags::FORWARD`] (e.g. static prefix routes).
     FlowCreated { flow: FlowKey, iif: IfIndex },
     /// A forwarding entry was created for `flow` with an incoming interface
     /// this protocol does not own (the proxy forwards what downstream
@@ -89,23 +129,14 @@ pub enum ProtoEvent {
     /// An IGMP message arrived on an interface this protocol owns.
     IgmpRx {
         ifindex: IfIndex,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: std::net::Ipv4Addr,
+        dst: std::net::Ipv4Addr,
         payload: Vec<u8>,
     },
     /// `now` reached the protocol's [`RoutingProtocol::next_deadline`].
     Timer,
     /// End of one top-level operation: act on the net result.
     Commit,
-}
-
-/// A host-side group filter (what a host would ask its upstream router).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HostFilter {
-    /// Receive only from these sources (empty = leave the group).
-    Include(BTreeSet<Ipv4Addr>),
-    /// Receive from every source but these.
-    Exclude(BTreeSet<Ipv4Addr>),
 }
 
 /// What a protocol asks the router to do.
@@ -137,46 +168,56 @@ pub enum ProtoAction {
         group: GroupAddr,
         filter: HostFilter,
     },
-    /// Forget a flow's forwarding entry so it is decided again (e.g. after
-    /// an upstream switch).
+    /// Forget the forwarding entries coming in on `iif` so that they are
+    /// decided again (e.g. after an upstream switch).
     FlushFlows { iif: IfIndex },
+    /// The answer to [`ProtoEvent::RpfQuery`]: the incoming interface of
+    /// `flow`, or `None` to refuse it (it is then installed as a drop entry).
+    RpfAnswer { flow: FlowKey, iif: Option<IfIndex> },
+    /// The answer to [`ProtoEvent::CreationAlert`]: these of the
+    /// protocol's interfaces do not forward `flow`.
+    DisableOifs { flow: FlowKey, oifs: Vec<IfIndex> },
+    /// Something worth telling the operator (logged, streamed by
+    /// `mgmctl events`).
+    Note(ProtoNote),
+}
+
+/// What a protocol tells about itself. Interfaces are named by the router.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "note", rename_all = "kebab-case")]
+pub enum ProtoNote<I = IfIndex> {
+    /// The interface the protocol receives from changed (a proxy's
+    /// upstream in use).
+    UpstreamChanged { old: Option<I>, new: Option<I> },
+    /// A configured route decided the entry of `flow`.
+    RouteMatched { flow: FlowKey, iif: I },
+}
+
+impl<I> ProtoNote<I> {
+    /// The same note with interfaces renamed.
+    pub fn map<I2>(self, f: impl Fn(I) -> I2) -> ProtoNote<I2> {
+        match self {
+            ProtoNote::UpstreamChanged { old, new } => ProtoNote::UpstreamChanged {
+                old: old.map(&f),
+                new: new.map(&f),
+            },
+            ProtoNote::RouteMatched { flow, iif } => ProtoNote::RouteMatched { flow, iif: f(iif) },
+        }
+    }
+
+    /// Routine detail (logged at debug) rather than a change of state.
+    pub fn is_detail(&self) -> bool {
+        matches!(self, ProtoNote::RouteMatched { .. })
+    }
 }
 
 /// A routing protocol component.
 pub trait RoutingProtocol: Send {
-    /// The name used in config, logs and `mgmctl` ("static", "proxy").
+    /// The name used in configuration, logs and `mgmctl` ("static", "proxy").
     fn name(&self) -> &'static str;
 
-    /// Interface names this protocol owns according to its config.
-    fn configured_interfaces(&self) -> BTreeSet<String>;
-
     /// Handle one callback or input.
-    fn handle(&mut self, ctx: &ProtoCtx<'_>, ev: ProtoEvent) -> Vec<ProtoAction>;
-
-    /// RPF callback for a new flow arriving on `arrival`, asked of the
-    /// owner of the RPF interface (or of the arrival interface when the
-    /// unicast RPF interface is not one of ours). `rpf` is the kernel's
-    /// unicast answer. Return the incoming interface to use, or `None` to
-    /// refuse the flow (it is then installed as a drop entry).
-    fn rpf(
-        &self,
-        ctx: &ProtoCtx<'_>,
-        flow: FlowKey,
-        arrival: IfIndex,
-        rpf: Option<IfIndex>,
-    ) -> Option<IfIndex>;
-
-    /// Creation alert: `oifs` are this protocol's interfaces in the new
-    /// entry. Return those that must NOT forward this flow.
-    fn creation_alert(
-        &self,
-        _ctx: &ProtoCtx<'_>,
-        _flow: FlowKey,
-        _iif: IfIndex,
-        _oifs: &[IfIndex],
-    ) -> Vec<IfIndex> {
-        Vec::new()
-    }
+    fn handle(&mut self, view: &ProtoView<'_>, ev: ProtoEvent) -> Vec<ProtoAction>;
 
     /// When the protocol next wants a [`ProtoEvent::Timer`].
     fn next_deadline(&self) -> Option<Instant> {
@@ -184,20 +225,7 @@ pub trait RoutingProtocol: Send {
     }
 
     /// State for `mgmctl show protocols`.
-    fn status(&self, ctx: &ProtoCtx<'_>) -> serde_json::Value;
-}
-
-/// Build the routing protocols the config asks for, in a fixed order:
-/// `static` first, then `proxy`.
-pub fn build(cfg: &crate::config::Config) -> Vec<Box<dyn RoutingProtocol>> {
-    let mut protocols: Vec<Box<dyn RoutingProtocol>> = Vec::new();
-    if let Some(s) = &cfg.static_routes {
-        protocols.push(Box::new(StaticRoutes::new(s.clone())));
-    }
-    if let Some(p) = &cfg.proxy {
-        protocols.push(Box::new(Proxy::new(p.clone())));
-    }
-    protocols
+    fn status(&self, view: &ProtoView<'_>) -> serde_json::Value;
 }
 
 // ===== helper functions =====
@@ -216,7 +244,7 @@ pub(crate) fn host_wish_changes(old: &HostWishes, new: &HostWishes) -> Vec<Proto
         .map(|&(ifindex, group)| ProtoAction::HostMembership {
             ifindex,
             group,
-            filter: HostFilter::Include(BTreeSet::new()),
+            filter: HostFilter::none(),
         });
     let wish = new
         .iter()
@@ -227,33 +255,6 @@ pub(crate) fn host_wish_changes(old: &HostWishes, new: &HostWishes) -> Vec<Proto
             filter: f.clone(),
         });
     withdraw.chain(wish).collect()
-}
-
-/// The interface called `name`, if it exists and `ctx.me` owns it.
-pub(crate) fn owned_ifindex(ctx: &ProtoCtx<'_>, name: &str) -> Option<IfIndex> {
-    let ifindex = ctx.ifaces.by_name(name)?.ifindex;
-    is_owned(ctx, ifindex).then_some(ifindex)
-}
-
-/// Whether `ctx.me` is the routing owner of `ifindex`.
-pub(crate) fn is_owned(ctx: &ProtoCtx<'_>, ifindex: IfIndex) -> bool {
-    ctx.mgm
-        .interface(ifindex)
-        .is_some_and(|i| i.owner == Some(ctx.me))
-}
-
-/// Renders a host filter for status output.
-pub(crate) fn filter_json(filter: &HostFilter) -> serde_json::Value {
-    let (mode, sources) = match filter {
-        HostFilter::Include(s) => ("include", s),
-        HostFilter::Exclude(s) => ("exclude", s),
-    };
-    serde_json::json!({ "mode": mode, "sources": sources })
-}
-
-/// Adds one to a counter kept behind `&self` (the RPF callback).
-pub(crate) fn bump(c: &Cell<u64>) {
-    c.set(c.get() + 1);
 }
 
 /// One configured interface name as a protocol sees it now.
@@ -267,14 +268,14 @@ pub(crate) struct IfaceStatus {
 }
 
 impl IfaceStatus {
-    pub(crate) fn of(ctx: &ProtoCtx<'_>, name: &str) -> IfaceStatus {
-        let link = ctx.ifaces.by_name(name);
+    pub(crate) fn of(view: &ProtoView<'_>, name: &str) -> IfaceStatus {
+        let link = view.link_named(name);
         IfaceStatus {
             name: name.to_owned(),
             ifindex: link.map(|l| l.ifindex),
             present: link.is_some(),
             up: link.is_some_and(|l| l.oper_up()),
-            owned: link.is_some_and(|l| is_owned(ctx, l.ifindex)),
+            owned: link.is_some_and(|l| view.owns(l.ifindex)),
         }
     }
 }
@@ -282,6 +283,8 @@ impl IfaceStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+    use std::net::Ipv4Addr;
 
     fn g(s: &str) -> GroupAddr {
         s.parse().unwrap()

@@ -11,7 +11,7 @@
 //! (a longer prefix beats a shorter one); with equal sources, a longer group
 //! prefix wins; with both equal, the first route in the file wins.
 //!
-//! * [`RoutingProtocol::rpf`]: when the flow arrived on (or the kernel's
+//! * RPF ([`ProtoEvent::RpfQuery`], answered at once): when the flow arrived on (or the kernel's
 //!   unicast RPF points at) an interface static owns that is the inbound of
 //!   a matching route, that interface is the incoming interface (the
 //!   arrival interface is tried first). Otherwise the kernel's answer is
@@ -24,8 +24,8 @@
 //!   is added to the entries that already exist when static gets it.
 //!   `only-with-members` outbounds add nothing: IGMP runs there, and the
 //!   memberships it learns on an interface static owns go into forwarding
-//!   directly (decision D1).
-//! * Creation alert: static keeps every interface the manager put in a new
+//!   directly (decision D1 in ARCHITECTURE.md).
+//! * Creation alert ([`ProtoEvent::CreationAlert`], never answered): static keeps every interface the manager put in a new
 //!   entry. Besides its FORWARD adds, those are interfaces where IGMP
 //!   learned receivers for the group; they asked for the traffic, exactly
 //!   as on an IGMP-only interface, whether or not a route names them.
@@ -39,18 +39,19 @@
 //! Wishes are computed at [`ProtoEvent::Commit`] and only their net change
 //! is sent.
 
-use std::cell::Cell;
+mod config;
+mod status;
+
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+pub use self::config::{KIND, NAME, Outbound, StaticConfig, StaticJoin, StaticRoute};
 
 use super::{
-    HostFilter, HostWishes, IfaceStatus, ProtoAction, ProtoCtx, ProtoEvent, RoutingProtocol, bump,
-    filter_json, host_wish_changes, is_owned, owned_ifindex,
+    HostWishes, ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol, host_wish_changes,
 };
-use crate::config::{STATIC, StaticConfig, StaticRoute};
+use crate::core::filter::HostFilter;
 use crate::core::mgm::MembershipFlags;
-use crate::core::types::{ComponentId, FlowKey, IfIndex, MembershipKey};
+use crate::core::types::{FlowKey, IfIndex, MembershipKey};
 
 // ===== StaticRoutes =====
 
@@ -63,19 +64,19 @@ pub struct StaticRoutes {
     counters: StaticCounters,
 }
 
-/// What static counts. `rpf` only has `&self`, hence the cells.
-#[derive(Debug, Default)]
-struct StaticCounters {
+/// What static counts.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub(crate) struct StaticCounters {
     /// RPF answers given by a route.
-    rpf_by_route: Cell<u64>,
+    pub rpf_by_route: u64,
     /// RPF questions answered with the kernel's RPF (no route).
-    rpf_by_kernel: Cell<u64>,
+    pub rpf_by_kernel: u64,
     /// Entries created on a static inbound that a route matched.
-    flows_matched: u64,
+    pub flows_matched: u64,
     /// Entries created on a static interface that no route matched.
-    flows_unmatched: u64,
+    pub flows_unmatched: u64,
     /// Forward-only outbound adds sent.
-    forward_adds: u64,
+    pub forward_adds: u64,
 }
 
 impl StaticRoutes {
@@ -103,15 +104,35 @@ impl StaticRoutes {
     }
 
     /// The route for `flow` entering on `iif`, an interface static owns.
-    fn route_for(&self, ctx: &ProtoCtx<'_>, flow: FlowKey, iif: IfIndex) -> Option<&StaticRoute> {
-        self.best_route(flow, |name| owned_ifindex(ctx, name) == Some(iif))
+    fn route_for(&self, view: &ProtoView<'_>, flow: FlowKey, iif: IfIndex) -> Option<&StaticRoute> {
+        self.best_route(flow, |name| view.owned_named(name) == Some(iif))
+    }
+
+    /// The RPF answer: a static interface that is the inbound of a matching
+    /// route (the arrival interface first), else the kernel's answer.
+    fn rpf(
+        &mut self,
+        view: &ProtoView<'_>,
+        flow: FlowKey,
+        arrival: IfIndex,
+        rpf: Option<IfIndex>,
+    ) -> Option<IfIndex> {
+        let candidates = std::iter::once(arrival).chain(rpf.filter(|&r| r != arrival));
+        for cand in candidates {
+            if view.owns(cand) && self.route_for(view, flow, cand).is_some() {
+                self.counters.rpf_by_route += 1;
+                return Some(cand);
+            }
+        }
+        self.counters.rpf_by_kernel += 1;
+        rpf
     }
 
     /// Forward-only adds for `flow` entering on `iif` along `route`,
     /// restricted to outbound `only` when given.
     fn forward_adds(
         &mut self,
-        ctx: &ProtoCtx<'_>,
+        view: &ProtoView<'_>,
         flow: FlowKey,
         iif: IfIndex,
         route: &StaticRoute,
@@ -122,7 +143,7 @@ impl StaticRoutes {
             .outbound
             .iter()
             .filter(|o| !o.only_with_members)
-            .filter_map(|o| owned_ifindex(ctx, &o.name))
+            .filter_map(|o| view.owned_named(&o.name))
             .filter(|&oif| oif != iif && only.is_none_or(|x| x == oif))
             .map(|ifindex| ProtoAction::AddMembership {
                 key,
@@ -136,44 +157,42 @@ impl StaticRoutes {
 
     fn flow_created(
         &mut self,
-        ctx: &ProtoCtx<'_>,
+        view: &ProtoView<'_>,
         flow: FlowKey,
         iif: IfIndex,
     ) -> Vec<ProtoAction> {
-        let Some(route) = self.route_for(ctx, flow, iif).cloned() else {
+        let Some(route) = self.route_for(view, flow, iif).cloned() else {
             self.counters.flows_unmatched += 1;
             return Vec::new();
         };
         self.counters.flows_matched += 1;
-        tracing::debug!(target: "proto", %flow, %iif, "static route matched");
-        self.forward_adds(ctx, flow, iif, &route, None)
+        let mut actions = vec![ProtoAction::Note(ProtoNote::RouteMatched { flow, iif })];
+        actions.extend(self.forward_adds(view, flow, iif, &route, None));
+        actions
     }
 
     /// `ifindex` was just taken: add it to the existing entries on static
     /// inbounds whose route lists it as an outbound (taking an interface
     /// clears the manager's FORWARD adds on it).
-    fn outbound_taken(&mut self, ctx: &ProtoCtx<'_>, ifindex: IfIndex) -> Vec<ProtoAction> {
-        let mine = Some(ComponentId::Protocol(ctx.me));
-        let flows: Vec<(FlowKey, IfIndex)> = ctx
-            .mgm
-            .mfes()
-            .filter(|(_, m)| m.iif_owner() == mine && m.iif() != ifindex)
-            .map(|(f, m)| (*f, m.iif()))
+    fn outbound_taken(&mut self, view: &ProtoView<'_>, ifindex: IfIndex) -> Vec<ProtoAction> {
+        let flows: Vec<(FlowKey, IfIndex)> = view
+            .own_flows()
+            .filter(|(_, iif)| *iif != ifindex)
             .collect();
         let mut actions = Vec::new();
         for (flow, iif) in flows {
-            if let Some(route) = self.route_for(ctx, flow, iif).cloned() {
-                actions.extend(self.forward_adds(ctx, flow, iif, &route, Some(ifindex)));
+            if let Some(route) = self.route_for(view, flow, iif).cloned() {
+                actions.extend(self.forward_adds(view, flow, iif, &route, Some(ifindex)));
             }
         }
         actions
     }
 
     /// The host-membership wishes of the joins, given current ownership.
-    fn wanted_joins(&self, ctx: &ProtoCtx<'_>) -> HostWishes {
+    fn wanted_joins(&self, view: &ProtoView<'_>) -> HostWishes {
         let mut wishes = HostWishes::new();
         for j in &self.cfg.joins {
-            let Some(ifindex) = owned_ifindex(ctx, &j.interface) else {
+            let Some(ifindex) = view.owned_named(&j.interface) else {
                 continue;
             };
             let entry = wishes
@@ -190,8 +209,8 @@ impl StaticRoutes {
         wishes
     }
 
-    fn commit(&mut self, ctx: &ProtoCtx<'_>) -> Vec<ProtoAction> {
-        let wanted = self.wanted_joins(ctx);
+    fn commit(&mut self, view: &ProtoView<'_>) -> Vec<ProtoAction> {
+        let wanted = self.wanted_joins(view);
         let actions = host_wish_changes(&self.wished, &wanted);
         self.wished = wanted;
         actions
@@ -200,21 +219,24 @@ impl StaticRoutes {
 
 impl RoutingProtocol for StaticRoutes {
     fn name(&self) -> &'static str {
-        STATIC
+        NAME
     }
 
-    fn configured_interfaces(&self) -> BTreeSet<String> {
-        self.cfg.interfaces.iter().cloned().collect()
-    }
-
-    fn handle(&mut self, ctx: &ProtoCtx<'_>, ev: ProtoEvent) -> Vec<ProtoAction> {
+    fn handle(&mut self, view: &ProtoView<'_>, ev: ProtoEvent) -> Vec<ProtoAction> {
         match ev {
-            ProtoEvent::FlowCreated { flow, iif } => self.flow_created(ctx, flow, iif),
-            ProtoEvent::InterfaceTaken { ifindex } => self.outbound_taken(ctx, ifindex),
-            ProtoEvent::Commit => self.commit(ctx),
+            ProtoEvent::RpfQuery { flow, arrival, rpf } => {
+                let iif = self.rpf(view, flow, arrival, rpf);
+                vec![ProtoAction::RpfAnswer { flow, iif }]
+            }
+            ProtoEvent::FlowCreated { flow, iif } => self.flow_created(view, flow, iif),
+            ProtoEvent::InterfaceTaken { ifindex } => self.outbound_taken(view, ifindex),
+            ProtoEvent::Commit => self.commit(view),
             // Joins are level-triggered at commit; forwarding follows the
-            // manager's memberships; nothing else concerns static.
+            // manager's memberships; the creation alert keeps every
+            // interface (module documentation); nothing else concerns
+            // static.
             ProtoEvent::Started
+            | ProtoEvent::CreationAlert { .. }
             | ProtoEvent::InterfaceReleased { .. }
             | ProtoEvent::InterfaceChanged { .. }
             | ProtoEvent::JoinAlert { .. }
@@ -227,118 +249,9 @@ impl RoutingProtocol for StaticRoutes {
         }
     }
 
-    fn rpf(
-        &self,
-        ctx: &ProtoCtx<'_>,
-        flow: FlowKey,
-        arrival: IfIndex,
-        rpf: Option<IfIndex>,
-    ) -> Option<IfIndex> {
-        let candidates = std::iter::once(arrival).chain(rpf.filter(|&r| r != arrival));
-        for cand in candidates {
-            if is_owned(ctx, cand) && self.route_for(ctx, flow, cand).is_some() {
-                bump(&self.counters.rpf_by_route);
-                return Some(cand);
-            }
-        }
-        bump(&self.counters.rpf_by_kernel);
-        rpf
+    fn status(&self, view: &ProtoView<'_>) -> serde_json::Value {
+        status::view(&self.cfg, &self.wished, &self.counters, view)
     }
-
-    // creation_alert: the trait's default (disable nothing); see
-    // "Creation alert" in the module documentation.
-
-    fn status(&self, ctx: &ProtoCtx<'_>) -> serde_json::Value {
-        let iface = |name: &str| IfaceStatus::of(ctx, name);
-        let status = StaticStatus {
-            interfaces: self.cfg.interfaces.iter().map(|n| iface(n)).collect(),
-            routes: self
-                .cfg
-                .routes
-                .iter()
-                .map(|r| RouteStatus {
-                    source: r.source.map(|n| n.to_string()),
-                    group: r.group.to_string(),
-                    inbound: iface(&r.inbound),
-                    outbound: r
-                        .outbound
-                        .iter()
-                        .map(|o| OutboundStatus {
-                            interface: iface(&o.name),
-                            only_with_members: o.only_with_members,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            joins: self
-                .cfg
-                .joins
-                .iter()
-                .map(|j| {
-                    let wish = owned_ifindex(ctx, &j.interface)
-                        .and_then(|i| self.wished.get(&(i, j.group)));
-                    JoinStatus {
-                        interface: j.interface.clone(),
-                        group: j.group.to_string(),
-                        source: j.source.map(|s| s.to_string()),
-                        joined: wish.is_some(),
-                        filter: wish.map(filter_json),
-                    }
-                })
-                .collect(),
-            counters: CountersStatus {
-                rpf_by_route: self.counters.rpf_by_route.get(),
-                rpf_by_kernel: self.counters.rpf_by_kernel.get(),
-                flows_matched: self.counters.flows_matched,
-                flows_unmatched: self.counters.flows_unmatched,
-                forward_adds: self.counters.forward_adds,
-            },
-        };
-        serde_json::to_value(status).unwrap_or_default()
-    }
-}
-
-// ===== status =====
-
-#[derive(Serialize)]
-struct StaticStatus {
-    interfaces: Vec<IfaceStatus>,
-    routes: Vec<RouteStatus>,
-    joins: Vec<JoinStatus>,
-    counters: CountersStatus,
-}
-
-#[derive(Serialize)]
-struct RouteStatus {
-    source: Option<String>,
-    group: String,
-    inbound: IfaceStatus,
-    outbound: Vec<OutboundStatus>,
-}
-
-#[derive(Serialize)]
-struct OutboundStatus {
-    #[serde(flatten)]
-    interface: IfaceStatus,
-    only_with_members: bool,
-}
-
-#[derive(Serialize)]
-struct JoinStatus {
-    interface: String,
-    group: String,
-    source: Option<String>,
-    joined: bool,
-    filter: Option<serde_json::Value>,
-}
-
-#[derive(Serialize)]
-struct CountersStatus {
-    rpf_by_route: u64,
-    rpf_by_kernel: u64,
-    flows_matched: u64,
-    flows_unmatched: u64,
-    forward_adds: u64,
 }
 
 // ===== helper functions =====
@@ -359,7 +272,7 @@ fn specificity(r: &StaticRoute) -> (i8, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{GroupRange, Outbound};
+    use crate::config::GroupRange;
 
     fn route(source: Option<&str>, group: &str, inbound: &str) -> StaticRoute {
         StaticRoute {

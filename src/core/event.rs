@@ -1,0 +1,414 @@
+//! What happened, as data. Every notable step the router takes becomes an
+//! [`Event`]: `Display` gives the log line, `Serialize` the record that
+//! `mgmctl events --json` streams, [`Event::kind`] and [`Event::severity`]
+//! how the daemon files it. Interfaces are named (index and name at the
+//! time), protocols by name.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::core::igmp::{IgmpLog, IgmpVersion, QueryVersion};
+use crate::core::mgm::Effect;
+use crate::core::mroute::MrtAction;
+use crate::core::protocol::ProtoNote;
+use crate::core::types::{FlowKey, IfIndex, IfName, Iface};
+
+/// A manager effect with interfaces, components and protocols named.
+pub type NamedEffect = Effect<Iface, &'static str, &'static str>;
+
+/// Which way an ownership change goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OwnerOp {
+    Take,
+    Release,
+}
+
+/// How much an event matters to an operator (the daemon maps it to a log
+/// level).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// One thing that happened, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// A configured interface exists (at start, or it appeared).
+    InterfaceAppeared {
+        interface: Iface,
+        up: bool,
+    },
+    /// A configured interface vanished; its name waits on the pending list.
+    InterfaceVanished {
+        interface: Iface,
+    },
+    InterfaceRenamed {
+        ifindex: IfIndex,
+        old: IfName,
+        new: IfName,
+    },
+    /// A configured interface went up or down.
+    InterfaceState {
+        interface: Iface,
+        up: bool,
+    },
+    /// A protocol takes or releases an interface: the sequence starts.
+    OwnershipStarted {
+        interface: Iface,
+        protocol: &'static str,
+        op: OwnerOp,
+    },
+    /// The sequence is complete (IGMP re-added its memberships).
+    OwnershipComplete {
+        interface: Iface,
+        protocol: &'static str,
+        op: OwnerOp,
+    },
+    /// A step of the manager: an ownership step, a membership, an alert, a
+    /// forwarding entry.
+    Effect(NamedEffect),
+    /// Something IGMP did on an interface.
+    Igmp {
+        interface: Iface,
+        log: IgmpLog,
+    },
+    /// Something a routing protocol tells.
+    Protocol {
+        protocol: &'static str,
+        note: ProtoNote<Iface>,
+    },
+    /// A new flow has no incoming interface of ours: it gets a drop entry.
+    FlowRefused {
+        flow: FlowKey,
+        arrival: Iface,
+    },
+    /// A forwarding entry carried no traffic for the idle time.
+    FlowIdle {
+        flow: FlowKey,
+        idle: Duration,
+    },
+    /// The route towards a source changed: its flows are decided again.
+    RouteChanged {
+        source: Ipv4Addr,
+        rpf: Option<Iface>,
+        flows: usize,
+    },
+    /// Data of a flow arrived on one of its outgoing interfaces.
+    WrongInterface {
+        flow: FlowKey,
+        arrival: Iface,
+    },
+    /// The protocol asked about a new flow did not answer in time.
+    RpfUnanswered {
+        flow: FlowKey,
+        protocol: &'static str,
+    },
+    /// The kernel refused a change; it is tried again at the next commit.
+    KernelRefused {
+        action: MrtAction,
+        error: String,
+    },
+    /// An interface got no VIF: the kernel's per-table limit is reached.
+    VifLimit {
+        interface: Iface,
+        limit: usize,
+    },
+    /// A manager operation failed (a component acted out of turn).
+    ManagerError {
+        context: &'static str,
+        error: String,
+    },
+    /// One input caused too many effects; delivery stopped.
+    EffectLoop,
+    ShuttingDown,
+}
+
+impl Event {
+    /// A short category: "interface", "ownership", "effect", "igmp",
+    /// "querier", "protocol", "kernel", "wrong-if", "error", "daemon".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::InterfaceAppeared { .. }
+            | Event::InterfaceVanished { .. }
+            | Event::InterfaceRenamed { .. }
+            | Event::InterfaceState { .. } => "interface",
+            Event::OwnershipStarted { .. } | Event::OwnershipComplete { .. } => "ownership",
+            Event::Effect(e) if e.is_ownership_step() => "ownership",
+            Event::Effect(_) => "effect",
+            Event::Igmp {
+                log: IgmpLog::QuerierUp { .. } | IgmpLog::QuerierDown { .. },
+                ..
+            } => "querier",
+            Event::Igmp { .. } => "igmp",
+            Event::Protocol { .. } => "protocol",
+            Event::FlowRefused { .. }
+            | Event::FlowIdle { .. }
+            | Event::RouteChanged { .. }
+            | Event::KernelRefused { .. }
+            | Event::VifLimit { .. } => "kernel",
+            Event::WrongInterface { .. } => "wrong-if",
+            Event::RpfUnanswered { .. } | Event::ManagerError { .. } | Event::EffectLoop => "error",
+            Event::ShuttingDown => "daemon",
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        match self {
+            Event::Effect(e) if !e.is_ownership_step() => Severity::Debug,
+            Event::Igmp { log, .. } => match log {
+                IgmpLog::QuerierUp { .. } | IgmpLog::QuerierDown { .. } => Severity::Info,
+                IgmpLog::OlderVersionQuery { .. } => Severity::Warn,
+                _ => Severity::Debug,
+            },
+            Event::Protocol { note, .. } if note.is_detail() => Severity::Debug,
+            Event::WrongInterface { .. } => Severity::Debug,
+            Event::KernelRefused { .. }
+            | Event::VifLimit { .. }
+            | Event::RpfUnanswered { .. }
+            | Event::ManagerError { .. } => Severity::Warn,
+            Event::EffectLoop => Severity::Error,
+            _ => Severity::Info,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::InterfaceAppeared { interface, up } => write!(
+                f,
+                "{interface} appeared (ifindex {}, {})",
+                interface.ifindex,
+                up_down(*up)
+            ),
+            Event::InterfaceVanished { interface } => write!(
+                f,
+                "{interface} (ifindex {}) vanished; configured interfaces by that name wait for it",
+                interface.ifindex
+            ),
+            Event::InterfaceRenamed { ifindex, old, new } => {
+                write!(f, "{old} (ifindex {ifindex}) renamed to {new}")
+            }
+            Event::InterfaceState { interface, up } => {
+                write!(f, "{interface} is {}", up_down(*up))
+            }
+            Event::OwnershipStarted {
+                interface,
+                protocol,
+                op,
+            } => write!(f, "{protocol} {} {interface}: sequence starts", verb(*op)),
+            Event::OwnershipComplete {
+                interface,
+                protocol,
+                op,
+            } => write!(f, "{protocol} {} {interface}: sequence complete", verb(*op)),
+            Event::Effect(e) => fmt_effect(e, f),
+            Event::Igmp { interface, log } => {
+                write!(f, "{interface}: ")?;
+                fmt_igmp(log, f)
+            }
+            Event::Protocol { protocol, note } => {
+                write!(f, "{protocol}: ")?;
+                match note {
+                    ProtoNote::UpstreamChanged { old, new } => {
+                        write!(f, "upstream {} -> {}", or_none(old), or_none(new))
+                    }
+                    ProtoNote::RouteMatched { flow, iif } => {
+                        write!(f, "a route matched {flow} coming in on {iif}")
+                    }
+                }
+            }
+            Event::FlowRefused { flow, arrival } => write!(
+                f,
+                "{flow} from {arrival}: no incoming interface of ours towards the source; \
+                 dropping it"
+            ),
+            Event::FlowIdle { flow, idle } => write!(
+                f,
+                "{flow} idle for {}; removing it",
+                humantime::format_duration(*idle)
+            ),
+            Event::RouteChanged { source, flows, .. } => write!(
+                f,
+                "route towards {source} changed: deciding {flows} flow(s) again"
+            ),
+            Event::WrongInterface { flow, arrival } => {
+                write!(f, "{flow} arrived on {arrival}, not its incoming interface")
+            }
+            Event::RpfUnanswered { flow, protocol } => write!(
+                f,
+                "{protocol} did not answer for the new flow {flow}; it is asked again when the \
+                 kernel reports the flow again"
+            ),
+            Event::KernelRefused { action, error } => {
+                write!(f, "kernel refused {action}: {error}")
+            }
+            Event::VifLimit { interface, limit } => write!(
+                f,
+                "no VIF for {interface}: the kernel allows {limit} per table; it is not forwarded"
+            ),
+            Event::ManagerError { context, error } => write!(f, "{context}: {error}"),
+            Event::EffectLoop => {
+                f.write_str("too many effects from one input; components may be looping")
+            }
+            Event::ShuttingDown => f.write_str("shutting down"),
+        }
+    }
+}
+
+// ===== helper functions =====
+
+fn up_down(up: bool) -> &'static str {
+    if up { "up" } else { "down" }
+}
+
+fn verb(op: OwnerOp) -> &'static str {
+    match op {
+        OwnerOp::Take => "takes",
+        OwnerOp::Release => "releases",
+    }
+}
+
+fn or_none(i: &Option<Iface>) -> String {
+    i.map_or_else(|| "none".to_owned(), |i| i.to_string())
+}
+
+fn list(ifaces: &[Iface]) -> String {
+    if ifaces.is_empty() {
+        return "nothing".to_owned();
+    }
+    let v: Vec<String> = ifaces.iter().map(|i| i.to_string()).collect();
+    v.join(",")
+}
+
+fn fmt_effect(e: &NamedEffect, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match e {
+        Effect::DisableIgmp { ifindex } => write!(f, "disable IGMP on {ifindex}"),
+        Effect::EnableIgmp { ifindex } => write!(f, "enable IGMP on {ifindex}"),
+        Effect::OwnerChanged { ifindex, old, new } => write!(
+            f,
+            "owner of {ifindex}: {} -> {}",
+            old.unwrap_or("igmp-only"),
+            new.unwrap_or("igmp-only")
+        ),
+        Effect::MembershipAdded {
+            key,
+            ifindex,
+            by,
+            component,
+        } => write!(
+            f,
+            "membership {key} on {ifindex} added by {by}, counted for {component}"
+        ),
+        Effect::MembershipRemoved {
+            key,
+            ifindex,
+            by,
+            component,
+        } => write!(
+            f,
+            "membership {key} on {ifindex} of {by} removed, was counted for {component}"
+        ),
+        Effect::JoinAlert {
+            to,
+            key,
+            member_update,
+        } => write!(f, "join alert to {to}: {key}{}", reason(*member_update)),
+        Effect::PruneAlert {
+            to,
+            key,
+            ifindex,
+            member_delete,
+        } => write!(
+            f,
+            "prune alert to {to}: {key} on {ifindex}{}",
+            reason(*member_delete)
+        ),
+        Effect::LocalJoin { to, key, ifindex } => {
+            write!(f, "local join to {to}: {key} on {ifindex}")
+        }
+        Effect::LocalLeave { to, key, ifindex } => {
+            write!(f, "local leave to {to}: {key} on {ifindex}")
+        }
+        Effect::CreationAlert {
+            to,
+            flow,
+            iif,
+            oifs,
+        } => write!(
+            f,
+            "creation alert to {to}: {flow} from {iif} to {}",
+            list(oifs)
+        ),
+        Effect::MfeCreated { flow, iif, oifs } => {
+            write!(
+                f,
+                "forwarding entry {flow} created: {iif} -> {}",
+                list(oifs)
+            )
+        }
+        Effect::MfeChanged { flow, iif, oifs } => {
+            write!(
+                f,
+                "forwarding entry {flow} changed: {iif} -> {}",
+                list(oifs)
+            )
+        }
+        Effect::MfeDeleted { flow } => write!(f, "forwarding entry {flow} deleted"),
+        Effect::UpstreamChanged { flow, upstream } => match upstream {
+            Some(u) => write!(f, "forwarding entry {flow}: upstream neighbour now {u}"),
+            None => write!(f, "forwarding entry {flow}: no upstream neighbour now"),
+        },
+    }
+}
+
+/// " (membership)" or " (forwarding entry)": why an alert was owed.
+fn reason(member: bool) -> &'static str {
+    if member {
+        " (membership)"
+    } else {
+        " (forwarding entry)"
+    }
+}
+
+fn fmt_igmp(log: &IgmpLog, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match log {
+        IgmpLog::QuerierUp { address } => write!(f, "querier is now this router ({address})"),
+        IgmpLog::QuerierDown { other: Some(o) } => {
+            write!(f, "no longer querier: {o} has a lower address")
+        }
+        IgmpLog::QuerierDown { other: None } => f.write_str("no longer querier"),
+        IgmpLog::OlderVersionQuery { source, version } => write!(
+            f,
+            "heard an IGMP{} query from {source}; this interface runs a newer version: \
+             configure every router on the link for the same version (RFC 3376 7.3.1)",
+            match version {
+                QueryVersion::V1 => "v1",
+                QueryVersion::V2 => "v2",
+                QueryVersion::V3 => "v3",
+            }
+        ),
+        IgmpLog::GroupCreated { group } => write!(f, "group {group} learned"),
+        IgmpLog::GroupDeleted { group } => write!(f, "group {group} expired"),
+        IgmpLog::ModeChanged { group, mode } => {
+            write!(f, "group {group} now in {mode:?} mode")
+        }
+        IgmpLog::CompatChanged { group, compat } => write!(
+            f,
+            "group {group} now in IGMPv{} compatibility mode",
+            match compat {
+                IgmpVersion::V1 => 1,
+                IgmpVersion::V2 => 2,
+                IgmpVersion::V3 => 3,
+            }
+        ),
+    }
+}

@@ -1,0 +1,85 @@
+//! What the router is told: every [`Input`] it acts on, as data. The
+//! daemon turns sockets, timers and control requests into inputs;
+//! `mgmd --record` writes them down and `mgmd replay` feeds them again.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::control::Command;
+use crate::core::iface::{AddrFact, LinkFact};
+use crate::core::mroute::MrtAction;
+use crate::core::types::{FlowKey, IfIndex, hex_bytes};
+
+/// Packet and byte counters of one kernel forwarding entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowCounters {
+    pub packets: u64,
+    pub bytes: u64,
+    pub wrong_if: u64,
+}
+
+/// What the I/O layer and the operator tell the router.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Input {
+    /// A link was added or changed.
+    Link(LinkFact),
+    /// A link was deleted.
+    LinkGone {
+        ifindex: IfIndex,
+    },
+    AddrAdded(AddrFact),
+    AddrRemoved(AddrFact),
+    /// A full dump (start-up, or after the netlink socket overflowed).
+    Snapshot {
+        links: Vec<LinkFact>,
+        addrs: Vec<AddrFact>,
+    },
+    /// An IGMP message received on `ifindex`.
+    IgmpRx {
+        ifindex: IfIndex,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ttl: u8,
+        router_alert: bool,
+        #[serde(with = "hex_bytes")]
+        payload: Vec<u8>,
+    },
+    /// The kernel has no entry for a flow (NOCACHE upcall), with the
+    /// unicast route towards the source.
+    NewFlow {
+        flow: FlowKey,
+        arrival: IfIndex,
+        rpf: Option<IfIndex>,
+        upstream: Option<Ipv4Addr>,
+    },
+    /// Data of a flow arrived on an interface that is not its incoming one.
+    WrongInterface {
+        flow: FlowKey,
+        arrival: IfIndex,
+    },
+    /// The unicast route towards `source` changed (a new lookup after a
+    /// route change): its flows are decided again at once.
+    RpfChanged {
+        source: Ipv4Addr,
+        rpf: Option<IfIndex>,
+        upstream: Option<Ipv4Addr>,
+    },
+    /// Counters read back from the kernel.
+    Counters(Vec<(FlowKey, FlowCounters)>),
+    /// The kernel refused an action: it is forgotten, so the next commit
+    /// tries again. Commits nothing itself, so a refusal that repeats
+    /// cannot loop.
+    KernelRejected {
+        action: MrtAction,
+        error: String,
+    },
+    /// A request of the operator (`mgmctl`), answered by an
+    /// [`crate::core::output::Output::Reply`].
+    Command(Command),
+    /// `now` reached [`crate::core::router::Router::next_deadline`].
+    Timer,
+    /// Remove everything installed in the kernel: the daemon stops.
+    Shutdown,
+}

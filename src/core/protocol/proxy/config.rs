@@ -1,0 +1,211 @@
+//! The `[proxy]` section: its raw form, its validation and the validated
+//! [`ProxyConfig`].
+
+use std::any::Any;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use toml::de::DeValue;
+
+use crate::config::raw::SpStr;
+use crate::config::{Checker, ConfigError, GroupFilter, IgmpUse, InterfaceUse};
+use crate::core::protocol::RoutingProtocol;
+use crate::core::protocol::registry::{self, ParsedSection, ProtocolConfig, ProtocolKind};
+
+/// The section name and the protocol's name.
+pub const NAME: &str = "proxy";
+
+/// The proxy in the registry.
+pub const KIND: ProtocolKind = ProtocolKind { name: NAME, parse };
+
+// ===== validated =====
+
+/// `[proxy]`: IGMP proxy (RFC 4605).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProxyConfig {
+    /// Upstream interfaces in order of preference (never empty); the proxy
+    /// owns them. The first one that is up is used.
+    pub upstream: Vec<String>,
+    /// Downstream interfaces (never empty); IGMP runs on them.
+    pub downstream: Vec<String>,
+    /// Groups the proxy may join on the upstream.
+    pub upstream_groups: GroupFilter,
+    /// Groups whose downstream memberships the proxy acts on.
+    pub downstream_groups: GroupFilter,
+    /// Only traffic from these sources is forwarded; empty = any source.
+    pub legal_sources: Vec<Ipv4Net>,
+}
+
+impl ProxyConfig {
+    /// Whether traffic from `source` may be forwarded.
+    pub fn is_legal_source(&self, source: Ipv4Addr) -> bool {
+        self.legal_sources.is_empty() || self.legal_sources.iter().any(|n| n.contains(&source))
+    }
+}
+
+impl ProtocolConfig for ProxyConfig {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn owned_interfaces(&self) -> &[String] {
+        &self.upstream
+    }
+
+    fn build(&self) -> Box<dyn RoutingProtocol> {
+        Box::new(super::Proxy::new(self.clone()))
+    }
+
+    fn same_as(&self, other: &dyn ProtocolConfig) -> bool {
+        registry::same(self, other)
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+// ===== raw =====
+
+/// `[proxy]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+struct RawProxy {
+    upstream: Vec<SpStr>,
+    downstream: Vec<SpStr>,
+    upstream_allow_groups: Vec<SpStr>,
+    upstream_deny_groups: Vec<SpStr>,
+    downstream_allow_groups: Vec<SpStr>,
+    downstream_deny_groups: Vec<SpStr>,
+    legal_sources: Vec<SpStr>,
+}
+
+// ===== validation =====
+
+fn parse(c: &Checker<'_>, value: Spanned<DeValue<'_>>) -> Result<ParsedSection, ConfigError> {
+    let span = value.span();
+    let raw: RawProxy = c.section(value)?;
+    let mut uses = Vec::new();
+    let config = validate(c, &raw, span, &mut uses)?;
+    Ok(ParsedSection {
+        config: Arc::new(config),
+        uses,
+    })
+}
+
+fn validate(
+    c: &Checker<'_>,
+    raw: &RawProxy,
+    span: std::ops::Range<usize>,
+    uses: &mut Vec<InterfaceUse>,
+) -> Result<ProxyConfig, ConfigError> {
+    if raw.upstream.is_empty() {
+        return Err(c.err(
+            span,
+            "[proxy] has no upstream interface; add upstream = [\"wan0\"] (several are \
+                 tried in order)"
+                .to_owned(),
+        ));
+    }
+    if raw.downstream.is_empty() {
+        return Err(c.err(
+            span,
+            "[proxy] has no downstream interface; add downstream = [\"lan0\", ...], the \
+                 interfaces whose receivers the proxy serves"
+                .to_owned(),
+        ));
+    }
+    let mut upstream: Vec<String> = Vec::new();
+    for n in &raw.upstream {
+        let name = c.validate_ifname("upstream", n)?;
+        if upstream.contains(&name) {
+            return Err(c.err(
+                n.span(),
+                format!("interface '{name}' is listed twice in upstream"),
+            ));
+        }
+        // A proxy acts as a host on its upstream (RFC 4605 2.1).
+        uses.push(InterfaceUse {
+            name: name.clone(),
+            role: "upstream",
+            span: n.span(),
+            claim: true,
+            owned: true,
+            igmp: IgmpUse::Host,
+        });
+        upstream.push(name);
+    }
+    let mut downstream: Vec<String> = Vec::new();
+    for n in &raw.downstream {
+        let name = c.validate_ifname("downstream", n)?;
+        if upstream.contains(&name) {
+            return Err(c.err(
+                n.span(),
+                format!(
+                    "interface '{name}' is both a proxy upstream and a proxy downstream; an \
+                         interface is one or the other"
+                ),
+            ));
+        }
+        if downstream.contains(&name) {
+            return Err(c.err(
+                n.span(),
+                format!("interface '{name}' is listed twice in downstream"),
+            ));
+        }
+        uses.push(InterfaceUse {
+            name: name.clone(),
+            role: "downstream",
+            span: n.span(),
+            claim: true,
+            owned: false,
+            igmp: IgmpUse::Serves {
+                refusal: format!(
+                    "interface '{name}' is a proxy downstream but has igmp = false; the \
+                         proxy learns its receivers through IGMP there: remove igmp = false"
+                ),
+            },
+        });
+        downstream.push(name);
+    }
+    let filter = |allow_key: &str, allow: &[SpStr], deny_key: &str, deny: &[SpStr]| {
+        Ok::<_, ConfigError>(GroupFilter {
+            allow: allow
+                .iter()
+                .map(|g| c.validate_group_range(allow_key, g))
+                .collect::<Result<_, ConfigError>>()?,
+            deny: deny
+                .iter()
+                .map(|g| c.validate_group_range(deny_key, g))
+                .collect::<Result<_, ConfigError>>()?,
+        })
+    };
+    Ok(ProxyConfig {
+        upstream,
+        downstream,
+        upstream_groups: filter(
+            "upstream-allow-groups",
+            &raw.upstream_allow_groups,
+            "upstream-deny-groups",
+            &raw.upstream_deny_groups,
+        )?,
+        downstream_groups: filter(
+            "downstream-allow-groups",
+            &raw.downstream_allow_groups,
+            "downstream-deny-groups",
+            &raw.downstream_deny_groups,
+        )?,
+        legal_sources: raw
+            .legal_sources
+            .iter()
+            .map(|s| c.validate_source_prefix("legal-sources", s))
+            .collect::<Result<_, ConfigError>>()?,
+    })
+}

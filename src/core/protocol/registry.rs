@@ -1,0 +1,69 @@
+//! The routing protocols mgmd knows, by the name of their configuration
+//! section, and what the rest of mgmd needs of a protocol's configuration.
+//! Adding a protocol adds one line to [`PROTOCOLS`].
+
+use std::any::Any;
+use std::fmt;
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::RoutingProtocol;
+use crate::config::{Checker, ConfigError, InterfaceUse};
+
+/// Every routing protocol, in the order they are built and shown.
+pub static PROTOCOLS: &[ProtocolKind] = &[super::static_routes::KIND, super::proxy::KIND];
+
+/// A routing protocol as the configuration knows it.
+pub struct ProtocolKind {
+    /// The section name, which is also the protocol's name.
+    pub name: &'static str,
+    /// Validates the section (its raw TOML value, with positions).
+    pub parse: fn(&Checker<'_>, Spanned<DeValue<'_>>) -> Result<ParsedSection, ConfigError>,
+}
+
+/// A validated protocol section and what it says about interfaces.
+pub struct ParsedSection {
+    pub config: std::sync::Arc<dyn ProtocolConfig>,
+    /// Every interface the section names, in file order.
+    pub uses: Vec<InterfaceUse>,
+}
+
+/// The validated configuration of one protocol.
+pub trait ProtocolConfig: fmt::Debug + Send + Sync + Any {
+    /// The protocol's (and the section's) name.
+    fn name(&self) -> &'static str;
+
+    /// Interfaces the protocol owns by configuration (taken when they
+    /// appear).
+    fn owned_interfaces(&self) -> &[String];
+
+    /// A protocol instance running this configuration.
+    fn build(&self) -> Box<dyn RoutingProtocol>;
+
+    /// Whether `other` is the same configuration.
+    fn same_as(&self, other: &dyn ProtocolConfig) -> bool;
+
+    /// The configuration as `mgmctl show config` prints it.
+    fn to_json(&self) -> serde_json::Value;
+
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// The protocol whose section is called `name`.
+pub fn find(name: &str) -> Option<&'static ProtocolKind> {
+    PROTOCOLS.iter().find(|k| k.name == name)
+}
+
+/// Where `name` is in [`PROTOCOLS`] (unknown names last).
+pub fn position(name: &str) -> usize {
+    PROTOCOLS
+        .iter()
+        .position(|k| k.name == name)
+        .unwrap_or(PROTOCOLS.len())
+}
+
+/// [`ProtocolConfig::same_as`] for a config type with `PartialEq`.
+pub fn same<T: PartialEq + 'static>(mine: &T, other: &dyn ProtocolConfig) -> bool {
+    other.as_any().downcast_ref::<T>() == Some(mine)
+}

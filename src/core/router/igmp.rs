@@ -1,0 +1,138 @@
+//! IGMP glue: one [`IgmpRouter`] per interface where IGMP runs and is up,
+//! fed the packets received there; what it learns becomes the manager's
+//! memberships (held back while an ownership change runs: IGMP re-adds at
+//! the enable), what it sends becomes outputs.
+
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+use super::Router;
+use crate::core::event::Event;
+use crate::core::igmp::{IgmpAction, IgmpEvent, IgmpRouter};
+use crate::core::mgm::{MembershipFlags, MgmError};
+use crate::core::output::Output;
+use crate::core::protocol::ProtoEvent;
+use crate::core::types::{ComponentId, IfIndex};
+
+impl Router {
+    pub(super) fn igmp_start(&mut self, now: Instant, ifindex: IfIndex) {
+        if self.igmp.contains_key(&ifindex) {
+            return;
+        }
+        let Some(link) = self.ifaces.get(ifindex) else {
+            return;
+        };
+        let Some(cfg) = self.igmp_cfg(&link.name) else {
+            return;
+        };
+        let (addr, subnets) = (link.primary_addr(), link.subnets());
+        let mut r = IgmpRouter::new(cfg, addr, now);
+        let mut actions = r.handle(now, IgmpEvent::SubnetsChanged(subnets));
+        actions.extend(r.handle(now, IgmpEvent::Timer));
+        self.igmp.insert(ifindex, r);
+        self.out.push(Output::ListenIgmp { ifindex, on: true });
+        self.igmp_actions(now, ifindex, actions);
+    }
+
+    /// Stops IGMP on an interface. `withdraw`: delete its memberships from
+    /// the manager (link down); otherwise the caller removes the interface.
+    pub(super) fn igmp_stop(&mut self, now: Instant, ifindex: IfIndex, withdraw: bool) {
+        let Some(mut r) = self.igmp.remove(&ifindex) else {
+            return;
+        };
+        let actions = r.handle(now, IgmpEvent::Stop);
+        self.out.push(Output::ListenIgmp { ifindex, on: false });
+        if withdraw {
+            self.igmp_actions(now, ifindex, actions);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn igmp_rx(
+        &mut self,
+        now: Instant,
+        ifindex: IfIndex,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ttl: u8,
+        router_alert: bool,
+        payload: Vec<u8>,
+    ) {
+        if self.ifaces.is_local_addr(src) {
+            self.counters.igmp_rx_own += 1;
+            return;
+        }
+        if let Some(id) = self.routing_owner(ifindex) {
+            self.deliver(
+                now,
+                id,
+                ProtoEvent::IgmpRx {
+                    ifindex,
+                    src,
+                    dst,
+                    payload: payload.clone(),
+                },
+            );
+        }
+        let Some(r) = self.igmp.get_mut(&ifindex) else {
+            self.counters.igmp_rx_not_enabled += 1;
+            return;
+        };
+        let actions = r.handle(
+            now,
+            IgmpEvent::Rx {
+                src,
+                dst,
+                ttl,
+                router_alert,
+                payload,
+            },
+        );
+        self.igmp_actions(now, ifindex, actions);
+    }
+
+    pub(super) fn igmp_actions(
+        &mut self,
+        now: Instant,
+        ifindex: IfIndex,
+        actions: Vec<IgmpAction>,
+    ) {
+        for action in actions {
+            let result = match action {
+                IgmpAction::Send { dst, payload } => {
+                    match self.ifaces.get(ifindex).and_then(|l| l.primary_addr()) {
+                        Some(src) => self.out.push(Output::SendIgmp {
+                            ifindex,
+                            src,
+                            dst,
+                            payload,
+                        }),
+                        None => self.counters.igmp_tx_no_address += 1,
+                    }
+                    continue;
+                }
+                IgmpAction::MembershipUp(key) => {
+                    self.mgm
+                        .add_membership(ComponentId::Igmp, key, ifindex, MembershipFlags::JOIN)
+                }
+                IgmpAction::MembershipDown(key) => self.mgm.delete_membership(
+                    ComponentId::Igmp,
+                    key,
+                    ifindex,
+                    MembershipFlags::JOIN,
+                ),
+                IgmpAction::Log(log) => {
+                    let interface = self.iface_ref(ifindex);
+                    self.emit(Event::Igmp { interface, log });
+                    continue;
+                }
+            };
+            match result {
+                Ok(effects) => self.process_effects(now, effects),
+                // Disabled: IGMP keeps the state and re-adds at enable.
+                Err(MgmError::IgmpDisabled(_)) => self.counters.igmp_changes_while_disabled += 1,
+                Err(e) => self.mgm_error("IGMP membership", e),
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The views `mgmctl show` prints, built from the router's state. No
+//! logic lives here beyond putting the state in the shape of the views.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use super::Router;
+use crate::core::igmp::{GroupStatus, IgmpRouter, IgmpStats, IgmpVersion};
+use crate::core::protocol::ProtoView;
+use crate::core::status::{
+    AttributionView, GroupView, InterfaceView, ProtocolView, QuerierView, RouteView, SourceView,
+};
+use crate::core::types::GroupAddr;
+
+impl Router {
+    pub(super) fn show_interfaces(&self, now: Instant) -> Vec<InterfaceView> {
+        let mut names: BTreeSet<String> =
+            self.cfg.interfaces.iter().map(|i| i.name.clone()).collect();
+        for p in &self.cfg.protocols {
+            names.extend(p.owned_interfaces().iter().cloned());
+        }
+        for (_, i) in self.mgm.interfaces() {
+            names.insert(i.name.clone());
+        }
+        names
+            .into_iter()
+            .map(|name| {
+                let link = self.ifaces.by_name(&name);
+                let ifindex = link.map(|l| l.ifindex);
+                let mgm_if = ifindex.and_then(|i| self.mgm.interface(i));
+                let owner = ifindex
+                    .and_then(|i| self.routing_owner(i))
+                    .map(|p| self.proto_name(p).to_owned());
+                InterfaceView {
+                    state: match link {
+                        None => "pending".into(),
+                        Some(l) if l.oper_up() => "up".into(),
+                        Some(_) => "down".into(),
+                    },
+                    owner,
+                    igmp: mgm_if
+                        .map(|m| format!("{:?}", m.igmp).to_lowercase())
+                        .unwrap_or_else(|| "off".into()),
+                    vif: ifindex.and_then(|i| self.mroute.vif_of(i)),
+                    addrs: link
+                        .map(|l| l.addrs.iter().map(|a| a.to_string()).collect())
+                        .unwrap_or_default(),
+                    querier: ifindex
+                        .and_then(|i| self.igmp.get(&i))
+                        .map(|r| querier_view(r, now)),
+                    ifindex,
+                    name,
+                }
+            })
+            .collect()
+    }
+
+    pub(super) fn show_groups(&self, now: Instant) -> Vec<GroupView> {
+        let mut out = Vec::new();
+        for (ifindex, r) in &self.igmp {
+            let name = self.ifname(*ifindex);
+            // One listing per interface, grouped by group address.
+            let mut by_group: BTreeMap<GroupAddr, Vec<AttributionView>> = BTreeMap::new();
+            for m in self.mgm.memberships_on(*ifindex) {
+                by_group
+                    .entry(m.key.group)
+                    .or_default()
+                    .push(AttributionView {
+                        key: m.key,
+                        added_by: self.component_name(m.by).to_owned(),
+                        component: self.component_name(m.component).to_owned(),
+                    });
+            }
+            for g in r.status(now).groups {
+                let attributed = by_group.remove(&g.group).unwrap_or_default();
+                out.push(GroupView {
+                    interface: name.clone(),
+                    ifindex: *ifindex,
+                    group: g.group.addr(),
+                    mode: group_mode(&g),
+                    expires_s: g.expires.map(|d| d.as_secs_f64()),
+                    sources: g
+                        .sources
+                        .iter()
+                        .map(|s| SourceView {
+                            source: s.source,
+                            expires_s: s.expires.map(|d| d.as_secs_f64()),
+                            forwarding: s.forwarding,
+                        })
+                        .collect(),
+                    attributed,
+                });
+            }
+        }
+        out
+    }
+
+    pub(super) fn show_routes(&self, now: Instant) -> Vec<RouteView> {
+        let mut out: Vec<RouteView> = self
+            .mgm
+            .mfes()
+            .map(|(flow, m)| {
+                let info = self.flows.flows.get(flow);
+                let c = info.map(|i| i.counters).unwrap_or_default();
+                RouteView {
+                    source: flow.source,
+                    group: flow.group.addr(),
+                    iif: self.ifname(m.iif()),
+                    oifs: m.oifs().iter().map(|i| self.ifname(*i)).collect(),
+                    iif_owner: self
+                        .routing_owner(m.iif())
+                        .map(|p| self.proto_name(p).to_owned()),
+                    upstream: m.upstream(),
+                    packets: c.packets,
+                    bytes: c.bytes,
+                    wrong_if: c.wrong_if,
+                    age_s: info.map(|i| secs_since(now, i.created)).unwrap_or(0.0),
+                    idle_s: info.map(|i| secs_since(now, i.last_active)).unwrap_or(0.0),
+                    installed: self.mroute.mfc_entry(flow).is_some(),
+                    refused: false,
+                }
+            })
+            .collect();
+        for (flow, (iif, info)) in &self.flows.drops {
+            out.push(RouteView {
+                source: flow.source,
+                group: flow.group.addr(),
+                iif: self.ifname(*iif),
+                oifs: Vec::new(),
+                iif_owner: None,
+                upstream: None,
+                packets: info.counters.packets,
+                bytes: info.counters.bytes,
+                wrong_if: info.counters.wrong_if,
+                age_s: secs_since(now, info.created),
+                idle_s: secs_since(now, info.last_active),
+                installed: self.mroute.mfc_entry(flow).is_some(),
+                refused: true,
+            });
+        }
+        out.sort_by_key(|r| (r.group, r.source));
+        out
+    }
+
+    pub(super) fn show_protocols(&self, now: Instant) -> Vec<ProtocolView> {
+        self.protocols
+            .iter()
+            .map(|p| {
+                let view = ProtoView::new(now, p.id, &self.ifaces, &self.mgm, &[]);
+                ProtocolView {
+                    name: p.proto.name().to_string(),
+                    interfaces: self
+                        .mgm
+                        .interfaces()
+                        .filter(|(_, i)| i.owner == Some(p.id))
+                        .map(|(_, i)| i.name.clone())
+                        .collect(),
+                    detail: p.proto.status(&view),
+                }
+            })
+            .collect()
+    }
+}
+
+// ===== helper functions =====
+
+fn querier_view(r: &IgmpRouter, now: Instant) -> QuerierView {
+    let s = r.status(now);
+    QuerierView {
+        version: version_number(s.version),
+        querier_enabled: r.config().querier,
+        is_querier: s.is_querier,
+        querier_addr: s.querier,
+        next_query_s: s.next_general_query.map(|d| d.as_secs_f64()),
+        other_querier_expires_s: s.other_querier_expires.map(|d| d.as_secs_f64()),
+        groups: s.groups.len(),
+        counters: igmp_counters(r.stats()),
+    }
+}
+
+/// Seconds from `then` to `now` (0 if `then` is later).
+fn secs_since(now: Instant, then: Instant) -> f64 {
+    now.saturating_duration_since(then).as_secs_f64()
+}
+
+fn version_number(v: IgmpVersion) -> u8 {
+    match v {
+        IgmpVersion::V1 => 1,
+        IgmpVersion::V2 => 2,
+        IgmpVersion::V3 => 3,
+    }
+}
+
+/// "include"/"exclude" for IGMPv3 groups, "v1"/"v2" for groups in an
+/// older compatibility mode.
+fn group_mode(g: &GroupStatus) -> String {
+    match g.compat {
+        IgmpVersion::V3 => format!("{:?}", g.mode).to_lowercase(),
+        v => format!("v{}", version_number(v)),
+    }
+}
+
+/// Flatten the IGMP counters into "rx_v2_report" style names.
+fn igmp_counters(s: &IgmpStats) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for (dir, c) in [("rx", &s.rx), ("tx", &s.tx)] {
+        for (name, v) in [
+            ("v1_query", c.v1_query),
+            ("v2_query", c.v2_query),
+            ("v3_query", c.v3_query),
+            ("v1_report", c.v1_report),
+            ("v2_report", c.v2_report),
+            ("v2_leave", c.v2_leave),
+            ("v3_report", c.v3_report),
+        ] {
+            m.insert(format!("{dir}_{name}"), v);
+        }
+    }
+    m.insert("rx_records".into(), s.rx_records);
+    m.insert("tx_general_queries".into(), s.tx_general_queries);
+    m.insert("tx_group_queries".into(), s.tx_group_queries);
+    m.insert("tx_group_source_queries".into(), s.tx_group_source_queries);
+    m.insert("refused_groups".into(), s.refused_groups);
+    m.insert("refused_sources".into(), s.refused_sources);
+    m.insert("older_version_queries".into(), s.older_version_queries);
+    for (reason, v) in &s.drops {
+        m.insert(format!("drop_{reason}"), *v);
+    }
+    m
+}

@@ -1,0 +1,272 @@
+//! Recording and replaying the router: `mgmd --record FILE` appends every
+//! router step (its inputs with their time, and the outputs it produced)
+//! as JSON lines; `mgmd replay FILE` runs the router again on the same
+//! inputs at the same times, without sockets or privileges, and prints the
+//! outputs, or checks them against the recorded ones (`--verify`). The
+//! router is deterministic, so a replay reproduces a run exactly: a bug
+//! report can carry its recording, and tests keep recordings as golden
+//! scenarios.
+//!
+//! # Format
+//!
+//! One JSON object per line. A run starts with a header; every step
+//! follows it, in order:
+//!
+//! ```text
+//! {"mgmd-record":1,"version":"0.1.0","config-path":"/etc/mgmd/mgmd.toml","config":"..."}
+//! {"t-ns":1250000,"in":[{"link":{...}}],"out":[{"event":{...}},...]}
+//! {"t-ns":1300000,"batch":true,"in":[{"igmp-rx":{...}},...],"out":[...]}
+//! ```
+//!
+//! `t-ns` is the step's time in nanoseconds since the router started;
+//! `batch` marks inputs handled together with one commit. `out` may be
+//! left out (a hand-written scenario); `--verify` then has nothing to
+//! compare that step with. A file may hold several runs one after another
+//! (each header starts a new router).
+
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::core::input::Input;
+use crate::core::output::Output;
+use crate::core::router::Router;
+
+/// The format version in the header.
+pub const FORMAT: u32 = 1;
+
+/// The first line of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Header {
+    pub mgmd_record: u32,
+    /// The mgmd version that recorded it.
+    pub version: String,
+    /// Where the configuration came from (used in messages only).
+    pub config_path: String,
+    /// The configuration text the router ran on.
+    pub config: String,
+}
+
+/// One router step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Step {
+    /// Nanoseconds since the router started.
+    pub t_ns: u64,
+    /// Handled together, with one commit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
+    #[serde(rename = "in")]
+    pub inputs: Vec<Input>,
+    /// What the router produced, as recorded.
+    #[serde(default, rename = "out", skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<serde_json::Value>,
+}
+
+/// Why a recording could not be read or replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path}:{line}: {message}")]
+    Bad {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}:{line}: step {step} differs from the recording: {difference}")]
+    Differs {
+        path: String,
+        line: usize,
+        step: usize,
+        difference: String,
+    },
+}
+
+// ===== Recorder =====
+
+/// Appends a run's steps to a file. Each step is written when it is done
+/// (buffered per step, flushed at once), so a crash loses nothing that
+/// happened before it.
+pub struct Recorder {
+    out: io::BufWriter<std::fs::File>,
+    start: Instant,
+}
+
+impl Recorder {
+    /// Opens `path` for appending and writes the run's header. `start` is
+    /// the time the router was built with.
+    pub fn create(
+        path: &Path,
+        config_path: &Path,
+        config_text: &str,
+        start: Instant,
+    ) -> io::Result<Recorder> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let mut r = Recorder {
+            out: io::BufWriter::new(file),
+            start,
+        };
+        let header = Header {
+            mgmd_record: FORMAT,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            config_path: config_path.display().to_string(),
+            config: config_text.to_owned(),
+        };
+        r.line(&header)?;
+        Ok(r)
+    }
+
+    /// Records one step.
+    pub fn step(
+        &mut self,
+        now: Instant,
+        batch: bool,
+        inputs: &[Input],
+        outputs: &[Output],
+    ) -> io::Result<()> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        struct StepRef<'a> {
+            t_ns: u64,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            batch: bool,
+            #[serde(rename = "in")]
+            inputs: &'a [Input],
+            #[serde(rename = "out")]
+            outputs: &'a [Output],
+        }
+        let t_ns =
+            u64::try_from(now.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX);
+        self.line(&StepRef {
+            t_ns,
+            batch,
+            inputs,
+            outputs,
+        })
+    }
+
+    fn line<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, value).map_err(io::Error::other)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+}
+
+// ===== replay =====
+
+/// One step as replayed: its time, and the outputs the router produced
+/// now and when it was recorded.
+pub struct Replayed {
+    pub line: usize,
+    pub step: usize,
+    pub t_ns: u64,
+    pub inputs: Vec<Input>,
+    pub outputs: Vec<Output>,
+    pub recorded: Option<serde_json::Value>,
+}
+
+/// Replays every run of a recording, calling `each` for every step in
+/// order. Stops at the first line that cannot be read or replayed.
+pub fn replay(
+    path: &Path,
+    reader: impl BufRead,
+    mut each: impl FnMut(&Replayed) -> Result<(), RecordError>,
+) -> Result<usize, RecordError> {
+    let name = path.display().to_string();
+    let bad = |line: usize, message: String| RecordError::Bad {
+        path: name.clone(),
+        line,
+        message,
+    };
+    let mut run: Option<(Router, Instant)> = None;
+    let mut steps = 0;
+    for (i, text) in reader.lines().enumerate() {
+        let line = i + 1;
+        let text = text.map_err(|source| RecordError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(line, format!("not JSON: {e}")))?;
+        if value.get("mgmd-record").is_some() {
+            let header: Header = serde_json::from_value(value)
+                .map_err(|e| bad(line, format!("not a recording header: {e}")))?;
+            if header.mgmd_record != FORMAT {
+                return Err(bad(
+                    line,
+                    format!(
+                        "recording format {} is not the one this mgmd reads ({FORMAT})",
+                        header.mgmd_record
+                    ),
+                ));
+            }
+            let cfg = Config::parse(&header.config, &header.config_path)
+                .map_err(|e| bad(line, format!("the recorded configuration is refused: {e}")))?;
+            let start = Instant::now();
+            run = Some((Router::new(cfg, start), start));
+            continue;
+        }
+        let step: Step =
+            serde_json::from_value(value).map_err(|e| bad(line, format!("not a step: {e}")))?;
+        let Some((router, start)) = run.as_mut() else {
+            return Err(bad(line, "a step before any header".to_owned()));
+        };
+        let now = *start + Duration::from_nanos(step.t_ns);
+        let outputs = if step.batch {
+            router.handle_batch(now, step.inputs.clone())
+        } else {
+            let mut out = Vec::new();
+            for input in step.inputs.iter().cloned() {
+                out.extend(router.handle(now, input));
+            }
+            out
+        };
+        steps += 1;
+        each(&Replayed {
+            line,
+            step: steps,
+            t_ns: step.t_ns,
+            inputs: step.inputs,
+            outputs,
+            recorded: step.outputs,
+        })?;
+    }
+    Ok(steps)
+}
+
+/// Compares a replayed step with its recording: `None` when they match (or
+/// nothing was recorded), else the first difference in words.
+pub fn difference(step: &Replayed) -> Option<String> {
+    let recorded = step.recorded.as_ref()?;
+    let replayed = match serde_json::to_value(&step.outputs) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("the outputs cannot be encoded: {e}")),
+    };
+    if &replayed == recorded {
+        return None;
+    }
+    let (a, b) = (
+        recorded.as_array().map_or(&[][..], |v| v.as_slice()),
+        replayed.as_array().map_or(&[][..], |v| v.as_slice()),
+    );
+    let at = a.iter().zip(b).position(|(x, y)| x != y);
+    Some(match at {
+        Some(i) => format!("output {} was {} and is now {}", i + 1, a[i], b[i]),
+        None => format!(
+            "{} outputs were recorded and {} are produced now",
+            a.len(),
+            b.len()
+        ),
+    })
+}
