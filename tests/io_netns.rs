@@ -338,8 +338,9 @@ fn reconcile_fills_all_32_vifs_and_the_33rd_is_refused() {
         )]);
         let r = table.reconcile(&desired, &all);
         assert_eq!(r.vif_exhausted.len(), all.len() - MAXVIFS);
-        let failures = table.apply_actions(&r.actions, |a| mrt.apply(a));
-        assert!(failures.is_empty(), "{failures:?}");
+        for a in &r.actions {
+            mrt.apply(a).unwrap_or_else(|e| panic!("{a}: {e}"));
+        }
         assert_eq!(mr_vifs().len(), MAXVIFS);
         assert_eq!(mr_cache().len(), 1);
         assert!(table.reconcile(&desired, &all).actions.is_empty());
@@ -356,8 +357,9 @@ fn reconcile_fills_all_32_vifs_and_the_33rd_is_refused() {
 
         // Dropping everything removes entries before VIFs.
         let r = table.reconcile(&BTreeMap::new(), &BTreeSet::new());
-        let failures = table.apply_actions(&r.actions, |a| mrt.apply(a));
-        assert!(failures.is_empty(), "{failures:?}");
+        for a in &r.actions {
+            mrt.apply(a).unwrap_or_else(|e| panic!("{a}: {e}"));
+        }
         assert!(mr_vifs().is_empty() && mr_cache().is_empty());
     });
 }
@@ -373,6 +375,7 @@ fn kernel_writer_applies_in_order_and_reports_vifs_and_refusals() {
         let sock = Arc::new(MrtSocket::open(None).unwrap());
         let mut w = MrtWriter::start(Arc::clone(&sock)).unwrap();
         let f = flow([10, 0, 0, 2], [239, 1, 1, 1]);
+        let other = flow([10, 0, 0, 3], [239, 1, 1, 1]);
         w.submit(vec![
             MrtAction::AddVif {
                 vif: VifIndex(0),
@@ -382,7 +385,7 @@ fn kernel_writer_applies_in_order_and_reports_vifs_and_refusals() {
                 vif: VifIndex(1),
                 ifindex: i1,
             },
-            // No such device: refused, and the rest still applied.
+            // No such device: refused, and the rest still applied...
             MrtAction::AddVif {
                 vif: VifIndex(2),
                 ifindex: IfIndex(999_999),
@@ -391,6 +394,12 @@ fn kernel_writer_applies_in_order_and_reports_vifs_and_refusals() {
                 flow: f,
                 iif_vif: VifIndex(0),
                 oifs: VifSet::from([VifIndex(1)]),
+            },
+            // ...but not what needs the VIF that was refused.
+            MrtAction::AddMfc {
+                flow: other,
+                iif_vif: VifIndex(0),
+                oifs: VifSet::from([VifIndex(2)]),
             },
         ]);
         // A later batch comes after the first: the entry is replaced.
@@ -413,8 +422,12 @@ fn kernel_writer_applies_in_order_and_reports_vifs_and_refusals() {
                     WriterReport::Rejected {
                         action: MrtAction::AddVif { vif: VifIndex(2), .. },
                         ..
+                    },
+                    WriterReport::Rejected {
+                        action: MrtAction::AddMfc { flow: x, .. },
+                        error,
                     }
-                ] if *a == i0 && *b == i1
+                ] if *a == i0 && *b == i1 && *x == other && error.contains("not attempted")
             ),
             "{reports:?}"
         );

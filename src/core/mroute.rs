@@ -9,8 +9,10 @@
 //! reports reach the multicast routing socket), and the lowest free index is
 //! taken first. The kernel allows [`MAXVIFS`] VIFs per table.
 //!
-//! Sans-IO: nothing here touches the kernel. The event loop applies the
-//! actions (see [`MrouteTable::apply_actions`]) and reports failures back.
+//! Sans-IO: nothing here touches the kernel. The kernel writer applies the
+//! actions in order, skipping those that depend on a VIF change the kernel
+//! refused ([`VifGate`]), and reports every refusal back
+//! ([`MrouteTable::mark_failed`]).
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
@@ -464,38 +466,6 @@ impl MrouteTable {
         self.stale_vifs.retain(|_, i| *i != ifindex);
     }
 
-    /// Applies `actions` in order with `apply`, calling [`Self::mark_failed`]
-    /// for each failure. Actions that depend on a failed VIF change (an
-    /// `AddVif` or `AddMfc` using that index) are not attempted and are
-    /// marked failed too. Returns every failure with its error (`None` for a
-    /// skipped dependent action); keeps going after errors.
-    pub fn apply_actions<E>(
-        &mut self,
-        actions: &[MrtAction],
-        mut apply: impl FnMut(&MrtAction) -> Result<(), E>,
-    ) -> Vec<(MrtAction, Option<E>)> {
-        let mut failed_vifs: BTreeSet<VifIndex> = BTreeSet::new();
-        let mut failures = Vec::new();
-        for action in actions {
-            let depends_on_failed =
-                matches!(action, MrtAction::AddVif { .. } | MrtAction::AddMfc { .. })
-                    && action.vifs().any(|v| failed_vifs.contains(&v));
-            let result = if depends_on_failed {
-                Err(None)
-            } else {
-                apply(action).map_err(Some)
-            };
-            if let Err(e) = result {
-                if let MrtAction::AddVif { vif, .. } | MrtAction::DelVif { vif, .. } = action {
-                    failed_vifs.insert(*vif);
-                }
-                self.mark_failed(action);
-                failures.push((*action, e));
-            }
-        }
-        failures
-    }
-
     // ===== helper functions =====
 
     fn lowest_free_vif(&self) -> Option<VifIndex> {
@@ -512,6 +482,59 @@ impl MrouteTable {
         }
         self.mfc
             .retain(|_, e| e.iif != vif && !e.oifs.contains(vif));
+    }
+}
+
+// ===== VifGate =====
+
+/// Which kernel changes are worth attempting, given the VIF changes the
+/// kernel refused. An `AddMfc` that uses an index whose addition or
+/// deletion failed would fail too, or worse, install an entry pointing at
+/// the wrong interface; an `AddVif` that reuses an index whose deletion
+/// failed would find it taken. Neither is attempted: both are reported as
+/// refused, so that the router retries them once it knows. A mark lasts
+/// until a later change of that VIF succeeds (the router's retries are
+/// attempted: an `AddVif` after a failed addition, any `DelVif`), so it
+/// also covers batches the router sent before it heard of the failure.
+#[derive(Clone, Debug, Default)]
+pub struct VifGate {
+    /// Indices whose addition failed.
+    add_failed: VifSet,
+    /// Indices whose deletion failed: the kernel still holds them.
+    del_failed: VifSet,
+}
+
+impl VifGate {
+    /// The VIF that keeps `action` from being attempted, if any.
+    pub fn blocked_by(&self, action: &MrtAction) -> Option<VifIndex> {
+        match *action {
+            MrtAction::AddMfc { .. } => action
+                .vifs()
+                .find(|v| self.add_failed.contains(*v) || self.del_failed.contains(*v)),
+            MrtAction::AddVif { vif, .. } => self.del_failed.contains(vif).then_some(vif),
+            MrtAction::DelVif { .. } | MrtAction::DelMfc { .. } => None,
+        }
+    }
+
+    /// Records the outcome of an attempted action.
+    pub fn record(&mut self, action: &MrtAction, ok: bool) {
+        let without = |set: VifSet, vif: VifIndex| set.iter().filter(|v| *v != vif).collect();
+        match (*action, ok) {
+            (MrtAction::AddVif { vif, .. }, true) => {
+                self.add_failed = without(self.add_failed, vif)
+            }
+            (MrtAction::AddVif { vif, .. }, false) => {
+                self.add_failed.insert(vif);
+            }
+            (MrtAction::DelVif { vif, .. }, true) => {
+                self.del_failed = without(self.del_failed, vif);
+                self.add_failed = without(self.add_failed, vif);
+            }
+            (MrtAction::DelVif { vif, .. }, false) => {
+                self.del_failed.insert(vif);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -754,12 +777,41 @@ mod tests {
         }
     }
 
+    /// What the kernel writer and the router do with `actions`: each is
+    /// attempted through the gate, and every refusal (attempted or not) is
+    /// marked failed. Returns the refusals with the kernel's error (`None`:
+    /// not attempted).
+    fn apply(
+        t: &mut MrouteTable,
+        gate: &mut VifGate,
+        actions: &[MrtAction],
+        kernel: impl Fn(&MrtAction) -> Result<(), &'static str>,
+    ) -> Vec<(MrtAction, Option<&'static str>)> {
+        let mut refused = Vec::new();
+        for a in actions {
+            let result = match gate.blocked_by(a) {
+                Some(_) => Err(None),
+                None => {
+                    let r = kernel(a);
+                    gate.record(a, r.is_ok());
+                    r.map_err(Some)
+                }
+            };
+            if let Err(e) = result {
+                t.mark_failed(a);
+                refused.push((*a, e));
+            }
+        }
+        refused
+    }
+
     #[test]
     fn failed_add_vif_is_retried_with_its_entries() {
         let mut t = MrouteTable::new();
         let d = BTreeMap::from([(flow(1, 1), entry(1, &[2]))]);
         let r = t.reconcile(&d, &BTreeSet::new());
-        let failures = t.apply_actions(&r.actions, |a| match a {
+        let mut gate = VifGate::default();
+        let failures = apply(&mut t, &mut gate, &r.actions, |a| match a {
             MrtAction::AddVif { ifindex, .. } if *ifindex == IfIndex(2) => Err("ENODEV"),
             _ => Ok(()),
         });
@@ -768,11 +820,19 @@ mod tests {
         assert_eq!(failures[0], (add_vif(1, 2), Some("ENODEV")));
         assert_eq!(failures[1], (add_mfc(flow(1, 1), 0, &[1]), None));
         assert_eq!(t.vif_of(IfIndex(2)), None);
+        // An entry using vif 1 that was sent before the refusal was heard
+        // is not attempted either.
+        let late = [add_mfc(flow(1, 2), 0, &[1])];
+        let failures = apply(&mut t, &mut gate, &late, |_| Ok(()));
+        assert_eq!(failures, vec![(late[0], None)]);
+        // The router's retry is attempted; once it succeeds the entries go
+        // through again.
         let r2 = t.reconcile(&d, &BTreeSet::new());
         assert_eq!(
             r2.actions,
             vec![add_vif(1, 2), add_mfc(flow(1, 1), 0, &[1])]
         );
+        assert!(apply(&mut t, &mut gate, &r2.actions, |_| Ok(())).is_empty());
     }
 
     #[test]
@@ -803,14 +863,22 @@ mod tests {
         t.reconcile(&BTreeMap::new(), &ifs(&[1]));
         let r = t.reconcile(&BTreeMap::new(), &ifs(&[2]));
         assert_eq!(r.actions, vec![del_vif(0, 1), add_vif(0, 2)]);
-        let failures = t.apply_actions(&r.actions, |a| match a {
+        let mut gate = VifGate::default();
+        let failures = apply(&mut t, &mut gate, &r.actions, |a| match a {
             MrtAction::DelVif { .. } => Err("EBUSY"),
             _ => Ok(()),
         });
-        assert_eq!(failures.len(), 2, "the dependent AddVif is skipped");
+        assert_eq!(
+            failures,
+            vec![(del_vif(0, 1), Some("EBUSY")), (add_vif(0, 2), None)],
+            "the AddVif reusing the index is not attempted"
+        );
         assert_eq!(t.vif_of(IfIndex(2)), None);
         let r2 = t.reconcile(&BTreeMap::new(), &ifs(&[2]));
         assert_eq!(r2.actions, vec![del_vif(0, 1), add_vif(0, 2)]);
+        // The deletion goes through this time, and so does the addition.
+        assert!(apply(&mut t, &mut gate, &r2.actions, |_| Ok(())).is_empty());
+        assert_eq!(t.vif_of(IfIndex(2)), Some(VifIndex(0)));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! still owns all state and decides everything; the writer only carries
 //! out, and reports back what the kernel refused (the router retries it,
 //! as it would for a refusal seen at once) and which VIFs it added (for the
-//! `mc_forwarding` check).
+//! `mc_forwarding` check). An entry that depends on a VIF change the kernel
+//! refused is not attempted ([`VifGate`]) and is reported as refused too.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -17,7 +18,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
-use crate::core::mroute::MrtAction;
+use crate::core::mroute::{MrtAction, VifGate};
 use crate::core::types::IfIndex;
 use crate::io::mrt::MrtSocket;
 
@@ -115,11 +116,24 @@ fn run(
     jobs: &mpsc::Receiver<Job>,
     reports: &tmpsc::UnboundedSender<WriterReport>,
 ) {
+    let mut gate = VifGate::default();
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Apply(actions) => {
                 for action in actions {
-                    let report = match sock.apply(&action) {
+                    if let Some(vif) = gate.blocked_by(&action) {
+                        let _ = reports.send(WriterReport::Rejected {
+                            action,
+                            error: format!(
+                                "failed to {action}: not attempted, the kernel refused a \
+                                 change of VIF {vif}"
+                            ),
+                        });
+                        continue;
+                    }
+                    let result = sock.apply(&action);
+                    gate.record(&action, result.is_ok());
+                    let report = match result {
                         Ok(()) => match action {
                             MrtAction::AddVif { ifindex, .. } => WriterReport::VifAdded(ifindex),
                             _ => continue,
