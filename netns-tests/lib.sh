@@ -13,10 +13,27 @@ export MGMD MGMCTL
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
 [ -x "$MGMD" ] || { echo "SKIP: $MGMD not built (cargo build)"; exit 77; }
 
+# Every recording a passing test leaves must replay to the same outputs:
+# the daemon's core is deterministic (another process, another hash seed).
+verify_recordings() {
+    local f
+    for f in "$TOPO_DIR"/*.rec; do
+        [ -f "$f" ] || continue
+        if ! "$MGMD" replay --verify "$f" >/dev/null 2>"$f.verify"; then
+            echo "FAIL: $(basename "$f") does not replay as recorded:" >&2
+            cat "$f.verify" >&2
+            return 1
+        fi
+    done
+}
+
 on_exit() {
     local rc=$?
     # A closed stdout (e.g. `| head`) must not stop the cleanup.
     trap '' PIPE
+    if [ $rc -eq 0 ]; then
+        verify_recordings || rc=1
+    fi
     if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
         echo "---- mgmd logs ($TOPO_DIR) ----"
         for f in "$TOPO_DIR"/*.log; do
@@ -26,6 +43,7 @@ on_exit() {
         done
     fi
     topo_cleanup
+    exit $rc
 }
 trap on_exit EXIT
 

@@ -78,12 +78,15 @@ topo_bg() {
     LAST_PID=$!
 }
 
-# topo_mgmd CONFIG : start mgmd in rtr with its control socket in TOPO_DIR.
+# topo_mgmd CONFIG [NAME [NS]] : start mgmd in rtr with its control socket
+# in TOPO_DIR. It records what its core does in TOPO_DIR/NAME.rec (unless
+# MGMD_RECORD=0), for `mgmd replay`.
 topo_mgmd() {
-    local cfg=$1 name=${2:-mgmd}
+    local cfg=$1 name=${2:-mgmd} record=()
     MGMD_SOCK="$TOPO_DIR/$name.sock"
+    [ "${MGMD_RECORD:-1}" = 0 ] || record=(--record "$TOPO_DIR/$name.rec")
     topo_bg "${3:-rtr}" "$TOPO_DIR/$name.log" env RUST_LOG="${RUST_LOG:-info}" "$MGMD" -c "$cfg" \
-        --control-socket "$MGMD_SOCK" --pid-file "$TOPO_DIR/$name.pid"
+        --control-socket "$MGMD_SOCK" --pid-file "$TOPO_DIR/$name.pid" "${record[@]}"
     MGMD_PID=$LAST_PID
     local i
     for i in $(seq 1 100); do

@@ -52,7 +52,7 @@ pub struct Header {
 }
 
 /// One router step.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Step {
     /// Nanoseconds since the router started.
@@ -62,9 +62,10 @@ pub struct Step {
     pub batch: bool,
     #[serde(rename = "in")]
     pub inputs: Vec<Input>,
-    /// What the router produced, as recorded.
+    /// What the router produced, as recorded (kept as written, to be
+    /// compared byte for byte).
     #[serde(default, rename = "out", skip_serializing_if = "Option::is_none")]
-    pub outputs: Option<serde_json::Value>,
+    pub outputs: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// Why a recording could not be read or replayed.
@@ -170,16 +171,25 @@ pub struct Replayed {
     pub t_ns: u64,
     pub inputs: Vec<Input>,
     pub outputs: Vec<Output>,
-    pub recorded: Option<serde_json::Value>,
+    pub recorded: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// What a replay went through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub steps: usize,
+    /// The recording ends in a line cut short (the daemon was killed while
+    /// writing it, or is still writing): that step was left out.
+    pub cut_short: bool,
 }
 
 /// Replays every run of a recording, calling `each` for every step in
 /// order. Stops at the first line that cannot be read or replayed.
 pub fn replay(
     path: &Path,
-    reader: impl BufRead,
+    mut reader: impl BufRead,
     mut each: impl FnMut(&Replayed) -> Result<(), RecordError>,
-) -> Result<usize, RecordError> {
+) -> Result<Summary, RecordError> {
     let name = path.display().to_string();
     let bad = |line: usize, message: String| RecordError::Bad {
         path: name.clone(),
@@ -188,19 +198,40 @@ pub fn replay(
     };
     let mut run: Option<(Router, Instant)> = None;
     let mut steps = 0;
-    for (i, text) in reader.lines().enumerate() {
-        let line = i + 1;
-        let text = text.map_err(|source| RecordError::Io {
-            path: name.clone(),
-            source,
-        })?;
+    let mut line = 0;
+    let mut text = String::new();
+    loop {
+        text.clear();
+        let n = reader
+            .read_line(&mut text)
+            .map_err(|source| RecordError::Io {
+                path: name.clone(),
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        if !text.ends_with('\n') {
+            // A last line without its end: written only in part.
+            return Ok(Summary {
+                steps,
+                cut_short: true,
+            });
+        }
         if text.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value =
+        /// Tells a header from a step.
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(rename = "mgmd-record")]
+            header: Option<serde::de::IgnoredAny>,
+        }
+        let probe: Probe =
             serde_json::from_str(&text).map_err(|e| bad(line, format!("not JSON: {e}")))?;
-        if value.get("mgmd-record").is_some() {
-            let header: Header = serde_json::from_value(value)
+        if probe.header.is_some() {
+            let header: Header = serde_json::from_str(&text)
                 .map_err(|e| bad(line, format!("not a recording header: {e}")))?;
             if header.mgmd_record != FORMAT {
                 return Err(bad(
@@ -218,7 +249,7 @@ pub fn replay(
             continue;
         }
         let step: Step =
-            serde_json::from_value(value).map_err(|e| bad(line, format!("not a step: {e}")))?;
+            serde_json::from_str(&text).map_err(|e| bad(line, format!("not a step: {e}")))?;
         let Some((router, start)) = run.as_mut() else {
             return Err(bad(line, "a step before any header".to_owned()));
         };
@@ -242,28 +273,37 @@ pub fn replay(
             recorded: step.outputs,
         })?;
     }
-    Ok(steps)
+    Ok(Summary {
+        steps,
+        cut_short: false,
+    })
 }
 
-/// Compares a replayed step with its recording: `None` when they match (or
-/// nothing was recorded), else the first difference in words.
+/// Compares a replayed step with its recording, byte for byte: `None` when
+/// they match (or nothing was recorded), else the first difference in
+/// words.
 pub fn difference(step: &Replayed) -> Option<String> {
-    let recorded = step.recorded.as_ref()?;
-    let replayed = match serde_json::to_value(&step.outputs) {
+    let recorded = step.recorded.as_ref()?.get();
+    let replayed = match serde_json::to_string(&step.outputs) {
         Ok(v) => v,
         Err(e) => return Some(format!("the outputs cannot be encoded: {e}")),
     };
-    if &replayed == recorded {
+    if replayed == recorded {
         return None;
     }
-    let (a, b) = (
-        recorded.as_array().map_or(&[][..], |v| v.as_slice()),
-        replayed.as_array().map_or(&[][..], |v| v.as_slice()),
-    );
-    let at = a.iter().zip(b).position(|(x, y)| x != y);
+    // Name the first output that differs (as JSON values, for reading).
+    let parse = |s: &str| -> Vec<serde_json::Value> { serde_json::from_str(s).unwrap_or_default() };
+    let (a, b) = (parse(recorded), parse(&replayed));
+    let differs = |i: usize| match (a.get(i), b.get(i)) {
+        (Some(x), Some(y)) => x.to_string() != y.to_string(),
+        _ => true,
+    };
+    let at = (0..a.len().max(b.len())).find(|&i| differs(i));
     Some(match at {
-        Some(i) => format!("output {} was {} and is now {}", i + 1, a[i], b[i]),
-        None => format!(
+        Some(i) if i < a.len() && i < b.len() => {
+            format!("output {} was {} and is now {}", i + 1, a[i], b[i])
+        }
+        _ => format!(
             "{} outputs were recorded and {} are produced now",
             a.len(),
             b.len()

@@ -249,10 +249,17 @@ fn replay(path: &Path, verify: bool, json: bool) -> ExitCode {
     });
     let _ = out.flush();
     match result {
-        Ok(steps) => {
+        Ok(summary) => {
             if verify {
                 eprintln!(
-                    "{}: {steps} steps replayed, every output as recorded",
+                    "{}: {} steps replayed, every output as recorded",
+                    path.display(),
+                    summary.steps
+                );
+            }
+            if summary.cut_short {
+                eprintln!(
+                    "{}: the last line is cut short (written in part); it was left out",
                     path.display()
                 );
             }
