@@ -291,22 +291,29 @@ pub fn difference(step: &Replayed) -> Option<String> {
     if replayed == recorded {
         return None;
     }
-    // Name the first output that differs (as JSON values, for reading).
-    let parse = |s: &str| -> Vec<serde_json::Value> { serde_json::from_str(s).unwrap_or_default() };
-    let (a, b) = (parse(recorded), parse(&replayed));
-    let differs = |i: usize| match (a.get(i), b.get(i)) {
-        (Some(x), Some(y)) => x.to_string() != y.to_string(),
-        _ => true,
-    };
-    let at = (0..a.len().max(b.len())).find(|&i| differs(i));
+    // Name the first output that differs, each compared as written.
+    let recorded: Vec<Box<serde_json::value::RawValue>> =
+        serde_json::from_str(recorded).unwrap_or_default();
+    let replayed: Vec<String> = step
+        .outputs
+        .iter()
+        .map(|o| serde_json::to_string(o).unwrap_or_default())
+        .collect();
+    let at = recorded
+        .iter()
+        .zip(&replayed)
+        .position(|(a, b)| a.get() != b.as_str());
     Some(match at {
-        Some(i) if i < a.len() && i < b.len() => {
-            format!("output {} was {} and is now {}", i + 1, a[i], b[i])
-        }
-        _ => format!(
+        Some(i) => format!(
+            "output {} was {} and is now {}",
+            i + 1,
+            recorded[i].get(),
+            replayed[i]
+        ),
+        None => format!(
             "{} outputs were recorded and {} are produced now",
-            a.len(),
-            b.len()
+            recorded.len(),
+            replayed.len()
         ),
     })
 }
