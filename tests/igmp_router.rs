@@ -276,6 +276,7 @@ fn v2_and_v1_routers_send_their_query_versions() {
         });
         let acts = h.to(0.0);
         let q = queries(&acts);
+        assert_eq!(q[0].0, ALL_SYSTEMS);
         assert_eq!(q[0].1.version, qv);
         assert_eq!(q[0].1.max_resp_code, code);
         assert_eq!(
@@ -743,12 +744,26 @@ fn queries_and_reports_to_any_address_of_the_interface_are_processed() {
             MembershipKey::any(grp("239.3.3.3")),
         ]
     );
-    // A leave to 224.0.0.22 starts the last-member queries.
+    // A leave to 224.0.0.22 starts the last-member queries; so does one
+    // sent to its group (RFC 2236 9: "A router SHOULD accept Leave Messages
+    // addressed to the group being left").
     let acts = h.rx(
         host(20),
         V3_ROUTERS,
         IgmpPacket::V2Leave {
             group: ip("239.3.3.3"),
+        },
+    );
+    assert_eq!(queries(&acts).len(), 1);
+    let six = || IgmpPacket::V2Report {
+        group: ip("239.6.6.6"),
+    };
+    h.rx(host(21), ip("239.6.6.6"), six());
+    let acts = h.rx(
+        host(21),
+        ip("239.6.6.6"),
+        IgmpPacket::V2Leave {
+            group: ip("239.6.6.6"),
         },
     );
     assert_eq!(queries(&acts).len(), 1);
@@ -772,7 +787,8 @@ fn queries_and_reports_to_any_address_of_the_interface_are_processed() {
         downs(&acts),
         vec![
             MembershipKey::any(grp("239.1.1.1")),
-            MembershipKey::any(grp("239.3.3.3"))
+            MembershipKey::any(grp("239.3.3.3")),
+            MembershipKey::any(grp("239.6.6.6"))
         ]
     );
     assert_eq!(h.drops("bad_destination"), 0);
@@ -908,8 +924,12 @@ fn non_querier_takes_qrv_and_qqi_from_the_querier_s_latest_query() {
     // RFC 9776 4.1.6: "Routers adopt the QRV value from the most recently
     // received Query as their own [Robustness Variable] value"; 4.1.7 the
     // same for the QQI. The querier's group-specific queries count too;
-    // another router's do not.
+    // another router's do not. While we are querier, a higher-address
+    // router's values are not taken (it is about to yield to us).
     let mut h = H::v3();
+    h.rx(host(9), ALL_SYSTEMS, general_from(QueryVersion::V3, 5));
+    assert!(h.r.is_querier());
+    assert_eq!(h.r.status(h.now).robustness, 2);
     h.rx(host(2), ALL_SYSTEMS, general_from(QueryVersion::V3, 3));
     assert_eq!(h.r.status(h.now).robustness, 3);
     let specific = |qrv| {
@@ -932,6 +952,78 @@ fn non_querier_takes_qrv_and_qqi_from_the_querier_s_latest_query() {
     // QRV 0: back to our own value.
     h.rx(host(2), ip("239.1.1.1"), specific(0));
     assert_eq!(h.r.status(h.now).robustness, 2);
+}
+
+#[test]
+fn received_query_with_s_flag_leaves_timers_alone() {
+    // RFC 9776 6.6.1: "When a router sends or receives a query with the S
+    // flag set, it will not update its timers"; with the flag clear it
+    // lowers them (Q(G): group timer, Q(G,A): source timers, to LMQT).
+    let mut h = H::with(|c| c.querier = false);
+    let g = grp("239.1.1.1");
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    h.v3r(host(20), &[(ModeIsInclude, "232.1.1.1", &[1])]);
+    let with_s = |group: &str, sources: Vec<Ipv4Addr>| {
+        IgmpPacket::Query(Query::specific(
+            QueryVersion::V3,
+            Duration::from_secs(1),
+            ip(group),
+            true,
+            2,
+            Duration::from_secs(125),
+            sources,
+        ))
+    };
+    h.rx(host(2), ip("239.1.1.1"), with_s("239.1.1.1", vec![]));
+    h.rx(host(2), ip("232.1.1.1"), with_s("232.1.1.1", vec![src(1)]));
+    let st = h.r.status(h.now);
+    assert_eq!(st.groups[1].expires, Some(Duration::from_secs(270)));
+    assert_eq!(
+        st.groups[0].sources[0].expires,
+        Some(Duration::from_secs(270))
+    );
+    assert!(downs(&h.to(10.0)).is_empty());
+    h.rx(
+        host(2),
+        ip("232.1.1.1"),
+        query_from(QueryVersion::V3, "232.1.1.1", &[1]),
+    );
+    h.rx(
+        host(2),
+        ip("239.1.1.1"),
+        query_from(QueryVersion::V3, "239.1.1.1", &[]),
+    );
+    assert_eq!(
+        downs(&h.to(12.0)),
+        vec![
+            MembershipKey::only(src(1), grp("232.1.1.1")),
+            MembershipKey::any(g)
+        ]
+    );
+}
+
+#[test]
+fn sources_to_block_after_compatibility_wait_a_membership_interval() {
+    // RFC 9776 7.3.2: when a group returns to IGMPv3 mode, "Source-specific
+    // information will be learned during the next General Query, but
+    // sources that should be blocked will not be blocked until [Group
+    // Membership Interval] after that."
+    let mut h = H::v3();
+    let g = grp("239.1.1.1");
+    h.v2_report(host(20), "239.1.1.1");
+    h.to(261.0);
+    assert_eq!(h.r.status(h.now).groups[0].compat, IgmpVersion::V3);
+    // EXCLUDE({}) IS_EX({7}): 7 gets the Group Membership Interval, still
+    // forwarded.
+    let acts = h.v3r(host(21), &[(ModeIsExclude, "239.1.1.1", &[7])]);
+    assert!(ups(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.mem(), vec![MembershipKey::any(g)]);
+    h.to(400.0);
+    h.v3r(host(21), &[(ModeIsExclude, "239.1.1.1", &[7])]);
+    assert_eq!(h.mem(), vec![MembershipKey::any(g)]);
+    // 270 s after the first IS_EX, 7 is blocked.
+    let acts = h.to(531.0);
+    assert_eq!(ups(&acts), vec![MembershipKey::except(src(7), g)]);
 }
 
 #[test]
@@ -1110,12 +1202,20 @@ fn v2_immediate_leave_drops_at_once() {
 
 #[test]
 fn v2_router_v1_host_present_ignores_leaves() {
+    // RFC 2236 5: "If a router receives a Version 1 Membership Report, it
+    // MUST set a timer to note that there are version 1 hosts present ...
+    // This timer should be the same as the [Group Membership Interval]"
+    // (RFC 2236's: RV x QI + QRI = 260 s, RFC 9776's Older Host Present
+    // Interval); "If there are version 1 hosts present for a particular
+    // group, a router MUST ignore any Leave Group messages".
     let mut h = H::with(|c| c.version = IgmpVersion::V2);
     h.v1_report(host(20), "239.1.1.1");
     let acts = h.leave(host(21), "239.1.1.1");
     assert!(queries(&acts).is_empty());
     assert_eq!(h.drops("leave_in_v1_compat"), 1);
-    assert_eq!(h.r.status(h.now).groups[0].compat, IgmpVersion::V1);
+    let st = h.r.status(h.now);
+    assert_eq!(st.groups[0].compat, IgmpVersion::V1);
+    assert_eq!(st.groups[0].v1_host_expires, Some(Duration::from_secs(260)));
 }
 
 #[test]
@@ -1398,6 +1498,14 @@ fn drop_reasons() {
     h.rx_full(host(20), ip("239.1.1.1"), 1, bad);
     h.rx_full(host(20), ip("239.1.1.1"), 1, vec![0x16, 0, 0]);
     assert_eq!(h.drops("bad_checksum"), 1);
+    // RFC 9776 4: "Unrecognized message types MUST be silently ignored"
+    // (here DVMRP, 0x13): counted, nothing sent, no state.
+    let mut dvmrp = vec![0x13, 0, 0, 0, 0, 0, 0, 0];
+    let c = packet::checksum(&dvmrp);
+    dvmrp[2..4].copy_from_slice(&c.to_be_bytes());
+    let acts = h.rx_full(host(20), ALL_ROUTERS, 1, dvmrp);
+    assert!(acts.is_empty(), "{acts:?}");
+    assert_eq!(h.drops("unknown_type"), 1);
     assert_eq!(h.drops("too_short"), 1);
     // Nothing malformed made state.
     assert_eq!(

@@ -918,6 +918,28 @@ mod tests {
     }
 
     #[test]
+    fn new_queries_merge_with_pending_retransmissions() {
+        // 6.4.2: "If while scheduling new queries there are already pending
+        // queries to be retransmitted for the same group, the new and
+        // pending queries have to be merged." One schedule for the group:
+        // source 2, queried half-way, rides on the round already due.
+        let t0 = Instant::now();
+        let half = t0 + Duration::from_millis(500);
+        let mut g = include(t0, &[1, 2]);
+        assert_eq!(g.start_source_query(t0, lmq(), &[a(1)]), vec![a(1)]);
+        assert_eq!(g.lmq_next, Some(t0 + Duration::from_secs(1)));
+        assert_eq!(g.start_source_query(half, lmq(), &[a(2)]), vec![a(2)]);
+        assert_eq!(
+            g.lmq_next,
+            Some(t0 + Duration::from_secs(1)),
+            "not rescheduled"
+        );
+        let r = g.retransmit(t0 + Duration::from_secs(1), lmq());
+        assert_eq!(r.plain, vec![a(1), a(2)]);
+        assert_eq!(g.lmq_next, None, "LMQC transmissions each, in one schedule");
+    }
+
+    #[test]
     fn expiry_include_removes_sources() {
         // 6.3: INCLUDE, source timer 0: remove it; no sources: group gone.
         let t0 = Instant::now();

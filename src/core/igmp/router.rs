@@ -1042,9 +1042,9 @@ impl IgmpRouter {
         let querier = self.is_querier();
         let lmq = self.lmq();
         let immediate_v2 = self.cfg.immediate_leave && self.cfg.version == IgmpVersion::V2;
-        // 7.3.2: the IGMPv1/v2-Host-Present timers are set to [Older Host
-        // Present Interval] (8.13) "whenever an IGMPv1 [IGMPv2] Membership
-        // Report is received".
+        // 7.3.2: "The IGMPv1-Host-Present Timer is set to [Older Version
+        // Host Present Interval] seconds whenever an IGMPv1 Membership Report
+        // is received" (the same for IGMPv2); the interval is 8.13's.
         let ohpi = timers.older_host_present_interval();
         let Some(grp) = self.groups.get_mut(&g) else {
             return;

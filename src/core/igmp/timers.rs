@@ -63,10 +63,10 @@ impl Timers {
     /// The time a group or source timer is lowered to when this router,
     /// not being the querier, hears a group(-and-source)-specific query
     /// with the S flag clear (RFC 9776 6.6.1: "lowered to LMQT"). The
-    /// sender's Max Response Time stands in for the interval, as in RFC
-    /// 2236 6's "start timer*" for non-queriers: "the packet's [Max
-    /// Response Time] times [Last Member Query Count]"; a Max Response Time
-    /// of 0 (a v1 query has none) falls back to our own interval.
+    /// sender's Max Response Time stands in for the interval, as in the
+    /// "start timer*" action of RFC 2236 7 for non-queriers (the query's
+    /// Max Response Time times the Last Member Query Count); a Max Response
+    /// Time of 0 (a v1 query has none) falls back to our own interval.
     pub fn last_member_query_time_heard(&self, max_resp: Duration) -> Duration {
         let interval = if max_resp.is_zero() {
             self.last_member_query_interval
