@@ -8,10 +8,13 @@ Runs inside a network namespace as a real kernel host:
   join   hold a membership (no counting) until killed
   igmp   send a raw IGMP message (hex payload), for malformed-packet tests;
          with --src the whole IP packet is built here (any source, even
-         0.0.0.0) and sent through a packet socket
+         0.0.0.0) and sent through a packet socket; --bind sends from one
+         of the host's own addresses (e.g. a secondary one); --ttl applies
+         to unicast destinations too
   capture  capture on an interface (AF_PACKET) until killed or --duration:
          print a JSON summary of UDP packets per source>destination and
-         every IGMP message seen (time, direction, type, group, sources)
+         every IGMP message seen (time, direction, type, group, sources,
+         IP TTL, TOS and whether it carried Router Alert)
   wait-report  capture IGMP reports on an interface (AF_PACKET) and print
          the capture time of the first report for a group (latency tests)
   igmp-capture  capture every IGMP message on an interface (AF_PACKET) for
@@ -206,7 +209,11 @@ def cmd_igmp(a):
         return send_ip_packet(a, bytes(payload))
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, a.ttl)
+    # A unicast destination uses IP_TTL (the kernel default would be 64).
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, a.ttl)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn("0.0.0.0", a.iface))
+    if a.bind:
+        s.bind((a.bind, 0))
     if a.router_alert:
         s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, b"\x94\x04\x00\x00")
     s.sendto(bytes(payload), (a.dst, 0))
@@ -231,6 +238,23 @@ def send_ip_packet(a, payload):
         mac = b"\xff" * 6
     s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
     s.sendto(bytes(hdr) + payload, (a.iface, ETH_P_IP, 0, 0, mac))
+
+
+def has_router_alert(opts):
+    """Whether IP options contain Router Alert (type 0x94, RFC 2113)."""
+    while opts:
+        kind = opts[0]
+        if kind == 0:
+            return False
+        if kind == 1:
+            opts = opts[1:]
+            continue
+        if kind == 0x94:
+            return True
+        if len(opts) < 2 or opts[1] < 2:
+            return False
+        opts = opts[opts[1]:]
+    return False
 
 
 def parse_igmp(igmp):
@@ -294,6 +318,7 @@ def cmd_capture(a):
             elif pkt[9] == 2:
                 d = parse_igmp(pkt[ihl:])
                 d.update({"t": time.time(), "src": src, "dst": dst, "ttl": pkt[8],
+                          "tos": pkt[1], "ra": has_router_alert(pkt[20:ihl]),
                           "out": addr[2] == PACKET_OUTGOING})
                 igmp.append(d)
     except Stop:
@@ -435,6 +460,7 @@ def main():
     g.add_argument("--router-alert", action="store_true")
     g.add_argument("--fix-checksum", action="store_true")
     g.add_argument("--src", help="build the IP header with this source (packet socket)")
+    g.add_argument("--bind", help="send from this local address (raw socket)")
     c = sub.add_parser("capture")
     c.add_argument("--iface", required=True)
     c.add_argument("--duration", type=float, default=0)

@@ -153,6 +153,55 @@ fn v3_report_aux_data_is_skipped_by_its_length() {
 }
 
 #[test]
+fn extra_octets_count_in_the_checksum_and_are_otherwise_ignored() {
+    // RFC 9776 4.1.10 (queries) and 4.2.12 (reports): implementations "MUST
+    // include those octets in the computation to verify the received IGMP
+    // Checksum but MUST otherwise ignore those additional octets". 4.2.1:
+    // the Reserved fields of a report are "ignored on reception".
+    let with_sum = |s: &str| {
+        let mut b = unhex(s);
+        b[2..4].copy_from_slice(&[0, 0]);
+        let c = packet::checksum(&b);
+        b[2..4].copy_from_slice(&c.to_be_bytes());
+        b
+    };
+    let query = with_sum("11 0a 00 00 e8 01 01 01 0a 7d 00 01 0a 00 00 01 ca fe");
+    let Ok(IgmpPacket::Query(q)) = packet::decode(&query) else {
+        panic!("query with extra octets rejected");
+    };
+    assert_eq!(q.sources, vec![ip("10.0.0.1")]);
+    assert_eq!(q.group, ip("232.1.1.1"));
+    // A wrong checksum over the extra octets is a bad checksum.
+    let mut bad = query.clone();
+    *bad.last_mut().unwrap() ^= 0xff;
+    assert_eq!(packet::decode(&bad), Err(DecodeError::BadChecksum));
+    // A report with reserved octets set and octets after its last record.
+    let report = with_sum("22 7f 00 00 12 34 00 01 02 00 00 00 ef 01 01 01 00 11 22 33");
+    assert_eq!(
+        packet::decode(&report),
+        Ok(IgmpPacket::V3Report {
+            records: vec![GroupRecord {
+                record_type: RecordType::ModeIsExclude,
+                group: ip("239.1.1.1"),
+                sources: vec![],
+            }],
+        })
+    );
+    // What we send has no extra octets: a v3 query is 12 octets plus 4 per
+    // source (4.1.10: "MUST NOT include additional octets").
+    let q = Query::specific(
+        QueryVersion::V3,
+        Duration::from_secs(1),
+        ip("232.1.1.1"),
+        false,
+        2,
+        Duration::from_secs(125),
+        vec![ip("10.0.0.1"), ip("10.0.0.2")],
+    );
+    assert_eq!(IgmpPacket::Query(q).encode().len(), 20);
+}
+
+#[test]
 fn all_six_record_types_and_unknown() {
     for (v, t) in [
         (1, RecordType::ModeIsInclude),

@@ -276,6 +276,7 @@ fn v2_and_v1_routers_send_their_query_versions() {
         });
         let acts = h.to(0.0);
         let q = queries(&acts);
+        assert_eq!(q[0].0, ALL_SYSTEMS);
         assert_eq!(q[0].1.version, qv);
         assert_eq!(q[0].1.max_resp_code, code);
         assert_eq!(
@@ -358,30 +359,136 @@ fn non_querier_learns_qrv_and_qqi() {
     let st = h.r.status(h.now);
     assert_eq!(st.robustness, 3);
     assert_eq!(st.query_interval, Duration::from_secs(60));
-    // GMI = 3 * 60 + 10; OQPI = 3 * 60 + 5.
-    assert_eq!(st.group_membership_interval, Duration::from_secs(190));
+    // GMI = 3 * 60 + 2 * 10; OQPI = 3 * 60 + 5 (RFC 9776 8.4, 8.5).
+    assert_eq!(st.group_membership_interval, Duration::from_secs(200));
     assert_eq!(st.other_querier_expires, Some(Duration::from_secs(185)));
     h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
     let st = h.r.status(h.now);
-    assert_eq!(st.groups[0].expires, Some(Duration::from_secs(190)));
+    assert_eq!(st.groups[0].expires, Some(Duration::from_secs(200)));
 }
 
 #[test]
-fn older_version_query_is_counted_and_logged() {
+fn older_version_queries_warn_rate_limited() {
+    // RFC 9776 7.3.1: a router not configured for IGMPv1/v2 "receives an
+    // IGMPv1 Query or IGMPv2 General Query, it SHOULD log a warning. These
+    // warnings MUST be rate-limited."
     let mut h = H::v3();
+    let v2_general = query_from(QueryVersion::V2, "0.0.0.0", &[]);
+    let acts = h.rx(host(9), ALL_SYSTEMS, v2_general.clone());
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::OlderVersionQuerier {
+            source: host(9),
+            version: QueryVersion::V2,
+            configured: IgmpVersion::V3,
+            suppressed: 0,
+        }]
+    );
+    // Within the interval: counted, not logged.
+    h.to(100.0);
+    let acts = h.rx(host(9), ALL_SYSTEMS, v2_general.clone());
+    assert!(logs(&acts).is_empty());
+    h.to(599.0);
+    let acts = h.rx(
+        host(8),
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V1, "0.0.0.0", &[]),
+    );
+    assert!(logs(&acts).is_empty());
+    // A v2 group-specific query is no reason to warn (only general ones).
+    let acts = h.rx(
+        host(9),
+        ip("239.1.1.1"),
+        query_from(QueryVersion::V2, "239.1.1.1", &[]),
+    );
+    assert!(logs(&acts).is_empty());
+    assert_eq!(h.r.stats().older_version_queries, 3);
+    // The interval over: the next one warns and tells how many were held.
+    h.to(600.0);
+    let acts = h.rx(host(9), ALL_SYSTEMS, v2_general);
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::OlderVersionQuerier {
+            source: host(9),
+            version: QueryVersion::V2,
+            configured: IgmpVersion::V3,
+            suppressed: 2,
+        }]
+    );
+    assert_eq!(h.r.stats().older_version_queries, 4);
+    assert_eq!(h.r.stats().newer_version_queries, 0);
+}
+
+#[test]
+fn v2_router_warns_about_v1_queries_and_about_v3_queries() {
+    // RFC 2236 4: "If a router is not explicitly configured to use IGMPv1
+    // and hears an IGMPv1 Query, it SHOULD log a warning." RFC 9776 7.3.1:
+    // in IGMPv2 mode routers "SHOULD also warn about receiving an IGMPv3
+    // query (such warnings MUST be rate-limited)".
+    let mut h = H::with(|c| c.version = IgmpVersion::V2);
+    let acts = h.rx(
+        host(9),
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V1, "0.0.0.0", &[]),
+    );
+    assert!(matches!(
+        logs(&acts)[..],
+        [IgmpLog::OlderVersionQuerier {
+            version: QueryVersion::V1,
+            configured: IgmpVersion::V2,
+            ..
+        }]
+    ));
+    let v3 = query_from(QueryVersion::V3, "239.1.1.1", &[]);
+    let acts = h.rx(host(9), ip("239.1.1.1"), v3.clone());
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::NewerVersionQuerier {
+            source: host(9),
+            version: QueryVersion::V3,
+            configured: IgmpVersion::V2,
+            suppressed: 0,
+        }]
+    );
+    let acts = h.rx(host(9), ip("239.1.1.1"), v3);
+    assert!(logs(&acts).is_empty(), "rate-limited");
+    assert_eq!(h.r.stats().newer_version_queries, 2);
+    assert_eq!(h.r.stats().older_version_queries, 1);
+}
+
+#[test]
+fn v1_router_warns_about_v2_and_v3_queries() {
+    // RFC 9776 7.3.1: in IGMPv1 mode routers "SHOULD also warn about
+    // receiving an IGMPv2 or IGMPv3 query, although such warnings MUST be
+    // rate-limited".
+    let mut h = H::with(|c| c.version = IgmpVersion::V1);
     let acts = h.rx(
         host(9),
         ALL_SYSTEMS,
         query_from(QueryVersion::V2, "0.0.0.0", &[]),
     );
-    assert_eq!(
-        logs(&acts),
-        vec![IgmpLog::OlderVersionQuery {
-            source: host(9),
-            version: QueryVersion::V2
+    assert!(matches!(
+        logs(&acts)[..],
+        [IgmpLog::NewerVersionQuerier {
+            version: QueryVersion::V2,
+            configured: IgmpVersion::V1,
+            suppressed: 0,
+            ..
         }]
+    ));
+    h.to(10.0);
+    let acts = h.rx(
+        host(9),
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V3, "0.0.0.0", &[]),
     );
-    assert_eq!(h.r.stats().older_version_queries, 1);
+    assert!(
+        logs(&acts)
+            .iter()
+            .all(|l| !matches!(l, IgmpLog::NewerVersionQuerier { .. }))
+    );
+    assert_eq!(h.r.stats().newer_version_queries, 2);
+    assert_eq!(h.r.stats().older_version_queries, 0);
 }
 
 #[test]
@@ -437,6 +544,508 @@ fn config_change_turns_querier_off() {
     assert!(queries(&h.to(1000.0)).is_empty());
 }
 
+// ===== RFC 9776 points settled against the text =====
+
+fn general_from(version: QueryVersion, qrv: u8) -> IgmpPacket {
+    IgmpPacket::Query(Query::general(
+        version,
+        Duration::from_secs(10),
+        qrv,
+        Duration::from_secs(125),
+    ))
+}
+
+#[test]
+fn election_by_general_query_only() {
+    // RFC 9776 6.6.2: "When a router receives a General Query with a lower
+    // IP address, it sets the Other-Querier-Present Timer ... and ceases to
+    // send general queries". Group-specific and group-and-source-specific
+    // queries from a lower address are no election input; they still lower
+    // timers (6.6.1).
+    let mut h = H::v3();
+    let g = grp("239.1.1.1");
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    h.v3r(host(20), &[(ModeIsInclude, "232.1.1.1", &[1])]);
+    let acts = h.rx(
+        host(2),
+        ip("239.1.1.1"),
+        query_from(QueryVersion::V3, "239.1.1.1", &[]),
+    );
+    assert!(logs(&acts).is_empty(), "{acts:?}");
+    let acts = h.rx(
+        host(2),
+        ip("232.1.1.1"),
+        query_from(QueryVersion::V3, "232.1.1.1", &[1]),
+    );
+    assert!(logs(&acts).is_empty(), "{acts:?}");
+    let acts = h.rx(
+        host(2),
+        ip("239.1.1.1"),
+        query_from(QueryVersion::V2, "239.1.1.1", &[]),
+    );
+    assert!(logs(&acts).is_empty(), "{acts:?}");
+    assert!(h.r.is_querier());
+    assert_eq!(h.r.status(h.now).querier, Some(ME));
+    // The timers were lowered to LMQC x Max Resp Time = 2 s.
+    let acts = h.to(2.0);
+    assert_eq!(
+        downs(&acts),
+        vec![
+            MembershipKey::only(src(1), grp("232.1.1.1")),
+            MembershipKey::any(g)
+        ]
+    );
+    // Still querier: the next periodic general query goes out (the last
+    // startup query was at 31.25 s of the settle, so the next is at 124.25 s).
+    let acts = h.to(124.25);
+    assert_eq!(queries(&acts).len(), 1);
+    assert!(queries(&acts)[0].1.is_general());
+    // A lower general query does make us yield.
+    let acts = h.rx(host(2), ALL_SYSTEMS, general_from(QueryVersion::V3, 2));
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::QuerierDown {
+            other: Some(host(2))
+        }]
+    );
+    assert!(queries(&h.to(124.25 + 254.0)).is_empty());
+}
+
+#[test]
+fn lower_querier_waits_for_scheduled_group_queries() {
+    // RFC 2236 3: "Any Querier to non-Querier transition is ignored during
+    // this time; the same router keeps sending the Group-Specific Queries."
+    // RFC 9776 6.6.3.1 schedules the [Last Member Query Count] - 1
+    // retransmissions with no exception. The role passes once they are sent.
+    let mut h = H::with(|c| c.version = IgmpVersion::V2);
+    let g = grp("239.1.1.1");
+    h.v2_report(host(20), "239.1.1.1");
+    let acts = h.leave(host(20), "239.1.1.1");
+    assert_eq!(queries(&acts).len(), 1);
+    h.to(0.5);
+    let acts = h.rx(host(2), ALL_SYSTEMS, general_from(QueryVersion::V2, 0));
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::QuerierChangeDeferred { other: host(2) }]
+    );
+    assert!(h.r.is_querier());
+    // The retransmission goes at 1 s, and the role passes right after it.
+    let acts = h.to(1.0);
+    let q = queries(&acts);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].0, ip("239.1.1.1"));
+    assert_eq!(q[0].1.group, ip("239.1.1.1"));
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::QuerierDown {
+            other: Some(host(2))
+        }]
+    );
+    assert!(!h.r.is_querier());
+    assert_eq!(h.r.stats().tx_group_queries, 2);
+    // The Other Querier Present timer runs from the query's arrival (0.5 s):
+    // 255 s, so 254.5 s are left at 1 s.
+    assert_eq!(
+        h.r.status(h.now).other_querier_expires,
+        Some(Duration::from_millis(254_500))
+    );
+    // LMQT after the leave the group is gone; no further query of ours.
+    let acts = h.to(2.0);
+    assert_eq!(downs(&acts), vec![MembershipKey::any(g)]);
+    assert!(queries(&h.to(255.0)).is_empty());
+    // The role comes back when the other querier goes quiet.
+    let acts = h.to(255.5);
+    assert_eq!(logs(&acts), vec![IgmpLog::QuerierUp { address: ME }]);
+}
+
+#[test]
+fn lower_querier_waits_for_scheduled_group_and_source_queries() {
+    // RFC 9776 6.6.3.2: "The router must then immediately send a
+    // Group-and-Source Specific Query as well as schedule [Last Member Query
+    // Count] - 1 query retransmission(s)"; with RFC 2236 3 the role is held
+    // until they are sent.
+    let mut h = H::v3();
+    h.v3r(host(20), &[(ModeIsInclude, "232.1.1.1", &[1, 2])]);
+    let acts = h.v3r(host(20), &[(BlockOldSources, "232.1.1.1", &[1])]);
+    assert_eq!(queries(&acts).len(), 1);
+    h.to(0.3);
+    let acts = h.rx(host(2), ALL_SYSTEMS, general_from(QueryVersion::V3, 2));
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::QuerierChangeDeferred { other: host(2) }]
+    );
+    let acts = h.to(1.0);
+    let q = queries(&acts);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].1.sources, vec![src(1)]);
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::QuerierDown {
+            other: Some(host(2))
+        }]
+    );
+    assert_eq!(h.r.stats().tx_group_source_queries, 2);
+    assert_eq!(
+        downs(&h.to(2.0)),
+        vec![MembershipKey::only(src(1), grp("232.1.1.1"))]
+    );
+}
+
+#[test]
+fn queries_and_reports_to_any_address_of_the_interface_are_processed() {
+    // RFC 9776 4.1.12: "a system MUST accept and process any Query whose IP
+    // Destination Address field contains any of the addresses (unicast or
+    // multicast) assigned to the interface on which the Query arrives";
+    // 4.2.15: the same for "any v1 or v2 Report".
+    let mut h = H::v3();
+    // A v2 report to our unicast address; a v1 report to a secondary
+    // address inside the interface's subnet; a v2 report to 224.0.0.1.
+    h.rx(
+        ME,
+        ME,
+        IgmpPacket::V2Report {
+            group: ip("239.0.0.9"),
+        },
+    );
+    assert_eq!(h.drops("own_address"), 1, "looped-back check still first");
+    h.rx(
+        host(20),
+        ME,
+        IgmpPacket::V2Report {
+            group: ip("239.1.1.1"),
+        },
+    );
+    h.rx(
+        host(20),
+        ip("10.0.0.77"),
+        IgmpPacket::V1Report {
+            group: ip("239.2.2.2"),
+        },
+    );
+    h.rx(
+        host(20),
+        ALL_SYSTEMS,
+        IgmpPacket::V2Report {
+            group: ip("239.3.3.3"),
+        },
+    );
+    // A v3 report to our unicast address.
+    h.rx(
+        host(20),
+        ME,
+        v3_report(&[(ModeIsInclude, "232.4.4.4", &[1])]),
+    );
+    assert_eq!(
+        h.mem(),
+        vec![
+            MembershipKey::only(src(1), grp("232.4.4.4")),
+            MembershipKey::any(grp("239.1.1.1")),
+            MembershipKey::any(grp("239.2.2.2")),
+            MembershipKey::any(grp("239.3.3.3")),
+        ]
+    );
+    // A leave to 224.0.0.22 starts the last-member queries; so does one
+    // sent to its group (RFC 2236 9: "A router SHOULD accept Leave Messages
+    // addressed to the group being left").
+    let acts = h.rx(
+        host(20),
+        V3_ROUTERS,
+        IgmpPacket::V2Leave {
+            group: ip("239.3.3.3"),
+        },
+    );
+    assert_eq!(queries(&acts).len(), 1);
+    let six = || IgmpPacket::V2Report {
+        group: ip("239.6.6.6"),
+    };
+    h.rx(host(21), ip("239.6.6.6"), six());
+    let acts = h.rx(
+        host(21),
+        ip("239.6.6.6"),
+        IgmpPacket::V2Leave {
+            group: ip("239.6.6.6"),
+        },
+    );
+    assert_eq!(queries(&acts).len(), 1);
+    // A group query to 224.0.0.1 lowers the timer (6.6.1).
+    h.rx(
+        host(9),
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V3, "239.1.1.1", &[]),
+    );
+    // A lower general query to our unicast address wins the election.
+    let acts = h.rx(host(2), ME, general_from(QueryVersion::V3, 2));
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::QuerierChangeDeferred { other: host(2) }]
+    );
+    let acts = h.to(2.0);
+    assert!(logs(&acts).contains(&IgmpLog::QuerierDown {
+        other: Some(host(2))
+    }));
+    assert_eq!(
+        downs(&acts),
+        vec![
+            MembershipKey::any(grp("239.1.1.1")),
+            MembershipKey::any(grp("239.3.3.3")),
+            MembershipKey::any(grp("239.6.6.6"))
+        ]
+    );
+    assert_eq!(h.drops("bad_destination"), 0);
+}
+
+#[test]
+fn v1_host_present_ignores_to_in_records() {
+    // RFC 9776 7.3.2: in IGMPv1 Group Compatibility Mode, "IGMPv2 Leave
+    // messages and IGMPv3 TO_IN() messages are also ignored".
+    let mut h = H::v3();
+    let g = grp("239.1.1.1");
+    h.v1_report(host(20), "239.1.1.1");
+    assert_eq!(h.r.status(h.now).groups[0].compat, IgmpVersion::V1);
+    let acts = h.v3r(host(21), &[(ChangeToInclude, "239.1.1.1", &[])]);
+    assert!(queries(&acts).is_empty());
+    let acts = h.v3r(host(21), &[(ChangeToInclude, "239.1.1.1", &[5])]);
+    assert!(queries(&acts).is_empty());
+    assert_eq!(h.drops("to_in_in_v1_compat"), 2);
+    assert!(h.r.status(h.now).groups[0].sources.is_empty());
+    // The group stays for the whole membership interval of the v1 report.
+    assert!(downs(&h.to(100.0)).is_empty());
+    // In IGMPv2 compatibility a TO_IN is a leave: it is acted on.
+    let acts = h.v2_report(host(22), "239.5.5.5");
+    assert_eq!(ups(&acts), vec![MembershipKey::any(grp("239.5.5.5"))]);
+    let acts = h.v3r(host(21), &[(ChangeToInclude, "239.5.5.5", &[])]);
+    assert_eq!(queries(&acts).len(), 1);
+    // Once the IGMPv1-Host-Present timer ran out (Older Host Present
+    // Interval, 260 s), the TO_IN is acted on again.
+    h.to(250.0);
+    h.v3r(host(21), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    let acts = h.to(260.0);
+    assert!(logs(&acts).contains(&IgmpLog::CompatChanged {
+        group: g,
+        compat: IgmpVersion::V3
+    }));
+    let acts = h.v3r(host(21), &[(ChangeToInclude, "239.1.1.1", &[])]);
+    assert_eq!(queries(&acts).len(), 1);
+    assert_eq!(h.drops("to_in_in_v1_compat"), 2);
+}
+
+#[test]
+fn older_host_present_interval_is_not_the_group_membership_interval() {
+    // RFC 9776 8.13: Older Host Present Interval = RV x QI + QRI (260 s);
+    // 8.4: Group Membership Interval = RV x QI + 2 x QRI (270 s). A v2
+    // report sets both timers; the group leaves v2 compatibility 10 s
+    // before its membership times out.
+    let mut h = H::v3();
+    let g = grp("239.1.1.1");
+    h.v2_report(host(20), "239.1.1.1");
+    let st = h.r.status(h.now);
+    assert_eq!(st.groups[0].v2_host_expires, Some(Duration::from_secs(260)));
+    assert_eq!(st.groups[0].expires, Some(Duration::from_secs(270)));
+    assert_eq!(st.group_membership_interval, Duration::from_secs(270));
+    let acts = h.to(260.0);
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::CompatChanged {
+            group: g,
+            compat: IgmpVersion::V3
+        }]
+    );
+    assert!(downs(&acts).is_empty());
+    assert_eq!(downs(&h.to(270.0)), vec![MembershipKey::any(g)]);
+}
+
+#[test]
+fn compatibility_mode_off_ignores_older_hosts() {
+    // RFC 9776 7.3.1: "It is RECOMMENDED that implementations provide a
+    // configuration option to disable use of compatibility mode to allow
+    // networks to operate only in SSM mode." With it, no group falls back
+    // to v1/v2 rules: older reports and leaves are ignored, source filters
+    // hold.
+    let mut h = H::with(|c| c.compatibility_mode = false);
+    h.v2_report(host(20), "239.1.1.1");
+    h.v1_report(host(20), "239.1.1.1");
+    h.leave(host(20), "239.1.1.1");
+    assert_eq!(h.drops("compat_disabled"), 3);
+    assert!(h.mem().is_empty());
+    // IGMPv3 ASM and SSM keep working, BLOCK included.
+    h.v3r(host(21), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    h.v2_report(host(20), "239.1.1.1");
+    let acts = h.v3r(host(21), &[(BlockOldSources, "239.1.1.1", &[3])]);
+    assert_eq!(queries(&acts).len(), 1, "BLOCK honoured: the group is v3");
+    assert_eq!(h.r.status(h.now).groups[0].compat, IgmpVersion::V3);
+    assert_eq!(h.drops("compat_disabled"), 4);
+    // On a v2 interface the older hosts are the v1 ones.
+    let mut h = H::with(|c| {
+        c.version = IgmpVersion::V2;
+        c.compatibility_mode = false;
+    });
+    h.v1_report(host(20), "239.1.1.1");
+    assert!(h.mem().is_empty());
+    h.v2_report(host(20), "239.1.1.1");
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    assert_eq!(h.drops("compat_disabled"), 1);
+    // On by default (7.3.1: the option "SHOULD be disabled by default").
+    assert!(IgmpIfConfig::default().compatibility_mode);
+}
+
+#[test]
+fn source_lists_longer_than_the_mtu_allows_go_in_several_queries() {
+    // RFC 9776 4.1.8: the number of sources "is limited by the MTU of the
+    // network over which the Query is transmitted".
+    let mut h = H::v3();
+    let sources: Vec<Ipv4Addr> = (1..=400u32)
+        .map(|i| Ipv4Addr::from(0xc0a8_0000 + i))
+        .collect();
+    let rec = |t| IgmpPacket::V3Report {
+        records: vec![GroupRecord {
+            record_type: t,
+            group: ip("232.1.1.1"),
+            sources: sources.clone(),
+        }],
+    };
+    h.rx(host(20), V3_ROUTERS, rec(AllowNewSources));
+    assert_eq!(h.mem().len(), 400);
+    let acts = h.rx(host(20), V3_ROUTERS, rec(BlockOldSources));
+    let q = queries(&acts);
+    assert_eq!(
+        q.iter().map(|(_, q)| q.sources.len()).collect::<Vec<_>>(),
+        vec![366, 34]
+    );
+    for a in &acts {
+        if let IgmpAction::Send { payload, .. } = a {
+            assert!(payload.len() + 24 <= 1500, "{} octets", payload.len());
+        }
+    }
+    assert_eq!(h.r.stats().tx_group_source_queries, 2);
+}
+
+#[test]
+fn non_querier_takes_qrv_and_qqi_from_the_querier_s_latest_query() {
+    // RFC 9776 4.1.6: "Routers adopt the QRV value from the most recently
+    // received Query as their own [Robustness Variable] value"; 4.1.7 the
+    // same for the QQI. The querier's group-specific queries count too;
+    // another router's do not. While we are querier, a higher-address
+    // router's values are not taken (it is about to yield to us).
+    let mut h = H::v3();
+    h.rx(host(9), ALL_SYSTEMS, general_from(QueryVersion::V3, 5));
+    assert!(h.r.is_querier());
+    assert_eq!(h.r.status(h.now).robustness, 2);
+    h.rx(host(2), ALL_SYSTEMS, general_from(QueryVersion::V3, 3));
+    assert_eq!(h.r.status(h.now).robustness, 3);
+    let specific = |qrv| {
+        IgmpPacket::Query(Query::specific(
+            QueryVersion::V3,
+            Duration::from_secs(1),
+            ip("239.1.1.1"),
+            true,
+            qrv,
+            Duration::from_secs(60),
+            Vec::new(),
+        ))
+    };
+    h.rx(host(3), ip("239.1.1.1"), specific(5));
+    assert_eq!(h.r.status(h.now).robustness, 3);
+    h.rx(host(2), ip("239.1.1.1"), specific(4));
+    let st = h.r.status(h.now);
+    assert_eq!(st.robustness, 4);
+    assert_eq!(st.query_interval, Duration::from_secs(60));
+    // QRV 0: back to our own value.
+    h.rx(host(2), ip("239.1.1.1"), specific(0));
+    assert_eq!(h.r.status(h.now).robustness, 2);
+}
+
+#[test]
+fn received_query_with_s_flag_leaves_timers_alone() {
+    // RFC 9776 6.6.1: "When a router sends or receives a query with the S
+    // flag set, it will not update its timers"; with the flag clear it
+    // lowers them (Q(G): group timer, Q(G,A): source timers, to LMQT).
+    let mut h = H::with(|c| c.querier = false);
+    let g = grp("239.1.1.1");
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    h.v3r(host(20), &[(ModeIsInclude, "232.1.1.1", &[1])]);
+    let with_s = |group: &str, sources: Vec<Ipv4Addr>| {
+        IgmpPacket::Query(Query::specific(
+            QueryVersion::V3,
+            Duration::from_secs(1),
+            ip(group),
+            true,
+            2,
+            Duration::from_secs(125),
+            sources,
+        ))
+    };
+    h.rx(host(2), ip("239.1.1.1"), with_s("239.1.1.1", vec![]));
+    h.rx(host(2), ip("232.1.1.1"), with_s("232.1.1.1", vec![src(1)]));
+    let st = h.r.status(h.now);
+    assert_eq!(st.groups[1].expires, Some(Duration::from_secs(270)));
+    assert_eq!(
+        st.groups[0].sources[0].expires,
+        Some(Duration::from_secs(270))
+    );
+    assert!(downs(&h.to(10.0)).is_empty());
+    h.rx(
+        host(2),
+        ip("232.1.1.1"),
+        query_from(QueryVersion::V3, "232.1.1.1", &[1]),
+    );
+    h.rx(
+        host(2),
+        ip("239.1.1.1"),
+        query_from(QueryVersion::V3, "239.1.1.1", &[]),
+    );
+    assert_eq!(
+        downs(&h.to(12.0)),
+        vec![
+            MembershipKey::only(src(1), grp("232.1.1.1")),
+            MembershipKey::any(g)
+        ]
+    );
+}
+
+#[test]
+fn sources_to_block_after_compatibility_wait_a_membership_interval() {
+    // RFC 9776 7.3.2: when a group returns to IGMPv3 mode, "Source-specific
+    // information will be learned during the next General Query, but
+    // sources that should be blocked will not be blocked until [Group
+    // Membership Interval] after that."
+    let mut h = H::v3();
+    let g = grp("239.1.1.1");
+    h.v2_report(host(20), "239.1.1.1");
+    h.to(261.0);
+    assert_eq!(h.r.status(h.now).groups[0].compat, IgmpVersion::V3);
+    // EXCLUDE({}) IS_EX({7}): 7 gets the Group Membership Interval, still
+    // forwarded.
+    let acts = h.v3r(host(21), &[(ModeIsExclude, "239.1.1.1", &[7])]);
+    assert!(ups(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.mem(), vec![MembershipKey::any(g)]);
+    h.to(400.0);
+    h.v3r(host(21), &[(ModeIsExclude, "239.1.1.1", &[7])]);
+    assert_eq!(h.mem(), vec![MembershipKey::any(g)]);
+    // 270 s after the first IS_EX, 7 is blocked.
+    let acts = h.to(531.0);
+    assert_eq!(ups(&acts), vec![MembershipKey::except(src(7), g)]);
+}
+
+#[test]
+fn router_alert_is_not_required_by_default() {
+    // RFC 9776 4: every message "carries an IP Router Alert option"; no
+    // rule asks a receiver to drop one without it, and hosts that leave it
+    // out exist, so mgmd accepts them unless require-router-alert is set.
+    let mut h = H::v3();
+    h.ev(IgmpEvent::Rx {
+        src: host(20),
+        dst: ip("239.1.1.1"),
+        ttl: 1,
+        router_alert: false,
+        payload: IgmpPacket::V2Report {
+            group: ip("239.1.1.1"),
+        }
+        .encode(),
+    });
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    assert!(!IgmpIfConfig::default().require_router_alert);
+}
+
 // ===== IGMPv3 behaviour through handle() =====
 
 #[test]
@@ -451,9 +1060,9 @@ fn v3_include_join_and_source_expiry() {
             MembershipKey::only(src(2), g)
         ]
     );
-    // GMI = 260 s.
-    assert!(downs(&h.to(259.0)).is_empty());
-    let acts = h.to(260.0);
+    // GMI = 2 x 125 + 2 x 10 = 270 s (RFC 9776 8.4).
+    assert!(downs(&h.to(269.0)).is_empty());
+    let acts = h.to(270.0);
     assert_eq!(
         downs(&acts),
         vec![
@@ -535,13 +1144,13 @@ fn v3_exclude_group_timer_expiry_switches_to_include() {
     h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[7])]);
     h.to(100.0);
     h.v3r(host(21), &[(AllowNewSources, "239.1.1.1", &[3])]);
-    let acts = h.to(260.0);
+    let acts = h.to(270.0);
     assert!(logs(&acts).contains(&IgmpLog::ModeChanged {
         group: g,
         mode: FilterMode::Include
     }));
     assert_eq!(h.mem(), vec![MembershipKey::only(src(3), g)]);
-    let acts = h.to(360.0);
+    let acts = h.to(370.0);
     assert_eq!(downs(&acts), vec![MembershipKey::only(src(3), g)]);
 }
 
@@ -575,8 +1184,8 @@ fn v2_report_after_leave_keeps_group() {
     h.v2_report(host(20), "239.1.1.1");
     h.leave(host(20), "239.1.1.1");
     h.v2_report(host(21), "239.1.1.1");
-    assert!(downs(&h.to(250.0)).is_empty());
-    assert_eq!(downs(&h.to(260.0)).len(), 1, "GMI after the last report");
+    assert!(downs(&h.to(269.0)).is_empty());
+    assert_eq!(downs(&h.to(270.0)).len(), 1, "GMI after the last report");
 }
 
 #[test]
@@ -593,12 +1202,20 @@ fn v2_immediate_leave_drops_at_once() {
 
 #[test]
 fn v2_router_v1_host_present_ignores_leaves() {
+    // RFC 2236 5: "If a router receives a Version 1 Membership Report, it
+    // MUST set a timer to note that there are version 1 hosts present ...
+    // This timer should be the same as the [Group Membership Interval]"
+    // (RFC 2236's: RV x QI + QRI = 260 s, RFC 9776's Older Host Present
+    // Interval); "If there are version 1 hosts present for a particular
+    // group, a router MUST ignore any Leave Group messages".
     let mut h = H::with(|c| c.version = IgmpVersion::V2);
     h.v1_report(host(20), "239.1.1.1");
     let acts = h.leave(host(21), "239.1.1.1");
     assert!(queries(&acts).is_empty());
     assert_eq!(h.drops("leave_in_v1_compat"), 1);
-    assert_eq!(h.r.status(h.now).groups[0].compat, IgmpVersion::V1);
+    let st = h.r.status(h.now);
+    assert_eq!(st.groups[0].compat, IgmpVersion::V1);
+    assert_eq!(st.groups[0].v1_host_expires, Some(Duration::from_secs(260)));
 }
 
 #[test]
@@ -613,7 +1230,7 @@ fn v2_router_drops_v3_reports_and_v1_router_drops_v2_messages() {
     // RFC 1112: reports only, the group times out.
     h.v1_report(host(20), "239.1.1.1");
     assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
-    assert_eq!(downs(&h.to(260.0)).len(), 1);
+    assert_eq!(downs(&h.to(270.0)).len(), 1);
 }
 
 // ===== compatibility (RFC 3376 7.3.2) =====
@@ -791,11 +1408,16 @@ fn drop_reasons() {
         payload: rep.encode(),
     });
     assert_eq!(h.drops("no_router_alert"), 1);
-    // Source outside the interface subnets (RFC 3376 9.2).
+    // Source outside the interface subnets (RFC 9776 9.2).
     h.rx(ip("10.9.9.9"), ip("239.1.1.1"), rep.clone());
     assert_eq!(h.drops("source_not_on_subnet"), 1);
-    // Wrong destinations.
-    h.rx(host(20), ALL_SYSTEMS, rep.clone());
+    // Destinations that are not the interface's (RFC 9776 4.1.12, 4.2.15
+    // accept any address of the interface): a report for G sent to another
+    // group, a v3 report sent to a group, a leave sent to another group, a
+    // general query sent to a group, a group query sent to another group, a
+    // report sent to a unicast address of another interface, a query sent
+    // to the limited broadcast address.
+    h.rx(host(20), ip("239.1.1.2"), rep.clone());
     h.rx(
         host(20),
         ip("239.1.1.1"),
@@ -810,15 +1432,21 @@ fn drop_reasons() {
     );
     h.rx(
         host(9),
-        ALL_SYSTEMS,
-        query_from(QueryVersion::V3, "239.1.1.1", &[]),
-    );
-    h.rx(
-        host(9),
         ip("239.1.1.1"),
         query_from(QueryVersion::V3, "0.0.0.0", &[]),
     );
-    assert_eq!(h.drops("bad_destination"), 5);
+    h.rx(
+        host(9),
+        ip("239.1.1.2"),
+        query_from(QueryVersion::V3, "239.1.1.1", &[]),
+    );
+    h.rx(host(20), ip("10.9.9.1"), rep.clone());
+    h.rx(
+        host(9),
+        Ipv4Addr::BROADCAST,
+        query_from(QueryVersion::V3, "0.0.0.0", &[]),
+    );
+    assert_eq!(h.drops("bad_destination"), 7);
     // Non-multicast and link-local groups.
     h.rx(
         host(20),
@@ -870,6 +1498,14 @@ fn drop_reasons() {
     h.rx_full(host(20), ip("239.1.1.1"), 1, bad);
     h.rx_full(host(20), ip("239.1.1.1"), 1, vec![0x16, 0, 0]);
     assert_eq!(h.drops("bad_checksum"), 1);
+    // RFC 9776 4: "Unrecognized message types MUST be silently ignored"
+    // (here DVMRP, 0x13): counted, nothing sent, no state.
+    let mut dvmrp = vec![0x13, 0, 0, 0, 0, 0, 0, 0];
+    let c = packet::checksum(&dvmrp);
+    dvmrp[2..4].copy_from_slice(&c.to_be_bytes());
+    let acts = h.rx_full(host(20), ALL_ROUTERS, 1, dvmrp);
+    assert!(acts.is_empty(), "{acts:?}");
+    assert_eq!(h.drops("unknown_type"), 1);
     assert_eq!(h.drops("too_short"), 1);
     // Nothing malformed made state.
     assert_eq!(
@@ -881,7 +1517,7 @@ fn drop_reasons() {
     );
     assert_eq!(
         h.r.stats().rx.v2_report,
-        6,
+        7,
         "decode failures are not counted by type"
     );
 }

@@ -13,6 +13,7 @@ use super::GroupRange;
 use super::check::{Checker, IgmpUse, InterfaceUse, Result, fmt_dur};
 use super::raw::{DurationInput, RawIgmp, RawInterface, SpStr};
 use crate::core::igmp::config::{IgmpIfConfig, IgmpVersion};
+use crate::core::igmp::timers;
 
 // ===== limits =====
 
@@ -65,6 +66,7 @@ pub(super) struct IgmpSettings {
     require_router_alert: Option<Set<bool>>,
     check_source_subnet: Option<Set<bool>>,
     ssm_range: Option<Set<Vec<Ipv4Net>>>,
+    compatibility_mode: Option<Set<bool>>,
     allow_groups: Option<Set<Vec<Ipv4Net>>>,
     deny_groups: Option<Set<Vec<Ipv4Net>>>,
 }
@@ -200,6 +202,7 @@ impl Checker<'_> {
         }
         s.require_router_alert = flag(&raw.require_router_alert);
         s.check_source_subnet = flag(&raw.check_source_subnet);
+        s.compatibility_mode = flag(&raw.compatibility_mode);
         let ranges = |key: &str, v: &Option<Spanned<Vec<SpStr>>>| -> Result<_> {
             match v {
                 None => Ok(None),
@@ -244,23 +247,24 @@ impl Checker<'_> {
             &base.last_member_query_interval,
             d.last_member_query_interval,
         );
-        // RFC 3376 8.9 and 8.7: the counts default to the Robustness
+        // RFC 9776 8.9 and 8.7: the counts default to the Robustness
         // Variable; 8.6: the startup interval to a quarter of the query
-        // interval. Derived from the effective values of this interface.
+        // interval (the formulas are in `timers`). Derived from the
+        // effective values of this interface.
         let lmqc = effective(
             &over.last_member_query_count,
             &base.last_member_query_count,
-            robustness.value,
+            timers::default_last_member_query_count(robustness.value),
         );
         let sqi = effective(
             &over.startup_query_interval,
             &base.startup_query_interval,
-            qi.value / 4,
+            timers::default_startup_query_interval(qi.value),
         );
         let sqc = effective(
             &over.startup_query_count,
             &base.startup_query_count,
-            robustness.value,
+            timers::default_startup_query_count(robustness.value),
         );
 
         if qri.value >= qi.value {
@@ -341,6 +345,12 @@ impl Checker<'_> {
             )
             .value,
             ssm_range: effective(&over.ssm_range, &base.ssm_range, d.ssm_range).value,
+            compatibility_mode: effective(
+                &over.compatibility_mode,
+                &base.compatibility_mode,
+                d.compatibility_mode,
+            )
+            .value,
             allow_groups: effective(&over.allow_groups, &base.allow_groups, d.allow_groups).value,
             deny_groups: effective(&over.deny_groups, &base.deny_groups, d.deny_groups).value,
         })

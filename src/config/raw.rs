@@ -54,6 +54,7 @@ macro_rules! with_igmp_settings {
             pub require_router_alert: Option<Spanned<bool>>,
             pub check_source_subnet: Option<Spanned<bool>>,
             pub ssm_range: Option<Spanned<Vec<SpStr>>>,
+            pub compatibility_mode: Option<Spanned<bool>>,
             pub allow_groups: Option<Spanned<Vec<SpStr>>>,
             pub deny_groups: Option<Spanned<Vec<SpStr>>>,
         }
@@ -78,6 +79,7 @@ macro_rules! with_igmp_settings {
                     require_router_alert: self.require_router_alert.clone(),
                     check_source_subnet: self.check_source_subnet.clone(),
                     ssm_range: self.ssm_range.clone(),
+                    compatibility_mode: self.compatibility_mode.clone(),
                     allow_groups: self.allow_groups.clone(),
                     deny_groups: self.deny_groups.clone(),
                 }
@@ -97,7 +99,7 @@ impl RawIgmp {
     /// The first IGMP key set in this table, in the order of the file
     /// (for "settings given where IGMP is off").
     pub fn first_key(&self) -> Option<(&'static str, std::ops::Range<usize>)> {
-        let spans: [(&'static str, Option<std::ops::Range<usize>>); 17] = [
+        let spans: [(&'static str, Option<std::ops::Range<usize>>); 18] = [
             ("version", self.version.as_ref().map(|s| s.span())),
             ("querier", self.querier.as_ref().map(|s| s.span())),
             (
@@ -143,6 +145,10 @@ impl RawIgmp {
                 self.check_source_subnet.as_ref().map(|s| s.span()),
             ),
             ("ssm-range", self.ssm_range.as_ref().map(|s| s.span())),
+            (
+                "compatibility-mode",
+                self.compatibility_mode.as_ref().map(|s| s.span()),
+            ),
             ("allow-groups", self.allow_groups.as_ref().map(|s| s.span())),
             ("deny-groups", self.deny_groups.as_ref().map(|s| s.span())),
         ];

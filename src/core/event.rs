@@ -165,7 +165,9 @@ impl Event {
             Event::Effect(e) if !e.is_ownership_step() => Severity::Debug,
             Event::Igmp { log, .. } => match log {
                 IgmpLog::QuerierUp { .. } | IgmpLog::QuerierDown { .. } => Severity::Info,
-                IgmpLog::OlderVersionQuery { .. } => Severity::Warn,
+                IgmpLog::OlderVersionQuerier { .. } | IgmpLog::NewerVersionQuerier { .. } => {
+                    Severity::Warn
+                }
                 _ => Severity::Debug,
             },
             Event::Protocol { note, .. } if note.is_detail() => Severity::Debug,
@@ -386,16 +388,41 @@ fn fmt_igmp(log: &IgmpLog, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             write!(f, "no longer querier: {o} has a lower address")
         }
         IgmpLog::QuerierDown { other: None } => f.write_str("no longer querier"),
-        IgmpLog::OlderVersionQuery { source, version } => write!(
+        IgmpLog::QuerierChangeDeferred { other } => write!(
             f,
-            "heard an IGMP{} query from {source}; this interface runs a newer version: \
-             configure every router on the link for the same version (RFC 3376 7.3.1)",
-            match version {
-                QueryVersion::V1 => "v1",
-                QueryVersion::V2 => "v2",
-                QueryVersion::V3 => "v3",
-            }
+            "{other} has a lower address; this router stays querier until its last member \
+             queries are sent (RFC 2236 3)"
         ),
+        IgmpLog::OlderVersionQuerier {
+            source,
+            version,
+            configured,
+            suppressed,
+        } => {
+            write!(
+                f,
+                "heard an IGMP{} query from {source} on an IGMPv{} interface: configure every \
+                 router of the link for the oldest version present (RFC 9776 7.3.1)",
+                query_version(*version),
+                version_number(*configured)
+            )?;
+            fmt_suppressed(*suppressed, f)
+        }
+        IgmpLog::NewerVersionQuerier {
+            source,
+            version,
+            configured,
+            suppressed,
+        } => {
+            write!(
+                f,
+                "heard an IGMP{} query from {source} on an IGMPv{} interface: configure every \
+                 router of the link for the same version (RFC 9776 7.3.1)",
+                query_version(*version),
+                version_number(*configured)
+            )?;
+            fmt_suppressed(*suppressed, f)
+        }
         IgmpLog::GroupCreated { group } => write!(f, "group {group} learned"),
         IgmpLog::GroupDeleted { group } => write!(f, "group {group} expired"),
         IgmpLog::ModeChanged { group, mode } => {
@@ -404,11 +431,31 @@ fn fmt_igmp(log: &IgmpLog, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         IgmpLog::CompatChanged { group, compat } => write!(
             f,
             "group {group} now in IGMPv{} compatibility mode",
-            match compat {
-                IgmpVersion::V1 => 1,
-                IgmpVersion::V2 => 2,
-                IgmpVersion::V3 => 3,
-            }
+            version_number(*compat)
         ),
     }
+}
+
+fn version_number(v: IgmpVersion) -> u8 {
+    match v {
+        IgmpVersion::V1 => 1,
+        IgmpVersion::V2 => 2,
+        IgmpVersion::V3 => 3,
+    }
+}
+
+fn query_version(v: QueryVersion) -> &'static str {
+    match v {
+        QueryVersion::V1 => "v1",
+        QueryVersion::V2 => "v2",
+        QueryVersion::V3 => "v3",
+    }
+}
+
+/// "; 3 more since the last warning" when warnings were held back.
+fn fmt_suppressed(n: u64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if n > 0 {
+        write!(f, "; {n} more since the last warning")?;
+    }
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! Per-group router state of RFC 3376 section 6: filter mode, group and
+//! Per-group router state of RFC 9776 section 6: filter mode, group and
 //! source timers, the state tables of 6.4.1/6.4.2, timer expiry (6.3,
 //! 6.5) and the last-member query bookkeeping of 6.6.3. IGMPv1/v2
 //! messages reach this module already translated (7.3.2).
@@ -19,7 +19,7 @@ const MAX_TRACKED_HOSTS: usize = 64;
 
 // ===== FilterMode =====
 
-/// Router filter mode of a group (RFC 3376 6.2.1).
+/// Router filter mode of a group (RFC 9776 6.2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FilterMode {
@@ -50,7 +50,7 @@ impl HostSet {
         if self.untracked {
             return;
         }
-        // RFC 3376 4.2.13 reports from 0.0.0.0 come from unknown hosts.
+        // RFC 9776 4.2.14: 0.0.0.0 "may simultaneously be used by multiple systems".
         if h.is_unspecified() || self.hosts.len() >= MAX_TRACKED_HOSTS {
             self.untracked = true;
             self.hosts = Vec::new();
@@ -111,7 +111,7 @@ impl Source {
 
 // ===== Group =====
 
-/// Last-member query parameters (RFC 3376 8.8, 8.9).
+/// Last-member query parameters (RFC 9776 8.8, 8.9, 8.10; computed by `super::timers`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Lmq {
     /// Last Member Query Time = count x interval.
@@ -122,7 +122,7 @@ pub(crate) struct Lmq {
 
 /// Parameters of one record application, computed by the interface.
 pub(crate) struct ApplyParams {
-    /// Group Membership Interval (RFC 3376 8.4).
+    /// Group Membership Interval (RFC 9776 8.4, from `super::timers`).
     pub(crate) gmi: Duration,
     pub(crate) max_sources: Option<u32>,
     /// Explicit host tracking on.
@@ -271,7 +271,7 @@ impl Group {
         }
     }
 
-    /// Apply one record from `host` per the tables of RFC 3376 6.4.1 and
+    /// Apply one record from `host` per the tables of RFC 9776 6.4.1 and
     /// 6.4.2. `b` is sorted and free of duplicates. Returns the queries
     /// the row asks for; the caller sends them (querier only).
     pub(crate) fn apply(
@@ -608,7 +608,7 @@ impl Group {
 
 // ===== tests =====
 
-/// One test per row of RFC 3376 6.4.1 and 6.4.2: start state, record,
+/// One test per row of RFC 9776 6.4.1 and 6.4.2: start state, record,
 /// new state, timers set and queries asked for.
 #[cfg(test)]
 mod tests {
@@ -915,6 +915,28 @@ mod tests {
         assert_eq!(r.suppressed, vec![a(1)]);
         assert_eq!(r.plain, vec![a(2)]);
         assert_eq!(g.lmq_next, None, "LMQC = 2 transmissions in all");
+    }
+
+    #[test]
+    fn new_queries_merge_with_pending_retransmissions() {
+        // 6.4.2: "If while scheduling new queries there are already pending
+        // queries to be retransmitted for the same group, the new and
+        // pending queries have to be merged." One schedule for the group:
+        // source 2, queried half-way, rides on the round already due.
+        let t0 = Instant::now();
+        let half = t0 + Duration::from_millis(500);
+        let mut g = include(t0, &[1, 2]);
+        assert_eq!(g.start_source_query(t0, lmq(), &[a(1)]), vec![a(1)]);
+        assert_eq!(g.lmq_next, Some(t0 + Duration::from_secs(1)));
+        assert_eq!(g.start_source_query(half, lmq(), &[a(2)]), vec![a(2)]);
+        assert_eq!(
+            g.lmq_next,
+            Some(t0 + Duration::from_secs(1)),
+            "not rescheduled"
+        );
+        let r = g.retransmit(t0 + Duration::from_secs(1), lmq());
+        assert_eq!(r.plain, vec![a(1), a(2)]);
+        assert_eq!(g.lmq_next, None, "LMQC transmissions each, in one schedule");
     }
 
     #[test]

@@ -1,13 +1,16 @@
-//! IGMP router side: the wire codec ([`packet`]), the per-group state of
-//! RFC 3376 section 6 ([`group`]), the per-interface router with querier
-//! election and compatibility ([`router`]), and its counters and status
-//! ([`stats`]).
+//! IGMP router side (RFC 9776, with RFC 2236 and RFC 1112 as its
+//! compatibility modes): the wire codec ([`packet`]), the per-group state
+//! of RFC 9776 section 6 ([`group`]), the per-interface router with querier
+//! election and compatibility ([`router`]), the derived timers of section 8
+//! ([`timers`]), and its counters and status ([`stats`]). The conformance
+//! table is `docs/conformance.md`.
 
 pub mod config;
 pub mod group;
 pub mod packet;
 pub mod router;
 pub mod stats;
+pub mod timers;
 
 pub use config::{IgmpIfConfig, IgmpVersion};
 pub use group::FilterMode;

@@ -1,4 +1,4 @@
-//! IGMP wire format (RFC 1112, RFC 2236, RFC 3376 section 4): decode and
+//! IGMP wire format (RFC 1112, RFC 2236, RFC 9776 section 4): decode and
 //! encode every message a multicast router meets. Works on the IGMP
 //! payload only (after the IP header); never panics on any input.
 
@@ -16,19 +16,19 @@ pub const TYPE_V1_REPORT: u8 = 0x12;
 pub const TYPE_V2_REPORT: u8 = 0x16;
 /// Version 2 Leave Group (RFC 2236).
 pub const TYPE_V2_LEAVE: u8 = 0x17;
-/// Version 3 Membership Report (RFC 3376).
+/// Version 3 Membership Report (RFC 9776, formerly RFC 3376).
 pub const TYPE_V3_REPORT: u8 = 0x22;
 
 /// Length of the fixed IGMP header shared by every message type.
 const HDR_LEN: usize = 8;
-/// Minimum length of an IGMPv3 query (RFC 3376 4.1).
+/// Minimum length of an IGMPv3 query (RFC 9776 4.1).
 const V3_QUERY_MIN: usize = 12;
 /// Fixed part of an IGMPv3 group record.
 const RECORD_HDR_LEN: usize = 8;
 
 // ===== types =====
 
-/// Query version as told apart by RFC 3376 7.1.
+/// Query version as told apart by RFC 9776 7.1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum QueryVersion {
     /// Length 8, Max Resp Code 0.
@@ -58,7 +58,7 @@ pub struct Query {
     pub sources: Vec<Ipv4Addr>,
 }
 
-/// IGMPv3 group record types (RFC 3376 4.2.12).
+/// IGMPv3 group record types (RFC 9776 4.2.13).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum RecordType {
     ModeIsInclude,
@@ -68,12 +68,14 @@ pub enum RecordType {
     AllowNewSources,
     BlockOldSources,
     /// Unrecognised record types are kept so the router can skip (and
-    /// count) them; RFC 3376 4.2.12 says they are silently ignored.
+    /// count) them; RFC 9776 4.2.13: "Unrecognized Record Type values MUST
+    /// be silently ignored."
     Other(u8),
 }
 
 /// One group record of an IGMPv3 report. Auxiliary data is skipped on
-/// decode (RFC 3376 4.2.10) and never emitted.
+/// decode (RFC 9776 4.2.11: "MUST ignore any auxiliary data present in any
+/// received Group Record") and never emitted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupRecord {
     pub record_type: RecordType,
@@ -246,7 +248,7 @@ impl Query {
 
 // ===== Max Resp Code / QQIC =====
 
-/// Decode the floating-point code of RFC 3376 4.1.1 / 4.1.7: below 128 the
+/// Decode the floating-point code of RFC 9776 4.1.1 / 4.1.7: below 128 the
 /// value itself, else `(mant | 0x10) << (exp + 3)`.
 pub fn decode_code(code: u8) -> u32 {
     if code < 0x80 {
@@ -259,8 +261,9 @@ pub fn decode_code(code: u8) -> u32 {
 }
 
 /// Encode a value (tenths of a second, or seconds for QQIC) into the
-/// floating-point code, rounding down; values above 31744 saturate at
-/// 0xff.
+/// floating-point code, rounding down (RFC 9776 8.8: "use the exact value,
+/// if possible, or the next lower value if the requested value is not
+/// exactly representable"); values above 31744 saturate at 0xff.
 pub fn encode_code(value: u32) -> u8 {
     if value < 0x80 {
         return value as u8;
@@ -338,7 +341,7 @@ fn addr_at(b: &[u8], off: usize) -> Ipv4Addr {
 }
 
 impl IgmpPacket {
-    /// Decode an IGMP payload (RFC 3376 7.1 tells query versions apart).
+    /// Decode an IGMP payload (RFC 9776 7.1 tells query versions apart).
     pub fn decode(bytes: &[u8]) -> Result<IgmpPacket, DecodeError> {
         if bytes.len() < HDR_LEN {
             return Err(DecodeError::TooShort(bytes.len()));

@@ -1,7 +1,8 @@
 //! The IGMP router of one interface (sans-IO): receive checks, querier
-//! election and query schedule (RFC 3376 6.6, RFC 2236 3), compatibility
-//! with older hosts (RFC 3376 7.3) and the forwarding view handed to the
-//! group manager as up/down deltas.
+//! election and query schedule (RFC 9776 6.6, RFC 2236 3), compatibility
+//! with older hosts and routers (RFC 9776 7.3) and the forwarding view
+//! handed to the group manager as up/down deltas. Section numbers are RFC
+//! 9776's unless another RFC is named.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -13,6 +14,7 @@ use super::config::{IgmpIfConfig, IgmpVersion};
 use super::group::{ApplyParams, FilterMode, Group, Lmq};
 use super::packet::{GroupRecord, IgmpPacket, Query, QueryVersion, RecordType};
 use super::stats::{GroupStatus, IgmpIfStatus, IgmpLog, IgmpStats, SourceStatus};
+use super::timers::Timers;
 use crate::core::types::{GroupAddr, MembershipKey};
 
 // ===== events and actions =====
@@ -34,7 +36,8 @@ pub enum IgmpEvent {
     Timer,
     /// The interface's primary IPv4 address changed.
     AddressChanged(Option<Ipv4Addr>),
-    /// The interface's IPv4 subnets (RFC 3376 9.2 source check).
+    /// The interface's IPv4 subnets: the 9.2 source check, and which
+    /// unicast destinations are the interface's own (4.1.12, 4.2.15).
     SubnetsChanged(Vec<Ipv4Net>),
     ConfigChanged(IgmpIfConfig),
     /// The interface goes away or IGMP is disabled on it: every
@@ -68,6 +71,54 @@ const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 const ALL_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 2);
 const ALL_V3_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 22);
 
+/// Most sources in one group-and-source-specific query. 4.1.8: the number
+/// of sources "is limited by the MTU of the network over which the Query is
+/// transmitted"; with a 1500-octet (Ethernet) MTU, a 24-octet IP header
+/// (Router Alert included) and the 12-octet query header leave room for
+/// (1500 - 24 - 12) / 4 = 366. Longer lists go out in several queries.
+pub const MAX_QUERY_SOURCES: usize = 366;
+
+/// At most one version-mismatch warning of each kind per interface in this
+/// time (7.3.1: "such warnings MUST be rate-limited"); the ones held back
+/// are counted in the next.
+pub const VERSION_WARNING_INTERVAL: Duration = Duration::from_secs(600);
+
+/// A rate limit decided from `now`: admits the first event, then one per
+/// [`VERSION_WARNING_INTERVAL`].
+#[derive(Clone, Copy, Debug, Default)]
+struct RateLimit {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    /// `Some(events held back since the last admitted one)` when this one
+    /// may be reported.
+    fn admit(&mut self, now: Instant) -> Option<u64> {
+        if self
+            .last
+            .is_some_and(|t| now < t + VERSION_WARNING_INTERVAL)
+        {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// A lower-address querier heard while this router still had last-member
+/// queries to send: the role passes once they are sent (RFC 2236 3).
+#[derive(Clone, Copy, Debug)]
+struct PendingQuerier {
+    address: Ipv4Addr,
+    /// When its general query arrived: the Other Querier Present timer
+    /// runs from then.
+    heard: Instant,
+    qrv: Option<u8>,
+    qqi: Option<Duration>,
+}
+
 // ===== IgmpRouter =====
 
 /// IGMP router state of one interface.
@@ -81,9 +132,14 @@ pub struct IgmpRouter {
     /// Next general query, when querier.
     gq_next: Option<Instant>,
     startup_left: u8,
-    /// QRV / QQI learned from the querier (RFC 3376 4.1.6, 4.1.7).
+    /// QRV / QQI learned from the querier (4.1.6, 4.1.7).
     learned_rv: Option<u8>,
     learned_qi: Option<Duration>,
+    /// A lower querier waiting for our last-member queries to finish.
+    pending_querier: Option<PendingQuerier>,
+    /// Warnings about older / newer version queriers (7.3.1).
+    older_warning: RateLimit,
+    newer_warning: RateLimit,
     groups: BTreeMap<GroupAddr, Group>,
     /// (earliest timer, group): the groups' wake-up index.
     wakes: BTreeSet<(Instant, GroupAddr)>,
@@ -93,7 +149,7 @@ pub struct IgmpRouter {
 
 impl IgmpRouter {
     /// A router for one interface. When it may be querier it starts with
-    /// the startup queries (RFC 3376 8.6, 8.7): the first is due at `now`.
+    /// the startup queries (8.6, 8.7): the first is due at `now`.
     pub fn new(cfg: IgmpIfConfig, ifaddr: Option<Ipv4Addr>, now: Instant) -> Self {
         let mut r = IgmpRouter {
             cfg,
@@ -104,6 +160,9 @@ impl IgmpRouter {
             startup_left: 0,
             learned_rv: None,
             learned_qi: None,
+            pending_querier: None,
+            older_warning: RateLimit::default(),
+            newer_warning: RateLimit::default(),
             groups: BTreeMap::new(),
             wakes: BTreeSet::new(),
             stats: IgmpStats::default(),
@@ -135,6 +194,7 @@ impl IgmpRouter {
             IgmpEvent::ConfigChanged(cfg) => self.process_config(now, cfg, &mut out),
             IgmpEvent::Stop => self.process_stop(&mut out),
         }
+        self.resolve_pending_querier(&mut out);
         out
     }
 
@@ -153,7 +213,7 @@ impl IgmpRouter {
         .min()
     }
 
-    /// The current forwarding view (RFC 3376 6.3), in key order.
+    /// The current forwarding view (6.3), in key order.
     pub fn memberships(&self) -> Vec<MembershipKey> {
         let mut v = Vec::new();
         for (g, grp) in &self.groups {
@@ -215,13 +275,13 @@ impl IgmpRouter {
             startup_queries_left: self.startup_left,
             robustness: self.rv(),
             query_interval: self.qi(),
-            group_membership_interval: self.gmi(),
+            group_membership_interval: self.timers().group_membership_interval(),
             groups,
             stats: self.stats.clone(),
         }
     }
 
-    // ===== timer values (RFC 3376 8) =====
+    // ===== timer values (8; the formulas are in super::timers) =====
 
     fn rv(&self) -> u8 {
         match (self.other_querier, self.learned_rv) {
@@ -237,21 +297,25 @@ impl IgmpRouter {
         }
     }
 
-    /// Group Membership Interval (8.4) = Older Host Present Interval (8.13).
-    fn gmi(&self) -> Duration {
-        self.qi() * u32::from(self.rv()) + self.cfg.query_response_interval
-    }
-
-    /// Other Querier Present Interval (8.5).
-    fn oqpi(&self) -> Duration {
-        self.qi() * u32::from(self.rv()) + self.cfg.query_response_interval / 2
+    /// The variables in use: ours, with the querier's QRV and QQI while
+    /// another router is querier (4.1.6, 4.1.7). The Query Response
+    /// Interval and the last-member settings are always our own.
+    fn timers(&self) -> Timers {
+        Timers {
+            robustness: self.rv(),
+            query_interval: self.qi(),
+            query_response_interval: self.cfg.query_response_interval,
+            last_member_query_interval: self.cfg.last_member_query_interval,
+            last_member_query_count: self.cfg.last_member_query_count,
+        }
     }
 
     fn lmq(&self) -> Lmq {
+        let t = self.timers();
         Lmq {
-            time: self.cfg.last_member_query_interval * u32::from(self.cfg.last_member_query_count),
-            interval: self.cfg.last_member_query_interval,
-            count: self.cfg.last_member_query_count,
+            time: t.last_member_query_time(),
+            interval: t.last_member_query_interval,
+            count: t.last_member_query_count,
         }
     }
 
@@ -270,7 +334,10 @@ impl IgmpRouter {
         self.startup_left = self.cfg.startup_query_count.max(1);
     }
 
-    /// We stop querying: drop the schedule and pending retransmissions.
+    /// We stop querying: drop the general query schedule and any pending
+    /// last-member retransmissions. (When another querier wins the
+    /// election, the retransmissions have already been sent: the role is
+    /// held until they are, see [`Self::hear_lower_querier`].)
     fn stop_querier(&mut self, other: Option<Ipv4Addr>, out: &mut Vec<IgmpAction>) {
         self.gq_next = None;
         self.startup_left = 0;
@@ -287,6 +354,81 @@ impl IgmpRouter {
             self.rewake(g);
         }
         out.push(IgmpAction::Log(IgmpLog::QuerierDown { other }));
+    }
+
+    /// Last-member query retransmissions still to send on this interface.
+    fn retransmissions_pending(&self) -> bool {
+        self.groups.values().any(|g| g.lmq_next.is_some())
+    }
+
+    /// A general query from a lower address (6.6.2: "When a router
+    /// receives a General Query with a lower IP address, it sets the
+    /// Other-Querier-Present Timer to [Other Querier Present Interval] and
+    /// ceases to send general queries on the network if it was the
+    /// previously elected querier").
+    ///
+    /// While we, as querier, still have last-member queries to send, the
+    /// change waits for them (RFC 2236 3: "Any Querier to non-Querier
+    /// transition is ignored during this time; the same router keeps
+    /// sending the Group-Specific Queries"; 6.6.3.1 and 6.6.3.2 schedule
+    /// the [Last Member Query Count] - 1 retransmissions with no exception).
+    /// The role passes as soon as the last of them has gone, with the Other
+    /// Querier Present timer counted from the query's arrival.
+    fn hear_lower_querier(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        q: &Query,
+        out: &mut Vec<IgmpAction>,
+    ) {
+        let (qrv, qqi) = learned_values(q);
+        let heard = PendingQuerier {
+            address: src,
+            heard: now,
+            qrv,
+            qqi,
+        };
+        if self.is_querier() && self.retransmissions_pending() {
+            if self.pending_querier.is_none() {
+                out.push(IgmpAction::Log(IgmpLog::QuerierChangeDeferred {
+                    other: src,
+                }));
+            }
+            // The lowest address heard wins once the change happens.
+            if self.pending_querier.is_none_or(|p| src <= p.address) {
+                self.pending_querier = Some(heard);
+            }
+            return;
+        }
+        self.yield_to(heard, out);
+    }
+
+    /// Another router is querier from `p.heard` on.
+    fn yield_to(&mut self, p: PendingQuerier, out: &mut Vec<IgmpAction>) {
+        let was_querier = self.is_querier();
+        self.learned_rv = p.qrv;
+        self.learned_qi = p.qqi;
+        // Present first, so that the interval uses the learned values.
+        self.other_querier = Some((p.address, p.heard));
+        let oqpi = self.timers().other_querier_present_interval();
+        self.other_querier = Some((p.address, p.heard + oqpi));
+        if was_querier {
+            self.stop_querier(Some(p.address), out);
+        }
+    }
+
+    /// Hand the role over once the last retransmission has gone (or at
+    /// once when there are none left for another reason: the groups went
+    /// away, the configuration changed).
+    fn resolve_pending_querier(&mut self, out: &mut Vec<IgmpAction>) {
+        if self.pending_querier.is_none() || (self.is_querier() && self.retransmissions_pending()) {
+            return;
+        }
+        if let Some(p) = self.pending_querier.take()
+            && self.ifaddr.is_none_or(|a| p.address < a)
+        {
+            self.yield_to(p, out);
+        }
     }
 
     fn send_query(&mut self, dst: Ipv4Addr, q: Query, out: &mut Vec<IgmpAction>) {
@@ -309,6 +451,9 @@ impl IgmpRouter {
         self.send_query(ALL_SYSTEMS, q, out);
     }
 
+    /// A group-specific query (`sources` empty) or group-and-source-specific
+    /// queries, sent to the group (4.1.12), at most [`MAX_QUERY_SOURCES`]
+    /// sources in each.
     fn send_specific_query(
         &mut self,
         g: GroupAddr,
@@ -318,9 +463,21 @@ impl IgmpRouter {
     ) {
         if sources.is_empty() {
             self.stats.tx_group_queries += 1;
-        } else {
-            self.stats.tx_group_source_queries += 1;
+            return self.send_one_specific_query(g, suppress, Vec::new(), out);
         }
+        for chunk in sources.chunks(MAX_QUERY_SOURCES) {
+            self.stats.tx_group_source_queries += 1;
+            self.send_one_specific_query(g, suppress, chunk.to_vec(), out);
+        }
+    }
+
+    fn send_one_specific_query(
+        &mut self,
+        g: GroupAddr,
+        suppress: bool,
+        sources: Vec<Ipv4Addr>,
+        out: &mut Vec<IgmpAction>,
+    ) {
         let q = Query::specific(
             self.query_version(),
             self.cfg.last_member_query_interval,
@@ -541,63 +698,121 @@ impl IgmpRouter {
             return self.stats.drop("query_from_unspecified");
         }
         let group = if q.is_general() {
-            if dst != ALL_SYSTEMS {
-                return self.stats.drop("bad_destination");
-            }
             None
         } else {
             let Ok(g) = GroupAddr::new(q.group) else {
                 return self.stats.drop("bad_group");
             };
-            if dst != q.group {
-                return self.stats.drop("bad_destination");
-            }
             Some(g)
         };
-        let older = matches!(
-            (self.cfg.version, q.version),
-            (IgmpVersion::V3, QueryVersion::V1 | QueryVersion::V2)
-                | (IgmpVersion::V2, QueryVersion::V1)
-        );
-        if older {
-            self.stats.older_version_queries += 1;
-            out.push(IgmpAction::Log(IgmpLog::OlderVersionQuery {
-                source: src,
-                version: q.version,
-            }));
+        if !self.addressed_to_interface(dst, group) {
+            return self.stats.drop("bad_destination");
         }
-        // Election (6.6.2): the lowest address is querier.
-        if self.ifaddr.is_none_or(|a| src < a) {
-            let was_querier = self.is_querier();
-            if q.version == QueryVersion::V3 {
-                self.learned_rv = (q.qrv != 0).then_some(q.qrv);
-                let qqi = q.qqi();
-                self.learned_qi = (!qqi.is_zero()).then_some(qqi);
-            }
-            // Present first, so that oqpi() uses the learned values.
-            self.other_querier = Some((src, now));
-            let oqpi = self.oqpi();
-            self.other_querier = Some((src, now + oqpi));
-            if was_querier {
-                self.stop_querier(Some(src), out);
-            }
+        self.note_query_version(now, src, &q, out);
+        if q.is_general() && self.ifaddr.is_none_or(|a| src < a) {
+            // Election (6.6.2): by general queries only. A group-specific
+            // or group-and-source-specific query from a lower address does
+            // not make us yield; it still lowers timers below.
+            self.hear_lower_querier(now, src, &q, out);
+        } else if q.version == QueryVersion::V3 && self.other_querier.is_some_and(|(a, _)| a == src)
+        {
+            // 4.1.6, 4.1.7: the values of "the most recently received
+            // Query" of the querier, whatever its kind.
+            (self.learned_rv, self.learned_qi) = learned_values(&q);
         }
         // Timer lowering on specific queries with S clear (6.6.1).
+        let low = now
+            + self
+                .timers()
+                .last_member_query_time_heard(q.max_resp_time());
         if let Some(g) = group
             && !q.suppress
             && let Some(grp) = self.groups.get_mut(&g)
         {
-            let mut mrt = q.max_resp_time();
-            if mrt.is_zero() {
-                mrt = self.cfg.last_member_query_interval;
-            }
-            let low = now + mrt * u32::from(self.cfg.last_member_query_count);
             if q.sources.is_empty() {
                 grp.lower_group_timer(low);
             } else {
                 grp.lower_source_timers(low, &q.sources);
             }
             self.rewake(g);
+        }
+    }
+
+    /// Is `dst` one of the addresses of the interface, as a message about
+    /// `group` (if any) sees it? 4.1.12: "a system MUST accept and process
+    /// any Query whose IP Destination Address field contains any of the
+    /// addresses (unicast or multicast) assigned to the interface on which
+    /// the Query arrives"; 4.2.15 says the same of v1 and v2 Reports. The
+    /// same rule serves leaves (RFC 2236 9 sends them to 224.0.0.2 and asks
+    /// routers to accept them at the group too) and v3 reports (sent to
+    /// 224.0.0.22).
+    ///
+    /// Multicast: the groups the interface has as an IGMP router, 224.0.0.1
+    /// (every system, 5), 224.0.0.2 and 224.0.0.22 (joined for IGMP, 6), and
+    /// the group the message is about. Unicast: our address, or any address
+    /// inside the interface's subnets. The kernel hands up only messages to
+    /// local addresses, so one inside these subnets is the interface's own
+    /// (a secondary address, or the subnet's broadcast address).
+    fn addressed_to_interface(&self, dst: Ipv4Addr, group: Option<GroupAddr>) -> bool {
+        if dst.is_multicast() {
+            matches!(dst, ALL_SYSTEMS | ALL_ROUTERS | ALL_V3_ROUTERS)
+                || group.is_some_and(|g| g.addr() == dst)
+        } else {
+            Some(dst) == self.ifaddr || self.subnets.iter().any(|n| n.contains(&dst))
+        }
+    }
+
+    /// Count queries of another version than ours and warn about them,
+    /// rate-limited (7.3.1). Older: "If a router is not explicitly
+    /// configured to use IGMPv1 or IGMPv2 and receives an IGMPv1 Query or
+    /// IGMPv2 General Query, it SHOULD log a warning. These warnings MUST be
+    /// rate-limited"; for a v2 router, RFC 2236 4: "If a router is not
+    /// explicitly configured to use IGMPv1 and hears an IGMPv1 Query, it
+    /// SHOULD log a warning". Newer: in IGMPv1 mode routers "SHOULD also
+    /// warn about receiving an IGMPv2 or IGMPv3 query, although such
+    /// warnings MUST be rate-limited"; in IGMPv2 mode they "SHOULD also warn
+    /// about receiving an IGMPv3 query (such warnings MUST be
+    /// rate-limited)".
+    fn note_query_version(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        q: &Query,
+        out: &mut Vec<IgmpAction>,
+    ) {
+        use IgmpVersion as V;
+        use QueryVersion as Q;
+        let configured = self.cfg.version;
+        let older = match (configured, q.version) {
+            (V::V3, Q::V1) | (V::V2, Q::V1) => true,
+            (V::V3, Q::V2) => q.is_general(),
+            _ => false,
+        };
+        let newer = matches!(
+            (configured, q.version),
+            (V::V1, Q::V2 | Q::V3) | (V::V2, Q::V3)
+        );
+        if older {
+            self.stats.older_version_queries += 1;
+            if let Some(suppressed) = self.older_warning.admit(now) {
+                out.push(IgmpAction::Log(IgmpLog::OlderVersionQuerier {
+                    source: src,
+                    version: q.version,
+                    configured,
+                    suppressed,
+                }));
+            }
+        }
+        if newer {
+            self.stats.newer_version_queries += 1;
+            if let Some(suppressed) = self.newer_warning.admit(now) {
+                out.push(IgmpAction::Log(IgmpLog::NewerVersionQuerier {
+                    source: src,
+                    version: q.version,
+                    configured,
+                    suppressed,
+                }));
+            }
         }
     }
 
@@ -628,6 +843,19 @@ impl IgmpRouter {
         self.cfg.ssm_range.iter().any(|n| n.contains(&g.addr()))
     }
 
+    /// A report or leave of a version older than the interface's, with
+    /// `compatibility-mode = false` (7.3.1: "a configuration option to
+    /// disable use of compatibility mode to allow networks to operate only
+    /// in SSM mode").
+    fn compat_disabled(&self, origin: Origin) -> bool {
+        let older = match origin {
+            Origin::V1 => self.cfg.version != IgmpVersion::V1,
+            Origin::V2 => self.cfg.version == IgmpVersion::V3,
+            Origin::V3 => false,
+        };
+        older && !self.cfg.compatibility_mode
+    }
+
     fn process_v1v2_report(
         &mut self,
         now: Instant,
@@ -640,11 +868,17 @@ impl IgmpRouter {
         let Some(g) = self.check_group(group) else {
             return;
         };
-        if dst != group {
+        if !self.addressed_to_interface(dst, Some(g)) {
             return self.stats.drop("bad_destination");
         }
+        // 6.4: "SSM-aware routers SHOULD ignore IGMPv1/IGMPv2 Report and
+        // IGMPv2 DONE messages that contain multicast addresses in the SSM
+        // address range" (also RFC 4604 2.2.1).
         if self.cfg.version == IgmpVersion::V3 && self.is_ssm(g) {
             return self.stats.drop("ssm_asm_report");
+        }
+        if self.compat_disabled(origin) {
+            return self.stats.drop("compat_disabled");
         }
         // 7.3.2: v1 and v2 reports are IS_EX({}).
         self.process_record(
@@ -672,14 +906,22 @@ impl IgmpRouter {
         let Some(g) = self.check_group(group) else {
             return;
         };
-        if dst != ALL_ROUTERS && dst != group {
+        if !self.addressed_to_interface(dst, Some(g)) {
             return self.stats.drop("bad_destination");
         }
         if self.cfg.version == IgmpVersion::V3 && self.is_ssm(g) {
             return self.stats.drop("ssm_asm_report");
         }
+        if self.compat_disabled(Origin::V2) {
+            return self.stats.drop("compat_disabled");
+        }
         if self.groups.get(&g).is_some_and(|grp| grp.v1_host.is_some()) {
-            // v1 hosts would not answer the group query (7.3.2).
+            // v1 hosts would not answer the group query. 7.3.2: in IGMPv1
+            // Group Compatibility Mode "IGMPv2 Leave messages and IGMPv3
+            // TO_IN() messages are also ignored"; RFC 2236 5: "If there are
+            // version 1 hosts present for a particular group, a router MUST
+            // ignore any Leave Group messages that it receives for that
+            // group."
             return self.stats.drop("leave_in_v1_compat");
         }
         // 7.3.2: a leave is TO_IN({}).
@@ -705,7 +947,7 @@ impl IgmpRouter {
         if self.cfg.version != IgmpVersion::V3 {
             return self.stats.drop("unsupported_version");
         }
-        if dst != ALL_V3_ROUTERS {
+        if !self.addressed_to_interface(dst, None) {
             return self.stats.drop("bad_destination");
         }
         for rec in records {
@@ -752,14 +994,19 @@ impl IgmpRouter {
     ) {
         let v3_router = self.cfg.version == IgmpVersion::V3;
         let track = v3_router && self.cfg.immediate_leave;
-        // 7.3.2: in v1/v2 compatibility, BLOCK is ignored and TO_EX
-        // loses its source list.
+        // 7.3.2: in v1/v2 compatibility, "IGMPv3 BLOCK messages are
+        // ignored, as are source-lists in TO_EX() messages"; in IGMPv1
+        // Group Compatibility Mode "IGMPv2 Leave messages and IGMPv3 TO_IN()
+        // messages are also ignored" (a v1 host answers no group query).
         if origin == Origin::V3
             && let Some(grp) = self.groups.get(&g)
             && grp.compat() != IgmpVersion::V3
         {
             match rt {
                 RecordType::BlockOldSources => return self.stats.drop("block_in_compat"),
+                RecordType::ChangeToInclude if grp.compat() == IgmpVersion::V1 => {
+                    return self.stats.drop("to_in_in_v1_compat");
+                }
                 RecordType::ChangeToExclude => sources.clear(),
                 _ => {}
             }
@@ -786,15 +1033,19 @@ impl IgmpRouter {
             self.groups.insert(g, Group::new(false));
             out.push(IgmpAction::Log(IgmpLog::GroupCreated { group: g }));
         }
+        let timers = self.timers();
         let p = ApplyParams {
-            gmi: self.gmi(),
+            gmi: timers.group_membership_interval(),
             max_sources: self.cfg.max_sources_per_group,
             track,
         };
         let querier = self.is_querier();
         let lmq = self.lmq();
         let immediate_v2 = self.cfg.immediate_leave && self.cfg.version == IgmpVersion::V2;
-        let gmi = p.gmi;
+        // 7.3.2: "The IGMPv1-Host-Present Timer is set to [Older Version
+        // Host Present Interval] seconds whenever an IGMPv1 Membership Report
+        // is received" (the same for IGMPv2); the interval is 8.13's.
+        let ohpi = timers.older_host_present_interval();
         let Some(grp) = self.groups.get_mut(&g) else {
             return;
         };
@@ -803,9 +1054,9 @@ impl IgmpRouter {
         let compat_before = grp.compat();
         let mode_before = grp.mode;
         match origin {
-            Origin::V1 if self.cfg.version != IgmpVersion::V1 => grp.v1_host = Some(now + gmi),
+            Origin::V1 if self.cfg.version != IgmpVersion::V1 => grp.v1_host = Some(now + ohpi),
             Origin::V2 if v3_router && rt != RecordType::ChangeToInclude => {
-                grp.v2_host = Some(now + gmi)
+                grp.v2_host = Some(now + ohpi)
             }
             _ => {}
         }
@@ -876,6 +1127,11 @@ impl IgmpRouter {
         }
         let was_querier = self.is_querier();
         self.ifaddr = addr;
+        if let (Some(a), Some(p)) = (addr, self.pending_querier)
+            && a < p.address
+        {
+            self.pending_querier = None;
+        }
         if let (Some(a), Some((q, _))) = (addr, self.other_querier)
             && a < q
         {
@@ -970,12 +1226,30 @@ impl IgmpRouter {
         self.flush(out);
         self.gq_next = None;
         self.other_querier = None;
+        self.pending_querier = None;
         self.startup_left = 0;
         self.stopped = true;
     }
 }
 
 // ===== helper functions =====
+
+/// QRV and QQI a query tells (4.1.6, 4.1.7): `None` where the querier's
+/// value is zero or absent (a v1/v2 query has neither), so that our own
+/// configured value applies ("unless that most recently received QRV was
+/// zero, in which case the receivers use the default [Robustness
+/// Variable] value specified in Section 8.1 or a statically configured
+/// value").
+fn learned_values(q: &Query) -> (Option<u8>, Option<Duration>) {
+    if q.version != QueryVersion::V3 {
+        return (None, None);
+    }
+    let qqi = q.qqi();
+    (
+        (q.qrv != 0).then_some(q.qrv),
+        (!qqi.is_zero()).then_some(qqi),
+    )
+}
 
 /// Up/Down actions turning sorted `before` into sorted `after`.
 fn emit_delta(before: &[MembershipKey], after: &[MembershipKey], out: &mut Vec<IgmpAction>) {

@@ -47,8 +47,8 @@ impl MsgCounters {
 /// `source_not_on_subnet`, `bad_destination`, `bad_group`,
 /// `link_local_group`, `group_denied`, `ssm_asm_report`,
 /// `ssm_exclude_record`, `unknown_record_type`, `bad_source`,
-/// `unsupported_version`, `query_from_unspecified`, `leave_in_v1_compat`,
-/// `block_in_compat`).
+/// `unsupported_version`, `query_from_unspecified`, `compat_disabled`,
+/// `leave_in_v1_compat`, `to_in_in_v1_compat`, `block_in_compat`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct IgmpStats {
     pub rx: MsgCounters,
@@ -67,9 +67,14 @@ pub struct IgmpStats {
     pub refused_groups: u64,
     /// New sources refused by `max_sources_per_group`.
     pub refused_sources: u64,
-    /// Queries of an older version than ours (RFC 3376 7.3.1 asks for a
-    /// warning: the network should be configured for that version).
+    /// Older-version queries that call for a warning (RFC 9776 7.3.1: an
+    /// IGMPv1 query or IGMPv2 general query on a v3 interface; RFC 2236 4:
+    /// an IGMPv1 query on a v2 interface). The network should be configured
+    /// for the oldest version present.
     pub older_version_queries: u64,
+    /// Queries newer than the interface's version (RFC 9776 7.3.1: a v2 or
+    /// v3 query on a v1 interface, a v3 query on a v2 interface).
+    pub newer_version_queries: u64,
 }
 
 impl IgmpStats {
@@ -100,7 +105,7 @@ pub struct IgmpIfStatus {
     pub next_general_query: Option<Duration>,
     pub startup_queries_left: u8,
     /// Robustness and query interval in use (learned from the querier
-    /// when not querier, RFC 3376 4.1.6/4.1.7).
+    /// when not querier, RFC 9776 4.1.6/4.1.7).
     pub robustness: u8,
     pub query_interval: Duration,
     pub group_membership_interval: Duration,
@@ -112,7 +117,7 @@ pub struct IgmpIfStatus {
 pub struct GroupStatus {
     pub group: GroupAddr,
     pub mode: FilterMode,
-    /// Group Compatibility Mode (RFC 3376 7.3.2).
+    /// Group Compatibility Mode (RFC 9776 7.3.2).
     pub compat: IgmpVersion,
     /// Group timer (EXCLUDE mode).
     pub expires: Option<Duration>,
@@ -135,7 +140,9 @@ pub struct SourceStatus {
 
 // ===== debug events =====
 
-/// Structured debug events, returned as `IgmpAction::Log`.
+/// Structured events, returned as `IgmpAction::Log`. The two version
+/// warnings are operator warnings (RFC 9776 7.3.1 asks for them, already
+/// rate-limited here); the others are state changes for the debug log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum IgmpLog {
@@ -148,10 +155,30 @@ pub enum IgmpLog {
     QuerierDown {
         other: Option<Ipv4Addr>,
     },
-    /// A query of an older version was heard (RFC 3376 7.3.1).
-    OlderVersionQuery {
+    /// A lower-address querier was heard while this router still had
+    /// last-member queries to send: it keeps the role until they are sent
+    /// (RFC 2236 3), then `QuerierDown` follows.
+    QuerierChangeDeferred {
+        other: Ipv4Addr,
+    },
+    /// Warning: a query of an older version than the interface's was
+    /// heard (RFC 9776 7.3.1, RFC 2236 4): the routers of this link are not
+    /// configured for the same version. At most one per
+    /// [`super::router::VERSION_WARNING_INTERVAL`]; `suppressed` counts the
+    /// ones held back since the previous warning.
+    OlderVersionQuerier {
         source: Ipv4Addr,
         version: QueryVersion,
+        configured: IgmpVersion,
+        suppressed: u64,
+    },
+    /// Warning: a query of a newer version than the interface's was heard
+    /// (RFC 9776 7.3.1). Rate-limited like `OlderVersionQuerier`.
+    NewerVersionQuerier {
+        source: Ipv4Addr,
+        version: QueryVersion,
+        configured: IgmpVersion,
+        suppressed: u64,
     },
     GroupCreated {
         group: GroupAddr,
