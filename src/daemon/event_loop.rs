@@ -18,6 +18,7 @@ use crate::core::types::{FlowKey, GroupAddr, IfIndex};
 use crate::ctl::proto::{EventRecord, Reply, Request};
 use crate::daemon::DaemonError;
 use crate::daemon::ctl_server::{CtlRequest, CtlServer};
+use crate::daemon::notify::{Notifier, ServiceStatus};
 use crate::io::host::HostMemberships;
 use crate::io::mrt::{AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
 use crate::io::mrt_writer::{MrtWriter, WriterReport};
@@ -89,6 +90,7 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Io("signal", e))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io("signal", e))?;
+    let mut notifier = Notifier::from_env();
 
     tracing::info!(
         config = %config_path.display(),
@@ -160,6 +162,8 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
                 };
                 feed(&mut router, &mut io, input).await;
                 check_rp_filter(&router, &mut io);
+                // The first event is the full dump: now forwarding can work.
+                notifier.ready();
             }
             _ = tokio::time::sleep_until(rpf_recheck.unwrap_or(deadline)), if rpf_recheck.is_some() => {
                 rpf_recheck = None;
@@ -196,10 +200,13 @@ pub async fn run(cfg: Config, config_path: PathBuf) -> Result<(), DaemonError> {
                     feed(&mut router, &mut io, Input::Counters(counters)).await;
                 }
             }
+            _ = notifier.tick() => notifier.on_tick(|| ServiceStatus::of(&router).to_string()),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
     }
+
+    notifier.stopping();
 
     tracing::info!("stopping: removing forwarding entries and VIFs");
     let outputs = router.shutdown(Instant::now().into_std());
