@@ -44,7 +44,7 @@ ENVIRONMENT:
     NOTIFY_SOCKET    where readiness, status and stopping are reported
                      (sd_notify protocol; set by systemd for Type=notify)
     WATCHDOG_USEC    the watchdog interval: mgmd sends WATCHDOG=1 from its
-                     event loop every half of it (set by WatchdogSec=)
+                     event loop at least every half of it (WatchdogSec=)
     JOURNAL_STREAM   when it names standard error, logs go to the journal
                      with their severities (set by systemd)
     NO_COLOR         no colour in log lines even on a terminal
@@ -65,8 +65,8 @@ EXAMPLES:
     mgmd --check -c /etc/mgmd/mgmd.toml
     mgmd --log-level debug
     mgmd -d -c /etc/mgmd/mgmd.toml
-    systemctl start mgmd          (dist/systemd/mgmd.service)
-    systemctl start mgmd@vrf10    (/etc/mgmd/vrf10.toml)";
+    systemctl start mgmd          (the packaged unit: /etc/mgmd/mgmd.toml)
+    systemctl start mgmd@vrf10    (one instance per table: /etc/mgmd/vrf10.toml)";
 
 /// `mgmd`'s command line.
 #[derive(Debug, Parser)]

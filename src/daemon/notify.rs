@@ -3,9 +3,9 @@
 //! `NOTIFY_SOCKET`; a leading `@` names an abstract socket).
 //!
 //! Messages: `READY=1` once, when forwarding can work; `STATUS=` with a
-//! one-line summary when it changed; `WATCHDOG=1` every half of
-//! `WATCHDOG_USEC` from the event loop (a stuck loop stops pinging and is
-//! restarted); `STOPPING=1` at shutdown; `RELOADING=1` with
+//! one-line summary when it changed (looked at every 5 seconds);
+//! `WATCHDOG=1` from the event loop at least every half of `WATCHDOG_USEC`
+//! (a stuck loop stops pinging and is restarted); `STOPPING=1` at shutdown; `RELOADING=1` with
 //! `MONOTONIC_USEC=` and then `READY=1` around a reload.
 //!
 //! Without `NOTIFY_SOCKET` every call does nothing and [`Notifier::tick`]
