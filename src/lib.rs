@@ -24,9 +24,13 @@
 //! - [`config`]: TOML config types, parsing with positions, validation.
 //! - [`io`]: the only code that touches the kernel (rtnetlink, the multicast
 //!   routing socket and its writer thread, raw IGMP sockets).
-//! - [`daemon`]: the event loop and the control socket server.
+//! - [`daemon`]: the event loop, the control socket server and the service
+//!   manager notifications (`sd_notify`).
 //! - [`ctl`]: the control protocol (requests, responses, client).
+//! - [`cli`]: the command lines of `mgmd` and `mgmctl`, logging set-up and
+//!   `mgmd -d` (shared with the man page and completion generator).
 
+pub mod cli;
 pub mod config;
 pub mod core;
 pub mod ctl;

@@ -1,83 +1,61 @@
 //! mgmctl: the control tool for mgmd. Tables for people, `--json` for
 //! scripts.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use mgmd::cli::mgmctl::{Args, Cmd, Failure, Show};
 use mgmd::core::status::{GroupView, InterfaceView, ProtocolView, RouteView};
+use mgmd::ctl::client::ClientError;
 use mgmd::ctl::{Client, Request};
 
-/// Control and inspect a running mgmd.
-#[derive(Parser, Debug)]
-#[command(name = "mgmctl", version, about, long_about = None)]
-struct Args {
-    /// The daemon's control socket [default: /run/mgmd/mgmd.sock, or
-    /// /run/mgmd/mgmd-N.sock with --table N].
-    #[arg(short = 's', long, conflicts_with = "table")]
-    socket: Option<PathBuf>,
-    /// Talk to the mgmd running on multicast routing table N (its default
-    /// control socket).
-    #[arg(short = 't', long, value_name = "N")]
-    table: Option<u32>,
-    /// Print JSON instead of tables (errors as {"error": "..."}).
-    #[arg(long, global = true)]
-    json: bool,
-    #[command(subcommand)]
-    cmd: Cmd,
+/// Why a command failed: what to print and the exit status.
+struct Error {
+    failure: Failure,
+    message: String,
 }
 
-#[derive(Subcommand, Debug)]
-enum Cmd {
-    /// Show mgmd's state.
-    Show {
-        #[command(subcommand)]
-        what: Show,
-    },
-    /// Give an interface's multicast to a routing protocol (runs the
-    /// IGMP disable/enable sequence).
-    Take { interface: String, protocol: String },
-    /// Give an interface back to IGMP alone (runs the sequence).
-    Release { interface: String, protocol: String },
-    /// Stream ownership steps, membership and forwarding changes live.
-    Events,
-    /// Check that mgmd answers; prints its version and counters.
-    Ping,
+impl From<ClientError> for Error {
+    fn from(e: ClientError) -> Error {
+        Error {
+            failure: Failure::of(&e),
+            message: e.to_string(),
+        }
+    }
 }
 
-#[derive(Subcommand, Debug)]
-enum Show {
-    /// Interfaces, owners, IGMP and querier state.
-    Interfaces,
-    /// Groups and sources learned by IGMP, per interface.
-    Groups,
-    /// Forwarding entries with their counters.
-    Routes,
-    /// Routing protocols and the interfaces they own.
-    Protocols,
+impl Error {
+    fn other(message: String) -> Error {
+        Error {
+            failure: Failure::Other,
+            message,
+        }
+    }
 }
 
 fn main() -> ExitCode {
+    // Usage errors exit with clap's status 2 (Failure::Usage).
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if args.json {
-                println!("{}", serde_json::json!({ "error": e }));
+                println!("{}", serde_json::json!({ "error": e.message }));
             } else {
-                eprintln!("mgmctl: {e}");
+                eprintln!("mgmctl: {}", e.message);
             }
-            ExitCode::FAILURE
+            ExitCode::from(e.failure.code())
         }
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
+fn run(args: &Args) -> Result<(), Error> {
     let socket = args
         .socket
         .clone()
         .unwrap_or_else(|| mgmd::config::default_control_socket(args.table));
-    let mut client = Client::connect(&socket).map_err(|e| e.to_string())?;
+    let mut client = Client::connect(&socket)?;
     let request = match &args.cmd {
         Cmd::Show { what } => match what {
             Show::Interfaces => Request::ShowInterfaces,
@@ -115,11 +93,11 @@ fn run(args: &Args) -> Result<(), String> {
                     }
                     true
                 })
-                .map_err(|e| e.to_string());
+                .map_err(Error::from);
         }
         Cmd::Ping => Request::Ping,
     };
-    let data = client.request(request).map_err(|e| e.to_string())?;
+    let data = client.request(request)?;
     if args.json {
         println!(
             "{}",
@@ -127,7 +105,7 @@ fn run(args: &Args) -> Result<(), String> {
         );
         return Ok(());
     }
-    let decode = |e: serde_json::Error| format!("mgmd sent an unexpected reply: {e}");
+    let decode = |e: serde_json::Error| Error::other(format!("mgmd sent an unexpected reply: {e}"));
     match &args.cmd {
         Cmd::Show { what } => match what {
             Show::Interfaces => print_interfaces(
@@ -148,10 +126,8 @@ fn run(args: &Args) -> Result<(), String> {
             protocol,
         } => println!("{interface}: now owned by {protocol}"),
         Cmd::Release { interface, .. } => println!("{interface}: released"),
-        _ => println!(
-            "{}",
-            serde_json::to_string_pretty(&data).unwrap_or_default()
-        ),
+        Cmd::Ping => print_ping(&serde_json::from_value::<PingView>(data).map_err(decode)?),
+        Cmd::Events => {}
     }
     Ok(())
 }
@@ -315,26 +291,32 @@ fn print_routes(list: &[RouteView]) {
     );
 }
 
+/// The daemon's answer to `ping`.
+#[derive(serde::Deserialize)]
+struct PingView {
+    version: String,
+    pid: u32,
+    counters: BTreeMap<String, u64>,
+}
+
+fn print_ping(p: &PingView) {
+    table(
+        &["VERSION", "PID"],
+        vec![vec![p.version.clone(), p.pid.to_string()]],
+    );
+    println!();
+    let rows = p
+        .counters
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.to_string()])
+        .collect();
+    table(&["COUNTER", "VALUE"], rows);
+}
+
 fn print_protocols(list: &[ProtocolView]) {
     let rows = list
         .iter()
         .map(|p| vec![p.name.clone(), p.interfaces.join(",")])
         .collect();
     table(&["PROTOCOL", "INTERFACES"], rows);
-}
-
-// ===== tests =====
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_socket_follows_the_table_unless_named() {
-        let a = Args::try_parse_from(["mgmctl", "-t", "10", "ping"]).unwrap();
-        assert_eq!((a.socket, a.table), (None, Some(10)));
-        let a = Args::try_parse_from(["mgmctl", "-s", "/run/x.sock", "ping"]).unwrap();
-        assert_eq!(a.socket, Some(PathBuf::from("/run/x.sock")));
-        assert!(Args::try_parse_from(["mgmctl", "-s", "/run/x.sock", "-t", "10", "ping"]).is_err());
-    }
 }

@@ -146,3 +146,14 @@ pub struct OwnerView {
     pub interface: String,
     pub owner: Option<String>,
 }
+
+/// The router's state in three numbers (service status line, metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Forwarding entries with at least one outgoing interface.
+    pub flows_forwarding: usize,
+    /// Groups some interface has members for.
+    pub groups: usize,
+    /// Interfaces mgmd uses that are up.
+    pub interfaces_up: usize,
+}

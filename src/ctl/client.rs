@@ -10,7 +10,7 @@ use crate::ctl::proto::{EventRecord, Reply, Request, RequestMsg};
 /// Errors talking to the daemon.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("failed to connect to {path}: {source} (is mgmd running?)")]
+    #[error("failed to connect to {path}: {source}{}", connect_hint(source))]
     Connect { path: String, source: io::Error },
     #[error("failed to talk to mgmd: {0}")]
     Io(#[from] io::Error),
@@ -18,6 +18,15 @@ pub enum ClientError {
     Malformed(String),
     #[error("{0}")]
     Daemon(String),
+}
+
+/// What a failed connection most likely means.
+fn connect_hint(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => " (is mgmd running?)",
+        io::ErrorKind::PermissionDenied => " (the control socket is root's: run as root)",
+        _ => "",
+    }
 }
 
 /// A connection to the daemon's control socket.

@@ -22,6 +22,7 @@ use crate::core::types::{FlowKey, GroupAddr, IfIndex};
 use crate::ctl::proto::{EventRecord, Reply, Request};
 use crate::daemon::DaemonError;
 use crate::daemon::ctl_server::{CtlRequest, CtlServer};
+use crate::daemon::notify::{Notifier, ServiceStatus};
 use crate::io::host::HostMemberships;
 use crate::io::mrt::{AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
 use crate::io::mrt_writer::{MrtWriter, WriterReport};
@@ -145,6 +146,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Io("signal", e))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io("signal", e))?;
+    let mut notifier = Notifier::from_env();
 
     tracing::info!(
         config = %config_path.display(),
@@ -230,6 +232,8 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
                 };
                 feed(&mut router, &mut io, input).await;
                 check_rp_filter(&router.router, &mut io);
+                // The first event is the full dump: now forwarding can work.
+                notifier.ready();
             }
             _ = tokio::time::sleep_until(rpf_recheck.unwrap_or(deadline)), if rpf_recheck.is_some() => {
                 rpf_recheck = None;
@@ -266,10 +270,13 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
                     feed(&mut router, &mut io, Input::Counters(counters)).await;
                 }
             }
+            _ = notifier.tick() => notifier.on_tick(|| ServiceStatus::of(&router.router).to_string()),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
     }
+
+    notifier.stopping();
 
     tracing::info!("stopping: removing forwarding entries and VIFs");
     feed(&mut router, &mut io, Input::Shutdown).await;

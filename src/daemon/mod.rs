@@ -1,8 +1,9 @@
-//! The daemon: the event loop that drives the sans-IO router, and the
-//! control socket server.
+//! The daemon: the event loop that drives the sans-IO router, the
+//! control socket server, and the service manager notifications.
 
 pub mod ctl_server;
 pub mod event_loop;
+pub mod notify;
 
 pub use event_loop::Options;
 

@@ -9,10 +9,26 @@ use crate::core::igmp::{GroupStatus, IgmpRouter, IgmpStats, IgmpVersion};
 use crate::core::protocol::ProtoView;
 use crate::core::status::{
     AttributionView, GroupView, InterfaceView, ProtocolView, QuerierView, RouteView, SourceView,
+    Summary,
 };
 use crate::core::types::GroupAddr;
 
 impl Router {
+    /// The state in three numbers (linear in entries and memberships).
+    pub fn summary(&self) -> Summary {
+        let mut groups: Vec<_> = self.mgm.groups_with_members().map(|k| k.group).collect();
+        groups.dedup();
+        Summary {
+            flows_forwarding: self
+                .mgm
+                .mfes()
+                .filter(|(_, m)| !m.oifs().is_empty())
+                .count(),
+            groups: groups.len(),
+            interfaces_up: self.mgm.interfaces().filter(|(_, i)| i.up).count(),
+        }
+    }
+
     pub(super) fn show_interfaces(&self, now: Instant) -> Vec<InterfaceView> {
         let mut names: BTreeSet<String> =
             self.cfg.interfaces.iter().map(|i| i.name.clone()).collect();

@@ -1,0 +1,356 @@
+//! Where the daemon's log lines go, and in what form.
+//!
+//! [`select`] decides from the command line and what standard error is
+//! (a terminal, the journal, anything else); [`init`] installs the
+//! subscriber. Colour only on a terminal; native journald fields when
+//! `JOURNAL_STREAM` names standard error (so the journal keeps each line's
+//! severity); JSON lines on request; syslog for `mgmd -d`, falling back to
+//! standard error when no syslog daemon listens.
+
+use std::io::{self, IsTerminal, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixDatagram;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::cli::mgmd::LogFormat;
+use crate::config::LogLevel;
+
+/// The local syslog socket.
+pub const SYSLOG_SOCKET: &str = "/dev/log";
+
+/// Where log lines go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogOutput {
+    /// Plain lines on standard error, coloured or not.
+    Text { ansi: bool },
+    /// One JSON object per line on standard error.
+    Json,
+    /// journald's native protocol (priority, target, fields).
+    Journal,
+    /// The local syslog socket (`mgmd -d`), text or JSON messages.
+    Syslog { json: bool },
+}
+
+/// What standard error is connected to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stderr {
+    pub terminal: bool,
+    /// `JOURNAL_STREAM` names it: systemd connected it to the journal.
+    pub journal: bool,
+    /// `NO_COLOR` is set (to anything but the empty string).
+    pub no_color: bool,
+}
+
+impl Stderr {
+    /// Looks at the process's real standard error and environment.
+    pub fn probe() -> Stderr {
+        let stream = std::env::var("JOURNAL_STREAM").ok();
+        let journal =
+            stderr_dev_ino().is_some_and(|(dev, ino)| names_stream(stream.as_deref(), dev, ino));
+        Stderr {
+            terminal: io::stderr().is_terminal(),
+            journal,
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        }
+    }
+}
+
+/// Chooses the output: `-d` logs to syslog; an explicit `--log-format`
+/// wins otherwise; by default the journal when standard error is the
+/// journal, else text, coloured only on a terminal without `NO_COLOR`.
+pub fn select(format: Option<LogFormat>, detached: bool, stderr: Stderr) -> LogOutput {
+    if detached {
+        return LogOutput::Syslog {
+            json: format == Some(LogFormat::Json),
+        };
+    }
+    match format {
+        Some(LogFormat::Json) => LogOutput::Json,
+        Some(LogFormat::Journal) => LogOutput::Journal,
+        Some(LogFormat::Text) => LogOutput::Text {
+            ansi: stderr.terminal && !stderr.no_color,
+        },
+        None if stderr.journal => LogOutput::Journal,
+        None => LogOutput::Text {
+            ansi: stderr.terminal && !stderr.no_color,
+        },
+    }
+}
+
+/// Does `JOURNAL_STREAM` (`DEVICE:INODE`, decimal) name the file with
+/// this device and inode?
+pub fn names_stream(journal_stream: Option<&str>, dev: u64, ino: u64) -> bool {
+    let Some((d, i)) = journal_stream.and_then(|s| s.trim().split_once(':')) else {
+        return false;
+    };
+    d.parse::<u64>().ok() == Some(dev) && i.parse::<u64>().ok() == Some(ino)
+}
+
+/// Installs the global subscriber. `RUST_LOG`, when set, replaces `level`.
+/// If the journal cannot be reached, logs go to standard error as text
+/// (and say so).
+pub fn init(level: LogLevel, output: LogOutput) {
+    let filter =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
+    match output {
+        LogOutput::Text { ansi } => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_ansi(ansi)
+            .with_writer(io::stderr)
+            .init(),
+        LogOutput::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter())
+            .with_writer(io::stderr)
+            .init(),
+        LogOutput::Journal => match tracing_journald::layer() {
+            Ok(journal) => tracing_subscriber::registry()
+                .with(filter())
+                .with(
+                    journal
+                        .with_priority_mappings(journal_priorities())
+                        .with_field_prefix(Some(JOURNAL_FIELD_PREFIX.into())),
+                )
+                .init(),
+            Err(e) => {
+                tracing_subscriber::fmt()
+                    .with_env_filter(filter())
+                    .with_ansi(false)
+                    .with_writer(io::stderr)
+                    .init();
+                tracing::warn!("failed to reach the journal ({e}); logging to standard error");
+            }
+        },
+        LogOutput::Syslog { json: false } => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .without_time()
+            .with_ansi(false)
+            .with_writer(Syslog)
+            .init(),
+        LogOutput::Syslog { json: true } => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter())
+            .without_time()
+            .with_writer(Syslog)
+            .init(),
+    }
+}
+
+/// Structured fields go to the journal as `MGMD_<FIELD>` (e.g.
+/// `journalctl MGMD_INTERFACE=lan1`), clear of journald's own fields.
+pub const JOURNAL_FIELD_PREFIX: &str = "MGMD";
+
+/// Journal priorities as in syslog: info is 6 and debug 7, not one
+/// higher as tracing-journald's defaults have it.
+fn journal_priorities() -> tracing_journald::PriorityMappings {
+    use tracing_journald::Priority;
+    tracing_journald::PriorityMappings {
+        error: Priority::Error,
+        warn: Priority::Warning,
+        info: Priority::Informational,
+        debug: Priority::Debug,
+        trace: Priority::Debug,
+    }
+}
+
+/// Whether a syslog daemon listens on [`SYSLOG_SOCKET`].
+pub fn syslog_available() -> bool {
+    UnixDatagram::unbound().is_ok_and(|s| s.connect(SYSLOG_SOCKET).is_ok())
+}
+
+fn stderr_dev_ino() -> Option<(u64, u64)> {
+    let fd = io::stderr().as_fd().try_clone_to_owned().ok()?;
+    let meta = std::fs::File::from(fd).metadata().ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+// ===== syslog =====
+
+/// Sends each log event as one datagram to the local syslog socket
+/// (RFC 3164 framing, facility daemon). When nobody listens there, the
+/// line goes to standard error instead, which `mgmd -d` shows until the
+/// daemon is ready (and warns about afterwards).
+struct Syslog;
+
+/// One event being formatted; sent when dropped.
+struct SyslogLine {
+    severity: u8,
+    buf: Vec<u8>,
+}
+
+impl<'a> MakeWriter<'a> for Syslog {
+    type Writer = SyslogLine;
+
+    fn make_writer(&'a self) -> SyslogLine {
+        SyslogLine {
+            severity: 6,
+            buf: Vec::new(),
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> SyslogLine {
+        SyslogLine {
+            severity: severity(*meta.level()),
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Write for SyslogLine {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for SyslogLine {
+    fn drop(&mut self) {
+        let msg = String::from_utf8_lossy(&self.buf);
+        let line = syslog_line(self.severity, std::process::id(), msg.trim_end());
+        let sent = UnixDatagram::unbound()
+            .and_then(|sock| sock.send_to(line.as_bytes(), SYSLOG_SOCKET))
+            .is_ok();
+        if !sent {
+            // Logging never stops the daemon; a write error here (nobody
+            // reads standard error any more) loses the line.
+            let _ = writeln!(io::stderr(), "mgmd: {}", msg.trim_end());
+        }
+    }
+}
+
+/// The syslog severity of a tracing level.
+fn severity(level: tracing::Level) -> u8 {
+    match level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 6,
+        tracing::Level::DEBUG | tracing::Level::TRACE => 7,
+    }
+}
+
+/// One RFC 3164 message from the daemon facility.
+fn syslog_line(severity: u8, pid: u32, msg: &str) -> String {
+    const LOG_DAEMON: u8 = 3 << 3;
+    format!("<{}>mgmd[{pid}]: {msg}", LOG_DAEMON | severity)
+}
+
+// ===== tests =====
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: Stderr = Stderr {
+        terminal: false,
+        journal: false,
+        no_color: false,
+    };
+    const TTY: Stderr = Stderr {
+        terminal: true,
+        ..FILE
+    };
+    const JOURNAL: Stderr = Stderr {
+        journal: true,
+        ..FILE
+    };
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert_eq!(select(None, false, FILE), LogOutput::Text { ansi: false });
+        assert_eq!(select(None, false, TTY), LogOutput::Text { ansi: true });
+        let no_color = Stderr {
+            no_color: true,
+            ..TTY
+        };
+        assert_eq!(
+            select(None, false, no_color),
+            LogOutput::Text { ansi: false }
+        );
+        assert_eq!(
+            select(Some(LogFormat::Text), false, FILE),
+            LogOutput::Text { ansi: false }
+        );
+    }
+
+    #[test]
+    fn the_journal_by_default_when_stderr_is_the_journal() {
+        assert_eq!(select(None, false, JOURNAL), LogOutput::Journal);
+        // An explicit format wins.
+        assert_eq!(
+            select(Some(LogFormat::Text), false, JOURNAL),
+            LogOutput::Text { ansi: false }
+        );
+        assert_eq!(
+            select(Some(LogFormat::Json), false, JOURNAL),
+            LogOutput::Json
+        );
+        assert_eq!(
+            select(Some(LogFormat::Journal), false, TTY),
+            LogOutput::Journal
+        );
+    }
+
+    #[test]
+    fn detached_logs_go_to_syslog() {
+        assert_eq!(
+            select(None, true, JOURNAL),
+            LogOutput::Syslog { json: false }
+        );
+        assert_eq!(
+            select(Some(LogFormat::Json), true, TTY),
+            LogOutput::Syslog { json: true }
+        );
+    }
+
+    #[test]
+    fn journal_stream_must_name_this_file() {
+        assert!(names_stream(Some("8:12345"), 8, 12345));
+        assert!(!names_stream(Some("8:12345"), 8, 12346));
+        assert!(!names_stream(Some("9:12345"), 8, 12345));
+        assert!(!names_stream(Some("8"), 8, 12345));
+        assert!(!names_stream(Some("x:y"), 8, 12345));
+        assert!(!names_stream(None, 8, 12345));
+    }
+
+    #[test]
+    fn journal_stream_is_checked_against_the_real_stderr() {
+        // Whatever stderr is here, it is a file with a device and inode,
+        // and a JOURNAL_STREAM naming another file does not match it.
+        let (dev, ino) = stderr_dev_ino().expect("stderr has a device and inode");
+        assert!(names_stream(Some(&format!("{dev}:{ino}")), dev, ino));
+        assert!(!names_stream(Some(&format!("{dev}:{}", ino + 1)), dev, ino));
+    }
+
+    #[test]
+    fn journal_and_syslog_priorities_agree() {
+        let j = journal_priorities();
+        for (level, prio) in [
+            (tracing::Level::ERROR, j.error),
+            (tracing::Level::WARN, j.warn),
+            (tracing::Level::INFO, j.info),
+            (tracing::Level::DEBUG, j.debug),
+            (tracing::Level::TRACE, j.trace),
+        ] {
+            // A Priority is the ASCII digit journald expects.
+            assert_eq!(prio as u8 - b'0', severity(level), "{level}");
+        }
+    }
+
+    #[test]
+    fn syslog_lines_carry_facility_severity_and_pid() {
+        assert_eq!(severity(tracing::Level::ERROR), 3);
+        assert_eq!(severity(tracing::Level::WARN), 4);
+        assert_eq!(severity(tracing::Level::DEBUG), 7);
+        assert_eq!(syslog_line(3, 42, "boom"), "<27>mgmd[42]: boom");
+        assert_eq!(syslog_line(6, 42, "started"), "<30>mgmd[42]: started");
+    }
+}

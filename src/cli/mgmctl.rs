@@ -1,0 +1,202 @@
+//! The control tool's command line and exit codes.
+
+use std::io;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::ctl::client::ClientError;
+
+const AFTER_LONG_HELP: &str = "\
+EXIT STATUS:
+    0    success
+    1    any other failure: the conversation with mgmd broke off, or its
+         reply could not be read
+    2    bad usage (unknown command or option, missing argument)
+    3    mgmd refused the request (e.g. unknown interface or protocol, an
+         interface already owned by another protocol)
+    4    mgmd is not running: the control socket is missing, or nobody
+         listens on it
+    5    permission denied on the control socket (it is root's, mode 0600)
+
+FILES:
+    /run/mgmd/mgmd.sock      the default control socket
+    /run/mgmd/mgmd-N.sock    the control socket of the mgmd on table N (-t N)
+
+EXAMPLES:
+    mgmctl show interfaces
+    mgmctl -t 10 --json show routes
+    mgmctl take eth1 static
+    mgmctl ping || echo \"mgmd is down (status $?)\"";
+
+/// `mgmctl`'s command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "mgmctl",
+    version,
+    about = "Control and inspect a running mgmd",
+    long_about = "Control and inspect a running mgmd over its control socket: tables for \
+                  people, --json for scripts. Each failure has its own exit status (see \
+                  EXIT STATUS below), so scripts can tell a stopped daemon from a refused \
+                  request.",
+    after_long_help = AFTER_LONG_HELP
+)]
+pub struct Args {
+    /// The daemon's control socket [default: /run/mgmd/mgmd.sock, or
+    /// /run/mgmd/mgmd-N.sock with --table N].
+    #[arg(short = 's', long, conflicts_with = "table")]
+    pub socket: Option<PathBuf>,
+    /// Talk to the mgmd running on multicast routing table N (its default
+    /// control socket).
+    #[arg(short = 't', long, value_name = "N")]
+    pub table: Option<u32>,
+    /// Print JSON instead of tables (errors as {"error": "..."}).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Show mgmd's state.
+    Show {
+        #[command(subcommand)]
+        what: Show,
+    },
+    /// Give an interface's multicast to a routing protocol (runs the
+    /// IGMP disable/enable sequence).
+    Take { interface: String, protocol: String },
+    /// Give an interface back to IGMP alone (runs the sequence).
+    Release { interface: String, protocol: String },
+    /// Stream ownership steps, membership and forwarding changes live.
+    Events,
+    /// Check that mgmd answers; prints its version, pid and counters.
+    Ping,
+}
+
+/// What `show` shows.
+#[derive(Subcommand, Debug)]
+pub enum Show {
+    /// Interfaces, owners, IGMP and querier state.
+    Interfaces,
+    /// Groups and sources learned by IGMP, per interface.
+    Groups,
+    /// Forwarding entries with their counters.
+    Routes,
+    /// Routing protocols and the interfaces they own.
+    Protocols,
+}
+
+// ===== exit codes =====
+
+/// Why `mgmctl` failed; each has its own exit status (documented in
+/// `mgmctl --help`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Anything else: the conversation broke off, a reply was unreadable.
+    Other = 1,
+    /// Bad usage: clap's own status.
+    Usage = 2,
+    /// mgmd answered with an error.
+    Refused = 3,
+    /// No mgmd: the socket is missing or nobody listens on it.
+    NotRunning = 4,
+    /// The control socket exists but may not be used by this user.
+    PermissionDenied = 5,
+}
+
+impl Failure {
+    /// Which failure a client error is.
+    pub fn of(e: &ClientError) -> Failure {
+        match e {
+            ClientError::Connect { source, .. } => match source.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => Failure::NotRunning,
+                io::ErrorKind::PermissionDenied => Failure::PermissionDenied,
+                _ => Failure::Other,
+            },
+            ClientError::Daemon(_) => Failure::Refused,
+            ClientError::Io(_) | ClientError::Malformed(_) => Failure::Other,
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+// ===== tests =====
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn the_socket_follows_the_table_unless_named() {
+        let a = Args::try_parse_from(["mgmctl", "-t", "10", "ping"]).unwrap();
+        assert_eq!((a.socket, a.table), (None, Some(10)));
+        let a = Args::try_parse_from(["mgmctl", "-s", "/run/x.sock", "ping"]).unwrap();
+        assert_eq!(a.socket, Some(PathBuf::from("/run/x.sock")));
+        assert!(Args::try_parse_from(["mgmctl", "-s", "/run/x.sock", "-t", "10", "ping"]).is_err());
+    }
+
+    #[test]
+    fn bad_usage_is_clap_status_two() {
+        let e = Args::try_parse_from(["mgmctl", "frobnicate"]).unwrap_err();
+        assert_eq!(e.exit_code(), i32::from(Failure::Usage.code()));
+    }
+
+    #[test]
+    fn failures_are_told_apart() {
+        let connect = |kind| ClientError::Connect {
+            path: "/run/mgmd/mgmd.sock".into(),
+            source: io::Error::from(kind),
+        };
+        let cases = [
+            (connect(io::ErrorKind::NotFound), Failure::NotRunning),
+            (
+                connect(io::ErrorKind::ConnectionRefused),
+                Failure::NotRunning,
+            ),
+            (
+                connect(io::ErrorKind::PermissionDenied),
+                Failure::PermissionDenied,
+            ),
+            (connect(io::ErrorKind::InvalidInput), Failure::Other),
+            (
+                ClientError::Daemon("no such interface".into()),
+                Failure::Refused,
+            ),
+            (
+                ClientError::Malformed("connection closed".into()),
+                Failure::Other,
+            ),
+            (
+                ClientError::Io(io::Error::from(io::ErrorKind::BrokenPipe)),
+                Failure::Other,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(Failure::of(&e), want, "{e}");
+        }
+        let codes: std::collections::BTreeSet<u8> = [
+            Failure::Other,
+            Failure::Usage,
+            Failure::Refused,
+            Failure::NotRunning,
+            Failure::PermissionDenied,
+        ]
+        .iter()
+        .map(|f| f.code())
+        .collect();
+        assert_eq!(codes.len(), 5);
+        assert!(!codes.contains(&0));
+    }
+}

@@ -1,0 +1,23 @@
+//! What the two programs do before and around their real work: their
+//! command lines, log set-up and detaching.
+//!
+//! The clap definitions of `mgmd` and `mgmctl` live here, in the library,
+//! rather than in `src/bin/`, so that one definition serves three users:
+//! the binaries, their tests, and `examples/gen-dist.rs`, which writes the
+//! man pages (clap_mangen) and shell completions (clap_complete) that the
+//! Debian package ships (`scripts/package.sh` runs it). The generator is an
+//! example rather than a hidden option of the binaries so that neither
+//! generator crate is linked into what runs on a router, and rather than a
+//! build script so that its output lands where the packager expects it
+//! instead of in a hashed `OUT_DIR`; the test build already compiles the
+//! dev-dependencies it uses, so generating costs one small link.
+//!
+//! - [`mgmd`]: the daemon's arguments and exit codes.
+//! - [`mgmctl`]: the control tool's arguments and exit codes.
+//! - [`logging`]: where log lines go (terminal, journal, JSON, syslog).
+//! - [`detach`]: `mgmd -d`, which returns only once the daemon is ready.
+
+pub mod detach;
+pub mod logging;
+pub mod mgmctl;
+pub mod mgmd;

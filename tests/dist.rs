@@ -1,0 +1,154 @@
+//! What the package ships beside the binaries stays true to the code:
+//! `mgmd.toml(5)` describes every configuration key the parser accepts and
+//! no other; the units start the installed binaries.
+
+use std::collections::BTreeSet;
+
+use mgmd::config::Config;
+
+const MAN_PAGE: &str = include_str!("../dist/man/mgmd.toml.5");
+
+/// Each table of the file, as a snippet that reaches it, plus a key it does
+/// not accept: the parser's refusal lists the keys it does accept.
+const PROBES: &[(&str, &str)] = &[
+    ("top level", "zz-unknown = 1\n"),
+    ("[global]", "[global]\nzz-unknown = 1\n"),
+    ("[igmp]", "[igmp]\nzz-unknown = 1\n"),
+    (
+        "[[interface]]",
+        "[[interface]]\nname = \"eth0\"\nzz-unknown = 1\n",
+    ),
+    ("[static]", "[static]\nzz-unknown = 1\n"),
+    (
+        "[[static.route]]",
+        "[[static.route]]\ngroup = \"239.1.1.1\"\ninbound = \"a\"\noutbound = [\"b\"]\nzz-unknown = 1\n",
+    ),
+    (
+        "outbound table",
+        "[[static.route]]\ngroup = \"239.1.1.1\"\ninbound = \"a\"\noutbound = [{ name = \"b\", zz-unknown = 1 }]\n",
+    ),
+    (
+        "[[static.join]]",
+        "[[static.join]]\ninterface = \"a\"\ngroup = \"239.1.1.1\"\nzz-unknown = 1\n",
+    ),
+    (
+        "[proxy]",
+        "[proxy]\nupstream = [\"a\"]\ndownstream = [\"b\"]\nzz-unknown = 1\n",
+    ),
+];
+
+/// The keys the parser accepts in one table.
+fn accepted_keys(what: &str, snippet: &str) -> Vec<String> {
+    let e = Config::parse(snippet, "probe.toml")
+        .err()
+        .unwrap_or_else(|| panic!("{what}: an unknown key was accepted"));
+    let msg = e.to_string();
+    let list = msg
+        .split_once("allowed keys: ")
+        .or_else(|| msg.split_once("allowed key: "))
+        .unwrap_or_else(|| panic!("{what}: no list of keys in {msg:?}"))
+        .1;
+    list.split(", ")
+        .map(|k| k.trim().trim_matches('`').to_owned())
+        .collect()
+}
+
+/// Keys as the page sets them in bold (`\fBkey\fR`, with `\-` for `-`).
+fn bold_words(page: &str) -> BTreeSet<String> {
+    page.split("\\fB")
+        .skip(1)
+        .filter_map(|s| s.split_once("\\fR").map(|(w, _)| w.replace("\\-", "-")))
+        .collect()
+}
+
+/// The keys the page describes: the first word of each `.TP` entry.
+fn described_keys(page: &str) -> BTreeSet<String> {
+    let lines: Vec<&str> = page.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0] == ".TP")
+        .filter_map(|w| w[1].strip_prefix("\\fB"))
+        .filter_map(|s| s.split_once("\\fR").map(|(w, _)| w.replace("\\-", "-")))
+        .collect()
+}
+
+#[test]
+fn the_config_man_page_describes_every_key() {
+    let bold = bold_words(MAN_PAGE);
+    let mut all = BTreeSet::new();
+    for (what, snippet) in PROBES {
+        let keys = accepted_keys(what, snippet);
+        assert!(!keys.is_empty(), "{what}: no keys");
+        for key in keys {
+            let as_table = [
+                format!("[{key}]"),
+                format!("[[{key}]]"),
+                format!("[static.{key}]"),
+                format!("[[static.{key}]]"),
+            ];
+            assert!(
+                bold.contains(&key) || as_table.iter().any(|t| MAN_PAGE.contains(t.as_str())),
+                "{what}: key `{key}` is missing from dist/man/mgmd.toml.5"
+            );
+            all.insert(key);
+        }
+    }
+    // And nothing the parser would refuse is described as a key.
+    for key in described_keys(MAN_PAGE) {
+        assert!(
+            all.contains(&key),
+            "dist/man/mgmd.toml.5 describes `{key}`, which no table accepts"
+        );
+    }
+    // The probes reached the tables they meant to.
+    for key in [
+        "control-socket",
+        "robustness",
+        "only-with-members",
+        "legal-sources",
+    ] {
+        assert!(all.contains(key), "{key} not probed");
+    }
+}
+
+#[test]
+fn the_man_page_example_is_a_valid_configuration() {
+    let example = MAN_PAGE
+        .split_once(".SH EXAMPLE\n.nf\n")
+        .and_then(|(_, rest)| rest.split_once(".fi\n"))
+        .expect("an EXAMPLE section in .nf/.fi")
+        .0
+        .replace("\\-", "-");
+    if let Err(e) = Config::parse(&example, "mgmd.toml.5") {
+        panic!("the example in mgmd.toml(5) does not validate: {e}");
+    }
+}
+
+#[test]
+fn the_units_start_the_packaged_binary_with_the_packaged_config() {
+    let cargo = include_str!("../Cargo.toml");
+    assert!(
+        cargo.contains("\"usr/sbin/\""),
+        "the package installs the binaries in /usr/sbin"
+    );
+    assert!(cargo.contains("\"etc/mgmd/mgmd.toml\""));
+    for (unit, config) in [
+        (
+            include_str!("../dist/systemd/mgmd.service"),
+            "/etc/mgmd/mgmd.toml",
+        ),
+        (
+            include_str!("../dist/systemd/mgmd@.service"),
+            "/etc/mgmd/%i.toml",
+        ),
+    ] {
+        let exec = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .expect("an ExecStart= line");
+        assert!(exec.starts_with("/usr/sbin/mgmd "), "{exec}");
+        assert!(exec.contains(&format!("-c {config}")), "{exec}");
+        assert!(unit.contains("\nType=notify\n"));
+        assert!(unit.contains("\nExecReload=/bin/kill -HUP $MAINPID\n"));
+    }
+}
