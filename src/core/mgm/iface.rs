@@ -39,7 +39,7 @@ impl MgmIface {
     }
 
     /// The component memberships on this interface count for: the routing
-    /// owner if any, else IGMP (decision D1).
+    /// owner if any, else IGMP (D1 in ARCHITECTURE.md).
     pub fn component(&self) -> ComponentId {
         match self.owner {
             Some(p) => ComponentId::Protocol(p),
