@@ -49,6 +49,9 @@ pub struct Header {
     pub config_path: String,
     /// The configuration text the router ran on.
     pub config: String,
+    /// What the command line set over it.
+    #[serde(default)]
+    pub overrides: crate::config::Overrides,
 }
 
 /// One router step.
@@ -105,6 +108,7 @@ impl Recorder {
         path: &Path,
         config_path: &Path,
         config_text: &str,
+        overrides: &crate::config::Overrides,
         start: Instant,
     ) -> io::Result<Recorder> {
         let file = std::fs::OpenOptions::new()
@@ -120,6 +124,7 @@ impl Recorder {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             config_path: config_path.display().to_string(),
             config: config_text.to_owned(),
+            overrides: overrides.clone(),
         };
         r.line(&header)?;
         Ok(r)
@@ -242,8 +247,9 @@ pub fn replay(
                     ),
                 ));
             }
-            let cfg = Config::parse(&header.config, &header.config_path)
+            let mut cfg = Config::parse(&header.config, &header.config_path)
                 .map_err(|e| bad(line, format!("the recorded configuration is refused: {e}")))?;
+            header.overrides.apply(&mut cfg);
             let start = Instant::now();
             run = Some((Router::new(cfg, start), start));
             continue;

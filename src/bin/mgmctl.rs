@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mgmd::cli::mgmctl::{Args, Cmd, Failure, Show};
-use mgmd::core::status::{GroupView, InterfaceView, ProtocolView, RouteView};
+use mgmd::cli::mgmctl::{Args, Cmd, Failure, RouteOp, Show};
+use mgmd::core::protocol::static_routes::Edit;
+use mgmd::core::status::{GroupView, InterfaceView, ProtocolView, ReloadReport, RouteView};
 use mgmd::ctl::client::ClientError;
 use mgmd::ctl::{Client, Request};
 
@@ -62,6 +63,55 @@ fn run(args: &Args) -> Result<(), Error> {
             Show::Groups => Request::ShowGroups,
             Show::Routes => Request::ShowRoutes,
             Show::Protocols => Request::ShowProtocols,
+            Show::Config => Request::ShowConfig,
+        },
+        Cmd::Reload => Request::Reload,
+        Cmd::Route { op } => Request::StaticEdit {
+            edit: match op {
+                RouteOp::Add {
+                    group,
+                    inbound,
+                    outbound,
+                    source,
+                    with_members,
+                } => Edit::RouteAdd {
+                    source: source.clone(),
+                    group: group.clone(),
+                    inbound: inbound.clone(),
+                    outbound: outbound
+                        .iter()
+                        .filter(|o| !with_members.contains(o))
+                        .cloned()
+                        .collect(),
+                    with_members: with_members.clone(),
+                },
+                RouteOp::Del { group, source } => Edit::RouteDel {
+                    source: source.clone(),
+                    group: group.clone(),
+                },
+            },
+        },
+        Cmd::Join {
+            interface,
+            group,
+            source,
+        } => Request::StaticEdit {
+            edit: Edit::Join {
+                interface: interface.clone(),
+                group: group.clone(),
+                source: source.clone(),
+            },
+        },
+        Cmd::Leave {
+            interface,
+            group,
+            source,
+        } => Request::StaticEdit {
+            edit: Edit::Leave {
+                interface: interface.clone(),
+                group: group.clone(),
+                source: source.clone(),
+            },
         },
         Cmd::Take {
             interface,
@@ -120,7 +170,11 @@ fn run(args: &Args) -> Result<(), Error> {
             Show::Protocols => {
                 print_protocols(&serde_json::from_value::<Vec<ProtocolView>>(data).map_err(decode)?)
             }
+            Show::Config => print_config(&data),
         },
+        Cmd::Reload | Cmd::Route { .. } | Cmd::Join { .. } | Cmd::Leave { .. } => {
+            print_report(&serde_json::from_value::<ReloadReport>(data).map_err(decode)?)
+        }
         Cmd::Take {
             interface,
             protocol,
@@ -133,6 +187,35 @@ fn run(args: &Args) -> Result<(), Error> {
 }
 
 // ===== rendering =====
+
+/// What a reload or a runtime edit changed.
+fn print_report(r: &ReloadReport) {
+    for w in &r.warnings {
+        eprintln!("{w}");
+    }
+    if r.changes.is_empty() {
+        println!("no change");
+    }
+    for c in &r.changes {
+        println!("{}: {}", c.section, c.change);
+    }
+}
+
+/// The file as mgmd read it, then the runtime edits.
+fn print_config(data: &serde_json::Value) {
+    let path = data["path"].as_str().unwrap_or("?");
+    println!("# {path}");
+    print!("{}", data["text"].as_str().unwrap_or(""));
+    let edits = data["runtime_edits"]
+        .as_array()
+        .map_or(&[][..], |v| v.as_slice());
+    if !edits.is_empty() {
+        println!("\n# runtime edits (mgmctl), lost at the next reload or restart:");
+        for e in edits {
+            print!("{}", e.as_str().unwrap_or(""));
+        }
+    }
+}
 
 /// Print rows as left-aligned columns.
 fn table(header: &[&str], rows: Vec<Vec<String>>) {

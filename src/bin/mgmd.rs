@@ -26,6 +26,9 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
+        for w in &config.warnings {
+            eprintln!("{w}");
+        }
         println!("{}: configuration OK", args.config.display());
         return ExitCode::SUCCESS;
     }
@@ -55,12 +58,11 @@ fn main() -> ExitCode {
         }
     }
 
-    if let Some(path) = &args.control_socket {
-        config.global.control_socket = path.clone();
-    }
-    if let Some(path) = &args.pid_file {
-        config.global.pid_file = path.clone();
-    }
+    let overrides = mgmd::config::Overrides {
+        control_socket: args.control_socket.clone(),
+        pid_file: args.pid_file.clone(),
+    };
+    overrides.apply(&mut config);
     let level = args
         .log_level
         .map_or(config.global.log_level, LogLevel::from);
@@ -68,10 +70,14 @@ fn main() -> ExitCode {
         level,
         logging::select(args.log_format, args.detach, Stderr::probe()),
     );
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
 
     let opts = mgmd::daemon::Options {
         config_path,
         config_text,
+        overrides,
         record,
     };
     run(config, opts)

@@ -27,6 +27,11 @@ EXAMPLES:
     mgmctl show interfaces
     mgmctl -t 10 --json show routes
     mgmctl take eth1 static
+    mgmctl reload
+    mgmctl route add 239.1.0.0/16 eth0 eth1 eth2 --source 10.0.0.0/24
+    mgmctl route del 239.1.0.0/16 --source 10.0.0.0/24
+    mgmctl join eth0 239.5.5.5 --source 10.0.0.9
+    mgmctl show config
     mgmctl ping || echo \"mgmd is down (status $?)\"";
 
 /// `mgmctl`'s command line.
@@ -74,6 +79,60 @@ pub enum Cmd {
     Events,
     /// Check that mgmd answers; prints its version, pid and counters.
     Ping,
+    /// Read the configuration file again and apply what changed (as
+    /// SIGHUP does). Prints what changed; a bad file changes nothing and
+    /// is refused with FILE:LINE:COLUMN and the reason (exit status 3).
+    Reload,
+    /// Add or delete a static route at runtime (until the next reload or
+    /// restart). Needs a [static] section; the route uses the interfaces
+    /// static owns.
+    Route {
+        #[command(subcommand)]
+        op: RouteOp,
+    },
+    /// Join GROUP (from SOURCE) on INTERFACE at runtime, as a static join
+    /// (until the next reload or restart).
+    Join {
+        interface: String,
+        group: String,
+        /// Join from this source only (source-specific).
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Leave what `join` (or a [[static.join]] of the file) joined.
+    Leave {
+        interface: String,
+        group: String,
+        #[arg(long)]
+        source: Option<String>,
+    },
+}
+
+/// `route add|del`.
+#[derive(Subcommand, Debug)]
+pub enum RouteOp {
+    /// Forward GROUP (a group or prefix) arriving on INBOUND out of each
+    /// OUTBOUND.
+    Add {
+        group: String,
+        inbound: String,
+        #[arg(required = true)]
+        outbound: Vec<String>,
+        /// Only from this source (an address or prefix).
+        #[arg(long)]
+        source: Option<String>,
+        /// An outbound interface that forwards only while IGMP has members
+        /// there (repeat for several).
+        #[arg(long = "with-members", value_name = "IFACE")]
+        with_members: Vec<String>,
+    },
+    /// Delete the route for GROUP (and SOURCE), from the file or added at
+    /// runtime.
+    Del {
+        group: String,
+        #[arg(long)]
+        source: Option<String>,
+    },
 }
 
 /// What `show` shows.
@@ -87,6 +146,9 @@ pub enum Show {
     Routes,
     /// Routing protocols and the interfaces they own.
     Protocols,
+    /// The running configuration: the file as read, then the runtime
+    /// edits since the last reload (with --json: what mgmd runs on).
+    Config,
 }
 
 // ===== exit codes =====

@@ -3,6 +3,7 @@
 //! position, and what a protocol section tells the rest of the file about
 //! the interfaces it uses ([`InterfaceUse`]).
 
+use std::cell::RefCell;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::raw::{DurationInput, LimitInput, SpStr};
-use super::{ConfigError, GroupRange};
+use super::{ConfigError, ConfigWarning, GroupRange};
 use crate::core::types::GroupAddr;
 
 /// `IFNAMSIZ` in `linux/if.h`, including the terminating NUL.
@@ -63,17 +64,62 @@ pub enum IgmpUse {
 
 // ===== Checker =====
 
-/// Checks values of one configuration text; every error points into it.
-#[derive(Clone, Copy)]
+/// Checks values of one configuration text; every error points into it,
+/// and so does every warning it collects.
 pub struct Checker<'a> {
     pub(crate) path: &'a Path,
     pub(crate) text: &'a str,
+    pub(crate) warnings: RefCell<Vec<ConfigWarning>>,
+}
+
+impl<'a> Checker<'a> {
+    pub(crate) fn new(path: &'a Path, text: &'a str) -> Checker<'a> {
+        Checker {
+            path,
+            text,
+            warnings: RefCell::new(Vec::new()),
+        }
+    }
 }
 
 impl Checker<'_> {
     /// An error about the text at `span`.
     pub fn err(&self, span: Range<usize>, message: String) -> ConfigError {
         ConfigError::invalid(self.path, self.text, span, message)
+    }
+
+    /// A warning about the text at `span`: allowed, but it does nothing
+    /// useful.
+    pub fn warn(&self, span: Range<usize>, message: String) {
+        self.warnings.borrow_mut().push(ConfigWarning {
+            path: self.path.to_path_buf(),
+            at: super::Position::of_offset(self.text, span.start),
+            message,
+        });
+    }
+
+    /// Warns when an allow list and a deny list overlap (deny wins: those
+    /// groups never pass).
+    pub fn warn_overlap(
+        &self,
+        allow_key: &str,
+        allow: &[Ipv4Net],
+        deny_key: &str,
+        deny: &[Ipv4Net],
+        span: Range<usize>,
+    ) {
+        for a in allow {
+            if let Some(d) = deny.iter().find(|d| d.contains(a) || a.contains(*d)) {
+                self.warn(
+                    span,
+                    format!(
+                        "{a} in {allow_key} overlaps {d} in {deny_key}; the deny list wins, so \
+                         the groups in both never pass"
+                    ),
+                );
+                return;
+            }
+        }
     }
 
     /// The line of a position (for "first defined at line N").

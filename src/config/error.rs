@@ -63,6 +63,28 @@ pub enum ConfigError {
     },
 }
 
+/// Something a configuration does that is allowed but does nothing useful
+/// (no interface at all, a group that can never pass, a route for
+/// link-local groups). Reported, never refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub path: PathBuf,
+    pub at: Position,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: warning: {}",
+            self.path.display(),
+            self.at,
+            self.message
+        )
+    }
+}
+
 impl ConfigError {
     /// The file the error is about.
     pub fn path(&self) -> &Path {
@@ -93,11 +115,16 @@ impl ConfigError {
 
     /// Builds a [`ConfigError::Syntax`] from the TOML parser's error.
     pub(crate) fn from_toml(path: &Path, text: &str, err: &toml::de::Error) -> ConfigError {
-        let at = Position::of_offset(text, err.span().map_or(0, |s| s.start));
+        let span = err.span().unwrap_or(0..0);
+        let at = Position::of_offset(text, span.start);
+        let message = match err.message().trim() {
+            "duplicate key" => duplicate_message(text, span),
+            m => reword_toml_message(m),
+        };
         ConfigError::Syntax {
             path: path.to_path_buf(),
             at,
-            message: reword_toml_message(err.message()),
+            message,
         }
     }
 
@@ -117,6 +144,45 @@ impl ConfigError {
 }
 
 // ===== helper functions =====
+
+/// "duplicate key `x` (first at line N)", or the same for a table header,
+/// from the parser's bare "duplicate key" and the position of the second
+/// definition.
+fn duplicate_message(text: &str, span: Range<usize>) -> String {
+    let name = text
+        .get(span.clone())
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"')
+        .to_owned();
+    if name.is_empty() {
+        return "duplicate key; each key is defined once".to_owned();
+    }
+    let line_start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let is_header = text[line_start..].trim_start().starts_with('[');
+    // The first definition: a header naming the table, or (for a key) the
+    // key at the start of an earlier line.
+    let first = text[..line_start].lines().enumerate().find(|(_, l)| {
+        let l = l.trim_start();
+        if is_header {
+            let inner = l.trim_start_matches('[').trim_end().trim_end_matches(']');
+            l.starts_with('[') && inner.trim() == name
+        } else {
+            l.strip_prefix(name.as_str())
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        }
+    });
+    let first = first.map_or(String::new(), |(i, _)| {
+        format!(" (first at line {})", i + 1)
+    });
+    if is_header {
+        format!("duplicate table [{name}]{first}; each table is written once: merge them")
+    } else {
+        format!("duplicate key `{name}`{first}; each key is given once per table")
+    }
+}
 
 /// serde speaks of "fields"; a configuration file has "keys". Also folds
 /// multi-line parser messages into one line.
@@ -142,6 +208,9 @@ fn reword_toml_message(msg: &str) -> String {
     }
     if let Some(rest) = msg.strip_prefix("duplicate field ") {
         return format!("duplicate key {rest}");
+    }
+    if msg == "integer number overflowed" || msg.contains(" as i128") {
+        return "integer out of range".to_owned();
     }
     if let Some((got, expected)) = msg.split_once(", expected ") {
         let expected = match expected {
@@ -207,6 +276,28 @@ mod tests {
         assert_eq!(
             reword_toml_message("invalid type: string \"3\", expected i64"),
             "invalid type: string \"3\"; expected an integer"
+        );
+        assert_eq!(
+            reword_toml_message(
+                "invalid type: integer `99999999999999999999` as i128, expected i64"
+            ),
+            "integer out of range"
+        );
+    }
+
+    #[test]
+    fn duplicates_name_the_key_and_where_it_was_first() {
+        let text = "[global]\ntable = 3\ntable = 4\n";
+        let second = text.rfind("table").unwrap();
+        assert_eq!(
+            duplicate_message(text, second..second + 5),
+            "duplicate key `table` (first at line 2); each key is given once per table"
+        );
+        let text = "[global]\ntable = 3\n[ global ]\n";
+        let second = text.rfind("global").unwrap();
+        assert_eq!(
+            duplicate_message(text, second..second + 6),
+            "duplicate table [global] (first at line 1); each table is written once: merge them"
         );
     }
 }

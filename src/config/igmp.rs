@@ -219,6 +219,15 @@ impl Checker<'_> {
         s.ssm_range = ranges("ssm-range", &raw.ssm_range)?;
         s.allow_groups = ranges("allow-groups", &raw.allow_groups)?;
         s.deny_groups = ranges("deny-groups", &raw.deny_groups)?;
+        if let (Some(a), Some(d)) = (&s.allow_groups, &s.deny_groups) {
+            self.warn_overlap(
+                "allow-groups",
+                &a.value,
+                "deny-groups",
+                &d.value,
+                d.at.span.clone(),
+            );
+        }
         Ok(s)
     }
 

@@ -29,7 +29,7 @@ pub(crate) mod raw;
 mod validate;
 
 pub use check::{Checker, IgmpUse, InterfaceUse};
-pub use error::{ConfigError, Position};
+pub use error::{ConfigError, ConfigWarning, Position};
 
 /// Where mgmd looks for its configuration unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/mgmd/mgmd.toml";
@@ -49,6 +49,8 @@ pub struct Config {
     /// The routing protocol sections present, in registry order
     /// ([`crate::core::protocol::registry::PROTOCOLS`]).
     pub protocols: Vec<Arc<dyn ProtocolConfig>>,
+    /// What the file does that is allowed but does nothing useful.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 impl Config {
@@ -127,6 +129,31 @@ impl Serialize for Config {
     }
 }
 
+// ===== Overrides =====
+
+/// Settings the command line gives over the file's (`--control-socket`,
+/// `--pid-file`). They hold for every configuration the daemon runs on,
+/// reloads included.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Overrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_socket: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_file: Option<PathBuf>,
+}
+
+impl Overrides {
+    pub fn apply(&self, cfg: &mut Config) {
+        if let Some(p) = &self.control_socket {
+            cfg.global.control_socket = p.clone();
+        }
+        if let Some(p) = &self.pid_file {
+            cfg.global.pid_file = p.clone();
+        }
+    }
+}
+
 // ===== GlobalConfig =====
 
 /// `[global]`
@@ -139,6 +166,7 @@ pub struct GlobalConfig {
     /// Multicast routing table (`MRT_TABLE`); `None` = the default table.
     pub table: Option<u32>,
     /// A forwarding entry that carried no traffic for this long is removed.
+    #[serde(serialize_with = "crate::core::types::duration_text::serialize")]
     pub mfe_idle_timeout: Duration,
     pub log_level: LogLevel,
     /// Warn at start-up about interfaces whose strict reverse-path filter
@@ -254,6 +282,11 @@ impl GroupRange {
     pub fn new(net: Ipv4Net) -> Option<GroupRange> {
         let multicast = Ipv4Net::new(Ipv4Addr::new(224, 0, 0, 0), 4).expect("valid literal prefix");
         (multicast.contains(&net) && net.trunc() == net).then_some(GroupRange(net))
+    }
+
+    /// 224.0.0.0/24, the link-local groups (never forwarded).
+    pub fn link_local() -> GroupRange {
+        GroupRange(Ipv4Net::new(Ipv4Addr::new(224, 0, 0, 0), 24).expect("valid literal prefix"))
     }
 
     /// Exactly one group.

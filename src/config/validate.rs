@@ -27,13 +27,16 @@ const SUN_PATH_MAX: usize = 107;
 /// device name must fit `IFNAMSIZ`).
 const MRT_TABLE_LIMIT: u32 = 1_000_000_000;
 const MIN_MFE_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// A year: longer means "never" in practice, and keeps every deadline far
+/// from what a clock can hold.
+const MAX_MFE_IDLE_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// The sections every file may have besides the protocols'.
 const BUILTIN_SECTIONS: [&str; 3] = ["global", "igmp", "interface"];
 
 /// Parses and validates configuration text.
 pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
-    let c = Checker { path, text };
+    let c = Checker::new(path, text);
     let doc = DeTable::parse(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
     let mut entries: Vec<(Spanned<String>, Spanned<DeValue<'_>>)> = doc
         .into_inner()
@@ -165,11 +168,24 @@ impl Checker<'_> {
             }
         }
 
+        if interfaces.is_empty() {
+            self.warn(
+                0..0,
+                "no interface is configured: mgmd runs but does nothing; add [[interface]] \
+                 sections (IGMP) or a protocol section"
+                    .to_owned(),
+            );
+        }
         Ok(Config {
             global,
             igmp_defaults,
             interfaces,
             protocols: protocols.into_iter().map(|p| p.config).collect(),
+            warnings: {
+                let mut w = std::mem::take(&mut *self.warnings.borrow_mut());
+                w.sort_by_key(|w| (w.at.line, w.at.column));
+                w
+            },
         })
     }
 
@@ -217,13 +233,15 @@ impl Checker<'_> {
         }
         if let Some(v) = &raw.mfe_idle_timeout {
             let d = self.validate_duration("mfe-idle-timeout", v)?;
-            if d < MIN_MFE_IDLE_TIMEOUT {
+            if !(MIN_MFE_IDLE_TIMEOUT..=MAX_MFE_IDLE_TIMEOUT).contains(&d) {
                 return Err(self.err(
                     v.span(),
                     format!(
-                        "mfe-idle-timeout = {} is too short; use at least {} (default 900s)",
+                        "mfe-idle-timeout = {} is out of range; use {}..={} (365 days; default \
+                         900s)",
                         fmt_dur(d),
-                        fmt_dur(MIN_MFE_IDLE_TIMEOUT)
+                        fmt_dur(MIN_MFE_IDLE_TIMEOUT),
+                        fmt_dur(MAX_MFE_IDLE_TIMEOUT)
                     ),
                 ));
             }

@@ -4,8 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::protocol::static_routes::Edit;
 use crate::core::status::{
-    CounterView, GroupView, InterfaceView, OwnerView, ProtocolView, RouteView,
+    ConfigView, CounterView, GroupView, InterfaceView, OwnerView, ProtocolView, ReloadReport,
+    RouteView,
 };
 
 /// A request that enters the router as an input.
@@ -27,6 +29,23 @@ pub enum Command {
         interface: String,
         protocol: String,
     },
+    /// Run on the configuration `text` (read from `path`, which names it in
+    /// messages): a bad one changes nothing; a good one is applied as its
+    /// difference from the running configuration.
+    Reload {
+        path: String,
+        text: String,
+        /// What the command line sets over the file.
+        #[serde(default)]
+        overrides: crate::config::Overrides,
+    },
+    /// A runtime edit of the static routes and joins, applied like a
+    /// reload of `[static]`; it lasts until the next reload or restart.
+    EditStatic {
+        edit: Edit,
+    },
+    /// The running configuration, runtime edits included.
+    ShowConfig,
 }
 
 /// What a command returns (its data, as the control socket sends it).
@@ -39,4 +58,6 @@ pub enum Answer {
     Protocols(Vec<ProtocolView>),
     Counters(CounterView),
     Owner(OwnerView),
+    Reload(ReloadReport),
+    Config(ConfigView),
 }

@@ -14,6 +14,7 @@ use crate::core::igmp::{IgmpLog, IgmpVersion, QueryVersion};
 use crate::core::mgm::Effect;
 use crate::core::mroute::MrtAction;
 use crate::core::protocol::ProtoNote;
+use crate::core::status::ConfigChange;
 use crate::core::types::{FlowKey, IfIndex, IfName, Iface};
 
 /// A manager effect with interfaces, components and protocols named.
@@ -126,6 +127,17 @@ pub enum Event {
         context: &'static str,
         error: String,
     },
+    /// A configuration was applied (a reload, or a runtime edit).
+    ConfigApplied {
+        /// What applied it: "reload" or "runtime edit".
+        how: &'static str,
+        changes: Vec<ConfigChange>,
+    },
+    /// A configuration was refused; the running one stays.
+    ConfigRefused {
+        how: &'static str,
+        error: String,
+    },
     /// One input caused too many effects; delivery stopped.
     EffectLoop,
     ShuttingDown,
@@ -156,6 +168,7 @@ impl Event {
             | Event::VifLimit { .. } => "kernel",
             Event::WrongInterface { .. } => "wrong-if",
             Event::RpfUnanswered { .. } | Event::ManagerError { .. } | Event::EffectLoop => "error",
+            Event::ConfigApplied { .. } | Event::ConfigRefused { .. } => "config",
             Event::ShuttingDown => "daemon",
         }
     }
@@ -164,7 +177,9 @@ impl Event {
         match self {
             Event::Effect(e) if !e.is_ownership_step() => Severity::Debug,
             Event::Igmp { log, .. } => match log {
-                IgmpLog::QuerierUp { .. } | IgmpLog::QuerierDown { .. } => Severity::Info,
+                IgmpLog::QuerierUp { .. }
+                | IgmpLog::QuerierDown { .. }
+                | IgmpLog::GroupLimitApplied { .. } => Severity::Info,
                 IgmpLog::OlderVersionQuerier { .. } | IgmpLog::NewerVersionQuerier { .. } => {
                     Severity::Warn
                 }
@@ -175,7 +190,8 @@ impl Event {
             Event::KernelRefused { .. }
             | Event::VifLimit { .. }
             | Event::RpfUnanswered { .. }
-            | Event::ManagerError { .. } => Severity::Warn,
+            | Event::ManagerError { .. }
+            | Event::ConfigRefused { .. } => Severity::Warn,
             Event::EffectLoop => Severity::Error,
             _ => Severity::Info,
         }
@@ -258,6 +274,22 @@ impl fmt::Display for Event {
                 "no VIF for {interface}: the kernel allows {limit} per table; it is not forwarded"
             ),
             Event::ManagerError { context, error } => write!(f, "{context}: {error}"),
+            Event::ConfigApplied { how, changes } if changes.is_empty() => {
+                write!(f, "{how}: the configuration is unchanged")
+            }
+            Event::ConfigApplied { how, changes } => {
+                write!(f, "{how}: {} change(s): ", changes.len())?;
+                for (i, c) in changes.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{}: {}", c.section, c.change)?;
+                }
+                Ok(())
+            }
+            Event::ConfigRefused { how, error } => {
+                write!(f, "{how} refused, the running configuration stays: {error}")
+            }
             Event::EffectLoop => {
                 f.write_str("too many effects from one input; components may be looping")
             }
@@ -423,6 +455,10 @@ fn fmt_igmp(log: &IgmpLog, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             )?;
             fmt_suppressed(*suppressed, f)
         }
+        IgmpLog::GroupLimitApplied { removed, limit } => write!(
+            f,
+            "max-groups is now {limit}: {removed} group(s) with the highest addresses dropped"
+        ),
         IgmpLog::GroupCreated { group } => write!(f, "group {group} learned"),
         IgmpLog::GroupDeleted { group } => write!(f, "group {group} expired"),
         IgmpLog::ModeChanged { group, mode } => {

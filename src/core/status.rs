@@ -121,6 +121,10 @@ pub struct CounterView {
     pub wrong_interface: u64,
     /// Completed ownership changes.
     pub ownership_moves: u64,
+    /// Configurations applied (reloads and runtime edits).
+    pub reloads: u64,
+    /// Configurations refused (the running one stayed).
+    pub reloads_refused: u64,
     /// Kernel changes refused (each is retried).
     pub kernel_errors: u64,
     /// Interfaces that got no VIF (the kernel's per-table limit).
@@ -156,4 +160,30 @@ pub struct Summary {
     pub groups: usize,
     /// Interfaces mgmd uses that are up.
     pub interfaces_up: usize,
+}
+
+/// What a reload (or a runtime edit) changed, section by section.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    pub changes: Vec<ConfigChange>,
+    /// What the new configuration does that does nothing useful.
+    pub warnings: Vec<String>,
+}
+
+/// One change of the configuration: where, and what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    /// "global", "igmp eth1", "interface eth1", "static", "proxy".
+    pub section: String,
+    pub change: String,
+}
+
+/// The running configuration as `mgmctl show config` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigView {
+    /// The validated configuration (what mgmd runs on).
+    pub config: serde_json::Value,
+    /// Runtime edits since the last reload, in order, as they would be
+    /// written in the file.
+    pub runtime_edits: Vec<String>,
 }

@@ -462,6 +462,20 @@ impl fmt::Display for FlowKey {
     }
 }
 
+// ===== duration_text =====
+
+/// Serde for durations as a configuration writes them ("125s", "1m 30s",
+/// "500ms"), for views of the configuration.
+pub mod duration_text {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+}
+
 // ===== hex_bytes =====
 
 /// Serde for byte strings as lower-case hex (packets in recordings).

@@ -37,6 +37,17 @@ pub enum Request {
     },
     /// Stream every ownership step, membership and forwarding change.
     Events,
+    /// Read the configuration file again and apply it (as SIGHUP does);
+    /// the reply is what changed, or why the file was refused.
+    Reload,
+    /// A runtime edit of the static routes and joins (until the next
+    /// reload or restart).
+    StaticEdit {
+        edit: crate::core::protocol::static_routes::Edit,
+    },
+    /// The running configuration: the file's text and what mgmd runs on,
+    /// runtime edits included.
+    ShowConfig,
 }
 
 /// A request with its protocol version.

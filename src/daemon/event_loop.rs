@@ -50,6 +50,11 @@ struct Driver {
     router: Router,
     start: std::time::Instant,
     recorder: Option<Recorder>,
+    /// The configuration file and the text the router runs on (the last
+    /// one loaded or reloaded), for reloads and `show config`.
+    config_path: PathBuf,
+    config_text: String,
+    overrides: crate::config::Overrides,
 }
 
 impl Driver {
@@ -112,6 +117,8 @@ pub struct Options {
     pub config_path: PathBuf,
     /// Its text, as validated (recorded with `record`).
     pub config_text: String,
+    /// What the command line sets over the file (every reload too).
+    pub overrides: crate::config::Overrides,
     /// `--record FILE`: append every router step there.
     pub record: Option<PathBuf>,
 }
@@ -146,6 +153,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Io("signal", e))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io("signal", e))?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Io("signal", e))?;
     let mut notifier = Notifier::from_env();
 
     tracing::info!(
@@ -181,8 +189,14 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     let start = Instant::now();
     let recorder = match &opts.record {
         Some(path) => Some(
-            Recorder::create(path, &opts.config_path, &opts.config_text, start.into_std())
-                .map_err(|e| DaemonError::Io("failed to open the recording", e))?,
+            Recorder::create(
+                path,
+                &opts.config_path,
+                &opts.config_text,
+                &opts.overrides,
+                start.into_std(),
+            )
+            .map_err(|e| DaemonError::Io("failed to open the recording", e))?,
         ),
         None => None,
     };
@@ -190,6 +204,9 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
         router: Router::new(cfg, start.into_std()),
         start: start.into_std(),
         recorder,
+        config_path: opts.config_path.clone(),
+        config_text: opts.config_text.clone(),
+        overrides: opts.overrides.clone(),
     };
     let mut poll = tokio::time::interval(COUNTER_POLL);
     // When to look the installed flows' sources up again after a route change.
@@ -258,8 +275,16 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
                 writer_report(&mut router, &mut io, report).await;
             }
             Some(req) = req_rx.recv() => {
-                let reply = control(&mut router, &mut io, req.request).await;
+                let reply = if req.request == Request::Reload {
+                    reload(&mut router, &mut io, &mut notifier).await
+                } else {
+                    control(&mut router, &mut io, req.request).await
+                };
                 let _ = req.reply.send(reply);
+            }
+            _ = sighup.recv() => {
+                // The outcome is logged (as an event) either way.
+                reload(&mut router, &mut io, &mut notifier).await;
             }
             _ = tokio::time::sleep_until(deadline) => {
                 feed(&mut router, &mut io, Input::Timer).await;
@@ -592,11 +617,57 @@ fn check_mc_forwarding(router: &Router, ifindex: IfIndex) {
     }
 }
 
+/// Reload the configuration file (SIGHUP, `mgmctl reload`): read it and
+/// hand its text to the router, which applies it or refuses it; the
+/// service manager hears `RELOADING=1` and `READY=1` around it.
+async fn reload(router: &mut Driver, io: &mut Io, notifier: &mut Notifier) -> Reply {
+    notifier.reloading();
+    let path = router.config_path.clone();
+    let reply = match std::fs::read_to_string(&path) {
+        Err(e) => {
+            let error = format!("{}: failed to read configuration: {e}", path.display());
+            tracing::warn!("reload refused, the running configuration stays: {error}");
+            Reply::err(error)
+        }
+        Ok(text) => {
+            let command = Command::Reload {
+                path: path.display().to_string(),
+                text: text.clone(),
+                overrides: router.overrides.clone(),
+            };
+            let reply = run_command(router, io, command).await;
+            if matches!(reply, Reply::Ok { .. }) {
+                router.config_text = text;
+            }
+            reply
+        }
+    };
+    notifier.reloaded(Some(&ServiceStatus::of(&router.router).to_string()));
+    reply
+}
+
+/// Runs one command through the router and carries out what it caused;
+/// its answer as a reply.
+async fn run_command(router: &mut Driver, io: &mut Io, command: Command) -> Reply {
+    let mut outputs = router.step(vec![Input::Command(command)]);
+    let answer = outputs.iter().rposition(|o| matches!(o, Output::Reply(_)));
+    let answer = answer.map(|i| outputs.remove(i));
+    execute(router, io, outputs).await;
+    match answer {
+        Some(Output::Reply(Ok(a))) => match serde_json::to_value(a) {
+            Ok(v) => Reply::ok(v),
+            Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
+        },
+        Some(Output::Reply(Err(e))) => Reply::err(e),
+        _ => Reply::err("mgmd did not answer the request"),
+    }
+}
+
 /// Answer one control request. Everything but `ping` and `events` is a
 /// router input like any other.
 async fn control(router: &mut Driver, io: &mut Io, request: Request) -> Reply {
     let command = match request {
-        Request::Ping => Command::ShowCounters,
+        Request::Ping => return ping(router, io).await,
         Request::ShowInterfaces => Command::ShowInterfaces,
         Request::ShowGroups => Command::ShowGroups,
         Request::ShowRoutes => Command::ShowRoutes,
@@ -615,41 +686,50 @@ async fn control(router: &mut Driver, io: &mut Io, request: Request) -> Reply {
             interface,
             protocol,
         },
-        // Handled by the connection task itself.
+        Request::StaticEdit { edit } => Command::EditStatic { edit },
+        Request::ShowConfig => {
+            return match run_command(router, io, Command::ShowConfig).await {
+                Reply::Ok { mut data, .. } => {
+                    // With the file as it was read: the router runs on it.
+                    if let Some(m) = data.as_object_mut() {
+                        m.insert(
+                            "path".into(),
+                            router.config_path.display().to_string().into(),
+                        );
+                        m.insert("text".into(), router.config_text.clone().into());
+                    }
+                    Reply::ok(data)
+                }
+                err => err,
+            };
+        }
+        // Handled by the event loop and the connection task.
+        Request::Reload => return Reply::err("reload is handled by the event loop"),
         Request::Events => return Reply::err("events is a streaming request"),
     };
-    let ping = command == Command::ShowCounters;
-    let mut outputs = router.step(vec![Input::Command(command)]);
-    let answer = outputs.iter().rposition(|o| matches!(o, Output::Reply(_)));
-    let answer = answer.map(|i| outputs.remove(i));
-    execute(router, io, outputs).await;
-    let data = match answer {
-        Some(Output::Reply(Ok(a))) => serde_json::to_value(a),
-        Some(Output::Reply(Err(e))) => return Reply::err(e),
-        _ => return Reply::err("mgmd did not answer the request"),
+    run_command(router, io, command).await
+}
+
+/// `ping`: version, pid, and the router's counters with what only the I/O
+/// layer counts: packets the kernel dropped because the receive queue was
+/// full (SO_RXQ_OVFL), and netlink overflows followed by a re-read.
+async fn ping(router: &mut Driver, io: &mut Io) -> Reply {
+    let mut data = match run_command(router, io, Command::ShowCounters).await {
+        Reply::Ok { data, .. } => data,
+        err => return err,
     };
-    let mut data = match data {
-        Ok(v) => v,
-        Err(e) => return Reply::err(format!("failed to encode the reply: {e}")),
-    };
-    if ping {
-        // The router's counters, with what only the I/O layer counts:
-        // packets the kernel dropped because the receive queue was full
-        // (SO_RXQ_OVFL), and netlink overflows followed by a re-read.
-        if let Some(m) = data.as_object_mut() {
-            m.insert(
-                "kernel_rx_drops".into(),
-                u64::from(io.mrt.get_ref().drops()).into(),
-            );
-            m.insert("netlink_resyncs".into(), io.netlink_resyncs.into());
-        }
-        data = serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "pid": std::process::id(),
-            "counters": data,
-        });
+    if let Some(m) = data.as_object_mut() {
+        m.insert(
+            "kernel_rx_drops".into(),
+            u64::from(io.mrt.get_ref().drops()).into(),
+        );
+        m.insert("netlink_resyncs".into(), io.netlink_resyncs.into());
     }
-    Reply::ok(data)
+    Reply::ok(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "counters": data,
+    }))
 }
 
 fn write_pid_file(path: &Path) {

@@ -77,9 +77,14 @@ pub fn join(ifindex: IfIndex) -> Input {
 
 /// The receiver 10.0.2.2 joining `group` (IGMPv3, any source) on `ifindex`.
 pub fn join_group(ifindex: IfIndex, group: Ipv4Addr) -> Input {
+    join_from(ifindex, Ipv4Addr::new(10, 0, 2, 2), group)
+}
+
+/// Host `src` joining `group` (IGMPv3, any source) on `ifindex`.
+pub fn join_from(ifindex: IfIndex, src: Ipv4Addr, group: Ipv4Addr) -> Input {
     Input::IgmpRx {
         ifindex,
-        src: Ipv4Addr::new(10, 0, 2, 2),
+        src,
         dst: Ipv4Addr::new(224, 0, 0, 22),
         ttl: 1,
         router_alert: true,

@@ -31,16 +31,20 @@ pub struct IgmpIfConfig {
     /// router must stay querier).
     pub querier: bool,
     /// Query Interval (8.2, default 125 s).
+    #[serde(serialize_with = "crate::core::types::duration_text::serialize")]
     pub query_interval: Duration,
     /// Query Response Interval (8.3, default 10 s). Less than query_interval.
+    #[serde(serialize_with = "crate::core::types::duration_text::serialize")]
     pub query_response_interval: Duration,
     /// Robustness Variable (8.1, default 2, 1..=7 on the wire).
     pub robustness: u8,
     /// Last Member Query Interval (8.8, default 1 s).
+    #[serde(serialize_with = "crate::core::types::duration_text::serialize")]
     pub last_member_query_interval: Duration,
     /// Last Member Query Count (8.9, default = robustness).
     pub last_member_query_count: u8,
     /// Startup Query Interval (8.6, default query_interval / 4).
+    #[serde(serialize_with = "crate::core::types::duration_text::serialize")]
     pub startup_query_interval: Duration,
     /// Startup Query Count (8.7, default = robustness).
     pub startup_query_count: u8,

@@ -1178,6 +1178,22 @@ impl IgmpRouter {
             for g in gone {
                 self.remove_group(g, out);
             }
+            // A lowered limit: the highest addresses go (arbitrary, but the
+            // same every time), and the operator is told.
+            if let Some(max) = self.cfg.max_groups {
+                let over = self.groups.len().saturating_sub(max as usize);
+                if over > 0 {
+                    let gone: Vec<GroupAddr> =
+                        self.groups.keys().rev().take(over).copied().collect();
+                    for g in gone {
+                        self.remove_group(g, out);
+                    }
+                    out.push(IgmpAction::Log(IgmpLog::GroupLimitApplied {
+                        removed: over,
+                        limit: max,
+                    }));
+                }
+            }
             if self.cfg.immediate_leave && !old.immediate_leave {
                 for grp in self.groups.values_mut() {
                     grp.mark_untracked();

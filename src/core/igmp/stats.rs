@@ -180,6 +180,12 @@ pub enum IgmpLog {
         configured: IgmpVersion,
         suppressed: u64,
     },
+    /// A new configuration lowered `max-groups` below the groups held:
+    /// `removed` groups (the highest addresses) were dropped.
+    GroupLimitApplied {
+        removed: usize,
+        limit: u32,
+    },
     GroupCreated {
         group: GroupAddr,
     },

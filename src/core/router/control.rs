@@ -25,6 +25,13 @@ impl Router {
                 interface,
                 protocol,
             } => self.owner_command(now, OwnerOp::Release, interface, &protocol),
+            Command::Reload {
+                path,
+                text,
+                overrides,
+            } => self.reload(now, &path, &text, &overrides),
+            Command::EditStatic { edit } => self.edit_static(now, edit),
+            Command::ShowConfig => Ok(self.show_config()),
         }
     }
 

@@ -160,7 +160,13 @@ impl FlowBook {
         }
     }
 
-    fn recompute_idle_deadline(&mut self, cfg: &Config) {
+    /// Questions asked of protocol `id` are dropped (it is gone; the kernel
+    /// reports the flows again).
+    pub fn forget_questions_to(&mut self, id: ProtoId) {
+        self.pending.retain(|_, p| p.asked != id);
+    }
+
+    pub fn recompute_idle_deadline(&mut self, cfg: &Config) {
         let idle = cfg.global.mfe_idle_timeout;
         self.idle_deadline = self
             .all()

@@ -51,6 +51,22 @@ impl HostTable {
         }
     }
 
+    /// Protocol `id` is gone: every wish of its is withdrawn.
+    pub fn withdraw_all(&mut self, id: ProtoId) {
+        let mut emptied = Vec::new();
+        for (key, wishes) in self.wishes.iter_mut() {
+            if wishes.remove(&id).is_some() {
+                self.dirty.insert(*key);
+                if wishes.is_empty() {
+                    emptied.push(*key);
+                }
+            }
+        }
+        for key in emptied {
+            self.wishes.remove(&key);
+        }
+    }
+
     /// The interface vanished: its memberships went with it.
     pub fn iface_gone(&mut self, ifindex: IfIndex) {
         let on_it: Vec<Key> = self

@@ -21,12 +21,12 @@ impl Router {
     }
 
     /// Whether mgmd uses this interface at all.
-    fn is_configured(&self, name: &str) -> bool {
+    pub(super) fn is_configured(&self, name: &str) -> bool {
         self.cfg.interface(name).is_some() || self.cfg.owner_of(name).is_some()
     }
 
     /// The running protocol that owns an interface name by configuration.
-    fn config_owner(&self, name: &str) -> Option<ProtoId> {
+    pub(super) fn config_owner(&self, name: &str) -> Option<ProtoId> {
         let proto = self.cfg.owner_of(name)?;
         self.protocols
             .iter()
@@ -70,12 +70,24 @@ impl Router {
         let Some(link) = self.ifaces.get(ifindex) else {
             return;
         };
-        let up = link.oper_up();
         let interface = Iface {
             ifindex,
             name: IfName::lossy(name),
         };
-        self.emit(Event::InterfaceAppeared { interface, up });
+        self.emit(Event::InterfaceAppeared {
+            interface,
+            up: link.oper_up(),
+        });
+        self.iface_start(now, ifindex, name);
+    }
+
+    /// Starts using an interface the configuration names: the manager
+    /// learns it, IGMP starts if configured, its configured owner takes it.
+    pub(super) fn iface_start(&mut self, now: Instant, ifindex: IfIndex, name: &str) {
+        let Some(link) = self.ifaces.get(ifindex) else {
+            return;
+        };
+        let up = link.oper_up();
         let effects = self.mgm.interface_add(ifindex, name, up);
         self.process_effects(now, effects);
         if self.igmp_cfg(name).is_some() {
@@ -103,6 +115,12 @@ impl Router {
             name: IfName::lossy(name),
         };
         self.emit(Event::InterfaceVanished { interface });
+        self.iface_stop(now, ifindex);
+    }
+
+    /// Stops using an interface: IGMP stops there, its owner releases it
+    /// with the full sequence, the manager forgets it.
+    pub(super) fn iface_stop(&mut self, now: Instant, ifindex: IfIndex) {
         // IGMP state dies with the link: nothing is re-added at enable.
         self.igmp_stop(now, ifindex, false);
         let owner = self.routing_owner(ifindex);

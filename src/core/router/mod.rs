@@ -32,6 +32,7 @@ mod host;
 mod iface;
 mod igmp;
 mod ownership;
+mod reconfig;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,6 +69,8 @@ pub struct Router {
     /// Interfaces whose kernel VIF could not be allocated (32-VIF limit).
     vif_exhausted: BTreeSet<IfIndex>,
     counters: CounterView,
+    /// Runtime edits since the last reload (for `show config`).
+    runtime_edits: Vec<crate::core::protocol::static_routes::Edit>,
     out: Vec<Output>,
 }
 
@@ -89,6 +92,7 @@ impl Router {
             hosts: HostTable::default(),
             vif_exhausted: BTreeSet::new(),
             counters: CounterView::default(),
+            runtime_edits: Vec::new(),
             out: Vec::new(),
         };
         for proto in protocols {

@@ -11,7 +11,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use crate::config::raw::SpStr;
-use crate::config::{Checker, ConfigError, GroupFilter, IgmpUse, InterfaceUse};
+use crate::config::{Checker, ConfigError, GroupFilter, GroupRange, IgmpUse, InterfaceUse};
 use crate::core::protocol::RoutingProtocol;
 use crate::core::protocol::registry::{self, ParsedSection, ProtocolConfig, ProtocolKind};
 
@@ -187,21 +187,42 @@ fn validate(
                 .collect::<Result<_, ConfigError>>()?,
         })
     };
+    let upstream_groups = filter(
+        "upstream-allow-groups",
+        &raw.upstream_allow_groups,
+        "upstream-deny-groups",
+        &raw.upstream_deny_groups,
+    )?;
+    let downstream_groups = filter(
+        "downstream-allow-groups",
+        &raw.downstream_allow_groups,
+        "downstream-deny-groups",
+        &raw.downstream_deny_groups,
+    )?;
+    for (which, f, deny) in [
+        ("upstream", &upstream_groups, &raw.upstream_deny_groups),
+        (
+            "downstream",
+            &downstream_groups,
+            &raw.downstream_deny_groups,
+        ),
+    ] {
+        let nets = |v: &[GroupRange]| v.iter().map(|r| r.net()).collect::<Vec<_>>();
+        if let Some(first) = deny.first() {
+            c.warn_overlap(
+                &format!("{which}-allow-groups"),
+                &nets(&f.allow),
+                &format!("{which}-deny-groups"),
+                &nets(&f.deny),
+                first.span(),
+            );
+        }
+    }
     Ok(ProxyConfig {
         upstream,
         downstream,
-        upstream_groups: filter(
-            "upstream-allow-groups",
-            &raw.upstream_allow_groups,
-            "upstream-deny-groups",
-            &raw.upstream_deny_groups,
-        )?,
-        downstream_groups: filter(
-            "downstream-allow-groups",
-            &raw.downstream_allow_groups,
-            "downstream-deny-groups",
-            &raw.downstream_deny_groups,
-        )?,
+        upstream_groups,
+        downstream_groups,
         legal_sources: raw
             .legal_sources
             .iter()

@@ -48,6 +48,9 @@ pub struct StaticRoute {
     pub inbound: String,
     /// Never empty, never contains `inbound`, no duplicates.
     pub outbound: Vec<Outbound>,
+    /// Added at runtime (`mgmctl route add`), not from the file.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub runtime: bool,
 }
 
 /// One outgoing interface of a static route.
@@ -66,6 +69,9 @@ pub struct StaticJoin {
     pub group: GroupAddr,
     /// `Some` = source-specific join.
     pub source: Option<Ipv4Addr>,
+    /// Added at runtime (`mgmctl join`), not from the file.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub runtime: bool,
 }
 
 impl ProtocolConfig for StaticConfig {
@@ -224,6 +230,15 @@ fn validate(
             Some(s) => Some(c.validate_source_prefix("source", s)?),
             None => None,
         };
+        if group.net().prefix_len() >= 24 && GroupRange::link_local().net().contains(&group.net()) {
+            c.warn(
+                r.group.span(),
+                format!(
+                    "group {group} is link-local (224.0.0.0/24): such traffic is never \
+                     forwarded, so this route does nothing"
+                ),
+            );
+        }
         let inbound = c.validate_ifname("inbound", &r.inbound)?;
         uses.push(use_of(
             &inbound,
@@ -295,6 +310,7 @@ fn validate(
             group,
             inbound,
             outbound,
+            runtime: false,
         });
     }
 
@@ -304,6 +320,15 @@ fn validate(
         let j = j.get_ref();
         let interface = c.validate_ifname("interface", &j.interface)?;
         let group = c.validate_group_addr("group", &j.group)?;
+        if group.is_link_local() {
+            c.warn(
+                j.group.span(),
+                format!(
+                    "group {group} is link-local (224.0.0.0/24): routers never forward it, \
+                     so this join pulls nothing"
+                ),
+            );
+        }
         let source = match &j.source {
             Some(s) => Some(c.validate_source_addr("source", s)?),
             None => None,
@@ -312,6 +337,7 @@ fn validate(
             interface: interface.clone(),
             group,
             source,
+            runtime: false,
         };
         if !seen.insert(join.clone()) {
             return Err(c.err(

@@ -40,11 +40,13 @@
 //! is sent.
 
 mod config;
+mod edit;
 mod status;
 
 use std::collections::BTreeSet;
 
 pub use self::config::{KIND, NAME, Outbound, StaticConfig, StaticJoin, StaticRoute};
+pub use self::edit::Edit;
 
 use super::{
     HostWishes, ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol, host_wish_changes,
@@ -283,6 +285,7 @@ mod tests {
                 name: "out".into(),
                 only_with_members: false,
             }],
+            runtime: false,
         }
     }
 

@@ -1,0 +1,487 @@
+//! Live reconfiguration through the real router: a reload is one input; a
+//! bad file changes nothing; a good one changes what it must and nothing
+//! else (no kernel entry rewritten, no query sent, no host membership
+//! touched for what did not change).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{
+    addr, command, flow, host, join, join_from, join_group, link, mrt, show_groups, show_routes,
+};
+use mgmd::config::Config;
+use mgmd::core::control::{Answer, Command};
+use mgmd::core::event::Event;
+use mgmd::core::filter::HostFilter;
+use mgmd::core::input::Input;
+use mgmd::core::mroute::MrtAction;
+use mgmd::core::output::Output;
+use mgmd::core::protocol::static_routes::Edit;
+use mgmd::core::router::{HOST_LEAVE_HOLD, Router};
+use mgmd::core::status::ReloadReport;
+use mgmd::core::types::{FlowKey, IfIndex};
+
+const UP0: IfIndex = IfIndex(2);
+const LAN1: IfIndex = IfIndex(3);
+const LAN2: IfIndex = IfIndex(4);
+const LAN3: IfIndex = IfIndex(6);
+const UP1: IfIndex = IfIndex(5);
+
+const BASE: &str = r#"
+[igmp]
+query-interval = "10s"
+query-response-interval = "1s"
+
+[[interface]]
+name = "up0"
+[[interface]]
+name = "lan1"
+[[interface]]
+name = "lan2"
+
+[static]
+interfaces = ["up0", "lan2"]
+
+[[static.join]]
+interface = "up0"
+group = "239.7.7.7"
+"#;
+
+/// A router on `text` with up0, lan1, lan2, lan3 and up1 present, a
+/// receiver of the group on lan1 and the flow from up0 forwarded to it.
+fn router(text: &str, t0: Instant) -> Router {
+    let cfg = Config::parse(text, "mgmd.toml").unwrap_or_else(|e| panic!("{e}"));
+    let mut r = Router::new(cfg, t0);
+    r.handle(
+        t0,
+        Input::Snapshot {
+            links: vec![
+                link(UP0, "up0", true),
+                link(LAN1, "lan1", true),
+                link(LAN2, "lan2", true),
+                link(UP1, "up1", true),
+                link(LAN3, "lan3", true),
+            ],
+            addrs: vec![
+                addr(UP0, "10.0.1.1"),
+                addr(LAN1, "10.0.2.1"),
+                addr(LAN2, "10.0.3.1"),
+                addr(UP1, "10.0.4.1"),
+                addr(LAN3, "10.0.5.1"),
+            ],
+        },
+    );
+    r.handle(t0, join(LAN1));
+    let out = r.handle(
+        t0,
+        Input::NewFlow {
+            flow: flow(),
+            arrival: UP0,
+            rpf: Some(UP0),
+            upstream: None,
+        },
+    );
+    assert!(
+        mrt(&out)
+            .iter()
+            .any(|a| matches!(a, MrtAction::AddMfc { oifs, .. } if !oifs.is_empty())),
+        "{out:?}"
+    );
+    r
+}
+
+fn reload(r: &mut Router, t: Instant, text: &str) -> (Result<ReloadReport, String>, Vec<Output>) {
+    let (reply, out) = command(
+        r,
+        t,
+        Command::Reload {
+            path: "mgmd.toml".into(),
+            text: text.into(),
+            overrides: Default::default(),
+        },
+    );
+    let reply = reply.map(|a| match a {
+        Answer::Reload(report) => report,
+        other => panic!("{other:?}"),
+    });
+    (reply, out)
+}
+
+fn sends(out: &[Output]) -> usize {
+    out.iter()
+        .filter(|o| matches!(o, Output::SendIgmp { .. }))
+        .count()
+}
+
+fn changes(report: &ReloadReport) -> Vec<String> {
+    report
+        .changes
+        .iter()
+        .map(|c| format!("{}: {}", c.section, c.change))
+        .collect()
+}
+
+#[test]
+fn the_same_file_changes_nothing() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let t = t0 + Duration::from_millis(500);
+    let before = show_routes(&mut r, t);
+    let (report, out) = reload(&mut r, t, BASE);
+    let report = report.unwrap();
+    assert_eq!(changes(&report), Vec::<String>::new());
+    assert_eq!(mrt(&out), vec![], "no kernel change");
+    assert_eq!(host(&out), vec![], "no host membership change");
+    assert_eq!(sends(&out), 0, "no query");
+    assert_eq!(show_routes(&mut r, t), before);
+}
+
+#[test]
+fn a_bad_file_is_refused_with_its_position_and_changes_nothing() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let t = t0 + Duration::from_millis(500);
+    let groups = show_groups(&mut r, t);
+    let bad = BASE.replace("query-interval = \"10s\"", "query-interval = 10");
+    let (report, out) = reload(&mut r, t, &bad);
+    let e = report.unwrap_err();
+    assert!(
+        e.starts_with("mgmd.toml:3:18: query-interval = 10 has no unit"),
+        "{e}"
+    );
+    assert_eq!(mrt(&out), vec![]);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Event(Event::ConfigRefused { .. })))
+    );
+    assert_eq!(show_groups(&mut r, t), groups);
+    // Still running on the old configuration.
+    let (reply, _) = command(&mut r, t, Command::ShowConfig);
+    let Ok(Answer::Config(v)) = reply else {
+        panic!()
+    };
+    assert_eq!(v.config["igmp"]["query_interval"], "10s");
+    let (reply, _) = command(&mut r, t, Command::ShowCounters);
+    let Ok(Answer::Counters(c)) = reply else {
+        panic!()
+    };
+    assert_eq!((c.reloads, c.reloads_refused), (0, 1));
+}
+
+#[test]
+fn new_timers_keep_the_learned_groups() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let t = t0 + Duration::from_millis(500);
+    let text = BASE.replace("query-interval = \"10s\"", "query-interval = \"20s\"");
+    let (report, out) = reload(&mut r, t, &text);
+    let report = report.unwrap();
+    // The startup query interval follows (a quarter of the query interval).
+    assert_eq!(
+        changes(&report),
+        [
+            "igmp lan1: query-interval: \"10s\" -> \"20s\"",
+            "igmp lan1: startup-query-interval: \"2s 500ms\" -> \"5s\"",
+            "igmp lan2: query-interval: \"10s\" -> \"20s\"",
+            "igmp lan2: startup-query-interval: \"2s 500ms\" -> \"5s\"",
+            "igmp up0: query-interval: \"10s\" -> \"20s\"",
+            "igmp up0: startup-query-interval: \"2s 500ms\" -> \"5s\"",
+        ]
+    );
+    assert_eq!(mrt(&out), vec![]);
+    assert_eq!(sends(&out), 0);
+    assert_eq!(r.memberships_on(LAN1).len(), 1);
+    assert_eq!(show_routes(&mut r, t)[0].oifs, ["lan1"]);
+}
+
+#[test]
+fn a_lowered_limit_and_a_new_deny_list_remove_only_what_they_must() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let g = |i: u8| Ipv4Addr::new(239, 5, 0, i);
+    for i in 1..=4 {
+        r.handle(t0, join_group(LAN1, g(i)));
+    }
+    assert_eq!(r.memberships_on(LAN1).len(), 5);
+    let t = t0 + Duration::from_millis(500);
+    let text = BASE.replace(
+        "[[interface]]\nname = \"lan1\"",
+        "[[interface]]\nname = \"lan1\"\nmax-groups = 3\ndeny-groups = [\"239.5.0.4\"]",
+    );
+    let (report, out) = reload(&mut r, t, &text);
+    let report = report.unwrap();
+    assert!(
+        changes(&report)
+            .iter()
+            .any(|c| c.contains("igmp lan1: max-groups")),
+        "{report:?}"
+    );
+    // 239.5.0.4 is denied; of the four left, one goes to fit three.
+    let left: BTreeSet<_> = r
+        .memberships_on(LAN1)
+        .iter()
+        .map(|k| k.group.addr())
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(!left.contains(&g(4)));
+    // The flow's group stays (the limit removes the highest addresses).
+    assert!(left.contains(&flow().group.addr()));
+    assert!(
+        mrt(&out).is_empty(),
+        "the group of the flow stayed: {out:?}"
+    );
+    let removed: Vec<_> = out
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Event(Event::Igmp {
+                    log: mgmd::core::igmp::IgmpLog::GroupDeleted { .. },
+                    ..
+                })
+            )
+        })
+        .collect();
+    assert_eq!(removed.len(), 2, "{removed:?}");
+}
+
+#[test]
+fn a_route_added_forwards_and_removed_stops() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let t = t0 + Duration::from_millis(500);
+    let with_route = format!(
+        "{BASE}\n[[static.route]]\ngroup = \"{}\"\ninbound = \"up0\"\noutbound = [\"lan2\"]\n",
+        flow().group
+    );
+    let (report, out) = reload(&mut r, t, &with_route);
+    assert_eq!(changes(&report.unwrap()), ["static: routes: 1 added"]);
+    assert_eq!(show_routes(&mut r, t)[0].oifs, ["lan1", "lan2"]);
+    let adds: Vec<_> = mrt(&out);
+    assert!(
+        matches!(&adds[..], [MrtAction::AddMfc { oifs, .. }] if oifs.len() == 2),
+        "one replacement in the kernel: {adds:?}"
+    );
+    assert_eq!(host(&out), vec![], "the static join is not touched");
+    // And back.
+    let (report, out) = reload(&mut r, t, BASE);
+    assert_eq!(changes(&report.unwrap()), ["static: routes: 1 removed"]);
+    assert_eq!(show_routes(&mut r, t)[0].oifs, ["lan1"]);
+    assert_eq!(mrt(&out).len(), 1);
+    assert_eq!(host(&out), vec![]);
+}
+
+#[test]
+fn an_interface_added_starts_and_removed_stops() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let t = t0 + Duration::from_millis(500);
+    let more = format!("{BASE}\n[[interface]]\nname = \"lan3\"\n");
+    let (report, out) = reload(&mut r, t, &more);
+    assert_eq!(changes(&report.unwrap()), ["interface lan3: added"]);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::ListenIgmp {
+            ifindex: LAN3,
+            on: true
+        }
+    )));
+    assert_eq!(sends(&out), 1, "its startup query");
+    assert!(
+        mrt(&out)
+            .iter()
+            .all(|a| matches!(a, MrtAction::AddVif { ifindex: LAN3, .. }))
+    );
+    let (report, out) = reload(&mut r, t + Duration::from_secs(1), BASE);
+    assert_eq!(
+        changes(&report.unwrap()),
+        ["interface lan3: no longer configured"]
+    );
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::ListenIgmp {
+            ifindex: LAN3,
+            on: false
+        }
+    )));
+    assert!(
+        mrt(&out)
+            .iter()
+            .all(|a| matches!(a, MrtAction::DelVif { ifindex: LAN3, .. }))
+    );
+    assert_eq!(show_routes(&mut r, t)[0].oifs, ["lan1"]);
+}
+
+#[test]
+fn a_protocol_section_added_takes_its_interfaces_and_removed_releases_them() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let t = t0 + Duration::from_millis(500);
+    let proxy = format!("{BASE}\n[proxy]\nupstream = [\"up1\"]\ndownstream = [\"lan3\"]\n");
+    let (report, out) = reload(&mut r, t, &proxy);
+    let report = report.unwrap();
+    assert!(
+        changes(&report).contains(&"proxy: added".to_owned()),
+        "{report:?}"
+    );
+    assert!(
+        changes(&report).contains(&"interface up1: added".to_owned()),
+        "{report:?}"
+    );
+    assert!(
+        changes(&report).contains(&"interface lan3: added".to_owned()),
+        "{report:?}"
+    );
+    assert_eq!(
+        mrt(&out)
+            .iter()
+            .filter(|a| matches!(a, MrtAction::AddMfc { .. }))
+            .count(),
+        0
+    );
+    // A receiver on lan3 is now reported upstream on up1.
+    let out = r.handle(
+        t,
+        join_from(
+            LAN3,
+            Ipv4Addr::new(10, 0, 5, 2),
+            Ipv4Addr::new(239, 8, 8, 8),
+        ),
+    );
+    assert_eq!(
+        host(&out),
+        vec![(UP1, HostFilter::Exclude(BTreeSet::new()))]
+    );
+    // The proxy goes: its upstream membership is left after the hold time.
+    let (report, out) = reload(&mut r, t, BASE);
+    assert!(changes(&report.unwrap()).contains(&"proxy: removed".to_owned()));
+    assert_eq!(host(&out), vec![]);
+    let out = r.handle(t + HOST_LEAVE_HOLD, Input::Timer);
+    assert_eq!(
+        host(&out),
+        vec![(UP1, HostFilter::Include(BTreeSet::new()))]
+    );
+}
+
+#[test]
+fn restart_only_keys_keep_their_running_values() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let text = format!("[global]\ntable = 7\ncontrol-socket = \"/tmp/other.sock\"\n{BASE}");
+    let (report, out) = reload(&mut r, t0, &text);
+    let report = report.unwrap();
+    assert_eq!(
+        changes(&report),
+        [
+            "global: table changes at the next restart; the running value stays",
+            "global: control-socket changes at the next restart; the running value stays",
+            // (the pid file's default follows the table)
+            "global: pid-file changes at the next restart; the running value stays",
+        ]
+    );
+    assert_eq!(mrt(&out), vec![]);
+    assert_eq!(r.config().global.table, None);
+}
+
+#[test]
+fn runtime_routes_and_joins_apply_like_a_reload_of_static() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let t = t0 + Duration::from_millis(500);
+    let edit = |r: &mut Router, e: Edit| command(r, t, Command::EditStatic { edit: e });
+    let (reply, out) = edit(
+        &mut r,
+        Edit::RouteAdd {
+            source: None,
+            group: flow().group.to_string(),
+            inbound: "up0".into(),
+            outbound: vec!["lan2".into()],
+            with_members: Vec::new(),
+        },
+    );
+    assert!(reply.is_ok(), "{reply:?}");
+    assert_eq!(show_routes(&mut r, t)[0].oifs, ["lan1", "lan2"]);
+    assert_eq!(mrt(&out).len(), 1);
+    // Refused edits say why and change nothing.
+    let (reply, out) = edit(
+        &mut r,
+        Edit::RouteAdd {
+            source: None,
+            group: "10.0.0.1".into(),
+            inbound: "up0".into(),
+            outbound: vec!["lan2".into()],
+            with_members: Vec::new(),
+        },
+    );
+    assert!(reply.unwrap_err().contains("not a multicast group"));
+    assert_eq!(mrt(&out), vec![]);
+    // A join on up0 (static owns it) is reported upstream.
+    let (reply, out) = edit(
+        &mut r,
+        Edit::Join {
+            interface: "up0".into(),
+            group: "239.9.9.1".into(),
+            source: None,
+        },
+    );
+    assert!(reply.is_ok());
+    assert_eq!(
+        host(&out),
+        vec![(UP0, HostFilter::Exclude(BTreeSet::new()))]
+    );
+    // show config marks them.
+    let (reply, _) = command(&mut r, t, Command::ShowConfig);
+    let Ok(Answer::Config(v)) = reply else {
+        panic!()
+    };
+    assert_eq!(v.runtime_edits.len(), 2);
+    assert!(v.runtime_edits[0].starts_with("[[static.route]]"));
+    assert_eq!(v.config["static"]["routes"][0]["runtime"], true);
+    // A reload drops them.
+    let (report, _) = reload(&mut r, t, BASE);
+    let report = report.unwrap();
+    assert!(
+        changes(&report).iter().any(|c| c.starts_with("static:")),
+        "{report:?}"
+    );
+    assert_eq!(show_routes(&mut r, t)[0].oifs, ["lan1"]);
+    let (reply, _) = command(&mut r, t, Command::ShowConfig);
+    let Ok(Answer::Config(v)) = reply else {
+        panic!()
+    };
+    assert!(v.runtime_edits.is_empty());
+}
+
+#[test]
+fn a_flow_coming_in_on_a_replaced_protocols_interface_keeps_flowing() {
+    let t0 = Instant::now();
+    let text = format!(
+        "{BASE}\n[[static.route]]\ngroup = \"239.1.0.0/16\"\ninbound = \"up0\"\noutbound = [\"lan2\"]\n"
+    );
+    let mut r = router(&text, t0);
+    let other = FlowKey {
+        group: "239.1.2.2".parse().unwrap(),
+        source: Ipv4Addr::new(10, 0, 1, 2),
+    };
+    r.handle(
+        t0,
+        Input::NewFlow {
+            flow: other,
+            arrival: UP0,
+            rpf: Some(UP0),
+            upstream: None,
+        },
+    );
+    // Another route changes [static]; both flows' entries stay as they are.
+    let changed = format!(
+        "{text}\n[[static.route]]\ngroup = \"239.3.0.0/16\"\ninbound = \"up0\"\noutbound = [\"lan2\"]\n"
+    );
+    let (report, out) = reload(&mut r, t0, &changed);
+    assert_eq!(changes(&report.unwrap()), ["static: routes: 1 added"]);
+    assert_eq!(mrt(&out), vec![], "{out:?}");
+    assert_eq!(host(&out), vec![]);
+    assert_eq!(show_routes(&mut r, t0).len(), 2);
+}
