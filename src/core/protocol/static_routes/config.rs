@@ -240,13 +240,15 @@ fn validate(
             );
         }
         let inbound = c.validate_ifname("inbound", &r.inbound)?;
-        uses.push(use_of(
-            &inbound,
-            "route inbound",
-            r.inbound.span(),
-            implicit,
-            IgmpUse::Indifferent,
-        ));
+        if implicit {
+            uses.push(use_of(
+                &inbound,
+                "route inbound",
+                r.inbound.span(),
+                true,
+                IgmpUse::Indifferent,
+            ));
+        }
         if r.outbound.get_ref().is_empty() {
             return Err(c.err(
                 r.outbound.span(),
@@ -284,7 +286,11 @@ fn validate(
             } else {
                 IgmpUse::Indifferent
             };
-            uses.push(use_of(&name, "route outbound", o.span(), implicit, igmp));
+            // A use that neither claims the interface nor needs anything of
+            // it tells the rest of the file nothing.
+            if implicit || igmp != IgmpUse::Indifferent {
+                uses.push(use_of(&name, "route outbound", o.span(), implicit, igmp));
+            }
             outbound.push(Outbound {
                 name,
                 only_with_members: oi.only_with_members,
@@ -345,13 +351,15 @@ fn validate(
                 format!("this join of {group} on '{interface}' is listed twice"),
             ));
         }
-        uses.push(use_of(
-            &interface,
-            "join",
-            j.interface.span(),
-            implicit,
-            IgmpUse::Indifferent,
-        ));
+        if implicit {
+            uses.push(use_of(
+                &interface,
+                "join",
+                j.interface.span(),
+                true,
+                IgmpUse::Indifferent,
+            ));
+        }
         joins.push(join);
     }
 

@@ -61,6 +61,9 @@ use crate::core::types::{FlowKey, IfIndex, MembershipKey};
 #[derive(Debug)]
 pub struct StaticRoutes {
     cfg: StaticConfig,
+    /// The routes by group prefix, so that a new flow looks only at the
+    /// routes whose group range holds its group.
+    index: RouteIndex,
     /// The host-membership wishes sent at the last commit.
     wished: HostWishes,
     counters: StaticCounters,
@@ -84,6 +87,7 @@ pub(crate) struct StaticCounters {
 impl StaticRoutes {
     pub fn new(cfg: StaticConfig) -> Self {
         StaticRoutes {
+            index: RouteIndex::new(&cfg.routes),
             cfg,
             wished: HostWishes::new(),
             counters: StaticCounters::default(),
@@ -93,16 +97,24 @@ impl StaticRoutes {
     /// The route for `flow` among those whose inbound passes `inbound_ok`
     /// (see the module documentation for the order).
     fn best_route(&self, flow: FlowKey, inbound_ok: impl Fn(&str) -> bool) -> Option<&StaticRoute> {
-        let mut best: Option<&StaticRoute> = None;
-        for r in self.cfg.routes.iter().filter(|r| route_matches(r, flow)) {
-            if !inbound_ok(&r.inbound) {
+        // The most specific; on a tie, the first in the file.
+        let mut best: Option<(usize, &StaticRoute)> = None;
+        for i in self.index.candidates(flow.group) {
+            let r = &self.cfg.routes[i];
+            if !route_matches(r, flow) || !inbound_ok(&r.inbound) {
                 continue;
             }
-            if best.is_none_or(|b| specificity(r) > specificity(b)) {
-                best = Some(r);
+            let better = match best {
+                None => true,
+                Some((j, b)) => {
+                    (specificity(r), std::cmp::Reverse(i)) > (specificity(b), std::cmp::Reverse(j))
+                }
+            };
+            if better {
+                best = Some((i, r));
             }
         }
-        best
+        best.map(|(_, r)| r)
     }
 
     /// The route for `flow` entering on `iif`, an interface static owns.
@@ -256,6 +268,47 @@ impl RoutingProtocol for StaticRoutes {
     }
 }
 
+// ===== RouteIndex =====
+
+/// Routes by group prefix: for each prefix length in use, the routes whose
+/// group range has that length, by network address.
+#[derive(Debug, Default)]
+struct RouteIndex {
+    by_len: Vec<(u8, std::collections::HashMap<u32, Vec<usize>>)>,
+}
+
+impl RouteIndex {
+    fn new(routes: &[StaticRoute]) -> RouteIndex {
+        let mut by_len: std::collections::BTreeMap<u8, std::collections::HashMap<u32, Vec<usize>>> =
+            std::collections::BTreeMap::new();
+        for (i, r) in routes.iter().enumerate() {
+            let net = r.group.net();
+            by_len
+                .entry(net.prefix_len())
+                .or_default()
+                .entry(net.network().to_bits())
+                .or_default()
+                .push(i);
+        }
+        RouteIndex {
+            by_len: by_len.into_iter().collect(),
+        }
+    }
+
+    /// The routes whose group range holds `group`, in no particular order.
+    fn candidates(&self, group: crate::core::types::GroupAddr) -> impl Iterator<Item = usize> + '_ {
+        let g = group.addr().to_bits();
+        self.by_len.iter().flat_map(move |(len, nets)| {
+            let mask = if *len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(*len))
+            };
+            nets.get(&(g & mask)).into_iter().flatten().copied()
+        })
+    }
+}
+
 // ===== helper functions =====
 
 fn route_matches(r: &StaticRoute, flow: FlowKey) -> bool {
@@ -325,6 +378,43 @@ mod tests {
         // Restricted to one inbound, the best route of that inbound wins.
         let on_a = p.best_route(flow("10.1.2.3", "239.1.1.1"), |n| n == "a");
         assert_eq!(on_a.map(|r| r.inbound.as_str()), Some("a"));
+    }
+
+    proptest::proptest! {
+        /// The index finds what a walk over every route finds.
+        #[test]
+        fn the_index_agrees_with_a_full_walk(
+            routes in proptest::collection::vec((0u8..4, 0u8..=32, proptest::option::of(0u8..=32), 0u8..3), 0..40),
+            flows in proptest::collection::vec((0u8..4, 0u8..4), 1..20),
+        ) {
+            let groups = ["239.1.1.1", "239.1.2.3", "239.200.0.1", "224.0.1.9"];
+            let sources = ["10.0.0.1", "10.0.1.2", "192.0.2.9", "10.9.9.9"];
+            let mut list = Vec::new();
+            for (g, glen, slen, inb) in routes {
+                let gnet: ipnet::Ipv4Net = format!("{}/{}", groups[g as usize], glen.max(4)).parse().unwrap();
+                let Some(group) = GroupRange::new(gnet.trunc()) else { continue };
+                let source = slen.map(|l| {
+                    format!("{}/{}", sources[g as usize], l.max(1)).parse::<ipnet::Ipv4Net>().unwrap().trunc()
+                });
+                let mut r = route(None, "239.0.0.0/8", ["a", "b", "c"][inb as usize]);
+                r.group = group;
+                r.source = source;
+                list.push(r);
+            }
+            let p = proto(list.clone());
+            for (g, s) in flows {
+                let f = flow(sources[s as usize], groups[g as usize]);
+                let walk = list
+                    .iter()
+                    .filter(|r| route_matches(r, f) && r.inbound != "c")
+                    .fold(None::<&StaticRoute>, |b, r| match b {
+                        Some(b) if specificity(r) <= specificity(b) => Some(b),
+                        _ => Some(r),
+                    });
+                let indexed = p.best_route(f, |n| n != "c");
+                proptest::prop_assert_eq!(indexed, walk);
+            }
+        }
     }
 
     #[test]
