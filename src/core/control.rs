@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::status::{
-    CounterView, GroupView, InterfaceView, OwnerView, ProtocolView, RouteView,
+    CounterView, CountersView, GroupView, InterfaceView, OwnerView, ProtocolView, RouteView,
 };
 
 /// A request that enters the router as an input.
@@ -27,6 +27,11 @@ pub enum Command {
         interface: String,
         protocol: String,
     },
+    /// The router's counters and every interface's IGMP counters, or only
+    /// those of `interface` (`mgmctl show counters [IFACE]`).
+    ShowAllCounters {
+        interface: Option<String>,
+    },
 }
 
 /// What a command returns (its data, as the control socket sends it).
@@ -39,4 +44,5 @@ pub enum Answer {
     Protocols(Vec<ProtocolView>),
     Counters(CounterView),
     Owner(OwnerView),
+    AllCounters(CountersView),
 }

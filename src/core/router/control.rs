@@ -25,6 +25,9 @@ impl Router {
                 interface,
                 protocol,
             } => self.owner_command(now, OwnerOp::Release, interface, &protocol),
+            Command::ShowAllCounters { interface } => self
+                .show_all_counters(interface.as_deref())
+                .map(Answer::AllCounters),
         }
     }
 
