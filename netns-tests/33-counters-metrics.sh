@@ -6,7 +6,8 @@
 # and two ownership moves exactly; the Prometheus endpoint (metrics-listen)
 # exports the same values as mgmctl --json show, in both text formats,
 # answers HTTP errors properly, and a scraper that never sends its request
-# does not hold up the daemon.
+# does not hold up the daemon; a second mgmd cannot take the metrics
+# address; mgmctl log changes the log level at run time.
 . "$(dirname "$0")/lib.sh"
 G=239.3.3.3
 GHEX=ef030303
@@ -210,6 +211,21 @@ sleep 0.5
 mgmctl ping >/dev/null || fail "mgmd does not answer while scrapers idle"
 scrape >/dev/null || fail "no scrape while other scrapers idle"
 stop_bg "$IDLE"
+
+say "a metrics address in use: exit 69, naming it, nothing left behind"
+cat >"$TOPO_DIR/other.toml" <<CFG
+[global]
+table = 7
+metrics-listen = "$METRICS"
+CFG
+rc=0
+topo_exec rtr "$MGMD" -c "$TOPO_DIR/other.toml" --control-socket "$TOPO_DIR/other.sock" \
+    --pid-file "$TOPO_DIR/other.pid" >"$TOPO_DIR/other.out" 2>&1 || rc=$?
+[ $rc -eq 69 ] || fail "a second mgmd on the same metrics address exited $rc, want 69: $(cat "$TOPO_DIR/other.out")"
+grep -q "failed to listen for metrics scrapes: $METRICS" "$TOPO_DIR/other.out" ||
+    fail "the error does not name the address: $(cat "$TOPO_DIR/other.out")"
+[ ! -e "$TOPO_DIR/other.sock" ] && [ ! -e "$TOPO_DIR/other.pid" ] || fail "socket or pid file left behind"
+scrape >/dev/null || fail "the first mgmd stopped serving metrics"
 
 say "mgmctl log: debug lines on request, and gone again"
 # A new group on lan1 is a debug event of target mgmd.

@@ -136,6 +136,18 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::Io("failed to open the IGMP send socket", e))?;
     let mut watcher = netlink::start().await.map_err(DaemonError::Netlink)?;
     let rtnl = watcher.handle().clone();
+    // Before the control socket and the pid file, which a failure here
+    // would leave behind.
+    let metrics_listener = match cfg.global.metrics_listen {
+        Some(addr) => {
+            let listener = MetricsServer::bind(addr)
+                .await
+                .map_err(|e| DaemonError::Io("failed to listen for metrics scrapes", e))?;
+            tracing::info!(target: "metrics", "serving metrics at http://{addr}/metrics");
+            Some(listener)
+        }
+        None => None,
+    };
     let ctl = CtlServer::bind(&cfg.global.control_socket)
         .map_err(|e| DaemonError::Io("failed to bind the control socket", e))?;
     let ctl_path = ctl.path().to_path_buf();
@@ -149,19 +161,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     let server = tokio::spawn(ctl.serve(req_tx, events_tx.clone()));
     // Scrapes come to the loop like control requests.
     let (metrics_tx, mut metrics_rx) = mpsc::channel::<MetricsRequest>(8);
-    let metrics = match cfg.global.metrics_listen {
-        Some(addr) => {
-            let listener = MetricsServer::bind(addr)
-                .await
-                .map_err(|e| DaemonError::Io("failed to listen for metrics scrapes", e))?;
-            tracing::info!(target: "metrics", "serving metrics at http://{addr}/metrics");
-            Some(tokio::spawn(listener.serve(metrics_tx)))
-        }
-        None => {
-            drop(metrics_tx);
-            None
-        }
-    };
+    let metrics = metrics_listener.map(|listener| tokio::spawn(listener.serve(metrics_tx)));
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Io("signal", e))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io("signal", e))?;
