@@ -190,6 +190,28 @@ fn a_table_of_its_own_gets_its_own_socket_and_pid_file() {
 }
 
 #[test]
+fn metrics_listen_is_an_address_and_port_and_off_by_default() {
+    assert_eq!(parse("").global.metrics_listen, None);
+    let c = parse("[global]\nmetrics-listen = \"127.0.0.1:9477\"\n");
+    assert_eq!(
+        c.global.metrics_listen,
+        Some("127.0.0.1:9477".parse().unwrap())
+    );
+    let c = parse("[global]\nmetrics-listen = \"[::1]:9477\"\n");
+    assert_eq!(c.global.metrics_listen, Some("[::1]:9477".parse().unwrap()));
+    assert_eq!(
+        reject("[global]\nmetrics-listen = \"localhost:9477\"\n"),
+        "mgmd.toml:2:18: metrics-listen = \"localhost:9477\" is not an address and port; \
+         write e.g. \"127.0.0.1:9477\", or \"[::1]:9477\" for IPv6"
+    );
+    assert!(
+        reject("[global]\nmetrics-listen = \"127.0.0.1\"\n").contains("not an address and port")
+    );
+    assert!(reject("[global]\nmetrics-listen = \"127.0.0.1:0\"\n").contains("port 0"));
+    assert!(reject("[global]\nmetrics-listen = 9477\n").starts_with("mgmd.toml:2:"));
+}
+
+#[test]
 fn empty_file_gives_rfc_defaults() {
     let c = parse("");
     let d = &c.igmp_defaults;
@@ -330,7 +352,8 @@ fn rejects_unknown_key_listing_allowed_keys() {
     assert_eq!(
         reject("[global]\ncontrol-sock = \"/run/x\"\n"),
         "mgmd.toml:2:1: unknown key `control-sock`; allowed keys: `control-socket`, \
-         `pid-file`, `table`, `mfe-idle-timeout`, `log-level`, `rp-filter-warning`"
+         `pid-file`, `table`, `mfe-idle-timeout`, `log-level`, `rp-filter-warning`, \
+         `metrics-listen`"
     );
     assert_eq!(
         reject("[proxy]\nupstream = [\"wan0\"]\ndownstream = [\"lan0\"]\nupstream-allow = []\n"),

@@ -7,8 +7,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use mgmd::cli::mgmctl::{Args, Cmd, Failure, RouteOp, Show};
 use mgmd::core::protocol::static_routes::Edit;
-use mgmd::core::status::{GroupView, InterfaceView, ProtocolView, ReloadReport, RouteView};
+use mgmd::core::status::{
+    GroupView, IgmpCountersView, InterfaceView, ProtocolView, ReloadReport, RouteView,
+};
 use mgmd::ctl::client::ClientError;
+use mgmd::ctl::reply::{CountersReply, LogReply, PingReply, VifCounters};
 use mgmd::ctl::{Client, Request};
 
 /// Why a command failed: what to print and the exit status.
@@ -64,6 +67,9 @@ fn run(args: &Args) -> Result<(), Error> {
             Show::Routes => Request::ShowRoutes,
             Show::Protocols => Request::ShowProtocols,
             Show::Config => Request::ShowConfig,
+            Show::Counters { interface } => Request::ShowCounters {
+                interface: interface.clone(),
+            },
         },
         Cmd::Reload => Request::Reload,
         Cmd::Route { op } => Request::StaticEdit {
@@ -146,6 +152,10 @@ fn run(args: &Args) -> Result<(), Error> {
                 .map_err(Error::from);
         }
         Cmd::Ping => Request::Ping,
+        Cmd::Log { level, target } => Request::Log {
+            level: level.clone(),
+            target: target.clone(),
+        },
     };
     let data = client.request(request)?;
     if args.json {
@@ -171,6 +181,10 @@ fn run(args: &Args) -> Result<(), Error> {
                 print_protocols(&serde_json::from_value::<Vec<ProtocolView>>(data).map_err(decode)?)
             }
             Show::Config => print_config(&data),
+            Show::Counters { interface } => print_counters(
+                &serde_json::from_value::<CountersReply>(data).map_err(decode)?,
+                interface.is_none(),
+            ),
         },
         Cmd::Reload | Cmd::Route { .. } | Cmd::Join { .. } | Cmd::Leave { .. } => {
             print_report(&serde_json::from_value::<ReloadReport>(data).map_err(decode)?)
@@ -180,7 +194,13 @@ fn run(args: &Args) -> Result<(), Error> {
             protocol,
         } => println!("{interface}: now owned by {protocol}"),
         Cmd::Release { interface, .. } => println!("{interface}: released"),
-        Cmd::Ping => print_ping(&serde_json::from_value::<PingView>(data).map_err(decode)?),
+        Cmd::Ping => print_ping(&serde_json::from_value::<PingReply>(data).map_err(decode)?),
+        Cmd::Log { .. } => println!(
+            "log filter: {}",
+            serde_json::from_value::<LogReply>(data)
+                .map_err(decode)?
+                .filter
+        ),
         Cmd::Events => {}
     }
     Ok(())
@@ -374,15 +394,7 @@ fn print_routes(list: &[RouteView]) {
     );
 }
 
-/// The daemon's answer to `ping`.
-#[derive(serde::Deserialize)]
-struct PingView {
-    version: String,
-    pid: u32,
-    counters: BTreeMap<String, u64>,
-}
-
-fn print_ping(p: &PingView) {
+fn print_ping(p: &PingReply) {
     table(
         &["VERSION", "PID"],
         vec![vec![p.version.clone(), p.pid.to_string()]],
@@ -402,4 +414,92 @@ fn print_protocols(list: &[ProtocolView]) {
         .map(|p| vec![p.name.clone(), p.interfaces.join(",")])
         .collect();
     table(&["PROTOCOL", "INTERFACES"], rows);
+}
+
+/// `show counters`: the daemon's counters (without IFACE), then one
+/// column per interface for IGMP and for the kernel's VIF counters.
+fn print_counters(c: &CountersReply, with_global: bool) {
+    if with_global {
+        let mut all: BTreeMap<String, u64> = serde_json::to_value(c.router)
+            .and_then(serde_json::from_value)
+            .unwrap_or_default();
+        all.extend(c.io.entries().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let rows = all
+            .into_iter()
+            .map(|(k, v)| vec![k, v.to_string()])
+            .collect();
+        table(&["COUNTER", "VALUE"], rows);
+        println!();
+    }
+    let names: Vec<&str> = c
+        .interfaces
+        .iter()
+        .map(|i| i.view.interface.as_str())
+        .collect();
+    // IGMP: every counter of any interface, in a fixed order.
+    let igmp: Vec<Option<Vec<(String, u64)>>> = c
+        .interfaces
+        .iter()
+        .map(|i| i.view.igmp.as_ref().map(igmp_rows))
+        .collect();
+    let keys: Vec<String> = igmp
+        .iter()
+        .flatten()
+        .next()
+        .map(|rows| rows.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    let rows = keys
+        .iter()
+        .map(|k| {
+            let mut row = vec![k.clone()];
+            row.extend(igmp.iter().map(|rows| {
+                match rows {
+                    Some(rows) => rows
+                        .iter()
+                        .find(|(name, _)| name == k)
+                        .map_or_else(|| "0".to_owned(), |(_, v)| v.to_string()),
+                    None => "-".to_owned(),
+                }
+            }));
+            row
+        })
+        .collect();
+    let mut header = vec!["IGMP"];
+    header.extend(&names);
+    table(&header, rows);
+    println!();
+    let fwd: Vec<Option<VifCounters>> = c.interfaces.iter().map(|i| i.forwarded).collect();
+    let rows = (0..4)
+        .map(|n| {
+            let mut row = vec![VifCounters::default().entries()[n].0.to_owned()];
+            row.extend(fwd.iter().map(|f| {
+                f.as_ref()
+                    .map_or_else(|| "-".to_owned(), |v| v.entries()[n].1.to_string())
+            }));
+            row
+        })
+        .collect();
+    let mut header = vec!["FORWARDED"];
+    header.extend(&names);
+    table(&header, rows);
+}
+
+/// One interface's IGMP counters as rows, named as in `show interfaces`.
+fn igmp_rows(c: &IgmpCountersView) -> Vec<(String, u64)> {
+    let mut rows = Vec::new();
+    for (dir, by_type) in [("rx", &c.rx), ("tx", &c.tx)] {
+        rows.extend(by_type.iter().map(|(t, v)| (format!("{dir}_{t}"), *v)));
+    }
+    rows.extend(
+        c.queries_sent
+            .iter()
+            .map(|(kind, v)| (format!("tx_{kind}_queries"), *v)),
+    );
+    rows.push(("rx_records".into(), c.rx_records));
+    rows.extend(c.drops.iter().map(|(r, v)| (format!("drop_{r}"), *v)));
+    rows.push(("refused_groups".into(), c.refused_groups));
+    rows.push(("refused_sources".into(), c.refused_sources));
+    rows.push(("older_version_queries".into(), c.older_version_queries));
+    rows.push(("newer_version_queries".into(), c.newer_version_queries));
+    rows
 }

@@ -69,6 +69,7 @@ fn main() -> ExitCode {
     logging::init(
         level,
         logging::select(args.log_format, args.detach, Stderr::probe()),
+        args.log_level.is_none(),
     );
     for w in &config.warnings {
         tracing::warn!("{w}");

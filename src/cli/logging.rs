@@ -5,17 +5,19 @@
 //! subscriber. Colour only on a terminal; native journald fields when
 //! `JOURNAL_STREAM` names standard error (so the journal keeps each line's
 //! severity); JSON lines on request; syslog for `mgmd -d`, falling back to
-//! standard error when no syslog daemon listens.
+//! standard error when no syslog daemon listens. [`set_level`] changes the
+//! filter at run time (`mgmctl log`).
 
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
+use std::sync::{Mutex, OnceLock};
 
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::{self, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::cli::mgmd::LogFormat;
 use crate::config::LogLevel;
@@ -93,24 +95,27 @@ pub fn names_stream(journal_stream: Option<&str>, dev: u64, ino: u64) -> bool {
 
 /// Installs the global subscriber. `RUST_LOG`, when set, replaces `level`.
 /// If the journal cannot be reached, logs go to standard error as text
-/// (and say so).
-pub fn init(level: LogLevel, output: LogOutput) {
+/// (and say so). The filter can be changed later with [`set_level`].
+/// `level_from_config`: `level` is the configuration's `global.log-level`
+/// (no `--log-level`), so a reload that changes it changes the filter too
+/// (see [`follow_config`]), unless `RUST_LOG` set the filter.
+pub fn init(level: LogLevel, output: LogOutput, level_from_config: bool) {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let directives = initial_directives(level, rust_log.as_deref());
+    let follows_config = level_from_config && directives == [level.as_str()];
     let filter =
-        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
+        EnvFilter::try_new(directives.join(",")).unwrap_or_else(|_| EnvFilter::new(level.as_str()));
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
     match output {
-        LogOutput::Text { ansi } => tracing_subscriber::fmt()
-            .with_env_filter(filter())
-            .with_ansi(ansi)
-            .with_writer(io::stderr)
+        LogOutput::Text { ansi } => registry
+            .with(fmt::layer().with_ansi(ansi).with_writer(io::stderr))
             .init(),
-        LogOutput::Json => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter())
-            .with_writer(io::stderr)
+        LogOutput::Json => registry
+            .with(fmt::layer().json().with_writer(io::stderr))
             .init(),
         LogOutput::Journal => match tracing_journald::layer() {
-            Ok(journal) => tracing_subscriber::registry()
-                .with(filter())
+            Ok(journal) => registry
                 .with(
                     journal
                         .with_priority_mappings(journal_priorities())
@@ -118,27 +123,135 @@ pub fn init(level: LogLevel, output: LogOutput) {
                 )
                 .init(),
             Err(e) => {
-                tracing_subscriber::fmt()
-                    .with_env_filter(filter())
-                    .with_ansi(false)
-                    .with_writer(io::stderr)
+                registry
+                    .with(fmt::layer().with_ansi(false).with_writer(io::stderr))
                     .init();
                 tracing::warn!("failed to reach the journal ({e}); logging to standard error");
             }
         },
-        LogOutput::Syslog { json: false } => tracing_subscriber::fmt()
-            .with_env_filter(filter())
-            .without_time()
-            .with_ansi(false)
-            .with_writer(Syslog)
+        LogOutput::Syslog { json: false } => registry
+            .with(
+                fmt::layer()
+                    .without_time()
+                    .with_ansi(false)
+                    .with_writer(Syslog),
+            )
             .init(),
-        LogOutput::Syslog { json: true } => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter())
-            .without_time()
-            .with_writer(Syslog)
+        LogOutput::Syslog { json: true } => registry
+            .with(fmt::layer().json().without_time().with_writer(Syslog))
             .init(),
     }
+    let _ = RUNTIME_FILTER.set(Mutex::new(RuntimeFilter {
+        handle,
+        directives,
+        follows_config,
+    }));
+}
+
+// ===== the level at run time =====
+
+/// The levels `mgmctl log` accepts, quietest first.
+pub const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Why the log filter could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogFilterError {
+    #[error("unknown log level '{0}'; use one of off, error, warn, info, debug, trace")]
+    Level(String),
+    #[error(
+        "'{0}' is not a log target; a target is a module path such as mgmd::core, or a \
+         category such as packet or mroute (letters, digits, _ - . and ::)"
+    )]
+    Target(String),
+    #[error("the log level cannot be changed: logging was not set up by mgmd")]
+    NotSetUp,
+    #[error("failed to change the log filter: {0}")]
+    Reload(String),
+}
+
+/// The filter in force, as directives, with the handle that replaces it.
+struct RuntimeFilter {
+    handle: reload::Handle<EnvFilter, Registry>,
+    directives: Vec<String>,
+    /// The level came from `global.log-level`; a reload that changes it
+    /// sets the filter to the new level.
+    follows_config: bool,
+}
+
+/// A reload changed `global.log-level` to `level`: unless `--log-level` or
+/// `RUST_LOG` chose the filter at start-up, it becomes `level` alone (as
+/// `mgmctl log LEVEL` would make it). Returns the filter now in force if
+/// it changed.
+pub fn follow_config(level: LogLevel) -> Option<Result<String, LogFilterError>> {
+    let follows = RUNTIME_FILTER
+        .get()?
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .follows_config;
+    follows.then(|| set_level(level.as_str(), None))
+}
+
+static RUNTIME_FILTER: OnceLock<Mutex<RuntimeFilter>> = OnceLock::new();
+
+/// Sets the level of everything (`target` = `None`: the filter becomes
+/// `level` alone, per-target levels are dropped) or of one target (its
+/// directive is added or replaced, the others stay). Returns the filter
+/// now in force, as `RUST_LOG` would write it.
+pub fn set_level(level: &str, target: Option<&str>) -> Result<String, LogFilterError> {
+    let cell = RUNTIME_FILTER.get().ok_or(LogFilterError::NotSetUp)?;
+    // A panic elsewhere while holding the lock left consistent data.
+    let mut current = cell.lock().unwrap_or_else(|e| e.into_inner());
+    let directives = edit_directives(&current.directives, level, target)?;
+    let joined = directives.join(",");
+    let filter = EnvFilter::try_new(&joined).map_err(|e| LogFilterError::Reload(e.to_string()))?;
+    current
+        .handle
+        .reload(filter)
+        .map_err(|e| LogFilterError::Reload(e.to_string()))?;
+    current.directives = directives;
+    Ok(joined)
+}
+
+/// The directives at start-up: `RUST_LOG` when set to a valid filter,
+/// else the configured level.
+fn initial_directives(level: LogLevel, rust_log: Option<&str>) -> Vec<String> {
+    match rust_log.map(str::trim) {
+        Some(s) if !s.is_empty() && EnvFilter::try_new(s).is_ok() => s
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => vec![level.as_str().to_owned()],
+    }
+}
+
+/// `current` with `level` set for `target`, or replaced by `level` alone.
+fn edit_directives(
+    current: &[String],
+    level: &str,
+    target: Option<&str>,
+) -> Result<Vec<String>, LogFilterError> {
+    if !LEVELS.contains(&level) {
+        return Err(LogFilterError::Level(level.to_owned()));
+    }
+    let Some(target) = target else {
+        return Ok(vec![level.to_owned()]);
+    };
+    let valid = !target.is_empty()
+        && target
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+    if !valid {
+        return Err(LogFilterError::Target(target.to_owned()));
+    }
+    let mut out: Vec<String> = current
+        .iter()
+        .filter(|d| d.split_once('=').map(|(t, _)| t) != Some(target))
+        .cloned()
+        .collect();
+    out.push(format!("{target}={level}"));
+    Ok(out)
 }
 
 /// Structured fields go to the journal as `MGMD_<FIELD>` (e.g.
@@ -343,6 +456,67 @@ mod tests {
             // A Priority is the ASCII digit journald expects.
             assert_eq!(prio as u8 - b'0', severity(level), "{level}");
         }
+    }
+
+    #[test]
+    fn a_level_without_target_replaces_the_filter() {
+        let current = vec!["info".to_owned(), "packet=debug".to_owned()];
+        assert_eq!(edit_directives(&current, "warn", None).unwrap(), ["warn"]);
+        assert_eq!(edit_directives(&current, "off", None).unwrap(), ["off"]);
+    }
+
+    #[test]
+    fn a_level_for_a_target_replaces_only_its_directive() {
+        let current = vec![
+            "info".to_owned(),
+            "packet=debug".to_owned(),
+            "mgmd::core=trace".to_owned(),
+        ];
+        assert_eq!(
+            edit_directives(&current, "warn", Some("packet")).unwrap(),
+            ["info", "mgmd::core=trace", "packet=warn"]
+        );
+        assert_eq!(
+            edit_directives(&current, "debug", Some("mroute")).unwrap(),
+            ["info", "packet=debug", "mgmd::core=trace", "mroute=debug"]
+        );
+        // Every result is a filter tracing accepts.
+        for level in LEVELS {
+            let d = edit_directives(&current, level, Some("mgmd::daemon")).unwrap();
+            assert!(EnvFilter::try_new(d.join(",")).is_ok(), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn bad_levels_and_targets_are_refused() {
+        let current = vec!["info".to_owned()];
+        assert!(matches!(
+            edit_directives(&current, "loud", None),
+            Err(LogFilterError::Level(l)) if l == "loud"
+        ));
+        for target in ["", "a=b", "a,b", "a b", "x[span]"] {
+            assert!(
+                matches!(
+                    edit_directives(&current, "debug", Some(target)),
+                    Err(LogFilterError::Target(_))
+                ),
+                "{target:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rust_log_is_the_start_unless_invalid() {
+        assert_eq!(
+            initial_directives(LogLevel::Warn, Some("info,mgmd::core=debug")),
+            ["info", "mgmd::core=debug"]
+        );
+        assert_eq!(initial_directives(LogLevel::Warn, None), ["warn"]);
+        assert_eq!(initial_directives(LogLevel::Warn, Some("")), ["warn"]);
+        assert_eq!(
+            initial_directives(LogLevel::Debug, Some("=nonsense=")),
+            ["debug"]
+        );
     }
 
     #[test]

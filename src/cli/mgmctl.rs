@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::cli::logging::LEVELS;
 use crate::ctl::client::ClientError;
 
 const AFTER_LONG_HELP: &str = "\
@@ -26,12 +27,14 @@ FILES:
 EXAMPLES:
     mgmctl show interfaces
     mgmctl -t 10 --json show routes
+    mgmctl show counters lan1
     mgmctl take eth1 static
     mgmctl reload
     mgmctl route add 239.1.0.0/16 eth0 eth1 eth2 --source 10.0.0.0/24
     mgmctl route del 239.1.0.0/16 --source 10.0.0.0/24
     mgmctl join eth0 239.5.5.5 --source 10.0.0.9
     mgmctl show config
+    mgmctl log debug mgmd::core      (then: mgmctl log info)
     mgmctl ping || echo \"mgmd is down (status $?)\"";
 
 /// `mgmctl`'s command line.
@@ -106,6 +109,13 @@ pub enum Cmd {
         #[arg(long)]
         source: Option<String>,
     },
+    /// Change the log level at run time: of everything, or of TARGET only
+    /// (e.g. mgmd::core, packet, mroute); prints the filter now in force.
+    Log {
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(LEVELS))]
+        level: String,
+        target: Option<String>,
+    },
 }
 
 /// `route add|del`.
@@ -149,6 +159,11 @@ pub enum Show {
     /// The running configuration: the file as read, then the runtime
     /// edits since the last reload (with --json: what mgmd runs on).
     Config,
+    /// Every counter, zeros too: IGMP messages by type and direction and
+    /// drops by reason per interface, the kernel's VIF counters, upcalls,
+    /// kernel errors, netlink resyncs, ownership moves. With IFACE: only
+    /// that interface's.
+    Counters { interface: Option<String> },
 }
 
 // ===== exit codes =====
@@ -207,6 +222,28 @@ mod tests {
         let a = Args::try_parse_from(["mgmctl", "-s", "/run/x.sock", "ping"]).unwrap();
         assert_eq!(a.socket, Some(PathBuf::from("/run/x.sock")));
         assert!(Args::try_parse_from(["mgmctl", "-s", "/run/x.sock", "-t", "10", "ping"]).is_err());
+    }
+
+    #[test]
+    fn counters_and_log_parse() {
+        let a = Args::try_parse_from(["mgmctl", "show", "counters", "lan1"]).unwrap();
+        assert!(
+            matches!(a.cmd, Cmd::Show { what: Show::Counters { interface: Some(i) } } if i == "lan1")
+        );
+        let a = Args::try_parse_from(["mgmctl", "show", "counters"]).unwrap();
+        assert!(matches!(
+            a.cmd,
+            Cmd::Show {
+                what: Show::Counters { interface: None }
+            }
+        ));
+        let a = Args::try_parse_from(["mgmctl", "log", "debug", "mgmd::core"]).unwrap();
+        assert!(
+            matches!(a.cmd, Cmd::Log { level, target: Some(t) } if level == "debug" && t == "mgmd::core")
+        );
+        let e = Args::try_parse_from(["mgmctl", "log", "loud"]).unwrap_err();
+        assert_eq!(e.exit_code(), i32::from(Failure::Usage.code()));
+        assert!(Args::try_parse_from(["mgmctl", "log"]).is_err());
     }
 
     #[test]

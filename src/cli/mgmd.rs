@@ -53,8 +53,8 @@ EXIT STATUS:
     0     success (--check: the configuration is valid)
     1     --check: the configuration is invalid
     69    the daemon cannot run: another multicast routing daemon owns the
-          kernel's multicast routing table, or the control socket is in use
-          (EX_UNAVAILABLE); with -d also: no readiness within 90 seconds
+          kernel's multicast routing table, or the control socket or the
+          metrics address is in use (EX_UNAVAILABLE); with -d also: no readiness within 90 seconds
     71    an operating system call failed at start-up (EX_OSERR)
     77    missing privileges: CAP_NET_RAW, and CAP_NET_ADMIN for a table
           (EX_NOPERM)

@@ -9,7 +9,7 @@
 //! "Configuration" section and in `examples/full.toml`.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -172,6 +172,8 @@ pub struct GlobalConfig {
     /// Warn at start-up about interfaces whose strict reverse-path filter
     /// (`rp_filter = 1`) would drop multicast arriving on them.
     pub rp_filter_warning: bool,
+    /// Where the Prometheus metrics endpoint listens; `None` = no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The control socket when the configuration names none:
@@ -202,6 +204,7 @@ impl Default for GlobalConfig {
             mfe_idle_timeout: Duration::from_secs(900),
             log_level: LogLevel::Info,
             rp_filter_warning: true,
+            metrics_listen: None,
         }
     }
 }

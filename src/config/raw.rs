@@ -24,6 +24,7 @@ pub struct RawGlobal {
     pub mfe_idle_timeout: Option<Spanned<DurationInput>>,
     pub log_level: Option<SpStr>,
     pub rp_filter_warning: Option<bool>,
+    pub metrics_listen: Option<SpStr>,
 }
 
 /// Declares a struct holding every IGMP setting (all optional: absent =

@@ -6,6 +6,7 @@
 //! is returned as one [`ConfigError`] pointing at the value to change.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::check::{Checker, IgmpUse, InterfaceUse, Result, fmt_dur};
 use super::igmp::{IgmpSettings, Level};
-use super::raw::{RawGlobal, RawIgmp, RawInterface};
+use super::raw::{RawGlobal, RawIgmp, RawInterface, SpStr};
 use super::{Config, ConfigError, GlobalConfig, InterfaceConfig, LogLevel};
 use crate::core::protocol::registry::{self, ParsedSection};
 
@@ -256,7 +257,32 @@ impl Checker<'_> {
         if let Some(v) = raw.rp_filter_warning {
             g.rp_filter_warning = v;
         }
+        if let Some(v) = &raw.metrics_listen {
+            g.metrics_listen = Some(self.validate_listen_addr("metrics-listen", v)?);
+        }
         Ok(g)
+    }
+
+    /// An IP address and a port to listen on (`127.0.0.1:9477`,
+    /// `[::1]:9477`).
+    fn validate_listen_addr(&self, key: &str, v: &SpStr) -> Result<SocketAddr> {
+        let text = v.get_ref().trim();
+        let addr: SocketAddr = text.parse().map_err(|_| {
+            self.err(
+                v.span(),
+                format!(
+                    "{key} = \"{text}\" is not an address and port; write e.g. \
+                     \"127.0.0.1:9477\", or \"[::1]:9477\" for IPv6"
+                ),
+            )
+        })?;
+        if addr.port() == 0 {
+            return Err(self.err(
+                v.span(),
+                format!("{key} = \"{text}\" has port 0; name the port scrapers use"),
+            ));
+        }
+        Ok(addr)
     }
 
     // ===== interfaces named by protocols =====

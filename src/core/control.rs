@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::protocol::static_routes::Edit;
 use crate::core::status::{
-    ConfigView, CounterView, GroupView, InterfaceView, OwnerView, ProtocolView, ReloadReport,
-    RouteView,
+    ConfigView, CounterView, CountersView, GroupView, InterfaceView, OwnerView, ProtocolView,
+    ReloadReport, RouteView,
 };
 
 /// A request that enters the router as an input.
@@ -46,6 +46,11 @@ pub enum Command {
     },
     /// The running configuration, runtime edits included.
     ShowConfig,
+    /// The router's counters and every interface's IGMP counters, or only
+    /// those of `interface` (`mgmctl show counters [IFACE]`).
+    ShowAllCounters {
+        interface: Option<String>,
+    },
 }
 
 /// What a command returns (its data, as the control socket sends it).
@@ -60,4 +65,5 @@ pub enum Answer {
     Owner(OwnerView),
     Reload(ReloadReport),
     Config(ConfigView),
+    AllCounters(CountersView),
 }

@@ -2,6 +2,7 @@
 //! sent over the control socket (JSON). Built by the router, rendered by
 //! the control tool; no logic lives here.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,7 @@ pub struct QuerierView {
     pub other_querier_expires_s: Option<f64>,
     pub groups: usize,
     /// Packet counters: received/sent by type, drops by reason.
-    pub counters: std::collections::BTreeMap<String, u64>,
+    pub counters: BTreeMap<String, u64>,
 }
 
 /// One group on one interface, with its sources.
@@ -186,4 +187,133 @@ pub struct ConfigView {
     /// Runtime edits since the last reload, in order, as they would be
     /// written in the file.
     pub runtime_edits: Vec<String>,
+}
+
+/// Every reason an IGMP message or record is dropped for, as
+/// [`IgmpCountersView::drops`] lists them (zeros too): the decoder's
+/// ([`crate::core::igmp::DecodeError::reason`]) and the router's checks
+/// ([`crate::core::igmp::IgmpStats`]). A reason missing here is still
+/// shown once counted; `tests/counters.rs` checks the list is complete.
+pub const IGMP_DROP_REASONS: &[&str] = &[
+    // The decoder.
+    "too_short",
+    "bad_checksum",
+    "bad_length",
+    "count_overrun",
+    "unknown_type",
+    // The router's checks.
+    "bad_ttl",
+    "no_router_alert",
+    "own_address",
+    "source_not_on_subnet",
+    "unsupported_version",
+    "query_from_unspecified",
+    "bad_group",
+    "bad_destination",
+    "link_local_group",
+    "group_denied",
+    "ssm_asm_report",
+    "ssm_exclude_record",
+    "unknown_record_type",
+    "bad_source",
+    "compat_disabled",
+    "leave_in_v1_compat",
+    "to_in_in_v1_compat",
+    "block_in_compat",
+];
+
+/// The IGMP message types counted in each direction, as
+/// [`IgmpCountersView::rx`] and [`IgmpCountersView::tx`] list them.
+pub const IGMP_MESSAGE_TYPES: &[&str] = &[
+    "v1_query",
+    "v2_query",
+    "v3_query",
+    "v1_report",
+    "v2_report",
+    "v2_leave",
+    "v3_report",
+];
+
+/// The IGMP counters of one interface, every key present (zeros too).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgmpCountersView {
+    /// Messages received, by type ([`IGMP_MESSAGE_TYPES`]).
+    pub rx: BTreeMap<String, u64>,
+    /// Messages sent, by type.
+    pub tx: BTreeMap<String, u64>,
+    /// Queries sent, by kind: `general`, `group`, `group_source`.
+    pub queries_sent: BTreeMap<String, u64>,
+    /// IGMPv3 group records received (valid or not).
+    pub rx_records: u64,
+    /// Messages and records dropped, by reason ([`IGMP_DROP_REASONS`]).
+    pub drops: BTreeMap<String, u64>,
+    /// New groups refused by `max-groups`.
+    pub refused_groups: u64,
+    /// New sources refused by `max-sources-per-group`.
+    pub refused_sources: u64,
+    /// Queries of an older version than the interface's (a warning each).
+    pub older_version_queries: u64,
+    /// Queries of a newer version than the interface's.
+    pub newer_version_queries: u64,
+}
+
+/// The counters of one interface mgmd uses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceCountersView {
+    pub interface: String,
+    pub ifindex: IfIndex,
+    /// Its VIF, if it has one (the daemon adds the VIF's kernel counters).
+    pub vif: Option<VifIndex>,
+    /// `None` where IGMP does not run.
+    pub igmp: Option<IgmpCountersView>,
+}
+
+/// `show counters`: the router's counters and those of every interface it
+/// uses (or of the one asked for), in interface name order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountersView {
+    pub router: CounterView,
+    pub interfaces: Vec<InterfaceCountersView>,
+}
+
+/// What the metrics endpoint exports of the router: its counters and the
+/// state worth a gauge. Read without an input (it changes nothing).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsView {
+    pub counters: CountersView,
+    /// Every interface mgmd uses, in name order.
+    pub interfaces: Vec<InterfaceStateView>,
+    /// Forwarding entries with at least one outgoing interface.
+    pub entries_forwarding: usize,
+    /// Entries without one: drop entries (refused flows, or no receivers).
+    pub entries_drop: usize,
+}
+
+/// The state of one interface, for gauges.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceStateView {
+    pub interface: String,
+    pub up: bool,
+    /// The routing protocol owning it, if any.
+    pub owner: Option<String>,
+    /// "off", "enabled" or "disabled", as `show interfaces` says.
+    pub igmp_state: String,
+    /// The IGMP querier's state where IGMP runs.
+    pub igmp: Option<IgmpStateView>,
+}
+
+/// The IGMP state of one interface in numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgmpStateView {
+    /// The version the interface runs (1, 2 or 3).
+    pub version: u8,
+    /// We are the elected querier.
+    pub is_querier: bool,
+    /// Groups with members.
+    pub groups: usize,
+    /// Sources forwarded (INCLUDE lists, and EXCLUDE-mode sources with a
+    /// running timer).
+    pub sources_forwarding: usize,
+    /// Sources blocked (EXCLUDE lists).
+    pub sources_blocked: usize,
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod proto;
+pub mod reply;
 
 pub use client::Client;
 pub use proto::{EventRecord, PROTOCOL_VERSION, Reply, Request, RequestMsg};

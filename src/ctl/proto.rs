@@ -7,7 +7,24 @@
 //! <- {"ok":true,"data":[...]}
 //! -> {"version":1,"cmd":"take","interface":"eth1","protocol":"static"}
 //! <- {"ok":false,"error":"interface eth1 is already owned by proxy"}
+//! -> {"version":1,"cmd":"show-counters","interface":"lan1"}
+//! <- {"ok":true,"data":{"router":{...},"io":{...},"interfaces":[...]}}
+//! -> {"version":1,"cmd":"log","level":"debug","target":"mgmd::core"}
+//! <- {"ok":true,"data":{"filter":"info,mgmd::core=debug"}}
 //! ```
+//!
+//! # Versions
+//!
+//! Every request carries [`PROTOCOL_VERSION`]; the server answers any
+//! other version with an error naming its own. Compatible changes keep
+//! the version: a new request is added at the end of [`Request`] (an older
+//! server answers it with `malformed request: unknown variant ...`), a
+//! reply may gain fields (clients ignore fields they do not know). An
+//! incompatible change (a request or reply field renamed, removed or given
+//! another meaning) bumps the version. The replies' data are the router's
+//! views ([`crate::core::status`]) and the daemon's own
+//! ([`super::reply`]); the README's "Control protocol" section lists the
+//! requests with their fields and replies.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +65,19 @@ pub enum Request {
     /// The running configuration: the file's text and what mgmd runs on,
     /// runtime edits included.
     ShowConfig,
+    /// Every counter: the router's, the I/O layer's, and each interface's
+    /// IGMP and VIF counters (only `interface`'s when named).
+    ShowCounters {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interface: Option<String>,
+    },
+    /// Set the log level (`error` .. `trace`, or `off`) of everything, or
+    /// of `target` only (a module path such as `mgmd::core`, or `packet`).
+    Log {
+        level: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+    },
 }
 
 /// A request with its protocol version.
@@ -173,6 +203,43 @@ mod tests {
             serde_json::from_str(r#"{"version":1,"cmd":"show-groups"}"#).unwrap();
         assert_eq!(show.request, Request::ShowGroups);
         assert!(serde_json::from_str::<RequestMsg>(r#"{"version":1,"cmd":"reboot"}"#).is_err());
+    }
+
+    #[test]
+    fn counters_and_log_wire_format() {
+        let cases = [
+            (
+                Request::ShowCounters { interface: None },
+                r#"{"version":1,"cmd":"show-counters"}"#,
+            ),
+            (
+                Request::ShowCounters {
+                    interface: Some("lan1".into()),
+                },
+                r#"{"version":1,"cmd":"show-counters","interface":"lan1"}"#,
+            ),
+            (
+                Request::Log {
+                    level: "debug".into(),
+                    target: Some("mgmd::core".into()),
+                },
+                r#"{"version":1,"cmd":"log","level":"debug","target":"mgmd::core"}"#,
+            ),
+            (
+                Request::Log {
+                    level: "info".into(),
+                    target: None,
+                },
+                r#"{"version":1,"cmd":"log","level":"info"}"#,
+            ),
+        ];
+        for (request, line) in cases {
+            let msg = RequestMsg::new(request);
+            assert_eq!(serde_json::to_string(&msg).unwrap(), line);
+            assert_eq!(serde_json::from_str::<RequestMsg>(line).unwrap(), msg);
+        }
+        // A level is required.
+        assert!(serde_json::from_str::<RequestMsg>(r#"{"version":1,"cmd":"log"}"#).is_err());
     }
 
     #[test]

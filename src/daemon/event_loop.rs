@@ -2,7 +2,7 @@
 //! waits on all of them at once, feeds one input at a time to the router
 //! and carries out its outputs.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,16 +12,20 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::core::control::Command;
+use crate::core::control::{Answer, Command};
 use crate::core::event::{Event, Severity};
 use crate::core::input::{FlowCounters, Input};
 use crate::core::output::Output;
 use crate::core::rib::{RouteTable, TableAnswer};
 use crate::core::router::Router;
-use crate::core::types::{FlowKey, GroupAddr, IfIndex};
+use crate::core::types::{FlowKey, GroupAddr, IfIndex, VifIndex};
 use crate::ctl::proto::{EventRecord, Reply, Request};
+use crate::ctl::reply::{
+    CountersReply, InterfaceCounters, IoCounters, LogReply, PingReply, VifCounters,
+};
 use crate::daemon::DaemonError;
 use crate::daemon::ctl_server::{CtlRequest, CtlServer};
+use crate::daemon::metrics::{MetricsRequest, MetricsServer, Snapshot};
 use crate::daemon::notify::{Notifier, ServiceStatus};
 use crate::io::host::HostMemberships;
 use crate::io::mrt::{AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
@@ -100,8 +104,8 @@ struct Io {
     rtnl: rtnetlink::Handle,
     /// Interfaces already checked for rp_filter.
     rp_checked: BTreeSet<IfIndex>,
-    /// Times the netlink socket overflowed and interfaces were re-read.
-    netlink_resyncs: u64,
+    /// What only the I/O layer counts (`show counters`, metrics).
+    counters: IoCounters,
     /// Recent route lookups: source -> (RPF interface, gateway, when).
     rpf_cache: HashMap<Ipv4Addr, (Option<IfIndex>, Option<Ipv4Addr>, Instant)>,
     /// `global.table`: RPF lookups consult that routing table first.
@@ -139,6 +143,18 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::Io("failed to open the IGMP send socket", e))?;
     let mut watcher = netlink::start().await.map_err(DaemonError::Netlink)?;
     let rtnl = watcher.handle().clone();
+    // Before the control socket and the pid file, which a failure here
+    // would leave behind.
+    let metrics_listener = match cfg.global.metrics_listen {
+        Some(addr) => {
+            let listener = MetricsServer::bind(addr)
+                .await
+                .map_err(|e| DaemonError::Io("failed to listen for metrics scrapes", e))?;
+            tracing::info!(target: "metrics", "serving metrics at http://{addr}/metrics");
+            Some(listener)
+        }
+        None => None,
+    };
     let ctl = CtlServer::bind(&cfg.global.control_socket)
         .map_err(|e| DaemonError::Io("failed to bind the control socket", e))?;
     let ctl_path = ctl.path().to_path_buf();
@@ -150,6 +166,9 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     let (events_tx, _) = broadcast::channel(1 << 16);
     let (req_tx, mut req_rx) = mpsc::channel::<CtlRequest>(64);
     let server = tokio::spawn(ctl.serve(req_tx, events_tx.clone()));
+    // Scrapes come to the loop like control requests.
+    let (metrics_tx, mut metrics_rx) = mpsc::channel::<MetricsRequest>(8);
+    let metrics = metrics_listener.map(|listener| tokio::spawn(listener.serve(metrics_tx)));
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Io("signal", e))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io("signal", e))?;
@@ -175,7 +194,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
         rtnl,
         rp_checked: BTreeSet::new(),
         rpf_cache: HashMap::new(),
-        netlink_resyncs: 0,
+        counters: IoCounters::default(),
         table,
         table_routes: None,
     };
@@ -226,7 +245,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
                     break;
                 };
                 io.rpf_cache.clear();
-                io.netlink_resyncs = watcher.resyncs();
+                io.counters.netlink_resyncs = watcher.resyncs();
                 let input = match ev {
                     NetEvent::Link(l) => Input::Link(l),
                     NetEvent::LinkGone { ifindex, .. } => Input::LinkGone { ifindex },
@@ -286,15 +305,13 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
                 // The outcome is logged (as an event) either way.
                 reload(&mut router, &mut io, &mut notifier).await;
             }
+            Some(req) = metrics_rx.recv(), if metrics.is_some() => {
+                let _ = req.reply.send(metrics_snapshot(&router.router, &mut io));
+            }
             _ = tokio::time::sleep_until(deadline) => {
                 feed(&mut router, &mut io, Input::Timer).await;
             }
-            _ = poll.tick() => {
-                let counters = read_counters(&router.router, &io);
-                if !counters.is_empty() {
-                    feed(&mut router, &mut io, Input::Counters(counters)).await;
-                }
-            }
+            _ = poll.tick() => refresh_counters(&mut router, &mut io).await,
             _ = notifier.tick() => notifier.on_tick(|| ServiceStatus::of(&router.router).to_string()),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -312,6 +329,9 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     }
     io.host.clear();
     server.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     let _ = std::fs::remove_file(&ctl_path);
     let _ = std::fs::remove_file(&pid_file);
     Ok(())
@@ -338,6 +358,7 @@ async fn execute(router: &mut Driver, io: &mut Io, outputs: Vec<Output>) {
                 payload,
             } => {
                 if let Err(e) = io.tx.send(ifindex, src, dst, &payload) {
+                    io.counters.igmp_tx_errors += 1;
                     tracing::warn!(target: "packet", %ifindex, %dst, "failed to send IGMP: {e}");
                 }
             }
@@ -434,10 +455,17 @@ async fn drain_mrt(router: &mut Driver, io: &mut Io, batch: Vec<MrtRx>) {
                 payload: p.payload,
             },
             MrtRx::Upcall(u) => {
-                let Some(arrival) = router.router.ifindex_of_vif(u.vif) else {
-                    continue;
-                };
-                let Ok(group) = GroupAddr::new(u.dst) else {
+                let c = &mut io.counters;
+                match u.kind {
+                    UpcallKind::NoCache => c.upcalls_nocache += 1,
+                    UpcallKind::WrongVif => c.upcalls_wrongvif += 1,
+                    _ => c.upcalls_other += 1,
+                }
+                let known = router.router.ifindex_of_vif(u.vif);
+                let (Some(arrival), Ok(group)) = (known, GroupAddr::new(u.dst)) else {
+                    if matches!(u.kind, UpcallKind::NoCache | UpcallKind::WrongVif) {
+                        c.upcalls_unknown += 1;
+                    }
                     continue;
                 };
                 let flow = FlowKey {
@@ -459,6 +487,7 @@ async fn drain_mrt(router: &mut Driver, io: &mut Io, batch: Vec<MrtRx>) {
                 }
             }
             MrtRx::Malformed(reason) => {
+                io.counters.rx_malformed += 1;
                 tracing::debug!(target: "packet", "dropped a malformed packet: {reason}");
                 continue;
             }
@@ -635,9 +664,22 @@ async fn reload(router: &mut Driver, io: &mut Io, notifier: &mut Notifier) -> Re
                 text: text.clone(),
                 overrides: router.overrides.clone(),
             };
+            let level = router.router.config().global.log_level;
             let reply = run_command(router, io, command).await;
             if matches!(reply, Reply::Ok { .. }) {
                 router.config_text = text;
+                let now = router.router.config().global.log_level;
+                if now != level {
+                    match crate::cli::logging::follow_config(now) {
+                        Some(Ok(filter)) => tracing::info!("log filter set to {filter}"),
+                        Some(Err(e)) => tracing::warn!("global.log-level: {e}"),
+                        None => tracing::info!(
+                            "global.log-level is now {}, but --log-level or RUST_LOG chose the \
+                             filter; use mgmctl log to change it",
+                            now.as_str()
+                        ),
+                    }
+                }
             }
             reply
         }
@@ -649,28 +691,28 @@ async fn reload(router: &mut Driver, io: &mut Io, notifier: &mut Notifier) -> Re
 /// Runs one command through the router and carries out what it caused;
 /// its answer as a reply.
 async fn run_command(router: &mut Driver, io: &mut Io, command: Command) -> Reply {
-    let mut outputs = router.step(vec![Input::Command(command)]);
-    let answer = outputs.iter().rposition(|o| matches!(o, Output::Reply(_)));
-    let answer = answer.map(|i| outputs.remove(i));
-    execute(router, io, outputs).await;
-    match answer {
-        Some(Output::Reply(Ok(a))) => match serde_json::to_value(a) {
-            Ok(v) => Reply::ok(v),
-            Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
-        },
-        Some(Output::Reply(Err(e))) => Reply::err(e),
-        _ => Reply::err("mgmd did not answer the request"),
+    match ask(router, io, command).await {
+        Ok(answer) => encode_reply(&answer),
+        Err(reply) => reply,
     }
 }
 
-/// Answer one control request. Everything but `ping` and `events` is a
-/// router input like any other.
+/// Answer one control request. The views and `take`/`release` are
+/// router inputs like any other; `ping` and `show counters` add what the
+/// I/O layer counts; `log` changes the log filter, in the daemon alone.
 async fn control(router: &mut Driver, io: &mut Io, request: Request) -> Reply {
     let command = match request {
         Request::Ping => return ping(router, io).await,
+        Request::ShowCounters { interface } => return show_counters(router, io, interface).await,
+        Request::Log { level, target } => return set_log_level(&level, target.as_deref()),
         Request::ShowInterfaces => Command::ShowInterfaces,
         Request::ShowGroups => Command::ShowGroups,
-        Request::ShowRoutes => Command::ShowRoutes,
+        Request::ShowRoutes => {
+            // The kernel's counters as they are now, not as last polled:
+            // an input of their own, so a replay shows the same.
+            refresh_counters(router, io).await;
+            Command::ShowRoutes
+        }
         Request::ShowProtocols => Command::ShowProtocols,
         Request::Take {
             interface,
@@ -710,26 +752,128 @@ async fn control(router: &mut Driver, io: &mut Io, request: Request) -> Reply {
     run_command(router, io, command).await
 }
 
-/// `ping`: version, pid, and the router's counters with what only the I/O
-/// layer counts: packets the kernel dropped because the receive queue was
-/// full (SO_RXQ_OVFL), and netlink overflows followed by a re-read.
-async fn ping(router: &mut Driver, io: &mut Io) -> Reply {
-    let mut data = match run_command(router, io, Command::ShowCounters).await {
-        Reply::Ok { data, .. } => data,
-        err => return err,
-    };
-    if let Some(m) = data.as_object_mut() {
-        m.insert(
-            "kernel_rx_drops".into(),
-            u64::from(io.mrt.get_ref().drops()).into(),
-        );
-        m.insert("netlink_resyncs".into(), io.netlink_resyncs.into());
+/// One command through the router; its answer, or the error reply.
+async fn ask(router: &mut Driver, io: &mut Io, command: Command) -> Result<Answer, Reply> {
+    let mut outputs = router.step(vec![Input::Command(command)]);
+    let answer = outputs.iter().rposition(|o| matches!(o, Output::Reply(_)));
+    let answer = answer.map(|i| outputs.remove(i));
+    execute(router, io, outputs).await;
+    match answer {
+        Some(Output::Reply(Ok(a))) => Ok(a),
+        Some(Output::Reply(Err(e))) => Err(Reply::err(e)),
+        _ => Err(Reply::err("mgmd did not answer the request")),
     }
-    Reply::ok(serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "pid": std::process::id(),
-        "counters": data,
-    }))
+}
+
+fn encode_reply<T: serde::Serialize>(data: &T) -> Reply {
+    match serde_json::to_value(data) {
+        Ok(v) => Reply::ok(v),
+        Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
+    }
+}
+
+/// Reads every installed entry's counters from the kernel and gives them
+/// to the router.
+async fn refresh_counters(router: &mut Driver, io: &mut Io) {
+    let counters = read_counters(&router.router, io);
+    if !counters.is_empty() {
+        feed(router, io, Input::Counters(counters)).await;
+    }
+}
+
+/// The I/O layer's counters, up to date.
+fn io_counters(io: &mut Io) -> IoCounters {
+    io.counters.kernel_rx_drops = u64::from(io.mrt.get_ref().drops());
+    io.counters
+}
+
+/// The kernel's counters of a VIF (`None` if it cannot be asked).
+fn vif_counters(io: &Io, vif: VifIndex) -> Option<VifCounters> {
+    io.mrt.get_ref().vif_count(vif).ok().map(|c| VifCounters {
+        in_packets: c.in_packets,
+        in_bytes: c.in_bytes,
+        out_packets: c.out_packets,
+        out_bytes: c.out_bytes,
+    })
+}
+
+/// `ping`: version, pid, and the router's and the I/O layer's counters.
+async fn ping(router: &mut Driver, io: &mut Io) -> Reply {
+    let counters = match ask(router, io, Command::ShowCounters).await {
+        Ok(Answer::Counters(c)) => c,
+        Ok(_) => return Reply::err("mgmd answered ping with something else"),
+        Err(reply) => return reply,
+    };
+    let mut map: BTreeMap<String, u64> =
+        match serde_json::to_value(counters).and_then(serde_json::from_value) {
+            Ok(m) => m,
+            Err(e) => return Reply::err(format!("failed to encode the reply: {e}")),
+        };
+    map.extend(
+        io_counters(io)
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+    );
+    encode_reply(&PingReply {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        pid: std::process::id(),
+        counters: map,
+    })
+}
+
+/// `show counters [IFACE]`: the router's view with the I/O layer's
+/// counters and each VIF's kernel counters.
+async fn show_counters(router: &mut Driver, io: &mut Io, interface: Option<String>) -> Reply {
+    let view = match ask(router, io, Command::ShowAllCounters { interface }).await {
+        Ok(Answer::AllCounters(v)) => v,
+        Ok(_) => return Reply::err("mgmd answered show counters with something else"),
+        Err(reply) => return reply,
+    };
+    let interfaces = view
+        .interfaces
+        .into_iter()
+        .map(|view| InterfaceCounters {
+            forwarded: view.vif.and_then(|v| vif_counters(io, v)),
+            view,
+        })
+        .collect();
+    encode_reply(&CountersReply {
+        router: view.router,
+        io: io_counters(io),
+        interfaces,
+    })
+}
+
+/// `log LEVEL [TARGET]`: the daemon's own business, not the router's.
+fn set_log_level(level: &str, target: Option<&str>) -> Reply {
+    match crate::cli::logging::set_level(level, target) {
+        Ok(filter) => {
+            tracing::info!("log filter set to {filter}");
+            encode_reply(&LogReply { filter })
+        }
+        Err(e) => Reply::err(e.to_string()),
+    }
+}
+
+/// What one scrape exports: the router's view (read, not an input) and
+/// what the I/O layer and the kernel count.
+fn metrics_snapshot(router: &Router, io: &mut Io) -> Snapshot {
+    let view = router.metrics(Instant::now().into_std());
+    let forwarded = view
+        .counters
+        .interfaces
+        .iter()
+        .filter_map(|i| {
+            let c = vif_counters(io, i.vif?)?;
+            Some((i.interface.clone(), c))
+        })
+        .collect();
+    Snapshot {
+        router: view,
+        io: io_counters(io),
+        forwarded,
+    }
 }
 
 fn write_pid_file(path: &Path) {

@@ -1,8 +1,10 @@
 //! The daemon: the event loop that drives the sans-IO router, the
-//! control socket server, and the service manager notifications.
+//! control socket server, the metrics endpoint, and the service manager
+//! notifications.
 
 pub mod ctl_server;
 pub mod event_loop;
+pub mod metrics;
 pub mod notify;
 
 pub use event_loop::Options;

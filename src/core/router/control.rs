@@ -32,6 +32,9 @@ impl Router {
             } => self.reload(now, &path, &text, &overrides),
             Command::EditStatic { edit } => self.edit_static(now, edit),
             Command::ShowConfig => Ok(self.show_config()),
+            Command::ShowAllCounters { interface } => self
+                .show_all_counters(interface.as_deref())
+                .map(Answer::AllCounters),
         }
     }
 

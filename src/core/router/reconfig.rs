@@ -2,9 +2,11 @@
 //! configuration as its difference from the running one, in one input.
 //!
 //! What changes:
-//! - `[global]`: the idle time of forwarding entries takes effect at once;
-//!   the table, control socket and pid file only at the next restart (the
-//!   running values stay, and the report says so).
+//! - `[global]`: the idle time of forwarding entries takes effect at once,
+//!   and so does `log-level` (the daemon changes its filter, unless
+//!   `--log-level` or `RUST_LOG` chose it); the table, control socket and
+//!   pid file only at the next restart (the running values stay, and the
+//!   report says so).
 //! - Interfaces the configuration starts or stops naming start or stop
 //!   (stopping runs the ownership sequence for their owner).
 //! - IGMP switched on or off on an interface starts or stops there; changed

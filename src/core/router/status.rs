@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::Router;
-use crate::core::igmp::{GroupStatus, IgmpRouter, IgmpStats, IgmpVersion};
+use crate::core::igmp::{GroupStatus, IgmpRouter, IgmpStats, IgmpVersion, MsgCounters};
 use crate::core::protocol::ProtoView;
 use crate::core::status::{
-    AttributionView, GroupView, InterfaceView, ProtocolView, QuerierView, RouteView, SourceView,
-    Summary,
+    AttributionView, CountersView, GroupView, IGMP_DROP_REASONS, IGMP_MESSAGE_TYPES,
+    IgmpCountersView, IgmpStateView, InterfaceCountersView, InterfaceStateView, InterfaceView,
+    MetricsView, ProtocolView, QuerierView, RouteView, SourceView, Summary,
 };
-use crate::core::types::GroupAddr;
+use crate::core::types::{GroupAddr, IfIndex};
 
 impl Router {
     /// The state in three numbers (linear in entries and memberships).
@@ -29,7 +30,93 @@ impl Router {
         }
     }
 
-    pub(super) fn show_interfaces(&self, now: Instant) -> Vec<InterfaceView> {
+    /// What the metrics endpoint exports of the router (read-only: no
+    /// input, nothing recorded).
+    pub fn metrics(&self, now: Instant) -> MetricsView {
+        let interfaces = self
+            .interface_names()
+            .into_iter()
+            .map(|name| {
+                let link = self.ifaces.by_name(&name);
+                let ifindex = link.map(|l| l.ifindex);
+                InterfaceStateView {
+                    up: link.is_some_and(|l| l.oper_up()),
+                    owner: ifindex
+                        .and_then(|i| self.routing_owner(i))
+                        .map(|p| self.proto_name(p).to_owned()),
+                    igmp_state: self.igmp_state_name(ifindex),
+                    igmp: ifindex
+                        .and_then(|i| self.igmp.get(&i))
+                        .map(|r| igmp_state_view(r, now)),
+                    interface: name,
+                }
+            })
+            .collect();
+        let (forwarding, empty) =
+            self.mgm
+                .mfes()
+                .fold((0, 0), |(f, e), (_, m)| match m.oifs().is_empty() {
+                    false => (f + 1, e),
+                    true => (f, e + 1),
+                });
+        MetricsView {
+            counters: self.counters_view(None),
+            interfaces,
+            entries_forwarding: forwarding,
+            entries_drop: empty + self.flows.drops.len(),
+        }
+    }
+
+    /// `show counters [IFACE]`.
+    pub(super) fn show_all_counters(
+        &self,
+        interface: Option<&str>,
+    ) -> Result<CountersView, String> {
+        let view = self.counters_view(interface);
+        match interface {
+            Some(name) if view.interfaces.is_empty() => Err(format!(
+                "interface {name} is not known to mgmd (configured and present)"
+            )),
+            _ => Ok(view),
+        }
+    }
+
+    /// The router's counters and those of every interface it uses (with
+    /// a VIF or IGMP), or of the one named.
+    fn counters_view(&self, only: Option<&str>) -> CountersView {
+        let mut used: BTreeSet<IfIndex> = self.mgm.interfaces().map(|(i, _)| i).collect();
+        used.extend(self.igmp.keys().copied());
+        let mut interfaces: Vec<InterfaceCountersView> = used
+            .into_iter()
+            .map(|ifindex| InterfaceCountersView {
+                interface: self.ifname(ifindex),
+                ifindex,
+                vif: self.mroute.vif_of(ifindex),
+                igmp: self
+                    .igmp
+                    .get(&ifindex)
+                    .map(|r| igmp_counters_view(r.stats())),
+            })
+            .filter(|i| only.is_none_or(|name| i.interface == name))
+            .collect();
+        interfaces.sort_by(|a, b| a.interface.cmp(&b.interface));
+        CountersView {
+            router: self.counters,
+            interfaces,
+        }
+    }
+
+    /// "off", "enabled" or "disabled": IGMP's state on an interface.
+    fn igmp_state_name(&self, ifindex: Option<IfIndex>) -> String {
+        ifindex
+            .and_then(|i| self.mgm.interface(i))
+            .map(|m| format!("{:?}", m.igmp).to_lowercase())
+            .unwrap_or_else(|| "off".into())
+    }
+
+    /// Every interface `show interfaces` lists: configured, owned by a
+    /// protocol's configuration, or in use, in name order.
+    fn interface_names(&self) -> BTreeSet<String> {
         let mut names: BTreeSet<String> =
             self.cfg.interfaces.iter().map(|i| i.name.clone()).collect();
         for p in &self.cfg.protocols {
@@ -39,11 +126,14 @@ impl Router {
             names.insert(i.name.clone());
         }
         names
+    }
+
+    pub(super) fn show_interfaces(&self, now: Instant) -> Vec<InterfaceView> {
+        self.interface_names()
             .into_iter()
             .map(|name| {
                 let link = self.ifaces.by_name(&name);
                 let ifindex = link.map(|l| l.ifindex);
-                let mgm_if = ifindex.and_then(|i| self.mgm.interface(i));
                 let owner = ifindex
                     .and_then(|i| self.routing_owner(i))
                     .map(|p| self.proto_name(p).to_owned());
@@ -54,9 +144,7 @@ impl Router {
                         Some(_) => "down".into(),
                     },
                     owner,
-                    igmp: mgm_if
-                        .map(|m| format!("{:?}", m.igmp).to_lowercase())
-                        .unwrap_or_else(|| "off".into()),
+                    igmp: self.igmp_state_name(ifindex),
                     vif: ifindex.and_then(|i| self.mroute.vif_of(i)),
                     addrs: link
                         .map(|l| l.addrs.iter().map(|a| a.to_string()).collect())
@@ -191,6 +279,71 @@ fn querier_view(r: &IgmpRouter, now: Instant) -> QuerierView {
         other_querier_expires_s: s.other_querier_expires.map(|d| d.as_secs_f64()),
         groups: s.groups.len(),
         counters: igmp_counters(r.stats()),
+    }
+}
+
+fn igmp_state_view(r: &IgmpRouter, now: Instant) -> IgmpStateView {
+    let s = r.status(now);
+    let (forwarding, blocked) =
+        s.groups
+            .iter()
+            .flat_map(|g| &g.sources)
+            .fold((0, 0), |(f, b), src| match src.forwarding {
+                true => (f + 1, b),
+                false => (f, b + 1),
+            });
+    IgmpStateView {
+        version: version_number(s.version),
+        is_querier: s.is_querier,
+        groups: s.groups.len(),
+        sources_forwarding: forwarding,
+        sources_blocked: blocked,
+    }
+}
+
+/// The IGMP counters with every key, zeros too.
+fn igmp_counters_view(s: &IgmpStats) -> IgmpCountersView {
+    let by_type = |c: &MsgCounters| -> BTreeMap<String, u64> {
+        let counts = [
+            c.v1_query,
+            c.v2_query,
+            c.v3_query,
+            c.v1_report,
+            c.v2_report,
+            c.v2_leave,
+            c.v3_report,
+        ];
+        IGMP_MESSAGE_TYPES
+            .iter()
+            .zip(counts)
+            .map(|(t, n)| ((*t).to_owned(), n))
+            .collect()
+    };
+    let mut drops: BTreeMap<String, u64> = IGMP_DROP_REASONS
+        .iter()
+        .map(|r| ((*r).to_owned(), 0))
+        .collect();
+    // A reason not in the list yet is still shown.
+    for (reason, n) in &s.drops {
+        drops.insert((*reason).to_owned(), *n);
+    }
+    IgmpCountersView {
+        rx: by_type(&s.rx),
+        tx: by_type(&s.tx),
+        queries_sent: [
+            ("general", s.tx_general_queries),
+            ("group", s.tx_group_queries),
+            ("group_source", s.tx_group_source_queries),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect(),
+        rx_records: s.rx_records,
+        drops,
+        refused_groups: s.refused_groups,
+        refused_sources: s.refused_sources,
+        older_version_queries: s.older_version_queries,
+        newer_version_queries: s.newer_version_queries,
     }
 }
 
