@@ -83,7 +83,7 @@ def cmd_recv(a):
     sel = selectors.DefaultSelector()
     for s in socks:
         sel.register(s, selectors.EVENT_READ)
-    per_group = {g: {"count": 0, "seqs": set(), "first_t": None, "last_t": None} for g in groups}
+    per_group = {g: {"count": 0, "seqs": set(), "first_t": None, "last_t": None, "times": []} for g in groups}
     deadline = time.monotonic() + a.timeout if a.timeout else None
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -110,6 +110,8 @@ def cmd_recv(a):
                     st["last_t"] = now
                     if len(data) >= 8:
                         st["seqs"].add(struct.unpack("!Q", data[:8])[0])
+                    if a.times:
+                        st["times"].append(now)
             if a.until_all and all(per_group[g]["count"] > 0 for g in groups):
                 break
     except Stop:
@@ -136,6 +138,9 @@ def cmd_recv(a):
             "first_t": st["first_t"],
             "last_t": st["last_t"],
         }
+        if a.times:
+            # Arrival times (wall clock, seconds), to measure gaps in time.
+            out[g]["times"] = st["times"]
     print(json.dumps(out))
     sys.stdout.flush()
 
@@ -435,6 +440,7 @@ def main():
     r.add_argument("--timeout", type=float, default=0)
     r.add_argument("--until-all", action="store_true")
     r.add_argument("--ready")
+    r.add_argument("--times", action="store_true", help="list every datagram's arrival time")
     j = sub.add_parser("join")
     j.add_argument("--iface", required=True)
     j.add_argument("--group", required=True, action="append")

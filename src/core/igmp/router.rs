@@ -40,6 +40,13 @@ pub enum IgmpEvent {
     /// unicast destinations are the interface's own (4.1.12, 4.2.15).
     SubnetsChanged(Vec<Ipv4Net>),
     ConfigChanged(IgmpIfConfig),
+    /// The link lost carrier or was set down: nothing is sent, the
+    /// groups and their timers carry on (what times out goes as usual).
+    LinkDown,
+    /// The link is usable again: the election starts over as at start-up
+    /// (this router queries first, with the startup queries, 8.6 and 8.7),
+    /// and the hosts' answers refresh the groups kept while it was down.
+    LinkUp,
     /// The interface goes away or IGMP is disabled on it: every
     /// membership goes down and the router stays inert afterwards.
     Stop,
@@ -145,6 +152,8 @@ pub struct IgmpRouter {
     wakes: BTreeSet<(Instant, GroupAddr)>,
     stats: IgmpStats,
     stopped: bool,
+    /// The link is down: no query is due and none is sent.
+    link_down: bool,
 }
 
 impl IgmpRouter {
@@ -167,6 +176,7 @@ impl IgmpRouter {
             wakes: BTreeSet::new(),
             stats: IgmpStats::default(),
             stopped: false,
+            link_down: false,
         };
         if r.is_querier() {
             r.start_querier(now);
@@ -192,6 +202,8 @@ impl IgmpRouter {
             IgmpEvent::AddressChanged(addr) => self.process_address(now, addr, &mut out),
             IgmpEvent::SubnetsChanged(nets) => self.subnets = nets,
             IgmpEvent::ConfigChanged(cfg) => self.process_config(now, cfg, &mut out),
+            IgmpEvent::LinkDown => self.process_link_down(),
+            IgmpEvent::LinkUp => self.process_link_up(now, &mut out),
             IgmpEvent::Stop => self.process_stop(&mut out),
         }
         self.resolve_pending_querier(&mut out);
@@ -232,7 +244,16 @@ impl IgmpRouter {
 
     /// True when this router is the querier on its interface.
     pub fn is_querier(&self) -> bool {
-        !self.stopped && self.cfg.querier && self.ifaddr.is_some() && self.other_querier.is_none()
+        !self.stopped
+            && !self.link_down
+            && self.cfg.querier
+            && self.ifaddr.is_some()
+            && self.other_querier.is_none()
+    }
+
+    /// True while the link is down (groups kept, nothing sent).
+    pub fn is_link_down(&self) -> bool {
+        self.link_down
     }
 
     /// Status snapshot; remaining times are relative to `now`.
@@ -1142,13 +1163,52 @@ impl IgmpRouter {
         }
         match (was_querier, self.is_querier()) {
             (true, false) => self.stop_querier(self.other_querier.map(|(q, _)| q), out),
-            (false, true) => {
+            // A new address for the querier: the election runs again from
+            // it, as at start-up. The hosts and the other routers hear the
+            // new address at once; a lower router takes the role with its
+            // next general query (6.6.2). The groups stay.
+            (_, true) => {
                 if let Some(a) = addr {
                     out.push(IgmpAction::Log(IgmpLog::QuerierUp { address: a }));
                 }
                 self.start_querier(now);
+                self.process_timers(now, out);
             }
             _ => {}
+        }
+    }
+
+    fn process_link_down(&mut self) {
+        if self.link_down {
+            return;
+        }
+        // Pending last-member retransmissions are dropped (their group
+        // timers, already lowered, run out as usual); no general query is
+        // due until the link is back.
+        let mut quiet = Vec::new();
+        if self.is_querier() {
+            self.stop_querier(None, &mut quiet);
+        }
+        self.link_down = true;
+        self.pending_querier = None;
+    }
+
+    fn process_link_up(&mut self, now: Instant, out: &mut Vec<IgmpAction>) {
+        if !self.link_down {
+            return;
+        }
+        self.link_down = false;
+        // Start-up again (6.6.2): querier first; another router with a
+        // lower address takes the role with its next general query.
+        self.other_querier = None;
+        self.learned_rv = None;
+        self.learned_qi = None;
+        if self.is_querier()
+            && let Some(a) = self.ifaddr
+        {
+            out.push(IgmpAction::Log(IgmpLog::QuerierUp { address: a }));
+            self.start_querier(now);
+            self.process_timers(now, out);
         }
     }
 

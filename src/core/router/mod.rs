@@ -323,12 +323,12 @@ impl Router {
     }
 
     /// Reconciles the kernel's VIFs and MFC entries with the forwarding
-    /// entries that changed.
+    /// entries that changed. Every interface in use keeps its VIF, also
+    /// while it is down, so that coming back up changes only entries.
     fn commit_kernel(&mut self) {
         let pinned: BTreeSet<IfIndex> = self
             .mgm
             .interfaces()
-            .filter(|(_, i)| i.up)
             .map(|(ifindex, _)| ifindex)
             .filter(|i| self.ifaces.get(*i).is_some())
             .collect();

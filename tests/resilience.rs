@@ -1,0 +1,264 @@
+//! Nothing lost: the real router through link flaps, renames and address
+//! changes. Interface facts, IGMP packets and upcalls in; kernel actions,
+//! IGMP packets and events out.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{addr, flow, join, link, mrt, show_interfaces, show_routes};
+use mgmd::config::Config;
+use mgmd::core::input::Input;
+use mgmd::core::mroute::MrtAction;
+use mgmd::core::output::Output;
+use mgmd::core::router::Router;
+use mgmd::core::types::{IfIndex, VifIndex, VifSet};
+
+const UP0: IfIndex = IfIndex(2);
+const LAN1: IfIndex = IfIndex(3);
+const LAN2: IfIndex = IfIndex(4);
+
+/// lan1 and lan9 are configured alike (a rename between them keeps
+/// everything); lan2 runs IGMPv2.
+fn config() -> Config {
+    Config::parse(
+        r#"
+[igmp]
+query-interval = "10s"
+query-response-interval = "1s"
+
+[[interface]]
+name = "up0"
+[[interface]]
+name = "lan1"
+[[interface]]
+name = "lan9"
+[[interface]]
+name = "lan2"
+version = 2
+"#,
+        "test.toml",
+    )
+    .unwrap()
+}
+
+fn snapshot() -> Input {
+    Input::Snapshot {
+        links: vec![
+            link(UP0, "up0", true),
+            link(LAN1, "lan1", true),
+            link(LAN2, "lan2", true),
+        ],
+        addrs: vec![
+            addr(UP0, "10.0.1.1"),
+            addr(LAN1, "10.0.2.1"),
+            addr(LAN2, "10.0.3.1"),
+        ],
+    }
+}
+
+/// A router with a receiver of the group on lan1 and the flow from up0
+/// forwarding there.
+fn forwarding(t0: Instant) -> Router {
+    let mut r = Router::new(config(), t0);
+    r.handle(t0, snapshot());
+    r.handle(t0, join(LAN1));
+    r.handle(
+        t0,
+        Input::NewFlow {
+            flow: flow(),
+            arrival: UP0,
+            rpf: Some(UP0),
+            upstream: None,
+        },
+    );
+    assert_eq!(show_routes(&mut r, t0)[0].oifs, vec!["lan1".to_string()]);
+    r
+}
+
+fn vif(r: &mut Router, t: Instant, name: &str) -> VifIndex {
+    show_interfaces(r, t)
+        .into_iter()
+        .find(|i| i.name == name)
+        .and_then(|i| i.vif)
+        .unwrap_or_else(|| panic!("{name} has no VIF"))
+}
+
+/// The general queries among the outputs: (interface, source address).
+fn general_queries(out: &[Output]) -> Vec<(IfIndex, Ipv4Addr)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::SendIgmp {
+                ifindex, src, dst, ..
+            } if *dst == Ipv4Addr::new(224, 0, 0, 1) => Some((*ifindex, *src)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn set_link(r: &mut Router, t: Instant, ifindex: IfIndex, name: &str, up: bool) -> Vec<Output> {
+    r.handle(t, Input::Link(link(ifindex, name, up)))
+}
+
+#[test]
+fn a_flap_keeps_the_membership_and_restores_the_kernel_entry_with_the_up() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let (v_up0, v_lan1) = (vif(&mut r, t0, "up0"), vif(&mut r, t0, "lan1"));
+
+    let out = set_link(&mut r, t0, LAN1, "lan1", false);
+    // Only the outgoing list changes: the VIF stays, IGMP keeps listening.
+    assert_eq!(
+        mrt(&out),
+        vec![MrtAction::AddMfc {
+            flow: flow(),
+            iif_vif: v_up0,
+            oifs: VifSet::EMPTY,
+        }]
+    );
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::ListenIgmp { .. })),
+        "{out:?}"
+    );
+    assert_eq!(r.memberships_on(LAN1).len(), 1);
+    let lan1 = show_interfaces(&mut r, t0)
+        .into_iter()
+        .find(|i| i.name == "lan1")
+        .unwrap();
+    assert_eq!((lan1.state.as_str(), lan1.vif), ("down", Some(v_lan1)));
+    assert_eq!(lan1.querier.map(|q| q.groups), Some(1));
+
+    // Nothing is sent on the down link, even when a query is due.
+    let t1 = t0 + Duration::from_secs(20);
+    let out = r.handle(t1, Input::Timer);
+    assert!(
+        !general_queries(&out).iter().any(|(i, _)| *i == LAN1),
+        "{out:?}"
+    );
+
+    // Up: the entry is back in the same input, and the startup query goes out.
+    let out = set_link(&mut r, t1, LAN1, "lan1", true);
+    assert_eq!(
+        mrt(&out),
+        vec![MrtAction::AddMfc {
+            flow: flow(),
+            iif_vif: v_up0,
+            oifs: [v_lan1].into_iter().collect(),
+        }]
+    );
+    assert_eq!(
+        general_queries(&out),
+        vec![(LAN1, Ipv4Addr::new(10, 0, 2, 1))]
+    );
+    assert_eq!(show_routes(&mut r, t1)[0].oifs, vec!["lan1".to_string()]);
+}
+
+#[test]
+fn fifty_flaps_end_where_they_started() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let mut t = t0;
+    for _ in 0..50 {
+        t += Duration::from_millis(20);
+        set_link(&mut r, t, LAN1, "lan1", false);
+        t += Duration::from_millis(20);
+        let out = set_link(&mut r, t, LAN1, "lan1", true);
+        assert_eq!(mrt(&out).len(), 1, "{out:?}");
+    }
+    assert_eq!(show_routes(&mut r, t)[0].oifs, vec!["lan1".to_string()]);
+    assert_eq!(r.memberships_on(LAN1).len(), 1);
+}
+
+#[test]
+fn a_group_that_times_out_while_the_link_is_down_goes() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    set_link(&mut r, t0, LAN1, "lan1", false);
+    // Group Membership Interval: 2 x 10 s + 2 x 1 s.
+    let mut t = t0;
+    while t < t0 + Duration::from_secs(23) {
+        t = r.next_deadline().unwrap().max(t + Duration::from_millis(1));
+        r.handle(t, Input::Timer);
+    }
+    assert!(r.memberships_on(LAN1).is_empty());
+    let out = set_link(&mut r, t, LAN1, "lan1", true);
+    assert!(mrt(&out).is_empty(), "{out:?}");
+    assert!(show_routes(&mut r, t)[0].oifs.is_empty());
+}
+
+#[test]
+fn entries_coming_in_on_a_down_interface_are_kept() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let out = set_link(&mut r, t0, UP0, "up0", false);
+    assert!(mrt(&out).is_empty(), "{out:?}");
+    assert_eq!(show_routes(&mut r, t0).len(), 1);
+    let out = set_link(&mut r, t0, UP0, "up0", true);
+    assert!(mrt(&out).is_empty(), "{out:?}");
+    assert_eq!(show_routes(&mut r, t0)[0].oifs, vec!["lan1".to_string()]);
+}
+
+#[test]
+fn a_rename_between_names_configured_alike_keeps_everything() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let v_lan1 = vif(&mut r, t0, "lan1");
+    // The kernel renames only links that are down.
+    set_link(&mut r, t0, LAN1, "lan1", false);
+    let out = set_link(&mut r, t0, LAN1, "lan9", false);
+    assert!(mrt(&out).is_empty(), "{out:?}");
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::ListenIgmp { .. })),
+        "{out:?}"
+    );
+    let out = set_link(&mut r, t0, LAN1, "lan9", true);
+    assert_eq!(mrt(&out).len(), 1, "{out:?}");
+    assert_eq!(r.memberships_on(LAN1).len(), 1);
+    assert_eq!(vif(&mut r, t0, "lan9"), v_lan1);
+    assert_eq!(show_routes(&mut r, t0)[0].oifs, vec!["lan9".to_string()]);
+    let names: Vec<String> = show_interfaces(&mut r, t0)
+        .into_iter()
+        .filter(|i| i.ifindex == Some(LAN1))
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, vec!["lan9".to_string()]);
+}
+
+#[test]
+fn a_rename_to_a_name_configured_otherwise_starts_over() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    set_link(&mut r, t0, LAN1, "lan1", false);
+    // lan2's name is free once lan2 is gone; its section runs IGMPv2.
+    r.handle(t0, Input::LinkGone { ifindex: LAN2 });
+    set_link(&mut r, t0, LAN1, "lan2", false);
+    assert!(r.memberships_on(LAN1).is_empty());
+    // To a name the configuration does not know: no longer used.
+    set_link(&mut r, t0, LAN1, "guest", false);
+    assert!(r.used_interfaces().all(|i| i.ifindex != LAN1));
+}
+
+#[test]
+fn an_address_change_keeps_the_groups_and_the_election_runs_again() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let t1 = t0 + Duration::from_secs(5);
+    r.handle(t1, Input::AddrRemoved(addr(LAN1, "10.0.2.1")));
+    let out = r.handle(t1, Input::AddrAdded(addr(LAN1, "10.0.2.7")));
+    assert!(mrt(&out).is_empty(), "{out:?}");
+    assert_eq!(r.memberships_on(LAN1).len(), 1);
+    // Querier again from the new address, with a startup query at once.
+    assert_eq!(
+        general_queries(&out),
+        vec![(LAN1, Ipv4Addr::new(10, 0, 2, 7))]
+    );
+    let q = show_interfaces(&mut r, t1)
+        .into_iter()
+        .find(|i| i.name == "lan1")
+        .and_then(|i| i.querier)
+        .unwrap();
+    assert!(q.is_querier);
+    assert_eq!(q.querier_addr, Some(Ipv4Addr::new(10, 0, 2, 7)));
+    assert_eq!(show_routes(&mut r, t1)[0].oifs, vec!["lan1".to_string()]);
+}
