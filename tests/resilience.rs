@@ -27,6 +27,7 @@ fn config() -> Config {
 [igmp]
 query-interval = "10s"
 query-response-interval = "1s"
+recovery-query-response-interval = "0.5s"
 
 [[interface]]
 name = "up0"
@@ -261,4 +262,112 @@ fn an_address_change_keeps_the_groups_and_the_election_runs_again() {
     assert!(q.is_querier);
     assert_eq!(q.querier_addr, Some(Ipv4Addr::new(10, 0, 2, 7)));
     assert_eq!(show_routes(&mut r, t1)[0].oifs, vec!["lan1".to_string()]);
+}
+
+// ===== report loss recovery =====
+
+fn drops(lan1: u64, socket: u64) -> Input {
+    Input::InputDrops {
+        interfaces: vec![(UP0, 0), (LAN1, lan1), (LAN2, 0)],
+        socket,
+    }
+}
+
+/// The recovery queries among the outputs: general queries with Max Resp
+/// Code 5 (0.5 s; the other general queries have 10).
+fn recovery_queries(out: &[Output]) -> Vec<IfIndex> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::SendIgmp {
+                ifindex,
+                dst,
+                payload,
+                ..
+            } if *dst == Ipv4Addr::new(224, 0, 0, 1) && payload[1] == 5 => Some(*ifindex),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn input_dropped_on_an_interface_brings_one_recovery_query_there() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    // The first reading is the baseline, whatever it says.
+    let out = r.handle(t0, drops(7, 3));
+    assert!(recovery_queries(&out).is_empty(), "{out:?}");
+    // lan1 dropped input: one recovery query there, Max Resp Time 0.5 s.
+    let t1 = t0 + Duration::from_secs(1);
+    let out = r.handle(t1, drops(9, 3));
+    assert_eq!(recovery_queries(&out), vec![LAN1]);
+    // More drops within the hold-off (twice the Max Resp Time): one more
+    // query, when the hold-off ends.
+    let ms = |n| t1 + Duration::from_millis(n);
+    let out = r.handle(ms(500), drops(12, 3));
+    assert!(recovery_queries(&out).is_empty(), "{out:?}");
+    assert!(recovery_queries(&r.handle(ms(999), Input::Timer)).is_empty());
+    assert_eq!(
+        recovery_queries(&r.handle(ms(1000), Input::Timer)),
+        vec![LAN1]
+    );
+    let lan1 = show_interfaces(&mut r, t1)
+        .into_iter()
+        .find(|i| i.name == "lan1")
+        .and_then(|i| i.querier)
+        .unwrap();
+    assert_eq!(lan1.counters.get("tx_recovery_queries"), Some(&2));
+    assert_eq!(lan1.counters.get("input_drops"), Some(&5));
+    // While drops go on, the hold-off doubles (2 s now).
+    let out = r.handle(ms(1500), drops(13, 3));
+    assert!(recovery_queries(&out).is_empty(), "{out:?}");
+    assert!(recovery_queries(&r.handle(ms(2999), Input::Timer)).is_empty());
+    assert_eq!(
+        recovery_queries(&r.handle(ms(3000), Input::Timer)),
+        vec![LAN1]
+    );
+    // No drops, no query.
+    assert!(recovery_queries(&r.handle(ms(9000), Input::Timer)).is_empty());
+}
+
+#[test]
+fn an_overflow_of_the_routing_socket_asks_every_igmp_interface() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    r.handle(t0, drops(0, 0));
+    let out = r.handle(t0, drops(0, 40));
+    // lan2 runs IGMPv2: its query is a v2 one, with the same Max Resp Time.
+    assert_eq!(recovery_queries(&out), vec![UP0, LAN1, LAN2]);
+}
+
+#[test]
+fn recovery_queries_are_off_with_zero_and_never_sent_by_a_non_querier() {
+    let t0 = Instant::now();
+    let cfg = Config::parse(
+        r#"
+[[interface]]
+name = "up0"
+recovery-query-response-interval = "0s"
+[[interface]]
+name = "lan1"
+querier = false
+[[interface]]
+name = "lan2"
+recovery-query-response-interval = "0.5s"
+"#,
+        "test.toml",
+    )
+    .unwrap();
+    let mut r = Router::new(cfg, t0);
+    r.handle(t0, snapshot());
+    r.handle(t0, Input::Timer);
+    r.handle(t0, drops(0, 0));
+    let out = r.handle(t0 + Duration::from_secs(1), drops(5, 10));
+    assert_eq!(recovery_queries(&out), vec![LAN2]);
+    let lan1 = show_interfaces(&mut r, t0)
+        .into_iter()
+        .find(|i| i.name == "lan1")
+        .and_then(|i| i.querier)
+        .unwrap();
+    assert_eq!(lan1.counters.get("input_drops"), Some(&15));
+    assert_eq!(lan1.counters.get("tx_recovery_queries"), Some(&0));
 }

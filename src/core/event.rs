@@ -164,7 +164,9 @@ impl Event {
         match self {
             Event::Effect(e) if !e.is_ownership_step() => Severity::Debug,
             Event::Igmp { log, .. } => match log {
-                IgmpLog::QuerierUp { .. } | IgmpLog::QuerierDown { .. } => Severity::Info,
+                IgmpLog::QuerierUp { .. }
+                | IgmpLog::QuerierDown { .. }
+                | IgmpLog::RecoveryQuery { .. } => Severity::Info,
                 IgmpLog::OlderVersionQuerier { .. } | IgmpLog::NewerVersionQuerier { .. } => {
                     Severity::Warn
                 }
@@ -423,6 +425,12 @@ fn fmt_igmp(log: &IgmpLog, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             )?;
             fmt_suppressed(*suppressed, f)
         }
+        IgmpLog::RecoveryQuery { drops, max_resp } => write!(
+            f,
+            "the interface dropped {drops} input message(s): recovery query (Max Resp Time {}s) \
+             asks the hosts to report again",
+            max_resp.as_secs_f64()
+        ),
         IgmpLog::GroupCreated { group } => write!(f, "group {group} learned"),
         IgmpLog::GroupDeleted { group } => write!(f, "group {group} expired"),
         IgmpLog::ModeChanged { group, mode } => {

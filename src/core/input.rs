@@ -82,4 +82,13 @@ pub enum Input {
     Timer,
     /// Remove everything installed in the kernel: the daemon stops.
     Shutdown,
+    /// Receive drop counters read from the kernel (sent when one changed):
+    /// per interface the sum of its counters of input it dropped
+    /// (`rx_dropped`, `rx_missed_errors`, `rx_fifo_errors`,
+    /// `rx_over_errors`), and the routing socket's overflow count
+    /// (`SO_RXQ_OVFL`). Growth means IGMP reports may have been lost.
+    InputDrops {
+        interfaces: Vec<(IfIndex, u64)>,
+        socket: u64,
+    },
 }

@@ -40,6 +40,10 @@ const RPF_CACHE_TTL: Duration = Duration::from_secs(1);
 /// How long route changes may keep coming before the flows' sources are
 /// looked up again.
 const RPF_RECHECK_DELAY: Duration = Duration::from_millis(200);
+/// How often the receive drop counters of the interfaces in use (and the
+/// routing socket's) are read: the delay before a recovery query can ask
+/// hosts to report again what a burst lost.
+const DROP_POLL: Duration = Duration::from_millis(100);
 /// How many packets one wake-up drains from the routing socket at most
 /// before other sources get a turn.
 const RX_BATCH: usize = 1024;
@@ -104,6 +108,8 @@ struct Io {
     /// Its routes; `None` until read, and again after it changed (read on
     /// the next lookup, so a burst of route changes costs one dump).
     table_routes: Option<RouteTable>,
+    /// The receive drop counters last given to the router.
+    drops_fed: Option<(Vec<(IfIndex, u64)>, u64)>,
 }
 
 /// How the daemon was started besides its configuration.
@@ -170,6 +176,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
         netlink_resyncs: 0,
         table,
         table_routes: None,
+        drops_fed: None,
     };
     if let Some(t) = table {
         tracing::info!(
@@ -195,6 +202,8 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     // When to look the installed flows' sources up again after a route change.
     let mut rpf_recheck: Option<Instant> = None;
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drop_poll = tokio::time::interval(DROP_POLL);
+    drop_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let deadline = router
@@ -270,6 +279,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
                     feed(&mut router, &mut io, Input::Counters(counters)).await;
                 }
             }
+            _ = drop_poll.tick() => read_drops(&mut router, &mut io).await,
             _ = notifier.tick() => notifier.on_tick(|| ServiceStatus::of(&router.router).to_string()),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -551,6 +561,27 @@ fn read_counters(router: &Router, io: &Io) -> Vec<(FlowKey, FlowCounters)> {
             })
         })
         .collect()
+}
+
+/// Reads the receive drop counters of the interfaces in use and of the
+/// routing socket, and gives them to the router when one changed.
+async fn read_drops(router: &mut Driver, io: &mut Io) {
+    let mut interfaces = Vec::new();
+    for i in router.router.used_interfaces().collect::<Vec<_>>() {
+        match netlink::rx_drops(&io.rtnl, i.ifindex).await {
+            Ok(Some(n)) => interfaces.push((i.ifindex, n)),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(interface = %i.name, "{e}"),
+        }
+    }
+    let socket = u64::from(io.mrt.get_ref().drops());
+    let reading = (interfaces, socket);
+    if io.drops_fed.as_ref() == Some(&reading) {
+        return;
+    }
+    io.drops_fed = Some(reading.clone());
+    let (interfaces, socket) = reading;
+    feed(router, io, Input::InputDrops { interfaces, socket }).await;
 }
 
 /// Warn once per interface about settings that silently stop forwarding.

@@ -47,6 +47,13 @@ pub enum IgmpEvent {
     /// (this router queries first, with the startup queries, 8.6 and 8.7),
     /// and the hosts' answers refresh the groups kept while it was down.
     LinkUp,
+    /// The interface dropped `drops` input messages (its receive drop
+    /// counters grew, or the routing socket overflowed): reports may have
+    /// been lost. The querier asks the hosts to report again with a
+    /// recovery query, rate-limited.
+    InputLost {
+        drops: u64,
+    },
     /// The interface goes away or IGMP is disabled on it: every
     /// membership goes down and the router stays inert afterwards.
     Stop,
@@ -114,6 +121,25 @@ impl RateLimit {
     }
 }
 
+/// The rate limit of recovery queries: at least `holdoff` apart, where
+/// `holdoff` starts at twice their Max Resp Time (the hosts have answered
+/// the last one) and doubles while drops go on, up to the Query Interval,
+/// so that a link that keeps dropping never gets more than one extra
+/// general query per Query Interval. Back to the start after a Query
+/// Interval without drops. Drops seen while held off call for one query
+/// when the hold-off ends.
+#[derive(Clone, Copy, Debug, Default)]
+struct Recovery {
+    /// No recovery query before this.
+    next: Option<Instant>,
+    holdoff: Duration,
+    /// Drops seen while held off: a query is due at `next`.
+    pending: bool,
+    /// Drops since the last recovery query (for its log line).
+    drops: u64,
+    last_drop: Option<Instant>,
+}
+
 /// A lower-address querier heard while this router still had last-member
 /// queries to send: the role passes once they are sent (RFC 2236 3).
 #[derive(Clone, Copy, Debug)]
@@ -154,6 +180,7 @@ pub struct IgmpRouter {
     stopped: bool,
     /// The link is down: no query is due and none is sent.
     link_down: bool,
+    recovery: Recovery,
 }
 
 impl IgmpRouter {
@@ -177,6 +204,7 @@ impl IgmpRouter {
             stats: IgmpStats::default(),
             stopped: false,
             link_down: false,
+            recovery: Recovery::default(),
         };
         if r.is_querier() {
             r.start_querier(now);
@@ -204,6 +232,7 @@ impl IgmpRouter {
             IgmpEvent::ConfigChanged(cfg) => self.process_config(now, cfg, &mut out),
             IgmpEvent::LinkDown => self.process_link_down(),
             IgmpEvent::LinkUp => self.process_link_up(now, &mut out),
+            IgmpEvent::InputLost { drops } => self.process_input_lost(now, drops, &mut out),
             IgmpEvent::Stop => self.process_stop(&mut out),
         }
         self.resolve_pending_querier(&mut out);
@@ -219,6 +248,7 @@ impl IgmpRouter {
             self.gq_next,
             self.other_querier.map(|(_, t)| t),
             self.wakes.first().map(|(t, _)| *t),
+            self.recovery.next.filter(|_| self.recovery.pending),
         ]
         .into_iter()
         .flatten()
@@ -472,6 +502,50 @@ impl IgmpRouter {
         self.send_query(ALL_SYSTEMS, q, out);
     }
 
+    /// Input was lost on the interface (see [`IgmpEvent::InputLost`]).
+    fn process_input_lost(&mut self, now: Instant, drops: u64, out: &mut Vec<IgmpAction>) {
+        self.stats.input_drops += drops;
+        // A v1 query has no Max Resp Time to shorten; only the querier
+        // queries.
+        let Some(max_resp) = self.cfg.recovery_query_response_interval else {
+            return;
+        };
+        if drops == 0 || self.cfg.version == IgmpVersion::V1 || !self.is_querier() {
+            return;
+        }
+        let qi = self.qi();
+        let r = &mut self.recovery;
+        if r.last_drop.is_none_or(|t| now >= t + qi) {
+            r.holdoff = max_resp * 2;
+        }
+        r.last_drop = Some(now);
+        r.drops += drops;
+        if r.next.is_none_or(|t| now >= t) {
+            self.send_recovery_query(now, max_resp, out);
+        } else {
+            r.pending = true;
+        }
+    }
+
+    fn send_recovery_query(&mut self, now: Instant, max_resp: Duration, out: &mut Vec<IgmpAction>) {
+        let qi = self.qi();
+        let r = &mut self.recovery;
+        let drops = std::mem::take(&mut r.drops);
+        r.next = Some(now + r.holdoff);
+        r.holdoff = (r.holdoff * 2).min(qi.max(max_resp * 2));
+        r.pending = false;
+        out.push(IgmpAction::Log(IgmpLog::RecoveryQuery { drops, max_resp }));
+        self.stats.tx_general_queries += 1;
+        self.stats.tx_recovery_queries += 1;
+        let q = Query::general(
+            self.query_version(),
+            max_resp,
+            self.cfg.robustness,
+            self.cfg.query_interval,
+        );
+        self.send_query(ALL_SYSTEMS, q, out);
+    }
+
     /// A group-specific query (`sources` empty) or group-and-source-specific
     /// queries, sent to the group (4.1.12), at most [`MAX_QUERY_SOURCES`]
     /// sources in each.
@@ -543,6 +617,14 @@ impl IgmpRouter {
                 self.gq_next = Some(now + next);
             } else {
                 self.gq_next = None;
+            }
+        }
+        if self.recovery.pending && self.recovery.next.is_some_and(|t| t <= now) {
+            self.recovery.pending = false;
+            if let Some(max_resp) = self.cfg.recovery_query_response_interval
+                && self.is_querier()
+            {
+                self.send_recovery_query(now, max_resp, out);
             }
         }
         while let Some(&(t, g)) = self.wakes.first() {

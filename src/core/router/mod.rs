@@ -22,6 +22,8 @@
 //! - `igmp`: IGMP per interface, its packets and memberships.
 //! - `flows`: new flows, RPF, drop entries, idle expiry, route changes.
 //! - `host`: the box's own host memberships (proxy upstream, static joins).
+//! - `recovery`: the kernel's receive drop counters, turned into IGMP's
+//!   recovery queries.
 //! - `control`: the operator's commands.
 //! - `status`: the views `mgmctl show` prints.
 
@@ -32,6 +34,7 @@ mod host;
 mod iface;
 mod igmp;
 mod ownership;
+mod recovery;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,6 +70,7 @@ pub struct Router {
     hosts: HostTable,
     /// Interfaces whose kernel VIF could not be allocated (32-VIF limit).
     vif_exhausted: BTreeSet<IfIndex>,
+    drop_counters: recovery::DropCounters,
     counters: CounterView,
     out: Vec<Output>,
 }
@@ -88,6 +92,7 @@ impl Router {
             flows: FlowBook::default(),
             hosts: HostTable::default(),
             vif_exhausted: BTreeSet::new(),
+            drop_counters: recovery::DropCounters::default(),
             counters: CounterView::default(),
             out: Vec::new(),
         };
@@ -259,6 +264,7 @@ impl Router {
                 upstream,
             } => self.rpf_changed(now, source, rpf, upstream),
             Input::Timer => self.timers(now),
+            Input::InputDrops { interfaces, socket } => self.input_drops(now, interfaces, socket),
             Input::KernelRejected { .. } | Input::Command(_) | Input::Shutdown => {}
         }
     }
