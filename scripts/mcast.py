@@ -304,6 +304,7 @@ def cmd_capture(a):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     udp, igmp = {}, []
+    seqs, times = [], []
     deadline = time.monotonic() + a.duration if a.duration else None
     if a.ready:
         open(a.ready, "w").write("ready\n")
@@ -320,6 +321,9 @@ def cmd_capture(a):
             if pkt[9] == 17:
                 k = src + ">" + dst
                 udp[k] = udp.get(k, 0) + 1
+                if a.udp_group and dst == a.udp_group and len(pkt) >= ihl + 16:
+                    seqs.append(struct.unpack("!Q", pkt[ihl + 8:ihl + 16])[0])
+                    times.append(time.time())
             elif pkt[9] == 2:
                 d = parse_igmp(pkt[ihl:])
                 d.update({"t": time.time(), "src": src, "dst": dst, "ttl": pkt[8],
@@ -328,7 +332,19 @@ def cmd_capture(a):
                 igmp.append(d)
     except Stop:
         pass
-    print(json.dumps({"udp": udp, "igmp": igmp}))
+    out = {"udp": udp, "igmp": igmp}
+    if a.udp_group:
+        # The stream to one group as it passed the link: sequence numbers
+        # and arrival times (wall clock), whether or not a socket joined.
+        s_sorted = sorted(set(seqs))
+        out["stream"] = {
+            "count": len(seqs),
+            "missing": sum(y - x - 1 for x, y in zip(s_sorted, s_sorted[1:]) if y - x > 1),
+            "first_seq": s_sorted[0] if s_sorted else None,
+            "last_seq": s_sorted[-1] if s_sorted else None,
+            "times": times,
+        }
+    print(json.dumps(out))
     sys.stdout.flush()
 
 
@@ -471,6 +487,7 @@ def main():
     c.add_argument("--iface", required=True)
     c.add_argument("--duration", type=float, default=0)
     c.add_argument("--ready")
+    c.add_argument("--udp-group", help="list sequence numbers and times of the UDP stream to this group")
     w = sub.add_parser("wait-report")
     w.add_argument("--iface", required=True)
     w.add_argument("--group", required=True)

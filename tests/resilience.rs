@@ -9,10 +9,12 @@ mod common;
 
 use common::{addr, flow, join, link, mrt, show_interfaces, show_routes};
 use mgmd::config::Config;
+use mgmd::core::event::Event;
 use mgmd::core::input::Input;
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::output::Output;
 use mgmd::core::router::Router;
+use mgmd::core::snapshot::{Restore, RouterState};
 use mgmd::core::types::{IfIndex, VifIndex, VifSet};
 
 const UP0: IfIndex = IfIndex(2);
@@ -370,4 +372,166 @@ recovery-query-response-interval = "0.5s"
         .unwrap();
     assert_eq!(lan1.counters.get("input_drops"), Some(&15));
     assert_eq!(lan1.counters.get("tx_recovery_queries"), Some(&0));
+}
+
+// ===== restarts =====
+
+const CONFIG_FP: &str = "0123456789abcdef";
+/// Some wall-clock time (ms since the Unix epoch).
+const WALL: u64 = 1_800_000_000_000;
+
+fn restore(state: RouterState, after_ms: u64, adopted: bool) -> Input {
+    Input::Restore(Box::new(Restore {
+        state,
+        config: CONFIG_FP.into(),
+        now: WALL + after_ms,
+        adopted,
+    }))
+}
+
+fn events_of(out: &[Output]) -> Vec<Event> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn after_a_crash_the_snapshot_brings_forwarding_back_with_the_first_dump() {
+    let t0 = Instant::now();
+    let a = forwarding(t0);
+    let state = a.state(t0, WALL, CONFIG_FP, false);
+    assert_eq!(state.interfaces.len(), 1);
+    assert_eq!(state.flows.len(), 1);
+    // The snapshot goes through JSON, as written to its file.
+    let text = serde_json::to_string(&state).unwrap();
+    let state: RouterState = serde_json::from_str(&text).unwrap();
+
+    // A new process, 2 s later: the kernel's table is empty.
+    let t1 = t0 + Duration::from_secs(100);
+    let mut b = Router::new(config(), t1);
+    let out = b.handle(t1, restore(state, 2000, false));
+    assert!(mrt(&out).is_empty(), "{out:?}");
+    let out = b.handle(t1, snapshot());
+    let v = |r: &mut Router, n| vif(r, t1, n);
+    let (v_up0, v_lan1) = (v(&mut b, "up0"), v(&mut b, "lan1"));
+    let entry = MrtAction::AddMfc {
+        flow: flow(),
+        iif_vif: v_up0,
+        oifs: [v_lan1].into_iter().collect(),
+    };
+    assert!(mrt(&out).contains(&entry), "{out:?}");
+    assert!(
+        events_of(&out).iter().any(|e| matches!(
+            e,
+            Event::StateRestored {
+                groups: 1,
+                flows: 1,
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+    assert_eq!(b.memberships_on(LAN1).len(), 1);
+    // The group keeps its timer: 22 s (GMI) from the join, 2 s of which
+    // passed between the processes; unconfirmed, it goes at its time.
+    let mut t = t1;
+    while b.memberships_on(LAN1).len() == 1 {
+        t = b.next_deadline().unwrap();
+        b.handle(t, Input::Timer);
+    }
+    assert_eq!(t - t1, Duration::from_secs(20));
+}
+
+#[test]
+fn a_snapshot_of_another_configuration_or_too_old_is_ignored() {
+    let t0 = Instant::now();
+    let a = forwarding(t0);
+    let mut foreign = a.state(t0, WALL, CONFIG_FP, false);
+    foreign.config = "fedcba9876543210".into();
+    let mut b = Router::new(config(), t0);
+    let out = b.handle(t0, restore(foreign, 1000, false));
+    assert!(
+        events_of(&out).iter().any(
+            |e| matches!(e, Event::SnapshotIgnored { reason } if reason.contains("another configuration"))
+        ),
+        "{out:?}"
+    );
+    b.handle(t0, snapshot());
+    assert!(b.memberships_on(LAN1).is_empty());
+
+    // Older than the longest Group Membership Interval (22 s here).
+    let stale = a.state(t0, WALL, CONFIG_FP, false);
+    let mut c = Router::new(config(), t0);
+    let out = c.handle(t0, restore(stale, 23_000, false));
+    assert!(
+        events_of(&out)
+            .iter()
+            .any(|e| matches!(e, Event::SnapshotIgnored { reason } if reason.contains("stale"))),
+        "{out:?}"
+    );
+    c.handle(t0, snapshot());
+    assert!(c.memberships_on(LAN1).is_empty());
+}
+
+#[test]
+fn a_handed_over_table_is_adopted_and_left_as_it_is() {
+    let t0 = Instant::now();
+    let a = forwarding(t0);
+    let state = a.state(t0, WALL, CONFIG_FP, true);
+    let kernel = state.kernel.clone().unwrap();
+    assert_eq!((kernel.vifs.len(), kernel.entries.len()), (3, 1));
+
+    let mut b = Router::new(config(), t0);
+    let out = b.handle(t0, restore(state, 50, true));
+    assert!(mrt(&out).is_empty(), "{out:?}");
+    assert!(
+        events_of(&out).iter().any(|e| matches!(
+            e,
+            Event::KernelAdopted {
+                vifs: 3,
+                entries: 1
+            }
+        )),
+        "{out:?}"
+    );
+    // Inputs before the interfaces are known change nothing in the kernel.
+    let out = b.handle(t0, Input::Timer);
+    assert!(mrt(&out).is_empty(), "{out:?}");
+    // The dump: the same VIFs and the same entry, so not one kernel change.
+    let out = b.handle(t0, snapshot());
+    assert!(mrt(&out).is_empty(), "{out:?}");
+    assert_eq!(b.memberships_on(LAN1).len(), 1);
+    assert_eq!(show_routes(&mut b, t0)[0].oifs, vec!["lan1".to_string()]);
+    // Later changes are plain differences against the adopted table.
+    let out = b.handle(t0, Input::Link(link(LAN1, "lan1", false)));
+    assert_eq!(mrt(&out).len(), 1, "{out:?}");
+}
+
+#[test]
+fn a_handed_over_table_with_an_unusable_snapshot_is_cleaned_up() {
+    let t0 = Instant::now();
+    let a = forwarding(t0);
+    let mut state = a.state(t0, WALL, CONFIG_FP, true);
+    state.config = "fedcba9876543210".into();
+    let mut b = Router::new(config(), t0);
+    b.handle(t0, restore(state, 50, true));
+    // Nothing learned is taken over: the entry nobody asked for goes, the
+    // VIFs of the configured interfaces stay.
+    let out = b.handle(t0, snapshot());
+    let actions = mrt(&out);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, MrtAction::DelMfc { flow: f, .. } if *f == flow())),
+        "{out:?}"
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, MrtAction::AddVif { .. } | MrtAction::DelVif { .. })),
+        "{out:?}"
+    );
 }

@@ -96,6 +96,7 @@ fn run(args: &Args) -> Result<(), Error> {
                 .map_err(Error::from);
         }
         Cmd::Ping => Request::Ping,
+        Cmd::Restart => Request::Restart,
     };
     let data = client.request(request)?;
     if args.json {
@@ -128,6 +129,12 @@ fn run(args: &Args) -> Result<(), Error> {
         Cmd::Release { interface, .. } => println!("{interface}: released"),
         Cmd::Ping => print_ping(&serde_json::from_value::<PingView>(data).map_err(decode)?),
         Cmd::Events => {}
+        Cmd::Restart => println!(
+            "mgmd restarts onto {}",
+            data.get("exe")
+                .and_then(|e| e.as_str())
+                .unwrap_or("its binary")
+        ),
     }
     Ok(())
 }

@@ -74,6 +74,10 @@ pub enum Cmd {
     Events,
     /// Check that mgmd answers; prints its version, pid and counters.
     Ping,
+    /// Restart mgmd onto the binary now at its path (an upgrade), handing
+    /// over the multicast routing socket and what it learned: the kernel
+    /// keeps forwarding meanwhile.
+    Restart,
 }
 
 /// What `show` shows.

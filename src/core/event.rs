@@ -129,6 +129,23 @@ pub enum Event {
     /// One input caused too many effects; delivery stopped.
     EffectLoop,
     ShuttingDown,
+    /// The previous process's state was taken over: `groups` IGMP groups
+    /// and `flows` flows, from a snapshot written `age` earlier.
+    StateRestored {
+        groups: usize,
+        flows: usize,
+        age: Duration,
+    },
+    /// The multicast routing socket was handed over: the kernel's `vifs`
+    /// VIFs and `entries` entries were taken as they are.
+    KernelAdopted {
+        vifs: usize,
+        entries: usize,
+    },
+    /// A snapshot that was not taken over, and why.
+    SnapshotIgnored {
+        reason: String,
+    },
 }
 
 impl Event {
@@ -156,7 +173,10 @@ impl Event {
             | Event::VifLimit { .. } => "kernel",
             Event::WrongInterface { .. } => "wrong-if",
             Event::RpfUnanswered { .. } | Event::ManagerError { .. } | Event::EffectLoop => "error",
-            Event::ShuttingDown => "daemon",
+            Event::ShuttingDown
+            | Event::StateRestored { .. }
+            | Event::KernelAdopted { .. }
+            | Event::SnapshotIgnored { .. } => "daemon",
         }
     }
 
@@ -177,6 +197,7 @@ impl Event {
             Event::KernelRefused { .. }
             | Event::VifLimit { .. }
             | Event::RpfUnanswered { .. }
+            | Event::SnapshotIgnored { .. }
             | Event::ManagerError { .. } => Severity::Warn,
             Event::EffectLoop => Severity::Error,
             _ => Severity::Info,
@@ -264,6 +285,18 @@ impl fmt::Display for Event {
                 f.write_str("too many effects from one input; components may be looping")
             }
             Event::ShuttingDown => f.write_str("shutting down"),
+            Event::StateRestored { groups, flows, age } => write!(
+                f,
+                "took over {groups} IGMP group(s) and {flows} flow(s) from the previous process \
+                 (snapshot written {:.1}s ago); the startup queries confirm them",
+                age.as_secs_f64()
+            ),
+            Event::KernelAdopted { vifs, entries } => write!(
+                f,
+                "took over the multicast routing socket: {vifs} VIF(s) and {entries} forwarding \
+                 entries kept in the kernel"
+            ),
+            Event::SnapshotIgnored { reason } => write!(f, "snapshot ignored: {reason}"),
         }
     }
 }

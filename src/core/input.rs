@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::control::Command;
 use crate::core::iface::{AddrFact, LinkFact};
 use crate::core::mroute::MrtAction;
+use crate::core::snapshot::Restore;
 use crate::core::types::{FlowKey, IfIndex, hex_bytes};
 
 /// Packet and byte counters of one kernel forwarding entry.
@@ -91,4 +92,8 @@ pub enum Input {
         interfaces: Vec<(IfIndex, u64)>,
         socket: u64,
     },
+    /// The state a previous process handed over (read at start, before
+    /// the first full dump of the interfaces): groups and flows are taken
+    /// over once the interfaces are known, the kernel's table at once.
+    Restore(Box<Restore>),
 }

@@ -37,6 +37,10 @@ pub enum Request {
     },
     /// Stream every ownership step, membership and forwarding change.
     Events,
+    /// Restart onto the binary now installed at mgmd's path, handing the
+    /// multicast routing socket and the learned state over: forwarding
+    /// goes on meanwhile.
+    Restart,
 }
 
 /// A request with its protocol version.

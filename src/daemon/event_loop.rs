@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,11 +19,14 @@ use crate::core::input::{FlowCounters, Input};
 use crate::core::output::Output;
 use crate::core::rib::{RouteTable, TableAnswer};
 use crate::core::router::Router;
+use crate::core::snapshot::{Restore, fingerprint};
 use crate::core::types::{FlowKey, GroupAddr, IfIndex};
 use crate::ctl::proto::{EventRecord, Reply, Request};
 use crate::daemon::DaemonError;
 use crate::daemon::ctl_server::{CtlRequest, CtlServer};
+use crate::daemon::handover::{self, SelfExec};
 use crate::daemon::notify::{Notifier, ServiceStatus};
+use crate::daemon::snapshot::{self, SnapshotFile};
 use crate::io::host::HostMemberships;
 use crate::io::mrt::{AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
 use crate::io::mrt_writer::{MrtWriter, WriterReport};
@@ -120,13 +124,48 @@ pub struct Options {
     pub config_text: String,
     /// `--record FILE`: append every router step there.
     pub record: Option<PathBuf>,
+    /// The multicast routing socket a previous mgmd handed over
+    /// ([`crate::daemon::handover::inherited_socket`]).
+    pub inherited_mrt: Option<std::os::fd::OwnedFd>,
+    /// How to run this binary again (`mgmctl restart`).
+    pub self_exec: Option<SelfExec>,
+    /// Give the routing socket to the service manager's file descriptor
+    /// store (under systemd, not with `-d`).
+    pub fd_store: bool,
 }
 
-/// Run until SIGTERM/SIGINT. Returns after removing what was installed.
-pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
+/// Run until SIGTERM/SIGINT. Returns after removing what was installed,
+/// or, when the routing socket is in the service manager's store, after
+/// writing the snapshot the next process takes over (module
+/// [`crate::daemon::handover`]).
+pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
     let config_path = opts.config_path.clone();
     let table = cfg.global.table;
-    let mrt = MrtSocket::open(table).map_err(DaemonError::Mrt)?;
+    let config_fp = fingerprint(&opts.config_text);
+    let snapshot_path = snapshot::path_for(&cfg.global.pid_file);
+    let (mrt, mut adopted) = match opts.inherited_mrt.take() {
+        Some(fd) => (MrtSocket::adopt(fd, table).map_err(DaemonError::Mrt)?, true),
+        None => (MrtSocket::open(table).map_err(DaemonError::Mrt)?, false),
+    };
+    let saved = match snapshot::read(&snapshot_path) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("snapshot ignored: {e}");
+            None
+        }
+    };
+    if adopted && saved.as_ref().is_none_or(|s| s.kernel.is_none()) {
+        // The kernel kept a table nobody can account for: start afresh.
+        tracing::warn!(
+            path = %snapshot_path.display(),
+            "the multicast routing socket was handed over without a record of the kernel's \
+             table; flushing the table, forwarding is rebuilt"
+        );
+        if let Err(e) = mrt.flush() {
+            tracing::warn!("failed to flush the multicast routing table: {e}");
+        }
+        adopted = false;
+    }
     // WRONGVIF upcalls (rate-limited by the kernel per entry) tell us about
     // flows arriving on one of their own outgoing interfaces.
     if let Err(e) = mrt.set_assert(true) {
@@ -153,6 +192,9 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| DaemonError::Io("signal", e))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io("signal", e))?;
     let mut notifier = Notifier::from_env();
+    let fd_stored = opts.fd_store
+        && notifier.is_enabled()
+        && notifier.store_fd(mrt.get_ref().as_fd(), handover::FD_NAME);
 
     tracing::info!(
         config = %config_path.display(),
@@ -198,6 +240,21 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
         start: start.into_std(),
         recorder,
     };
+    if let Some(state) = saved {
+        let restore = Restore {
+            state,
+            config: config_fp.clone(),
+            now: snapshot::unix_ms(),
+            adopted,
+        };
+        feed(&mut router, &mut io, Input::Restore(Box::new(restore))).await;
+    }
+    let mut snapshot = SnapshotFile::new(snapshot_path, config_fp);
+    let mut snapshot_tick = tokio::time::interval(snapshot::WRITE_PERIOD);
+    snapshot_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Nothing is written before the first full dump: until then the
+    // router may hold a snapshot it has not taken over yet.
+    let mut dumped = false;
     let mut poll = tokio::time::interval(COUNTER_POLL);
     // When to look the installed flows' sources up again after a route change.
     let mut rpf_recheck: Option<Instant> = None;
@@ -243,6 +300,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
                 check_rp_filter(&router.router, &mut io);
                 // The first event is the full dump: now forwarding can work.
                 notifier.ready();
+                dumped = true;
             }
             _ = tokio::time::sleep_until(rpf_recheck.unwrap_or(deadline)), if rpf_recheck.is_some() => {
                 rpf_recheck = None;
@@ -267,8 +325,15 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
                 writer_report(&mut router, &mut io, report).await;
             }
             Some(req) = req_rx.recv() => {
+                if req.request == Request::Restart {
+                    restart(&mut router, &mut io, &mut snapshot, opts.self_exec.as_ref(), req.reply).await;
+                    continue;
+                }
                 let reply = control(&mut router, &mut io, req.request).await;
                 let _ = req.reply.send(reply);
+            }
+            _ = snapshot_tick.tick(), if dumped => {
+                snapshot.update(&router.router, Instant::now().into_std(), false);
             }
             _ = tokio::time::sleep_until(deadline) => {
                 feed(&mut router, &mut io, Input::Timer).await;
@@ -288,18 +353,77 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
 
     notifier.stopping();
 
+    if fd_stored {
+        // The service manager keeps the routing socket: the next process
+        // of the unit adopts the table as it is; if none comes, the
+        // manager closes the socket and the kernel removes it all.
+        tracing::info!("stopping: the service manager keeps the multicast routing socket");
+        drain_writer(&mut router, &mut io).await;
+        snapshot.update(&router.router, Instant::now().into_std(), true);
+        io.host.clear();
+        server.abort();
+        let _ = std::fs::remove_file(&ctl_path);
+        let _ = std::fs::remove_file(&pid_file);
+        return Ok(());
+    }
+    if dumped {
+        snapshot.update(&router.router, Instant::now().into_std(), false);
+    }
     tracing::info!("stopping: removing forwarding entries and VIFs");
     feed(&mut router, &mut io, Input::Shutdown).await;
     // Everything removed before we exit (and say why if something was not).
-    let _ = io.writer.flush().await;
-    while let Some(report) = io.writer.try_report() {
-        writer_report(&mut router, &mut io, report).await;
-    }
+    drain_writer(&mut router, &mut io).await;
     io.host.clear();
     server.abort();
     let _ = std::fs::remove_file(&ctl_path);
     let _ = std::fs::remove_file(&pid_file);
     Ok(())
+}
+
+/// Waits until the kernel writer applied everything submitted, and gives
+/// the router what it refused.
+async fn drain_writer(router: &mut Driver, io: &mut Io) {
+    let _ = io.writer.flush().await;
+    while let Some(report) = io.writer.try_report() {
+        writer_report(router, io, report).await;
+    }
+}
+
+/// `mgmctl restart`: the kernel's table and the learned state go into the
+/// snapshot, the routing socket survives `execve`, and the binary now at
+/// mgmd's path takes over (same pid). Answered before the exec; on
+/// failure the daemon carries on as it was.
+async fn restart(
+    router: &mut Driver,
+    io: &mut Io,
+    snapshot: &mut SnapshotFile,
+    self_exec: Option<&SelfExec>,
+    reply: tokio::sync::oneshot::Sender<Reply>,
+) {
+    let Some(exec) = self_exec else {
+        let _ = reply.send(Reply::err("mgmd does not know its own binary's path"));
+        return;
+    };
+    drain_writer(router, io).await;
+    snapshot.update(&router.router, Instant::now().into_std(), true);
+    if let Err(e) = io.mrt.get_ref().set_inherit(true) {
+        let _ = reply.send(Reply::err(format!(
+            "failed to hand the multicast routing socket over: {e}"
+        )));
+        return;
+    }
+    tracing::info!(exe = %exec.exe.display(), "restarting: the multicast routing socket and the state are handed over");
+    let _ = reply.send(Reply::ok(serde_json::json!({
+        "exe": exec.exe.display().to_string(),
+        "snapshot": snapshot.path().display().to_string(),
+    })));
+    // Let the connection task write the answer out.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let e = exec.exec(io.mrt.get_ref().as_raw_fd());
+    tracing::error!(exe = %exec.exe.display(), "failed to restart: {e}; carrying on");
+    if let Err(e) = io.mrt.get_ref().set_inherit(false) {
+        tracing::warn!("{e}");
+    }
 }
 
 /// Feed one input and carry out what it causes.
@@ -648,6 +772,8 @@ async fn control(router: &mut Driver, io: &mut Io, request: Request) -> Reply {
         },
         // Handled by the connection task itself.
         Request::Events => return Reply::err("events is a streaming request"),
+        // Handled by the loop (it ends this process).
+        Request::Restart => return Reply::err("restart is handled by the event loop"),
     };
     let ping = command == Command::ShowCounters;
     let mut outputs = router.step(vec![Input::Command(command)]);

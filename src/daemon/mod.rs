@@ -1,9 +1,12 @@
 //! The daemon: the event loop that drives the sans-IO router, the
-//! control socket server, and the service manager notifications.
+//! control socket server, the service manager notifications, the snapshot
+//! file, and handing the multicast routing socket to the next process.
 
 pub mod ctl_server;
 pub mod event_loop;
+pub mod handover;
 pub mod notify;
+pub mod snapshot;
 
 pub use event_loop::Options;
 

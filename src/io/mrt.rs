@@ -233,6 +233,46 @@ impl MrtSocket {
         Ok(s)
     }
 
+    /// Takes over the socket a previous mgmd owned the table with (handed
+    /// over across `execve`, or kept by the service manager): it still owns
+    /// `table`, and the kernel kept every VIF and entry. No `MRT_INIT` (the
+    /// kernel would refuse it: the table is owned, by this very socket).
+    pub fn adopt(fd: std::os::fd::OwnedFd, table: Option<u32>) -> Result<MrtSocket, MrtError> {
+        let sock = Socket::from(fd);
+        let is_igmp = sock.r#type().is_ok_and(|t| t == Type::RAW)
+            && sock
+                .protocol()
+                .is_ok_and(|p| p == Some(Protocol::from(libc::IPPROTO_IGMP)));
+        if !is_igmp {
+            return Err(MrtError::Socket {
+                op: "take over the multicast routing socket handed over",
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a raw IGMP socket"),
+            });
+        }
+        let s = MrtSocket {
+            sock,
+            table,
+            drops: AtomicU32::new(0),
+        };
+        s.configure_rx()
+            .map_err(|(op, source)| MrtError::Socket { op, source })?;
+        Ok(s)
+    }
+
+    /// Lets the socket survive `execve` (or stops it from), for handing it
+    /// to the next mgmd.
+    pub fn set_inherit(&self, on: bool) -> io::Result<()> {
+        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+        let flags = if on {
+            FdFlag::empty()
+        } else {
+            FdFlag::FD_CLOEXEC
+        };
+        fcntl(self.sock.as_fd(), FcntlArg::F_SETFD(flags))
+            .map(|_| ())
+            .map_err(io::Error::from)
+    }
+
     fn configure_rx(&self) -> Result<(), (&'static str, io::Error)> {
         let fd = self.sock.as_fd();
         self.sock

@@ -13,6 +13,7 @@ use ipnet::Ipv4Net;
 use super::config::{IgmpIfConfig, IgmpVersion};
 use super::group::{ApplyParams, FilterMode, Group, Lmq};
 use super::packet::{GroupRecord, IgmpPacket, Query, QueryVersion, RecordType};
+use super::saved::{SavedGroup, WallClock};
 use super::stats::{GroupStatus, IgmpIfStatus, IgmpLog, IgmpStats, SourceStatus};
 use super::timers::Timers;
 use crate::core::types::{GroupAddr, MembershipKey};
@@ -262,6 +263,39 @@ impl IgmpRouter {
             grp.view(*g, &mut v);
         }
         v
+    }
+
+    /// The groups, as handed to the next process.
+    pub fn saved_groups(&self, clock: WallClock) -> Vec<SavedGroup> {
+        self.groups
+            .iter()
+            .map(|(g, grp)| SavedGroup::of(*g, grp, clock))
+            .collect()
+    }
+
+    /// Takes over groups a previous process held (see
+    /// [`crate::core::snapshot`]): each group not known here yet and still
+    /// allowed starts with the timers it had, as they stand now; its
+    /// memberships come up. The startup queries then confirm them, or let
+    /// them time out.
+    pub fn restore_groups(&mut self, clock: WallClock, saved: &[SavedGroup]) -> Vec<IgmpAction> {
+        let mut out = Vec::new();
+        if self.stopped {
+            return out;
+        }
+        for s in saved {
+            let g = s.group;
+            if self.groups.contains_key(&g) || g.is_link_local() || !self.group_allowed(g) {
+                continue;
+            }
+            let Some(grp) = s.group(clock) else {
+                continue;
+            };
+            self.groups.insert(g, grp);
+            out.push(IgmpAction::Log(IgmpLog::GroupCreated { group: g }));
+            self.finish_group(g, Vec::new(), &mut out);
+        }
+        out
     }
 
     pub fn stats(&self) -> &IgmpStats {

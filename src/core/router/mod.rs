@@ -24,6 +24,8 @@
 //! - `host`: the box's own host memberships (proxy upstream, static joins).
 //! - `recovery`: the kernel's receive drop counters, turned into IGMP's
 //!   recovery queries.
+//! - `restore`: taking over the previous process's state (snapshot,
+//!   adopted kernel table) and handing it over.
 //! - `control`: the operator's commands.
 //! - `status`: the views `mgmctl show` prints.
 
@@ -35,6 +37,7 @@ mod iface;
 mod igmp;
 mod ownership;
 mod recovery;
+mod restore;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,6 +74,8 @@ pub struct Router {
     /// Interfaces whose kernel VIF could not be allocated (32-VIF limit).
     vif_exhausted: BTreeSet<IfIndex>,
     drop_counters: recovery::DropCounters,
+    /// A snapshot waiting for the interfaces, with when it came.
+    restore: Option<(crate::core::snapshot::Restore, Instant)>,
     counters: CounterView,
     out: Vec<Output>,
 }
@@ -93,6 +98,7 @@ impl Router {
             hosts: HostTable::default(),
             vif_exhausted: BTreeSet::new(),
             drop_counters: recovery::DropCounters::default(),
+            restore: None,
             counters: CounterView::default(),
             out: Vec::new(),
         };
@@ -237,6 +243,7 @@ impl Router {
                     }
                 }
                 self.apply_iface_changes(now, changes);
+                self.finish_restore(now);
             }
             Input::IgmpRx {
                 ifindex,
@@ -265,6 +272,7 @@ impl Router {
             } => self.rpf_changed(now, source, rpf, upstream),
             Input::Timer => self.timers(now),
             Input::InputDrops { interfaces, socket } => self.input_drops(now, interfaces, socket),
+            Input::Restore(r) => self.restore_input(now, *r),
             Input::KernelRejected { .. } | Input::Command(_) | Input::Shutdown => {}
         }
     }
@@ -332,6 +340,9 @@ impl Router {
     /// entries that changed. Every interface in use keeps its VIF, also
     /// while it is down, so that coming back up changes only entries.
     fn commit_kernel(&mut self) {
+        if self.holding_kernel() {
+            return;
+        }
         let pinned: BTreeSet<IfIndex> = self
             .mgm
             .interfaces()
