@@ -302,14 +302,14 @@ fn input_dropped_on_an_interface_brings_one_recovery_query_there() {
     let t1 = t0 + Duration::from_secs(1);
     let out = r.handle(t1, drops(9, 3));
     assert_eq!(recovery_queries(&out), vec![LAN1]);
-    // More drops within the hold-off (twice the Max Resp Time): one more
-    // query, when the hold-off ends.
+    // More drops within the hold-off (the Max Resp Time): one more query,
+    // when the hold-off ends.
     let ms = |n| t1 + Duration::from_millis(n);
-    let out = r.handle(ms(500), drops(12, 3));
+    let out = r.handle(ms(300), drops(12, 3));
     assert!(recovery_queries(&out).is_empty(), "{out:?}");
-    assert!(recovery_queries(&r.handle(ms(999), Input::Timer)).is_empty());
+    assert!(recovery_queries(&r.handle(ms(499), Input::Timer)).is_empty());
     assert_eq!(
-        recovery_queries(&r.handle(ms(1000), Input::Timer)),
+        recovery_queries(&r.handle(ms(500), Input::Timer)),
         vec![LAN1]
     );
     let lan1 = show_interfaces(&mut r, t1)
@@ -319,12 +319,12 @@ fn input_dropped_on_an_interface_brings_one_recovery_query_there() {
         .unwrap();
     assert_eq!(lan1.counters.get("tx_recovery_queries"), Some(&2));
     assert_eq!(lan1.counters.get("input_drops"), Some(&5));
-    // While drops go on, the hold-off doubles (2 s now).
-    let out = r.handle(ms(1500), drops(13, 3));
+    // While drops go on, the hold-off doubles (1 s now).
+    let out = r.handle(ms(1000), drops(13, 3));
     assert!(recovery_queries(&out).is_empty(), "{out:?}");
-    assert!(recovery_queries(&r.handle(ms(2999), Input::Timer)).is_empty());
+    assert!(recovery_queries(&r.handle(ms(1499), Input::Timer)).is_empty());
     assert_eq!(
-        recovery_queries(&r.handle(ms(3000), Input::Timer)),
+        recovery_queries(&r.handle(ms(1500), Input::Timer)),
         vec![LAN1]
     );
     // No drops, no query.

@@ -123,8 +123,8 @@ impl RateLimit {
 }
 
 /// The rate limit of recovery queries: at least `holdoff` apart, where
-/// `holdoff` starts at twice their Max Resp Time (the hosts have answered
-/// the last one) and doubles while drops go on, up to the Query Interval,
+/// `holdoff` starts at their Max Resp Time (the hosts have answered the
+/// last one by then) and doubles while drops go on, up to the Query Interval,
 /// so that a link that keeps dropping never gets more than one extra
 /// general query per Query Interval. Back to the start after a Query
 /// Interval without drops. Drops seen while held off call for one query
@@ -550,7 +550,7 @@ impl IgmpRouter {
         let qi = self.qi();
         let r = &mut self.recovery;
         if r.last_drop.is_none_or(|t| now >= t + qi) {
-            r.holdoff = max_resp * 2;
+            r.holdoff = max_resp;
         }
         r.last_drop = Some(now);
         r.drops += drops;
@@ -566,7 +566,7 @@ impl IgmpRouter {
         let r = &mut self.recovery;
         let drops = std::mem::take(&mut r.drops);
         r.next = Some(now + r.holdoff);
-        r.holdoff = (r.holdoff * 2).min(qi.max(max_resp * 2));
+        r.holdoff = (r.holdoff * 2).min(qi.max(max_resp));
         r.pending = false;
         out.push(IgmpAction::Log(IgmpLog::RecoveryQuery { drops, max_resp }));
         self.stats.tx_general_queries += 1;
