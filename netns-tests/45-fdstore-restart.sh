@@ -4,9 +4,12 @@
 # mgmd gives its multicast routing socket to the store (FDSTORE=1,
 # FDNAME=mgmd-mrt), leaves the kernel's table as it is on SIGTERM, and the
 # next process gets the socket back (LISTEN_FDS) and adopts the table.
+# Then mgmd is killed (SIGKILL) and started again, as Restart=on-failure
+# does: the store still holds the socket, the new process reads the
+# kernel's table back and takes the last snapshot over.
 # Asserted: the stream to a receiver that answers no query (a bare join)
-# loses not one datagram across the restart; the new process took the
-# socket over; once the store is closed the kernel's table is empty.
+# loses not one datagram across either; each new process took the socket
+# over; once the store is closed the kernel's table is empty.
 . "$(dirname "$0")/lib.sh"
 G=239.4.0.45
 
@@ -38,12 +41,26 @@ route_has_oif $G lan1 || fail "route for $G lost lan1 over the restart"
 [ "$(lan_counter lan1 rx_v3_report)" = 0 ] || fail "the new mgmd heard reports; the test is void"
 rx_mark rcv1
 wait_for "stream at rcv1 after the restart" 5 rx_grows rcv1 500
+
+say "mgmd crashes and is started again"
+snapshot_has_group() {
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if any(g["group"] == sys.argv[2] for i in d["interfaces"] for g in i["groups"]) else 1)' "$TOPO_DIR/mgmd.state" $G
+}
+wait_for "the snapshot holds $G on lan1" 5 snapshot_has_group
+kill -USR2 "$STORE_PID"
+wait_for "mgmd ready a third time" 10 test -f "$TOPO_DIR/ready-3"
+grep -q "stopped with -9" "$TOPO_DIR/notify.log" || fail "mgmd was not killed: $(cat "$TOPO_DIR/notify.log")"
+[ "$(grep -c "took over the multicast routing socket" "$TOPO_DIR/mgmd.log")" = 2 ] || fail "no socket take-over after the crash"
+wait_for "mgmd answers again" 5 mgmctl ping
+route_has_oif $G lan1 || fail "route for $G lost lan1 over the crash"
+rx_mark rcv1
+wait_for "stream at rcv1 after the crash" 5 rx_grows rcv1 500
 topo_stop "$CAPTURE_PID"
 missing=$(json_get "$TOPO_DIR/cap.json" "d['stream']['missing']")
 received=$(json_get "$TOPO_DIR/cap.json" "d['stream']['count']")
 say "received $received, missing $missing"
 echo "fdstore-restart: received=$received missing=$missing"
-[ "$missing" = 0 ] || fail "$missing datagrams lost over the restart"
+[ "$missing" = 0 ] || fail "$missing datagrams lost over the restart and the crash"
 
 say "the unit stops: the store closes, the kernel empties the table"
 topo_stop "$STORE_PID"

@@ -5,7 +5,8 @@ Runs mgmd as a notify service would be run (NOTIFY_SOCKET, INVOCATION_ID),
 keeps the descriptors mgmd hands over with FDSTORE=1, and on SIGUSR1
 "restarts the unit": SIGTERM to mgmd, wait for it, start it again with the
 stored descriptors passed as LISTEN_FDS (from fd 3) and LISTEN_FDNAMES,
-LISTEN_PID naming the new process. Every notification received is
+LISTEN_PID naming the new process. SIGUSR2 is a crash and
+Restart=on-failure: SIGKILL, then the same start. Every notification received is
 appended to --log as one line; after each READY=1 the file --ready-N
 (N = start count) is created. SIGTERM stops mgmd and closes the store.
 
@@ -33,8 +34,9 @@ def main():
     sock.bind("\0" + name)
     sock.settimeout(0.1)
     store = {}  # name -> fd
-    state = {"restart": False, "stop": False}
+    state = {"restart": False, "crash": False, "stop": False}
     signal.signal(signal.SIGUSR1, lambda *_: state.update(restart=True))
+    signal.signal(signal.SIGUSR2, lambda *_: state.update(crash=True))
     signal.signal(signal.SIGTERM, lambda *_: state.update(stop=True))
     log = open(a.log, "a", buffering=1)
     starts = 0
@@ -92,9 +94,12 @@ def main():
                 open("%s-%d" % (a.ready, starts), "w").write("ready\n")
         except socket.timeout:
             pass
-        if state["restart"]:
-            state["restart"] = False
-            proc.terminate()
+        if state["restart"] or state["crash"]:
+            if state["crash"]:
+                proc.kill()
+            else:
+                proc.terminate()
+            state.update(restart=False, crash=False)
             proc.wait()
             log.write("stopped with %d; restarting\n" % proc.returncode)
             proc = start()

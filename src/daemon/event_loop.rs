@@ -19,7 +19,7 @@ use crate::core::input::{FlowCounters, Input};
 use crate::core::output::Output;
 use crate::core::rib::{RouteTable, TableAnswer};
 use crate::core::router::Router;
-use crate::core::snapshot::{Restore, fingerprint};
+use crate::core::snapshot::{Restore, RouterState, fingerprint};
 use crate::core::types::{FlowKey, GroupAddr, IfIndex};
 use crate::ctl::proto::{EventRecord, Reply, Request};
 use crate::daemon::DaemonError;
@@ -28,7 +28,7 @@ use crate::daemon::handover::{self, SelfExec};
 use crate::daemon::notify::{Notifier, ServiceStatus};
 use crate::daemon::snapshot::{self, SnapshotFile};
 use crate::io::host::HostMemberships;
-use crate::io::mrt::{AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
+use crate::io::mrt::{self, AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
 use crate::io::mrt_writer::{MrtWriter, WriterReport};
 use crate::io::netlink::{self, NetEvent};
 use crate::io::raw_igmp::IgmpTxSocket;
@@ -147,29 +147,51 @@ pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
         Some(fd) => (MrtSocket::adopt(fd, table).map_err(DaemonError::Mrt)?, true),
         None => (MrtSocket::open(table).map_err(DaemonError::Mrt)?, false),
     };
-    let saved = match snapshot::read(&snapshot_path) {
+    let mut saved = match snapshot::read(&snapshot_path) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!("snapshot ignored: {e}");
             None
         }
     };
-    if adopted && saved.as_ref().is_none_or(|s| s.kernel.is_none()) {
-        // The kernel kept a table nobody can account for: start afresh.
-        tracing::warn!(
-            path = %snapshot_path.display(),
-            "the multicast routing socket was handed over without a record of the kernel's \
-             table; flushing the table, forwarding is rebuilt"
-        );
-        if let Err(e) = mrt.flush() {
-            tracing::warn!("failed to flush the multicast routing table: {e}");
+    if adopted {
+        // What the kernel holds: read back (the default table), else as
+        // the previous process recorded it when it handed the socket over.
+        let recorded = saved.as_ref().and_then(|s| s.kernel.clone());
+        let kernel = match mrt::kernel_table(table) {
+            Ok(Some(k)) => Some(k),
+            Ok(None) => recorded,
+            Err(e) => {
+                tracing::warn!("failed to read the kernel's multicast routing table: {e}");
+                recorded
+            }
+        };
+        match kernel {
+            Some(k) => {
+                let state = saved.get_or_insert_with(|| RouterState {
+                    format: crate::core::snapshot::FORMAT,
+                    config: config_fp.clone(),
+                    written: snapshot::unix_ms(),
+                    interfaces: Vec::new(),
+                    flows: Vec::new(),
+                    kernel: None,
+                });
+                state.kernel = Some(k);
+            }
+            None => {
+                // A table nobody can account for: start afresh.
+                tracing::warn!(
+                    path = %snapshot_path.display(),
+                    "the multicast routing socket was handed over, but the kernel's table \
+                     (another table than the default) was not recorded; flushing it, \
+                     forwarding is rebuilt"
+                );
+                if let Err(e) = mrt.flush() {
+                    tracing::warn!("failed to flush the multicast routing table: {e}");
+                }
+                adopted = false;
+            }
         }
-        adopted = false;
-    }
-    // WRONGVIF upcalls (rate-limited by the kernel per entry) tell us about
-    // flows arriving on one of their own outgoing interfaces.
-    if let Err(e) = mrt.set_assert(true) {
-        tracing::warn!("failed to enable wrong-interface upcalls (MRT_ASSERT): {e}");
     }
     let mrt = AsyncMrtSocket::new(mrt)
         .map_err(|e| DaemonError::Io("failed to register the multicast routing socket", e))?;

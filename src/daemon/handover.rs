@@ -2,15 +2,17 @@
 //! kernel never flushes its table (it does when the socket closes).
 //!
 //! Two ways, both ending in the new process adopting the socket
-//! ([`crate::io::mrt::MrtSocket::adopt`]) and the kernel's table recorded
-//! in the snapshot:
+//! ([`crate::io::mrt::MrtSocket::adopt`]) and the kernel's table (read back
+//! with [`crate::io::mrt::kernel_table`] for the default table, as the
+//! snapshot recorded it for another):
 //! - `mgmctl restart`: mgmd re-executes the binary now at its path
 //!   (`execve`, same pid); the socket survives the exec and its number is
 //!   in `MGMD_MRT_FD`.
 //! - the service manager's file descriptor store: mgmd gives the socket to
 //!   systemd (`FDSTORE=1`, `FDNAME=mgmd-mrt`; the unit allows it with
 //!   `FileDescriptorStoreMax=`), which keeps it across a restart of the
-//!   unit and passes it back (`LISTEN_FDS`, `LISTEN_FDNAMES`).
+//!   unit, also after a crash, and passes it back (`LISTEN_FDS`,
+//!   `LISTEN_FDNAMES`).
 
 use std::ffi::{CString, OsString};
 use std::os::fd::OwnedFd;
