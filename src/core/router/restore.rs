@@ -181,10 +181,12 @@ impl Router {
         }
         let mut flows = 0;
         for f in &r.state.flows {
-            let known = self.flows.flows.contains_key(&f.flow)
+            // Known already, or arriving on an interface that is gone or
+            // down: the kernel reports it again when its data comes.
+            let skip = self.flows.flows.contains_key(&f.flow)
                 || self.flows.drops.contains_key(&f.flow)
-                || self.ifaces.get(f.arrival).is_none();
-            if known {
+                || !self.ifaces.get(f.arrival).is_some_and(|l| l.oper_up());
+            if skip {
                 continue;
             }
             flows += 1;
