@@ -235,3 +235,39 @@ count_udp() {
     { topo_exec "$1" timeout "$4" tcpdump -l -n -q -i "$2" "udp and dst host $3" 2>/dev/null || true; } |
         awk 'NF { n++ } END { print n + 0 }'
 }
+
+# ---- restart helpers (tests 43-45) ----
+
+# silent_join NS GROUP : NS sends one IGMPv3 report joining GROUP (any
+# source) from a raw socket. The host's kernel holds no membership, so it
+# answers no query afterwards: only what mgmd keeps keeps the group.
+silent_join() {
+    local hex
+    hex=$(python3 -c 'import socket,sys; print("22000000" "00000001" "04000000" + socket.inet_aton(sys.argv[1]).hex())' "$2")
+    topo_exec "$1" $MCAST igmp --iface eth0 --dst 224.0.0.22 --hex "$hex" --fix-checksum --router-alert
+}
+
+# start_stream_capture NS GROUP OUT : count GROUP's stream on NS's eth0 at
+# the link (sequence numbers and times) until stopped with
+# topo_stop "$CAPTURE_PID"; OUT then holds the summary ("stream").
+start_stream_capture() {
+    topo_bg "$1" "$3" $MCAST capture --iface eth0 --udp-group "$2" --ready "$3.ready"
+    CAPTURE_PID=$LAST_PID
+    wait_for "capture in $1 ready" 5 test -f "$3.ready"
+}
+
+# first_after FILE GROUP T : milliseconds from the wall-clock time T to the
+# first datagram of GROUP a `recv --times` summary (or, with GROUP
+# "stream", a stream capture) in FILE lists after it ("none" if none).
+first_after() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))[sys.argv[2]]
+t = float(sys.argv[3])
+after = [x for x in d["times"] if x > t]
+print("%.2f" % ((after[0] - t) * 1e3) if after else "none")
+PY
+}
+
+# lan_counter IFACE NAME : one of mgmd's IGMP counters on IFACE.
+lan_counter() { iface_json "$1" "i['querier']['counters']['$2']"; }

@@ -83,7 +83,7 @@ def cmd_recv(a):
     sel = selectors.DefaultSelector()
     for s in socks:
         sel.register(s, selectors.EVENT_READ)
-    per_group = {g: {"count": 0, "seqs": set(), "first_t": None, "last_t": None} for g in groups}
+    per_group = {g: {"count": 0, "seqs": set(), "first_t": None, "last_t": None, "times": []} for g in groups}
     deadline = time.monotonic() + a.timeout if a.timeout else None
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -110,6 +110,8 @@ def cmd_recv(a):
                     st["last_t"] = now
                     if len(data) >= 8:
                         st["seqs"].add(struct.unpack("!Q", data[:8])[0])
+                    if a.times:
+                        st["times"].append(now)
             if a.until_all and all(per_group[g]["count"] > 0 for g in groups):
                 break
     except Stop:
@@ -136,6 +138,9 @@ def cmd_recv(a):
             "first_t": st["first_t"],
             "last_t": st["last_t"],
         }
+        if a.times:
+            # Arrival times (wall clock, seconds), to measure gaps in time.
+            out[g]["times"] = st["times"]
     print(json.dumps(out))
     sys.stdout.flush()
 
@@ -299,6 +304,7 @@ def cmd_capture(a):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     udp, igmp = {}, []
+    seqs, times = [], []
     deadline = time.monotonic() + a.duration if a.duration else None
     if a.ready:
         open(a.ready, "w").write("ready\n")
@@ -315,6 +321,9 @@ def cmd_capture(a):
             if pkt[9] == 17:
                 k = src + ">" + dst
                 udp[k] = udp.get(k, 0) + 1
+                if a.udp_group and dst == a.udp_group and len(pkt) >= ihl + 16:
+                    seqs.append(struct.unpack("!Q", pkt[ihl + 8:ihl + 16])[0])
+                    times.append(time.time())
             elif pkt[9] == 2:
                 d = parse_igmp(pkt[ihl:])
                 d.update({"t": time.time(), "src": src, "dst": dst, "ttl": pkt[8],
@@ -323,7 +332,19 @@ def cmd_capture(a):
                 igmp.append(d)
     except Stop:
         pass
-    print(json.dumps({"udp": udp, "igmp": igmp}))
+    out = {"udp": udp, "igmp": igmp}
+    if a.udp_group:
+        # The stream to one group as it passed the link: sequence numbers
+        # and arrival times (wall clock), whether or not a socket joined.
+        s_sorted = sorted(set(seqs))
+        out["stream"] = {
+            "count": len(seqs),
+            "missing": sum(y - x - 1 for x, y in zip(s_sorted, s_sorted[1:]) if y - x > 1),
+            "first_seq": s_sorted[0] if s_sorted else None,
+            "last_seq": s_sorted[-1] if s_sorted else None,
+            "times": times,
+        }
+    print(json.dumps(out))
     sys.stdout.flush()
 
 
@@ -435,6 +456,7 @@ def main():
     r.add_argument("--timeout", type=float, default=0)
     r.add_argument("--until-all", action="store_true")
     r.add_argument("--ready")
+    r.add_argument("--times", action="store_true", help="list every datagram's arrival time")
     j = sub.add_parser("join")
     j.add_argument("--iface", required=True)
     j.add_argument("--group", required=True, action="append")
@@ -465,6 +487,7 @@ def main():
     c.add_argument("--iface", required=True)
     c.add_argument("--duration", type=float, default=0)
     c.add_argument("--ready")
+    c.add_argument("--udp-group", help="list sequence numbers and times of the UDP stream to this group")
     w = sub.add_parser("wait-report")
     w.add_argument("--iface", required=True)
     w.add_argument("--group", required=True)

@@ -752,3 +752,43 @@ fn rejects_syntax_errors_and_wrong_types_with_position() {
         "mgmd.toml:1:1: missing key `inbound`"
     );
 }
+
+#[test]
+fn recovery_query_response_interval_defaults_overrides_and_limits() {
+    let c = parse(
+        r#"
+[igmp]
+recovery-query-response-interval = "2.5s"
+[[interface]]
+name = "lan0"
+[[interface]]
+name = "lan1"
+recovery-query-response-interval = "0s"
+"#,
+    );
+    assert_eq!(
+        igmp_of(&c, "lan0")
+            .unwrap()
+            .recovery_query_response_interval,
+        Some(Duration::from_millis(2500))
+    );
+    assert_eq!(
+        igmp_of(&c, "lan1")
+            .unwrap()
+            .recovery_query_response_interval,
+        None
+    );
+    let c = parse("[[interface]]\nname = \"lan0\"\n");
+    assert_eq!(
+        igmp_of(&c, "lan0")
+            .unwrap()
+            .recovery_query_response_interval,
+        Some(secs(1))
+    );
+    let e = reject(
+        "[[interface]]\nname = \"lan0\"\nversion = 2\nrecovery-query-response-interval = \"30s\"\n",
+    );
+    assert!(e.contains("does not fit an IGMPv2 query"), "{e}");
+    let e = reject("[igmp]\nrecovery-query-response-interval = \"50ms\"\n");
+    assert!(e.contains("out of range"), "{e}");
+}

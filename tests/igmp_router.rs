@@ -521,16 +521,59 @@ fn address_change_reruns_the_election() {
         query_from(QueryVersion::V3, "0.0.0.0", &[]),
     );
     assert!(!h.r.is_querier());
-    // Our new address is lower than the other querier's.
+    // Our new address is lower than the other querier's: querier again,
+    // with the first startup query at once.
     let acts = h.ev(IgmpEvent::AddressChanged(Some(host(1))));
     assert_eq!(logs(&acts), vec![IgmpLog::QuerierUp { address: host(1) }]);
     assert!(h.r.is_querier());
-    let acts = h.to(0.0);
     assert_eq!(queries(&acts).len(), 1);
+    assert!(queries(&h.to(0.0)).is_empty());
+    // A new address for the querier: the election runs again from it, the
+    // startup queries go out anew, the groups stay.
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    let acts = h.ev(IgmpEvent::AddressChanged(Some(host(3))));
+    assert_eq!(logs(&acts), vec![IgmpLog::QuerierUp { address: host(3) }]);
+    assert_eq!(queries(&acts).len(), 1);
+    assert_eq!(h.r.status(h.now).startup_queries_left, 1);
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
     // Losing the address stops queries.
     let acts = h.ev(IgmpEvent::AddressChanged(None));
     assert_eq!(logs(&acts), vec![IgmpLog::QuerierDown { other: None }]);
     assert!(queries(&h.to(1000.0)).is_empty());
+}
+
+#[test]
+fn a_down_link_keeps_its_groups_sends_nothing_and_starts_over_when_up() {
+    let mut h = H::v3();
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    h.to(100.0);
+    h.v3r(host(21), &[(ModeIsExclude, "239.2.2.2", &[])]);
+    // A lower querier was heard; the link goes down.
+    h.rx(
+        host(2),
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V3, "0.0.0.0", &[]),
+    );
+    let acts = h.ev(IgmpEvent::LinkDown);
+    assert!(acts.is_empty(), "{acts:?}");
+    assert!(!h.r.is_querier());
+    // Timers run on: the first group goes at its Group Membership Interval
+    // (260 s after its report), nothing is sent meanwhile.
+    let acts = h.to(300.0);
+    assert!(queries(&acts).is_empty(), "{acts:?}");
+    assert_eq!(downs(&acts), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.2.2.2"))]);
+    // Up: querier again at once (the other querier is forgotten), with the
+    // startup queries; the group kept is still there.
+    let acts = h.ev(IgmpEvent::LinkUp);
+    assert_eq!(logs(&acts), vec![IgmpLog::QuerierUp { address: ME }]);
+    assert_eq!(queries(&acts).len(), 1);
+    assert!(h.r.is_querier());
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.2.2.2"))]);
+    let acts = h.to(300.0 + 31.25);
+    assert_eq!(queries(&acts).len(), 1);
+    // A second LinkUp changes nothing.
+    assert!(h.ev(IgmpEvent::LinkUp).is_empty());
 }
 
 #[test]

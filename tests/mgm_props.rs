@@ -382,10 +382,8 @@ impl Harness {
                 let ok = md.known(i);
                 let r = self.m.interface_set_up(i, up);
                 if let Some(x) = md.ifaces.get_mut(&i) {
+                    // Entries coming in on a down interface stay.
                     x.0 = up;
-                    if !up {
-                        md.mfes.retain(|_, m| m.iif != i);
-                    }
                 }
                 (r, ok)
             }

@@ -1048,8 +1048,8 @@ fn release_with_igmp_readds_is_hitless() {
 
 #[test]
 fn interface_down_and_removal_clean_forwarding() {
-    // A down interface leaves the oif lists and loses entries coming in on it; removal runs the
-    // release sequence and forgets the interface.
+    // A down interface leaves the oif lists but keeps the entries coming in on it; removal runs
+    // the release sequence and forgets the interface.
     let mut w = receivers();
     let pm = w.pm();
     let f = flow(S1, g1());
@@ -1077,8 +1077,8 @@ fn interface_down_and_removal_clean_forwarding() {
         ]
     );
     assert_eq!(w.m.owner(ETH2), Err(MgmError::UnknownInterface(ETH2)));
-    assert_eq!(
-        w.m.interface_set_up(ETH0, false),
-        Ok(vec![Effect::MfeDeleted { flow: f }])
-    );
+    assert_eq!(w.m.interface_set_up(ETH0, false), Ok(vec![]));
+    assert_eq!(w.m.mfe(f).map(|m| m.iif()), Some(ETH0));
+    assert_eq!(w.m.interface_set_up(ETH0, true), Ok(vec![]));
+    assert_eq!(w.m.delete_mfe(f), Ok(vec![Effect::MfeDeleted { flow: f }]));
 }

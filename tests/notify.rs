@@ -122,6 +122,9 @@ fn start_in_new_netns(m: &Manager, config: &Path, watchdog_usec: Option<u64>) ->
     cmd.args(["-n", "sh", "-c", &script, env!("CARGO_BIN_EXE_mgmd")])
         .env("NOTIFY_SOCKET", m.path())
         .env_remove("WATCHDOG_PID")
+        // Not the file descriptor store's test (netns test 45).
+        .env_remove("INVOCATION_ID")
+        .env_remove("FDSTORE")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null());
@@ -201,6 +204,8 @@ fn no_readiness_when_another_daemon_owns_the_table() {
         .arg("--pid-file")
         .arg(m2.file("mgmd.pid"))
         .env("NOTIFY_SOCKET", m2.path())
+        .env_remove("INVOCATION_ID")
+        .env_remove("FDSTORE")
         .stdin(Stdio::null())
         .output()
         .expect("run the second mgmd");

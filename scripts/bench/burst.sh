@@ -14,6 +14,9 @@
 #
 # HOST_VERSION=2 forces the receiver to IGMPv2 (force_igmp_version=2 on
 # its eth0): one report per group, each repeated once after up to 10 s.
+# The reports the router's input backlog drops show in lan1's rx_dropped;
+# mgmd answers them with a recovery query (Max Resp Time 1 s by default),
+# counted as "recovery" with the drops it saw ("input_drops").
 # For mgmd the groups are listed twice: right after the last group
 # forwards, and again SETTLE seconds later (default 3), to tell groups
 # not learned yet from groups learned and then lost.
@@ -124,7 +127,11 @@ for i in d:
     if i.get("name") == "lan1":
         c = (i.get("querier") or {}).get("counters", {})
         dr = {k: v for k, v in c.items() if k.startswith("drop_") and v}
-        print("%d+%d" % (c.get("rx_v3_report", 0), c.get("rx_v2_report", 0)), c.get("rx_records", 0), ",".join("%s=%d" % kv for kv in dr.items()) or "none")
+        # The recovery queries mgmd sent after lan1 dropped input, and the
+        # drops it saw.
+        dr["recovery"] = c.get("tx_recovery_queries", 0)
+        dr["input_drops"] = c.get("input_drops", 0)
+        print("%d+%d" % (c.get("rx_v3_report", 0), c.get("rx_v2_report", 0)), c.get("rx_records", 0), ",".join("%s=%d" % kv for kv in dr.items()))
 PY
 )
         mgmctl --json ping >"$TOPO_DIR/ping.json"

@@ -156,6 +156,7 @@ fn run(args: &Args) -> Result<(), Error> {
             level: level.clone(),
             target: target.clone(),
         },
+        Cmd::Restart => Request::Restart,
     };
     let data = client.request(request)?;
     if args.json {
@@ -202,6 +203,12 @@ fn run(args: &Args) -> Result<(), Error> {
                 .filter
         ),
         Cmd::Events => {}
+        Cmd::Restart => println!(
+            "mgmd restarts onto {}",
+            data.get("exe")
+                .and_then(|e| e.as_str())
+                .unwrap_or("its binary")
+        ),
     }
     Ok(())
 }

@@ -13,6 +13,16 @@ use mgmd::cli::{detach, mgmd::EX_OSERR};
 use mgmd::config::{Config, LogLevel};
 
 fn main() -> ExitCode {
+    // First, while this is the only thread: a routing socket handed over
+    // by the previous mgmd (its variables leave the environment).
+    let inherited_mrt = match mgmd::daemon::handover::inherited_socket() {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("mgmd: ignoring a handed-over socket: {e}");
+            None
+        }
+    };
+    let self_exec = mgmd::daemon::handover::SelfExec::current();
     let args = Args::parse();
     if let Some(Sub::Replay { file, verify, json }) = &args.command {
         return replay(file, *verify, *json);
@@ -75,11 +85,20 @@ fn main() -> ExitCode {
         tracing::warn!("{w}");
     }
 
+    // Under systemd (which names each invocation; version 254 and later
+    // also announce the store's size), not in the background.
+    let env = |k| std::env::var(k).ok();
+    let fd_store = !args.detached_child
+        && (env("FDSTORE").is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n > 0))
+            || env("INVOCATION_ID").is_some());
     let opts = mgmd::daemon::Options {
         config_path,
         config_text,
         overrides,
         record,
+        inherited_mrt,
+        self_exec,
+        fd_store,
     };
     run(config, opts)
 }

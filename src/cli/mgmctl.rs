@@ -116,6 +116,10 @@ pub enum Cmd {
         level: String,
         target: Option<String>,
     },
+    /// Restart mgmd onto the binary now at its path (an upgrade), handing
+    /// over the multicast routing socket and what it learned: the kernel
+    /// keeps forwarding meanwhile.
+    Restart,
 }
 
 /// `route add|del`.

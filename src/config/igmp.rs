@@ -69,6 +69,7 @@ pub(super) struct IgmpSettings {
     compatibility_mode: Option<Set<bool>>,
     allow_groups: Option<Set<Vec<Ipv4Net>>>,
     deny_groups: Option<Set<Vec<Ipv4Net>>>,
+    recovery_query_response_interval: Option<Set<Option<Duration>>>,
 }
 
 /// An effective setting: its value and where it came from (`None` = the
@@ -228,6 +229,14 @@ impl Checker<'_> {
                 d.at.span.clone(),
             );
         }
+        if let Some(v) = &raw.recovery_query_response_interval {
+            // "0s" turns recovery queries off.
+            let d = match self.validate_duration("recovery-query-response-interval", v)? {
+                d if d.is_zero() => None,
+                _ => Some(self.validate_max_resp("recovery-query-response-interval", "8.3", v)?),
+            };
+            s.recovery_query_response_interval = Some(set(d, v.span(), level));
+        }
         Ok(s)
     }
 
@@ -309,6 +318,26 @@ impl Checker<'_> {
                 }
             }
         }
+        let rqri = effective(
+            &over.recovery_query_response_interval,
+            &base.recovery_query_response_interval,
+            d.recovery_query_response_interval,
+        );
+        if let (IgmpVersion::V2, Some(r)) = (version.value, rqri.value)
+            && r > MAX_RESP_V2
+        {
+            let span = self.blame(&[&rqri.at, &version.at]);
+            return Err(self.err(
+                span.clone(),
+                format!(
+                    "recovery-query-response-interval {} does not fit an IGMPv2 query{on}; with \
+                     {} it may be at most {} (RFC 2236 2.2): lower it or use version = 3",
+                    self.describe(fmt_dur(r), &rqri.at, &span),
+                    self.describe("version = 2".to_owned(), &version.at, &span),
+                    fmt_dur(MAX_RESP_V2),
+                ),
+            ));
+        }
         if sqi.value > qi.value {
             let span = self.blame(&[&sqi.at, &qi.at]);
             return Err(self.err(
@@ -362,6 +391,7 @@ impl Checker<'_> {
             .value,
             allow_groups: effective(&over.allow_groups, &base.allow_groups, d.allow_groups).value,
             deny_groups: effective(&over.deny_groups, &base.deny_groups, d.deny_groups).value,
+            recovery_query_response_interval: rqri.value,
         })
     }
 

@@ -58,6 +58,7 @@ macro_rules! with_igmp_settings {
             pub compatibility_mode: Option<Spanned<bool>>,
             pub allow_groups: Option<Spanned<Vec<SpStr>>>,
             pub deny_groups: Option<Spanned<Vec<SpStr>>>,
+            pub recovery_query_response_interval: Option<Spanned<DurationInput>>,
         }
 
         impl $name {
@@ -83,6 +84,9 @@ macro_rules! with_igmp_settings {
                     compatibility_mode: self.compatibility_mode.clone(),
                     allow_groups: self.allow_groups.clone(),
                     deny_groups: self.deny_groups.clone(),
+                    recovery_query_response_interval: self
+                        .recovery_query_response_interval
+                        .clone(),
                 }
             }
         }
@@ -100,7 +104,7 @@ impl RawIgmp {
     /// The first IGMP key set in this table, in the order of the file
     /// (for "settings given where IGMP is off").
     pub fn first_key(&self) -> Option<(&'static str, std::ops::Range<usize>)> {
-        let spans: [(&'static str, Option<std::ops::Range<usize>>); 18] = [
+        let spans: [(&'static str, Option<std::ops::Range<usize>>); 19] = [
             ("version", self.version.as_ref().map(|s| s.span())),
             ("querier", self.querier.as_ref().map(|s| s.span())),
             (
@@ -152,6 +156,12 @@ impl RawIgmp {
             ),
             ("allow-groups", self.allow_groups.as_ref().map(|s| s.span())),
             ("deny-groups", self.deny_groups.as_ref().map(|s| s.span())),
+            (
+                "recovery-query-response-interval",
+                self.recovery_query_response_interval
+                    .as_ref()
+                    .map(|s| s.span()),
+            ),
         ];
         spans
             .into_iter()

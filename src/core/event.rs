@@ -141,6 +141,23 @@ pub enum Event {
     /// One input caused too many effects; delivery stopped.
     EffectLoop,
     ShuttingDown,
+    /// The previous process's state was taken over: `groups` IGMP groups
+    /// and `flows` flows, from a snapshot written `age` earlier.
+    StateRestored {
+        groups: usize,
+        flows: usize,
+        age: Duration,
+    },
+    /// The multicast routing socket was handed over: the kernel's `vifs`
+    /// VIFs and `entries` entries were taken as they are.
+    KernelAdopted {
+        vifs: usize,
+        entries: usize,
+    },
+    /// A snapshot that was not taken over, and why.
+    SnapshotIgnored {
+        reason: String,
+    },
 }
 
 impl Event {
@@ -169,7 +186,10 @@ impl Event {
             Event::WrongInterface { .. } => "wrong-if",
             Event::RpfUnanswered { .. } | Event::ManagerError { .. } | Event::EffectLoop => "error",
             Event::ConfigApplied { .. } | Event::ConfigRefused { .. } => "config",
-            Event::ShuttingDown => "daemon",
+            Event::ShuttingDown
+            | Event::StateRestored { .. }
+            | Event::KernelAdopted { .. }
+            | Event::SnapshotIgnored { .. } => "daemon",
         }
     }
 
@@ -179,7 +199,8 @@ impl Event {
             Event::Igmp { log, .. } => match log {
                 IgmpLog::QuerierUp { .. }
                 | IgmpLog::QuerierDown { .. }
-                | IgmpLog::GroupLimitApplied { .. } => Severity::Info,
+                | IgmpLog::GroupLimitApplied { .. }
+                | IgmpLog::RecoveryQuery { .. } => Severity::Info,
                 IgmpLog::OlderVersionQuerier { .. } | IgmpLog::NewerVersionQuerier { .. } => {
                     Severity::Warn
                 }
@@ -190,6 +211,7 @@ impl Event {
             Event::KernelRefused { .. }
             | Event::VifLimit { .. }
             | Event::RpfUnanswered { .. }
+            | Event::SnapshotIgnored { .. }
             | Event::ManagerError { .. }
             | Event::ConfigRefused { .. } => Severity::Warn,
             Event::EffectLoop => Severity::Error,
@@ -294,6 +316,18 @@ impl fmt::Display for Event {
                 f.write_str("too many effects from one input; components may be looping")
             }
             Event::ShuttingDown => f.write_str("shutting down"),
+            Event::StateRestored { groups, flows, age } => write!(
+                f,
+                "took over {groups} IGMP group(s) and {flows} flow(s) from the previous process \
+                 (snapshot written {:.1}s ago); the startup queries confirm them",
+                age.as_secs_f64()
+            ),
+            Event::KernelAdopted { vifs, entries } => write!(
+                f,
+                "took over the multicast routing socket: {vifs} VIF(s) and {entries} forwarding \
+                 entries kept in the kernel"
+            ),
+            Event::SnapshotIgnored { reason } => write!(f, "snapshot ignored: {reason}"),
         }
     }
 }
@@ -458,6 +492,12 @@ fn fmt_igmp(log: &IgmpLog, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         IgmpLog::GroupLimitApplied { removed, limit } => write!(
             f,
             "max-groups is now {limit}: {removed} group(s) with the highest addresses dropped"
+        ),
+        IgmpLog::RecoveryQuery { drops, max_resp } => write!(
+            f,
+            "the interface dropped {drops} input message(s): recovery query (Max Resp Time {}s) \
+             asks the hosts to report again",
+            max_resp.as_secs_f64()
         ),
         IgmpLog::GroupCreated { group } => write!(f, "group {group} learned"),
         IgmpLog::GroupDeleted { group } => write!(f, "group {group} expired"),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::control::Command;
 use crate::core::iface::{AddrFact, LinkFact};
 use crate::core::mroute::MrtAction;
+use crate::core::snapshot::Restore;
 use crate::core::types::{FlowKey, IfIndex, hex_bytes};
 
 /// Packet and byte counters of one kernel forwarding entry.
@@ -82,4 +83,17 @@ pub enum Input {
     Timer,
     /// Remove everything installed in the kernel: the daemon stops.
     Shutdown,
+    /// Receive drop counters read from the kernel (sent when one changed):
+    /// per interface the sum of its counters of input it dropped
+    /// (`rx_dropped`, `rx_missed_errors`, `rx_fifo_errors`,
+    /// `rx_over_errors`), and the routing socket's overflow count
+    /// (`SO_RXQ_OVFL`). Growth means IGMP reports may have been lost.
+    InputDrops {
+        interfaces: Vec<(IfIndex, u64)>,
+        socket: u64,
+    },
+    /// The state a previous process handed over (read at start, before
+    /// the first full dump of the interfaces): groups and flows are taken
+    /// over once the interfaces are known, the kernel's table at once.
+    Restore(Box<Restore>),
 }

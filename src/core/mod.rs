@@ -16,5 +16,6 @@ pub mod output;
 pub mod protocol;
 pub mod rib;
 pub mod router;
+pub mod snapshot;
 pub mod status;
 pub mod types;

@@ -181,6 +181,36 @@ impl MrouteTable {
         self.mfc.get(flow)
     }
 
+    /// Takes over a table the kernel already holds (the multicast routing
+    /// socket was handed over): these VIFs and entries exist. The next
+    /// reconcile is a full pass, which removes what is no longer wanted
+    /// and leaves alone what is.
+    pub fn adopt(
+        &mut self,
+        vifs: impl IntoIterator<Item = (VifIndex, IfIndex)>,
+        entries: impl IntoIterator<Item = (FlowKey, VifIndex, VifSet)>,
+    ) {
+        *self = Self::default();
+        for (vif, ifindex) in vifs {
+            if usize::from(vif.0) < MAXVIFS && !self.by_ifindex.contains_key(&ifindex) {
+                self.vifs.insert(vif, ifindex);
+                self.by_ifindex.insert(ifindex, vif);
+            }
+        }
+        for (flow, iif, oifs) in entries {
+            self.mfc.insert(flow, MfcEntry { iif, oifs });
+        }
+        self.needs_full = true;
+    }
+
+    /// The installed entries, in flow order (handed to the next process).
+    pub fn entries(&self) -> Vec<(FlowKey, MfcEntry)> {
+        in_flow_order(&self.mfc)
+            .into_iter()
+            .map(|(f, e)| (*f, *e))
+            .collect()
+    }
+
     /// Forgets everything, for when the kernel table was flushed or the
     /// socket reopened.
     pub fn reset(&mut self) {

@@ -78,6 +78,10 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         target: Option<String>,
     },
+    /// Restart onto the binary now installed at mgmd's path, handing the
+    /// multicast routing socket and the learned state over: forwarding
+    /// goes on meanwhile.
+    Restart,
 }
 
 /// A request with its protocol version.

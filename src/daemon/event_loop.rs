@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use crate::core::input::{FlowCounters, Input};
 use crate::core::output::Output;
 use crate::core::rib::{RouteTable, TableAnswer};
 use crate::core::router::Router;
+use crate::core::snapshot::{Restore, RouterState, fingerprint};
 use crate::core::types::{FlowKey, GroupAddr, IfIndex, VifIndex};
 use crate::ctl::proto::{EventRecord, Reply, Request};
 use crate::ctl::reply::{
@@ -25,10 +27,12 @@ use crate::ctl::reply::{
 };
 use crate::daemon::DaemonError;
 use crate::daemon::ctl_server::{CtlRequest, CtlServer};
+use crate::daemon::handover::{self, SelfExec};
 use crate::daemon::metrics::{MetricsRequest, MetricsServer, Snapshot};
 use crate::daemon::notify::{Notifier, ServiceStatus};
+use crate::daemon::snapshot::{self, SnapshotFile};
 use crate::io::host::HostMemberships;
-use crate::io::mrt::{AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
+use crate::io::mrt::{self, AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
 use crate::io::mrt_writer::{MrtWriter, WriterReport};
 use crate::io::netlink::{self, NetEvent};
 use crate::io::raw_igmp::IgmpTxSocket;
@@ -44,6 +48,10 @@ const RPF_CACHE_TTL: Duration = Duration::from_secs(1);
 /// How long route changes may keep coming before the flows' sources are
 /// looked up again.
 const RPF_RECHECK_DELAY: Duration = Duration::from_millis(200);
+/// How often the receive drop counters of the interfaces in use (and the
+/// routing socket's) are read: the delay before a recovery query can ask
+/// hosts to report again what a burst lost.
+const DROP_POLL: Duration = Duration::from_millis(100);
 /// How many packets one wake-up drains from the routing socket at most
 /// before other sources get a turn.
 const RX_BATCH: usize = 1024;
@@ -113,6 +121,8 @@ struct Io {
     /// Its routes; `None` until read, and again after it changed (read on
     /// the next lookup, so a burst of route changes costs one dump).
     table_routes: Option<RouteTable>,
+    /// The receive drop counters last given to the router.
+    drops_fed: Option<(Vec<(IfIndex, u64)>, u64)>,
 }
 
 /// How the daemon was started besides its configuration.
@@ -125,17 +135,74 @@ pub struct Options {
     pub overrides: crate::config::Overrides,
     /// `--record FILE`: append every router step there.
     pub record: Option<PathBuf>,
+    /// The multicast routing socket a previous mgmd handed over
+    /// ([`crate::daemon::handover::inherited_socket`]).
+    pub inherited_mrt: Option<std::os::fd::OwnedFd>,
+    /// How to run this binary again (`mgmctl restart`).
+    pub self_exec: Option<SelfExec>,
+    /// Give the routing socket to the service manager's file descriptor
+    /// store (under systemd, not with `-d`).
+    pub fd_store: bool,
 }
 
-/// Run until SIGTERM/SIGINT. Returns after removing what was installed.
-pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
+/// Run until SIGTERM/SIGINT. Returns after removing what was installed,
+/// or, when the routing socket is in the service manager's store, after
+/// writing the snapshot the next process takes over (module
+/// [`crate::daemon::handover`]).
+pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
     let config_path = opts.config_path.clone();
     let table = cfg.global.table;
-    let mrt = MrtSocket::open(table).map_err(DaemonError::Mrt)?;
-    // WRONGVIF upcalls (rate-limited by the kernel per entry) tell us about
-    // flows arriving on one of their own outgoing interfaces.
-    if let Err(e) = mrt.set_assert(true) {
-        tracing::warn!("failed to enable wrong-interface upcalls (MRT_ASSERT): {e}");
+    let config_fp = fingerprint(&opts.config_text);
+    let snapshot_path = snapshot::path_for(&cfg.global.pid_file);
+    let (mrt, mut adopted) = match opts.inherited_mrt.take() {
+        Some(fd) => (MrtSocket::adopt(fd, table).map_err(DaemonError::Mrt)?, true),
+        None => (MrtSocket::open(table).map_err(DaemonError::Mrt)?, false),
+    };
+    let mut saved = match snapshot::read(&snapshot_path) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("snapshot ignored: {e}");
+            None
+        }
+    };
+    if adopted {
+        // What the kernel holds: read back (the default table), else as
+        // the previous process recorded it when it handed the socket over.
+        let recorded = saved.as_ref().and_then(|s| s.kernel.clone());
+        let kernel = match mrt::kernel_table(table) {
+            Ok(Some(k)) => Some(k),
+            Ok(None) => recorded,
+            Err(e) => {
+                tracing::warn!("failed to read the kernel's multicast routing table: {e}");
+                recorded
+            }
+        };
+        match kernel {
+            Some(k) => {
+                let state = saved.get_or_insert_with(|| RouterState {
+                    format: crate::core::snapshot::FORMAT,
+                    config: config_fp.clone(),
+                    written: snapshot::unix_ms(),
+                    interfaces: Vec::new(),
+                    flows: Vec::new(),
+                    kernel: None,
+                });
+                state.kernel = Some(k);
+            }
+            None => {
+                // A table nobody can account for: start afresh.
+                tracing::warn!(
+                    path = %snapshot_path.display(),
+                    "the multicast routing socket was handed over, but the kernel's table \
+                     (another table than the default) was not recorded; flushing it, \
+                     forwarding is rebuilt"
+                );
+                if let Err(e) = mrt.flush() {
+                    tracing::warn!("failed to flush the multicast routing table: {e}");
+                }
+                adopted = false;
+            }
+        }
     }
     let mrt = AsyncMrtSocket::new(mrt)
         .map_err(|e| DaemonError::Io("failed to register the multicast routing socket", e))?;
@@ -174,6 +241,9 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Io("signal", e))?;
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Io("signal", e))?;
     let mut notifier = Notifier::from_env();
+    let fd_stored = opts.fd_store
+        && notifier.is_enabled()
+        && notifier.store_fd(mrt.get_ref().as_fd(), handover::FD_NAME);
 
     tracing::info!(
         config = %config_path.display(),
@@ -197,6 +267,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
         counters: IoCounters::default(),
         table,
         table_routes: None,
+        drops_fed: None,
     };
     if let Some(t) = table {
         tracing::info!(
@@ -227,10 +298,27 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
         config_text: opts.config_text.clone(),
         overrides: opts.overrides.clone(),
     };
+    if let Some(state) = saved {
+        let restore = Restore {
+            state,
+            config: config_fp.clone(),
+            now: snapshot::unix_ms(),
+            adopted,
+        };
+        feed(&mut router, &mut io, Input::Restore(Box::new(restore))).await;
+    }
+    let mut snapshot = SnapshotFile::new(snapshot_path, config_fp);
+    let mut snapshot_tick = tokio::time::interval(snapshot::WRITE_PERIOD);
+    snapshot_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Nothing is written before the first full dump: until then the
+    // router may hold a snapshot it has not taken over yet.
+    let mut dumped = false;
     let mut poll = tokio::time::interval(COUNTER_POLL);
     // When to look the installed flows' sources up again after a route change.
     let mut rpf_recheck: Option<Instant> = None;
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drop_poll = tokio::time::interval(DROP_POLL);
+    drop_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let deadline = router
@@ -270,6 +358,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
                 check_rp_filter(&router.router, &mut io);
                 // The first event is the full dump: now forwarding can work.
                 notifier.ready();
+                dumped = true;
             }
             _ = tokio::time::sleep_until(rpf_recheck.unwrap_or(deadline)), if rpf_recheck.is_some() => {
                 rpf_recheck = None;
@@ -294,8 +383,12 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
                 writer_report(&mut router, &mut io, report).await;
             }
             Some(req) = req_rx.recv() => {
+                if req.request == Request::Restart {
+                    restart(&mut router, &mut io, &mut snapshot, opts.self_exec.as_ref(), req.reply).await;
+                    continue;
+                }
                 let reply = if req.request == Request::Reload {
-                    reload(&mut router, &mut io, &mut notifier).await
+                    reload(&mut router, &mut io, &mut notifier, &mut snapshot).await
                 } else {
                     control(&mut router, &mut io, req.request).await
                 };
@@ -303,15 +396,19 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
             }
             _ = sighup.recv() => {
                 // The outcome is logged (as an event) either way.
-                reload(&mut router, &mut io, &mut notifier).await;
+                reload(&mut router, &mut io, &mut notifier, &mut snapshot).await;
             }
             Some(req) = metrics_rx.recv(), if metrics.is_some() => {
                 let _ = req.reply.send(metrics_snapshot(&router.router, &mut io));
+            }
+            _ = snapshot_tick.tick(), if dumped => {
+                snapshot.update(&router.router, Instant::now().into_std(), false);
             }
             _ = tokio::time::sleep_until(deadline) => {
                 feed(&mut router, &mut io, Input::Timer).await;
             }
             _ = poll.tick() => refresh_counters(&mut router, &mut io).await,
+            _ = drop_poll.tick() => read_drops(&mut router, &mut io).await,
             _ = notifier.tick() => notifier.on_tick(|| ServiceStatus::of(&router.router).to_string()),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -320,13 +417,26 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
 
     notifier.stopping();
 
+    if fd_stored {
+        // The service manager keeps the routing socket: the next process
+        // of the unit adopts the table as it is; if none comes, the
+        // manager closes the socket and the kernel removes it all.
+        tracing::info!("stopping: the service manager keeps the multicast routing socket");
+        drain_writer(&mut router, &mut io).await;
+        snapshot.update(&router.router, Instant::now().into_std(), true);
+        io.host.clear();
+        server.abort();
+        let _ = std::fs::remove_file(&ctl_path);
+        let _ = std::fs::remove_file(&pid_file);
+        return Ok(());
+    }
+    if dumped {
+        snapshot.update(&router.router, Instant::now().into_std(), false);
+    }
     tracing::info!("stopping: removing forwarding entries and VIFs");
     feed(&mut router, &mut io, Input::Shutdown).await;
     // Everything removed before we exit (and say why if something was not).
-    let _ = io.writer.flush().await;
-    while let Some(report) = io.writer.try_report() {
-        writer_report(&mut router, &mut io, report).await;
-    }
+    drain_writer(&mut router, &mut io).await;
     io.host.clear();
     server.abort();
     if let Some(m) = metrics {
@@ -335,6 +445,52 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     let _ = std::fs::remove_file(&ctl_path);
     let _ = std::fs::remove_file(&pid_file);
     Ok(())
+}
+
+/// Waits until the kernel writer applied everything submitted, and gives
+/// the router what it refused.
+async fn drain_writer(router: &mut Driver, io: &mut Io) {
+    let _ = io.writer.flush().await;
+    while let Some(report) = io.writer.try_report() {
+        writer_report(router, io, report).await;
+    }
+}
+
+/// `mgmctl restart`: the kernel's table and the learned state go into the
+/// snapshot, the routing socket survives `execve`, and the binary now at
+/// mgmd's path takes over (same pid). Answered before the exec; on
+/// failure the daemon carries on as it was.
+async fn restart(
+    router: &mut Driver,
+    io: &mut Io,
+    snapshot: &mut SnapshotFile,
+    self_exec: Option<&SelfExec>,
+    reply: tokio::sync::oneshot::Sender<Reply>,
+) {
+    let Some(exec) = self_exec else {
+        let _ = reply.send(Reply::err("mgmd does not know its own binary's path"));
+        return;
+    };
+    drain_writer(router, io).await;
+    snapshot.update(&router.router, Instant::now().into_std(), true);
+    if let Err(e) = io.mrt.get_ref().set_inherit(true) {
+        let _ = reply.send(Reply::err(format!(
+            "failed to hand the multicast routing socket over: {e}"
+        )));
+        return;
+    }
+    tracing::info!(exe = %exec.exe.display(), "restarting: the multicast routing socket and the state are handed over");
+    let _ = reply.send(Reply::ok(serde_json::json!({
+        "exe": exec.exe.display().to_string(),
+        "snapshot": snapshot.path().display().to_string(),
+    })));
+    // Let the connection task write the answer out.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let e = exec.exec(io.mrt.get_ref().as_raw_fd());
+    tracing::error!(exe = %exec.exe.display(), "failed to restart: {e}; carrying on");
+    if let Err(e) = io.mrt.get_ref().set_inherit(false) {
+        tracing::warn!("{e}");
+    }
 }
 
 /// Feed one input and carry out what it causes.
@@ -607,6 +763,27 @@ fn read_counters(router: &Router, io: &Io) -> Vec<(FlowKey, FlowCounters)> {
         .collect()
 }
 
+/// Reads the receive drop counters of the interfaces in use and of the
+/// routing socket, and gives them to the router when one changed.
+async fn read_drops(router: &mut Driver, io: &mut Io) {
+    let mut interfaces = Vec::new();
+    for i in router.router.used_interfaces().collect::<Vec<_>>() {
+        match netlink::rx_drops(&io.rtnl, i.ifindex).await {
+            Ok(Some(n)) => interfaces.push((i.ifindex, n)),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(interface = %i.name, "{e}"),
+        }
+    }
+    let socket = u64::from(io.mrt.get_ref().drops());
+    let reading = (interfaces, socket);
+    if io.drops_fed.as_ref() == Some(&reading) {
+        return;
+    }
+    io.drops_fed = Some(reading.clone());
+    let (interfaces, socket) = reading;
+    feed(router, io, Input::InputDrops { interfaces, socket }).await;
+}
+
 /// Warn once per interface about settings that silently stop forwarding.
 fn check_rp_filter(router: &Router, io: &mut Io) {
     if !router.config().global.rp_filter_warning {
@@ -649,7 +826,12 @@ fn check_mc_forwarding(router: &Router, ifindex: IfIndex) {
 /// Reload the configuration file (SIGHUP, `mgmctl reload`): read it and
 /// hand its text to the router, which applies it or refuses it; the
 /// service manager hears `RELOADING=1` and `READY=1` around it.
-async fn reload(router: &mut Driver, io: &mut Io, notifier: &mut Notifier) -> Reply {
+async fn reload(
+    router: &mut Driver,
+    io: &mut Io,
+    notifier: &mut Notifier,
+    snapshot: &mut SnapshotFile,
+) -> Reply {
     notifier.reloading();
     let path = router.config_path.clone();
     let reply = match std::fs::read_to_string(&path) {
@@ -667,6 +849,9 @@ async fn reload(router: &mut Driver, io: &mut Io, notifier: &mut Notifier) -> Re
             let level = router.router.config().global.log_level;
             let reply = run_command(router, io, command).await;
             if matches!(reply, Reply::Ok { .. }) {
+                // The next process reads this file: its state is this
+                // configuration's from now on.
+                snapshot.set_config(fingerprint(&text));
                 router.config_text = text;
                 let now = router.router.config().global.log_level;
                 if now != level {
@@ -748,6 +933,8 @@ async fn control(router: &mut Driver, io: &mut Io, request: Request) -> Reply {
         // Handled by the event loop and the connection task.
         Request::Reload => return Reply::err("reload is handled by the event loop"),
         Request::Events => return Reply::err("events is a streaming request"),
+        // Handled by the loop (it ends this process).
+        Request::Restart => return Reply::err("restart is handled by the event loop"),
     };
     run_command(router, io, command).await
 }

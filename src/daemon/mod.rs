@@ -1,11 +1,14 @@
 //! The daemon: the event loop that drives the sans-IO router, the
-//! control socket server, the metrics endpoint, and the service manager
-//! notifications.
+//! control socket server, the metrics endpoint, the service manager
+//! notifications, the snapshot file, and handing the multicast routing
+//! socket to the next process.
 
 pub mod ctl_server;
 pub mod event_loop;
+pub mod handover;
 pub mod metrics;
 pub mod notify;
+pub mod snapshot;
 
 pub use event_loop::Options;
 

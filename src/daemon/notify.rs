@@ -43,6 +43,8 @@ pub struct Notifier {
 struct Target {
     sock: UnixDatagram,
     addr: SocketAddr,
+    /// `NOTIFY_SOCKET` as given (for messages carrying descriptors).
+    name: String,
 }
 
 impl Notifier {
@@ -117,6 +119,41 @@ impl Notifier {
         if self.target.is_some() && line != self.last_status {
             self.send(&format!("STATUS={}", one_line(line)));
             self.last_status = line.to_owned();
+        }
+    }
+
+    /// `FDSTORE=1` with `FDNAME=name`: asks the manager to keep `fd` for
+    /// the next process of the unit (it must allow it with
+    /// `FileDescriptorStoreMax=`; it keeps one copy of a descriptor sent
+    /// twice). Whether the manager accepted it cannot be known; `true` when
+    /// the message was sent.
+    pub fn store_fd(&mut self, fd: std::os::fd::BorrowedFd<'_>, name: &str) -> bool {
+        use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
+        use std::os::fd::AsRawFd;
+        let Some(t) = &self.target else {
+            return false;
+        };
+        let addr = match t.name.strip_prefix('@') {
+            Some(n) => UnixAddr::new_abstract(n.as_bytes()),
+            None => UnixAddr::new(t.name.as_str()),
+        };
+        let msg = format!("FDSTORE=1\nFDNAME={name}");
+        let fds = [fd.as_raw_fd()];
+        let result = addr.and_then(|addr| {
+            sendmsg(
+                t.sock.as_raw_fd(),
+                &[std::io::IoSlice::new(msg.as_bytes())],
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::empty(),
+                Some(&addr),
+            )
+        });
+        match result {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!("failed to hand the routing socket to the service manager: {e}");
+                false
+            }
         }
     }
 
@@ -201,7 +238,11 @@ impl Target {
         };
         let sock = UnixDatagram::unbound()?;
         sock.set_nonblocking(true)?;
-        Ok(Target { sock, addr })
+        Ok(Target {
+            sock,
+            addr,
+            name: socket.to_owned(),
+        })
     }
 }
 

@@ -23,6 +23,7 @@ use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 use crate::core::mroute::MrtAction;
+use crate::core::snapshot::SavedKernel;
 use crate::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex, VifSet};
 use crate::io::sys;
 
@@ -231,6 +232,46 @@ impl MrtSocket {
         s.configure_rx()
             .map_err(|(op, source)| MrtError::Socket { op, source })?;
         Ok(s)
+    }
+
+    /// Takes over the socket a previous mgmd owned the table with (handed
+    /// over across `execve`, or kept by the service manager): it still owns
+    /// `table`, and the kernel kept every VIF and entry. No `MRT_INIT` (the
+    /// kernel would refuse it: the table is owned, by this very socket).
+    pub fn adopt(fd: std::os::fd::OwnedFd, table: Option<u32>) -> Result<MrtSocket, MrtError> {
+        let sock = Socket::from(fd);
+        let is_igmp = sock.r#type().is_ok_and(|t| t == Type::RAW)
+            && sock
+                .protocol()
+                .is_ok_and(|p| p == Some(Protocol::from(libc::IPPROTO_IGMP)));
+        if !is_igmp {
+            return Err(MrtError::Socket {
+                op: "take over the multicast routing socket handed over",
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a raw IGMP socket"),
+            });
+        }
+        let s = MrtSocket {
+            sock,
+            table,
+            drops: AtomicU32::new(0),
+        };
+        s.configure_rx()
+            .map_err(|(op, source)| MrtError::Socket { op, source })?;
+        Ok(s)
+    }
+
+    /// Lets the socket survive `execve` (or stops it from), for handing it
+    /// to the next mgmd.
+    pub fn set_inherit(&self, on: bool) -> io::Result<()> {
+        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+        let flags = if on {
+            FdFlag::empty()
+        } else {
+            FdFlag::FD_CLOEXEC
+        };
+        fcntl(self.sock.as_fd(), FcntlArg::F_SETFD(flags))
+            .map(|_| ())
+            .map_err(io::Error::from)
     }
 
     fn configure_rx(&self) -> Result<(), (&'static str, io::Error)> {
@@ -526,6 +567,79 @@ impl AsyncMrtSocket {
     }
 }
 
+// ===== reading the kernel's table back =====
+
+/// The default table's VIFs and entries as the kernel shows them
+/// (`/proc/net/ip_mr_vif`, `/proc/net/ip_mr_cache` of this network
+/// namespace): what a process that took the socket over finds.
+/// `Ok(None)` for another table (the kernel shows only the default one
+/// there). VIFs not made by interface index (`VIFF_USE_IFINDEX`, as mgmd
+/// makes them) and unresolved entries are left out.
+pub fn kernel_table(table: Option<u32>) -> io::Result<Option<SavedKernel>> {
+    if table.is_some() {
+        return Ok(None);
+    }
+    let vifs = std::fs::read_to_string("/proc/net/ip_mr_vif")?;
+    let cache = std::fs::read_to_string("/proc/net/ip_mr_cache")?;
+    Ok(Some(SavedKernel {
+        vifs: parse_ip_mr_vif(&vifs),
+        entries: parse_ip_mr_cache(&cache),
+    }))
+}
+
+/// `/proc/net/ip_mr_vif`: ` 0 up0  19228  209  0  0 00008 000008B3 00000000`
+/// (index, device, counters, flags, local: the ifindex with
+/// `VIFF_USE_IFINDEX`, remote).
+pub fn parse_ip_mr_vif(text: &str) -> Vec<(VifIndex, IfIndex)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let vif = f.first()?.parse::<u16>().ok()?;
+            let flags = u32::from_str_radix(f.get(6)?, 16).ok()?;
+            let local = u32::from_str_radix(f.get(7)?, 16).ok()?;
+            (flags & u32::from(sys::VIFF_USE_IFINDEX) != 0 && usize::from(vif) < MAXVIFS)
+                .then_some((VifIndex(vif), IfIndex(local)))
+        })
+        .collect()
+}
+
+/// `/proc/net/ip_mr_cache`: `040404EF 0201000A 0  209 19228 0  1:1`
+/// (group and origin as the kernel's network-order words in hex, the
+/// incoming VIF, counters, then `vif:ttl` per outgoing VIF).
+pub fn parse_ip_mr_cache(text: &str) -> Vec<(FlowKey, VifIndex, VifSet)> {
+    let addr = |h: &str| {
+        u32::from_str_radix(h, 16)
+            .ok()
+            .map(|w| Ipv4Addr::from(w.to_ne_bytes()))
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let group = GroupAddr::new(addr(f.first()?)?).ok()?;
+            let source = addr(f.get(1)?)?;
+            let iif = f
+                .get(2)?
+                .parse::<u16>()
+                .ok()
+                .filter(|v| usize::from(*v) < MAXVIFS)?;
+            let mut oifs = VifSet::EMPTY;
+            for o in f.iter().skip(6) {
+                let (vif, ttl) = o.split_once(':')?;
+                let vif = vif
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|v| usize::from(*v) < MAXVIFS)?;
+                if ttl.parse::<u32>().is_ok_and(|t| t > 0) {
+                    oifs.insert(VifIndex(vif));
+                }
+            }
+            Some((FlowKey { group, source }, VifIndex(iif), oifs))
+        })
+        .collect()
+}
+
 // ===== helper functions =====
 
 fn mfcctl(flow: FlowKey, iif: VifIndex) -> io::Result<sys::MfcCtl> {
@@ -730,6 +844,39 @@ mod tests {
         );
         let pkt = ip_header(&[], 2, 1, &[0; 8]);
         assert_eq!(parse_rx(&pkt, None), MrtRx::Malformed("no IP_PKTINFO"));
+    }
+
+    #[test]
+    fn the_kernels_table_reads_back_from_proc() {
+        let vifs = "Interface      BytesIn  PktsIn  BytesOut PktsOut Flags Local    Remote\n \
+                     0 up0           19228     209         0       0 00008 000008B3 00000000\n \
+                     1 lan1              0       0     18768     204 00008 000008B6 00000000\n \
+                     2 tun0              0       0         0       0 00001 0A000001 0A000002\n";
+        assert_eq!(
+            parse_ip_mr_vif(vifs),
+            vec![(VifIndex(0), IfIndex(2227)), (VifIndex(1), IfIndex(2230))]
+        );
+        let cache = "Group    Origin   Iif     Pkts    Bytes    Wrong Oifs\n\
+                     040404EF 0201000A 0        209    19228        0  1:1  2:1\n\
+                     050404EF 0201000A 0          0        0        0\n\
+                     060404EF 0201000A -1         0        0        0\n";
+        let flow = |g: u8| FlowKey {
+            group: GroupAddr::new(Ipv4Addr::new(239, 4, 4, g)).unwrap(),
+            source: Ipv4Addr::new(10, 0, 1, 2),
+        };
+        if cfg!(target_endian = "little") {
+            assert_eq!(
+                parse_ip_mr_cache(cache),
+                vec![
+                    (
+                        flow(4),
+                        VifIndex(0),
+                        [VifIndex(1), VifIndex(2)].into_iter().collect()
+                    ),
+                    (flow(5), VifIndex(0), VifSet::EMPTY),
+                ]
+            );
+        }
     }
 
     #[test]

@@ -220,6 +220,43 @@ pub async fn dump(handle: &Handle) -> Result<NetEvent, NetlinkError> {
     })
 }
 
+/// The input a link dropped so far: the sum of its receive drop counters
+/// (`rx_dropped`, `rx_missed_errors`, `rx_fifo_errors`, `rx_over_errors`
+/// of `IFLA_STATS64`). `Ok(None)` when the link is gone or reports no
+/// statistics.
+pub async fn rx_drops(handle: &Handle, ifindex: IfIndex) -> Result<Option<u64>, NetlinkError> {
+    let result: Result<Vec<LinkMessage>, _> = handle
+        .link()
+        .get()
+        .match_index(ifindex.0)
+        .execute()
+        .try_collect()
+        .await;
+    let links = match result {
+        Ok(l) => l,
+        Err(rtnetlink::Error::NetlinkError(e)) if -e.raw_code() == libc::ENODEV => {
+            return Ok(None);
+        }
+        Err(source) => {
+            return Err(NetlinkError::Request {
+                op: "read a link's counters",
+                source,
+            });
+        }
+    };
+    Ok(links.iter().find_map(|m| {
+        m.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Stats64(s) => Some(
+                s.rx_dropped
+                    .saturating_add(s.rx_missed_errors)
+                    .saturating_add(s.rx_fifo_errors)
+                    .saturating_add(s.rx_over_errors),
+            ),
+            _ => None,
+        })
+    }))
+}
+
 /// Looks up the unicast route to `source` (an output route lookup, as
 /// `ip route get <source>` does). `vrf` restricts it to a VRF by giving the
 /// VRF device as output interface (the kernel's RTM_GETROUTE has no table

@@ -187,6 +187,36 @@ pub fn ip_mreqn(ifindex: u32, address: std::net::Ipv4Addr) -> libc::ip_mreqn {
     }
 }
 
+/// Takes ownership of a descriptor this process inherited (a socket handed
+/// over by the previous mgmd across `execve`, or by the service manager's
+/// file descriptor store), after checking that it is open. Call it once
+/// per descriptor: the caller forgets the number (removes it from the
+/// environment that named it).
+pub fn take_inherited_fd(raw: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: F_GETFD only reads the descriptor's flags; an invalid number
+    // fails with EBADF and nothing else happens.
+    if raw < 3 || unsafe { libc::fcntl(raw, libc::F_GETFD) } < 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("descriptor {raw} is not open"),
+        ));
+    }
+    // SAFETY: the descriptor is open (checked above), it is not one of
+    // the standard streams, and nothing else in this process owns it: it
+    // was inherited, and the environment variable that named it is
+    // removed by the caller, so this is the one owner.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+}
+
+/// Removes a variable from the environment. Only for `main`'s first
+/// steps, before any other thread is started.
+pub fn remove_env_at_start(key: &str) {
+    // SAFETY: the process has one thread when this runs (the caller's
+    // contract: `main` before the runtime, logging or any thread starts),
+    // so nothing reads the environment concurrently.
+    unsafe { std::env::remove_var(key) }
+}
+
 /// Types that own one descriptor for their whole life: created in their
 /// constructor, never replaced, closed only on drop; `as_raw_fd` always
 /// returns it. Sealed to this list.

@@ -78,6 +78,10 @@ pub struct IgmpIfConfig {
     pub allow_groups: Vec<Ipv4Net>,
     /// Groups inside these prefixes are never learned (checked after allow).
     pub deny_groups: Vec<Ipv4Net>,
+    /// Max Resp Time of the recovery query: the general query sent when
+    /// the interface dropped input, so that hosts report again at once
+    /// (default 1 s; `None` = never).
+    pub recovery_query_response_interval: Option<Duration>,
 }
 
 impl Default for IgmpIfConfig {
@@ -103,6 +107,7 @@ impl Default for IgmpIfConfig {
             compatibility_mode: true,
             allow_groups: Vec::new(),
             deny_groups: Vec::new(),
+            recovery_query_response_interval: Some(Duration::from_secs(1)),
         }
     }
 }

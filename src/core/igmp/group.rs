@@ -20,7 +20,7 @@ const MAX_TRACKED_HOSTS: usize = 64;
 // ===== FilterMode =====
 
 /// Router filter mode of a group (RFC 9776 6.2.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FilterMode {
     Include,
@@ -39,7 +39,7 @@ pub(crate) struct HostSet {
 }
 
 impl HostSet {
-    fn untracked() -> HostSet {
+    pub(crate) fn untracked() -> HostSet {
         HostSet {
             hosts: Vec::new(),
             untracked: true,
@@ -100,7 +100,7 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    fn new(timer: Option<Instant>) -> Source {
+    pub(crate) fn new(timer: Option<Instant>) -> Source {
         Source {
             timer,
             retrans: 0,

@@ -13,6 +13,7 @@ use ipnet::Ipv4Net;
 use super::config::{IgmpIfConfig, IgmpVersion};
 use super::group::{ApplyParams, FilterMode, Group, Lmq};
 use super::packet::{GroupRecord, IgmpPacket, Query, QueryVersion, RecordType};
+use super::saved::{SavedGroup, WallClock};
 use super::stats::{GroupStatus, IgmpIfStatus, IgmpLog, IgmpStats, SourceStatus};
 use super::timers::Timers;
 use crate::core::types::{GroupAddr, MembershipKey};
@@ -40,6 +41,20 @@ pub enum IgmpEvent {
     /// unicast destinations are the interface's own (4.1.12, 4.2.15).
     SubnetsChanged(Vec<Ipv4Net>),
     ConfigChanged(IgmpIfConfig),
+    /// The link lost carrier or was set down: nothing is sent, the
+    /// groups and their timers carry on (what times out goes as usual).
+    LinkDown,
+    /// The link is usable again: the election starts over as at start-up
+    /// (this router queries first, with the startup queries, 8.6 and 8.7),
+    /// and the hosts' answers refresh the groups kept while it was down.
+    LinkUp,
+    /// The interface dropped `drops` input messages (its receive drop
+    /// counters grew, or the routing socket overflowed): reports may have
+    /// been lost. The querier asks the hosts to report again with a
+    /// recovery query, rate-limited.
+    InputLost {
+        drops: u64,
+    },
     /// The interface goes away or IGMP is disabled on it: every
     /// membership goes down and the router stays inert afterwards.
     Stop,
@@ -107,6 +122,25 @@ impl RateLimit {
     }
 }
 
+/// The rate limit of recovery queries: at least `holdoff` apart, where
+/// `holdoff` starts at their Max Resp Time (the hosts have answered the
+/// last one by then) and doubles while drops go on, up to the Query Interval,
+/// so that a link that keeps dropping never gets more than one extra
+/// general query per Query Interval. Back to the start after a Query
+/// Interval without drops. Drops seen while held off call for one query
+/// when the hold-off ends.
+#[derive(Clone, Copy, Debug, Default)]
+struct Recovery {
+    /// No recovery query before this.
+    next: Option<Instant>,
+    holdoff: Duration,
+    /// Drops seen while held off: a query is due at `next`.
+    pending: bool,
+    /// Drops since the last recovery query (for its log line).
+    drops: u64,
+    last_drop: Option<Instant>,
+}
+
 /// A lower-address querier heard while this router still had last-member
 /// queries to send: the role passes once they are sent (RFC 2236 3).
 #[derive(Clone, Copy, Debug)]
@@ -145,6 +179,9 @@ pub struct IgmpRouter {
     wakes: BTreeSet<(Instant, GroupAddr)>,
     stats: IgmpStats,
     stopped: bool,
+    /// The link is down: no query is due and none is sent.
+    link_down: bool,
+    recovery: Recovery,
 }
 
 impl IgmpRouter {
@@ -167,6 +204,8 @@ impl IgmpRouter {
             wakes: BTreeSet::new(),
             stats: IgmpStats::default(),
             stopped: false,
+            link_down: false,
+            recovery: Recovery::default(),
         };
         if r.is_querier() {
             r.start_querier(now);
@@ -192,6 +231,9 @@ impl IgmpRouter {
             IgmpEvent::AddressChanged(addr) => self.process_address(now, addr, &mut out),
             IgmpEvent::SubnetsChanged(nets) => self.subnets = nets,
             IgmpEvent::ConfigChanged(cfg) => self.process_config(now, cfg, &mut out),
+            IgmpEvent::LinkDown => self.process_link_down(),
+            IgmpEvent::LinkUp => self.process_link_up(now, &mut out),
+            IgmpEvent::InputLost { drops } => self.process_input_lost(now, drops, &mut out),
             IgmpEvent::Stop => self.process_stop(&mut out),
         }
         self.resolve_pending_querier(&mut out);
@@ -207,6 +249,7 @@ impl IgmpRouter {
             self.gq_next,
             self.other_querier.map(|(_, t)| t),
             self.wakes.first().map(|(t, _)| *t),
+            self.recovery.next.filter(|_| self.recovery.pending),
         ]
         .into_iter()
         .flatten()
@@ -222,6 +265,39 @@ impl IgmpRouter {
         v
     }
 
+    /// The groups, as handed to the next process.
+    pub fn saved_groups(&self, clock: WallClock) -> Vec<SavedGroup> {
+        self.groups
+            .iter()
+            .map(|(g, grp)| SavedGroup::of(*g, grp, clock))
+            .collect()
+    }
+
+    /// Takes over groups a previous process held (see
+    /// [`crate::core::snapshot`]): each group not known here yet and still
+    /// allowed starts with the timers it had, as they stand now; its
+    /// memberships come up. The startup queries then confirm them, or let
+    /// them time out.
+    pub fn restore_groups(&mut self, clock: WallClock, saved: &[SavedGroup]) -> Vec<IgmpAction> {
+        let mut out = Vec::new();
+        if self.stopped {
+            return out;
+        }
+        for s in saved {
+            let g = s.group;
+            if self.groups.contains_key(&g) || g.is_link_local() || !self.group_allowed(g) {
+                continue;
+            }
+            let Some(grp) = s.group(clock) else {
+                continue;
+            };
+            self.groups.insert(g, grp);
+            out.push(IgmpAction::Log(IgmpLog::GroupCreated { group: g }));
+            self.finish_group(g, Vec::new(), &mut out);
+        }
+        out
+    }
+
     pub fn stats(&self) -> &IgmpStats {
         &self.stats
     }
@@ -232,7 +308,16 @@ impl IgmpRouter {
 
     /// True when this router is the querier on its interface.
     pub fn is_querier(&self) -> bool {
-        !self.stopped && self.cfg.querier && self.ifaddr.is_some() && self.other_querier.is_none()
+        !self.stopped
+            && !self.link_down
+            && self.cfg.querier
+            && self.ifaddr.is_some()
+            && self.other_querier.is_none()
+    }
+
+    /// True while the link is down (groups kept, nothing sent).
+    pub fn is_link_down(&self) -> bool {
+        self.link_down
     }
 
     /// Status snapshot; remaining times are relative to `now`.
@@ -451,6 +536,50 @@ impl IgmpRouter {
         self.send_query(ALL_SYSTEMS, q, out);
     }
 
+    /// Input was lost on the interface (see [`IgmpEvent::InputLost`]).
+    fn process_input_lost(&mut self, now: Instant, drops: u64, out: &mut Vec<IgmpAction>) {
+        self.stats.input_drops += drops;
+        // A v1 query has no Max Resp Time to shorten; only the querier
+        // queries.
+        let Some(max_resp) = self.cfg.recovery_query_response_interval else {
+            return;
+        };
+        if drops == 0 || self.cfg.version == IgmpVersion::V1 || !self.is_querier() {
+            return;
+        }
+        let qi = self.qi();
+        let r = &mut self.recovery;
+        if r.last_drop.is_none_or(|t| now >= t + qi) {
+            r.holdoff = max_resp;
+        }
+        r.last_drop = Some(now);
+        r.drops += drops;
+        if r.next.is_none_or(|t| now >= t) {
+            self.send_recovery_query(now, max_resp, out);
+        } else {
+            r.pending = true;
+        }
+    }
+
+    fn send_recovery_query(&mut self, now: Instant, max_resp: Duration, out: &mut Vec<IgmpAction>) {
+        let qi = self.qi();
+        let r = &mut self.recovery;
+        let drops = std::mem::take(&mut r.drops);
+        r.next = Some(now + r.holdoff);
+        r.holdoff = (r.holdoff * 2).min(qi.max(max_resp));
+        r.pending = false;
+        out.push(IgmpAction::Log(IgmpLog::RecoveryQuery { drops, max_resp }));
+        self.stats.tx_general_queries += 1;
+        self.stats.tx_recovery_queries += 1;
+        let q = Query::general(
+            self.query_version(),
+            max_resp,
+            self.cfg.robustness,
+            self.cfg.query_interval,
+        );
+        self.send_query(ALL_SYSTEMS, q, out);
+    }
+
     /// A group-specific query (`sources` empty) or group-and-source-specific
     /// queries, sent to the group (4.1.12), at most [`MAX_QUERY_SOURCES`]
     /// sources in each.
@@ -522,6 +651,14 @@ impl IgmpRouter {
                 self.gq_next = Some(now + next);
             } else {
                 self.gq_next = None;
+            }
+        }
+        if self.recovery.pending && self.recovery.next.is_some_and(|t| t <= now) {
+            self.recovery.pending = false;
+            if let Some(max_resp) = self.cfg.recovery_query_response_interval
+                && self.is_querier()
+            {
+                self.send_recovery_query(now, max_resp, out);
             }
         }
         while let Some(&(t, g)) = self.wakes.first() {
@@ -1142,13 +1279,52 @@ impl IgmpRouter {
         }
         match (was_querier, self.is_querier()) {
             (true, false) => self.stop_querier(self.other_querier.map(|(q, _)| q), out),
-            (false, true) => {
+            // A new address for the querier: the election runs again from
+            // it, as at start-up. The hosts and the other routers hear the
+            // new address at once; a lower router takes the role with its
+            // next general query (6.6.2). The groups stay.
+            (_, true) => {
                 if let Some(a) = addr {
                     out.push(IgmpAction::Log(IgmpLog::QuerierUp { address: a }));
                 }
                 self.start_querier(now);
+                self.process_timers(now, out);
             }
             _ => {}
+        }
+    }
+
+    fn process_link_down(&mut self) {
+        if self.link_down {
+            return;
+        }
+        // Pending last-member retransmissions are dropped (their group
+        // timers, already lowered, run out as usual); no general query is
+        // due until the link is back.
+        let mut quiet = Vec::new();
+        if self.is_querier() {
+            self.stop_querier(None, &mut quiet);
+        }
+        self.link_down = true;
+        self.pending_querier = None;
+    }
+
+    fn process_link_up(&mut self, now: Instant, out: &mut Vec<IgmpAction>) {
+        if !self.link_down {
+            return;
+        }
+        self.link_down = false;
+        // Start-up again (6.6.2): querier first; another router with a
+        // lower address takes the role with its next general query.
+        self.other_querier = None;
+        self.learned_rv = None;
+        self.learned_qi = None;
+        if self.is_querier()
+            && let Some(a) = self.ifaddr
+        {
+            out.push(IgmpAction::Log(IgmpLog::QuerierUp { address: a }));
+            self.start_querier(now);
+            self.process_timers(now, out);
         }
     }
 

@@ -75,6 +75,12 @@ pub struct IgmpStats {
     /// Queries newer than the interface's version (RFC 9776 7.3.1: a v2 or
     /// v3 query on a v1 interface, a v3 query on a v2 interface).
     pub newer_version_queries: u64,
+    /// Input the interface dropped (its receive drop counters, or the
+    /// routing socket's overflow), as reported to IGMP.
+    pub input_drops: u64,
+    /// Recovery queries sent: general queries with the short
+    /// `recovery-query-response-interval`, after input drops.
+    pub tx_recovery_queries: u64,
 }
 
 impl IgmpStats {
@@ -199,5 +205,12 @@ pub enum IgmpLog {
     CompatChanged {
         group: GroupAddr,
         compat: IgmpVersion,
+    },
+    /// The interface dropped `drops` input messages since the last
+    /// recovery query (reports may be among them): a general query with
+    /// Max Resp Time `max_resp` asks every host to report again.
+    RecoveryQuery {
+        drops: u64,
+        max_resp: std::time::Duration,
     },
 }

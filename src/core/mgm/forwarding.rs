@@ -215,9 +215,8 @@ impl Mgm {
             Some(i) if i.up != up => i.up = up,
             _ => return,
         }
-        if !up {
-            self.delete_mfes_with_iif(ifindex, out);
-        }
+        // Entries coming in on a down interface stay: nothing arrives
+        // while it is down, and they forward again as soon as it is up.
         let flows: Vec<FlowKey> = self.mfes.keys().copied().collect();
         for flow in flows {
             self.refresh_oif(flow, ifindex, out);

@@ -138,9 +138,9 @@ impl Mgm {
         }
     }
 
-    /// Down: memberships and ownership stay, but the interface leaves every
-    /// outgoing list and entries coming in on it are deleted. Up: outgoing
-    /// lists are recomputed.
+    /// Down: memberships, ownership and the entries coming in on the
+    /// interface stay, but it leaves every outgoing list. Up: outgoing
+    /// lists are recomputed, so it is back wherever its memberships say.
     pub fn interface_set_up(
         &mut self,
         ifindex: IfIndex,

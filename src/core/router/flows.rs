@@ -272,7 +272,7 @@ impl Router {
     /// Asks for the incoming interface of `flow`: the owner of its RPF
     /// interface, else of the interface it arrived on, else the kernel's
     /// unicast answer decides.
-    fn decide_flow(
+    pub(super) fn decide_flow(
         &mut self,
         now: Instant,
         flow: FlowKey,

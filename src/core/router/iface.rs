@@ -3,6 +3,26 @@
 //! is made known to the manager, IGMP starts there if configured, and its
 //! configured owner takes it; one that vanishes is released with the full
 //! sequence; up/down and address changes reach IGMP and the owner.
+//!
+//! # Nothing is lost on a flap, a rename or a new address
+//!
+//! Down is a pause, not a removal. An interface that goes down keeps its
+//! VIF, its owner, its IGMP state and its memberships (IGMP's timers keep
+//! running, so a group that times out while the link is down goes as
+//! usual), and the forwarding entries coming in on it keep their
+//! book-keeping. Only the kernel's outgoing lists leave it (the manager's
+//! rule: outgoing interfaces are up ones). When it comes back, the same
+//! input puts it back into every outgoing list its memberships call for,
+//! so the kernel forwards again as soon as the router has seen the link
+//! come up, without waiting for a report; IGMP then starts over as querier
+//! with its startup queries, and the hosts' answers refresh what was kept.
+//!
+//! A rename keeps everything (ifindex, VIF, IGMP, memberships, entries)
+//! when the new name is configured the same way as the old one (same IGMP
+//! settings, same owner by configuration); otherwise it is the old
+//! interface leaving and the new one arriving, as the configuration says.
+//! An address change keeps the memberships; the querier election runs
+//! again from the new address.
 
 use std::time::Instant;
 
@@ -52,10 +72,14 @@ impl Router {
                         old: IfName::lossy(&old),
                         new: IfName::lossy(&new),
                     });
-                    if self.mgm.interface(ifindex).is_some() {
+                    if self.mgm.interface(ifindex).is_none() {
+                        self.iface_added(now, ifindex, &new);
+                    } else if self.same_configuration(&old, &new) {
+                        self.iface_renamed(now, ifindex, &new);
+                    } else {
                         self.iface_removed(now, ifindex, &old);
+                        self.iface_added(now, ifindex, &new);
                     }
-                    self.iface_added(now, ifindex, &new);
                 }
                 IfaceChange::OperChanged { ifindex, up } => self.iface_oper(now, ifindex, up),
                 IfaceChange::AddrsChanged { ifindex } => self.iface_addrs(now, ifindex),
@@ -106,6 +130,26 @@ impl Router {
         }
     }
 
+    /// Whether an interface renamed from `old` to `new` stays what it was:
+    /// used, with the same IGMP settings and the same owner by
+    /// configuration.
+    fn same_configuration(&self, old: &str, new: &str) -> bool {
+        self.is_configured(new)
+            && self.igmp_cfg(old) == self.igmp_cfg(new)
+            && self.cfg.owner_of(old) == self.cfg.owner_of(new)
+    }
+
+    /// A rename that keeps everything: the manager learns the new name,
+    /// the owner hears of the change.
+    fn iface_renamed(&mut self, now: Instant, ifindex: IfIndex, new: &str) {
+        let up = self.ifaces.get(ifindex).is_some_and(|l| l.oper_up());
+        let effects = self.mgm.interface_add(ifindex, new, up);
+        self.process_effects(now, effects);
+        if let Some(id) = self.routing_owner(ifindex) {
+            self.deliver(now, id, ProtoEvent::InterfaceChanged { ifindex });
+        }
+    }
+
     fn iface_removed(&mut self, now: Instant, ifindex: IfIndex, name: &str) {
         if self.mgm.interface(ifindex).is_none() {
             return;
@@ -122,7 +166,7 @@ impl Router {
     /// with the full sequence, the manager forgets it.
     pub(super) fn iface_stop(&mut self, now: Instant, ifindex: IfIndex) {
         // IGMP state dies with the link: nothing is re-added at enable.
-        self.igmp_stop(now, ifindex, false);
+        self.igmp_stop(now, ifindex);
         let owner = self.routing_owner(ifindex);
         match self.mgm.interface_remove(ifindex) {
             Ok(effects) => self.process_effects(now, effects),
@@ -140,15 +184,22 @@ impl Router {
         }
         let interface = self.iface_ref(ifindex);
         self.emit(Event::InterfaceState { interface, up });
+        // IGMP keeps its groups while the link is down (module
+        // documentation); the manager takes the interface out of the
+        // outgoing lists and puts it back.
         if !up {
-            self.igmp_stop(now, ifindex, true);
+            self.igmp_link(now, ifindex, false);
         }
         match self.mgm.interface_set_up(ifindex, up) {
             Ok(effects) => self.process_effects(now, effects),
             Err(e) => self.mgm_error("interface state", e),
         }
         if up && self.igmp_cfg(interface.name.as_str()).is_some() {
-            self.igmp_start(now, ifindex);
+            if self.igmp.contains_key(&ifindex) {
+                self.igmp_link(now, ifindex, true);
+            } else {
+                self.igmp_start(now, ifindex);
+            }
         }
         if let Some(id) = self.routing_owner(ifindex) {
             self.deliver(now, id, ProtoEvent::InterfaceChanged { ifindex });

@@ -1,5 +1,6 @@
-//! IGMP glue: one [`IgmpRouter`] per interface where IGMP runs and is up,
-//! fed the packets received there; what it learns becomes the manager's
+//! IGMP glue: one [`IgmpRouter`] per interface where IGMP runs (started
+//! the first time the interface is up, kept while it is down), fed the
+//! packets received there; what it learns becomes the manager's
 //! memberships (held back while an ownership change runs: IGMP re-adds at
 //! the enable), what it sends becomes outputs.
 
@@ -34,17 +35,29 @@ impl Router {
         self.igmp_actions(now, ifindex, actions);
     }
 
-    /// Stops IGMP on an interface. `withdraw`: delete its memberships from
-    /// the manager (link down); otherwise the caller removes the interface.
-    pub(super) fn igmp_stop(&mut self, now: Instant, ifindex: IfIndex, withdraw: bool) {
+    /// The interface went down or came back: IGMP keeps its groups and
+    /// timers while it is down and starts over as querier when it is up.
+    pub(super) fn igmp_link(&mut self, now: Instant, ifindex: IfIndex, up: bool) {
+        let Some(r) = self.igmp.get_mut(&ifindex) else {
+            return;
+        };
+        let event = if up {
+            IgmpEvent::LinkUp
+        } else {
+            IgmpEvent::LinkDown
+        };
+        let actions = r.handle(now, event);
+        self.igmp_actions(now, ifindex, actions);
+    }
+
+    /// Stops IGMP on an interface that vanished: its state dies with the
+    /// link (the caller removes the interface from the manager).
+    pub(super) fn igmp_stop(&mut self, now: Instant, ifindex: IfIndex) {
         let Some(mut r) = self.igmp.remove(&ifindex) else {
             return;
         };
-        let actions = r.handle(now, IgmpEvent::Stop);
+        r.handle(now, IgmpEvent::Stop);
         self.out.push(Output::ListenIgmp { ifindex, on: false });
-        if withdraw {
-            self.igmp_actions(now, ifindex, actions);
-        }
     }
 
     #[allow(clippy::too_many_arguments)]

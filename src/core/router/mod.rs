@@ -22,6 +22,10 @@
 //! - `igmp`: IGMP per interface, its packets and memberships.
 //! - `flows`: new flows, RPF, drop entries, idle expiry, route changes.
 //! - `host`: the box's own host memberships (proxy upstream, static joins).
+//! - `recovery`: the kernel's receive drop counters, turned into IGMP's
+//!   recovery queries.
+//! - `restore`: taking over the previous process's state (snapshot,
+//!   adopted kernel table) and handing it over.
 //! - `control`: the operator's commands.
 //! - `status`: the views `mgmctl show` prints.
 
@@ -33,6 +37,8 @@ mod iface;
 mod igmp;
 mod ownership;
 mod reconfig;
+mod recovery;
+mod restore;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,6 +74,9 @@ pub struct Router {
     hosts: HostTable,
     /// Interfaces whose kernel VIF could not be allocated (32-VIF limit).
     vif_exhausted: BTreeSet<IfIndex>,
+    drop_counters: recovery::DropCounters,
+    /// A snapshot waiting for the interfaces, with when it came.
+    restore: Option<(crate::core::snapshot::Restore, Instant)>,
     counters: CounterView,
     /// Runtime edits since the last reload (for `show config`).
     runtime_edits: Vec<crate::core::protocol::static_routes::Edit>,
@@ -91,6 +100,8 @@ impl Router {
             flows: FlowBook::default(),
             hosts: HostTable::default(),
             vif_exhausted: BTreeSet::new(),
+            drop_counters: recovery::DropCounters::default(),
+            restore: None,
             counters: CounterView::default(),
             runtime_edits: Vec::new(),
             out: Vec::new(),
@@ -236,6 +247,7 @@ impl Router {
                     }
                 }
                 self.apply_iface_changes(now, changes);
+                self.finish_restore(now);
             }
             Input::IgmpRx {
                 ifindex,
@@ -263,6 +275,8 @@ impl Router {
                 upstream,
             } => self.rpf_changed(now, source, rpf, upstream),
             Input::Timer => self.timers(now),
+            Input::InputDrops { interfaces, socket } => self.input_drops(now, interfaces, socket),
+            Input::Restore(r) => self.restore_input(now, *r),
             Input::KernelRejected { .. } | Input::Command(_) | Input::Shutdown => {}
         }
     }
@@ -327,12 +341,15 @@ impl Router {
     }
 
     /// Reconciles the kernel's VIFs and MFC entries with the forwarding
-    /// entries that changed.
+    /// entries that changed. Every interface in use keeps its VIF, also
+    /// while it is down, so that coming back up changes only entries.
     fn commit_kernel(&mut self) {
+        if self.holding_kernel() {
+            return;
+        }
         let pinned: BTreeSet<IfIndex> = self
             .mgm
             .interfaces()
-            .filter(|(_, i)| i.up)
             .map(|(ifindex, _)| ifindex)
             .filter(|i| self.ifaces.get(*i).is_some())
             .collect();

@@ -267,7 +267,7 @@ impl Router {
             match (old_igmp, new_igmp) {
                 (Some(_), None) => {
                     change(&section, "IGMP off".to_owned());
-                    self.igmp_stop(now, ifindex, false);
+                    self.igmp_stop(now, ifindex);
                     match self.mgm.release_ownership(ComponentId::Igmp, ifindex) {
                         Ok(effects) => self.process_effects(now, effects),
                         Err(e) => self.mgm_error("stopping IGMP", e),

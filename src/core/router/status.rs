@@ -393,6 +393,8 @@ fn igmp_counters(s: &IgmpStats) -> BTreeMap<String, u64> {
     m.insert("refused_sources".into(), s.refused_sources);
     m.insert("older_version_queries".into(), s.older_version_queries);
     m.insert("newer_version_queries".into(), s.newer_version_queries);
+    m.insert("input_drops".into(), s.input_drops);
+    m.insert("tx_recovery_queries".into(), s.tx_recovery_queries);
     for (reason, v) in &s.drops {
         m.insert(format!("drop_{reason}"), *v);
     }

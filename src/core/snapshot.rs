@@ -1,0 +1,105 @@
+//! The state one mgmd process hands to the next: what it learned from
+//! hosts (IGMP groups per interface) and from the kernel (the flows it
+//! forwards), and, when it hands over the multicast routing socket itself,
+//! the kernel's VIFs and entries as it last applied them.
+//!
+//! The daemon writes it under the runtime directory (at most once a
+//! second when it changed, and at shutdown) and gives it to the next
+//! router as [`crate::core::input::Input::Restore`], so that a restart is
+//! recorded and replayed like any other input. The router ignores a
+//! snapshot of another format, of another configuration, or older than
+//! the longest Group Membership Interval (nothing in it would still hold),
+//! and says why.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::igmp::SavedGroup;
+use crate::core::types::{FlowKey, IfIndex, VifIndex, VifSet};
+
+/// The format written; another one is ignored.
+pub const FORMAT: u32 = 1;
+
+/// Everything handed over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RouterState {
+    pub format: u32,
+    /// [`fingerprint`] of the configuration text the router ran on.
+    pub config: String,
+    /// When it was written (ms since the Unix epoch).
+    pub written: u64,
+    pub interfaces: Vec<SavedInterface>,
+    pub flows: Vec<SavedFlow>,
+    /// The kernel's VIFs and entries, when the multicast routing socket
+    /// is handed over with the snapshot (a planned restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<SavedKernel>,
+}
+
+/// The IGMP groups of one interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SavedInterface {
+    pub ifindex: IfIndex,
+    pub name: String,
+    pub groups: Vec<SavedGroup>,
+}
+
+/// A flow as the kernel reported it: where it arrived and the route
+/// towards its source (decided again on restore, as after a route change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SavedFlow {
+    pub flow: FlowKey,
+    pub arrival: IfIndex,
+    pub rpf: Option<IfIndex>,
+    pub upstream: Option<Ipv4Addr>,
+}
+
+/// The kernel's multicast routing table as the old process last applied
+/// it (its kernel writer drained first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SavedKernel {
+    pub vifs: Vec<(VifIndex, IfIndex)>,
+    pub entries: Vec<(FlowKey, VifIndex, VifSet)>,
+}
+
+/// What the router is given at start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Restore {
+    pub state: RouterState,
+    /// [`fingerprint`] of the configuration the router runs on now.
+    pub config: String,
+    /// The wall clock when the input was made (ms since the Unix epoch).
+    pub now: u64,
+    /// The multicast routing socket was handed over: the kernel still
+    /// holds `state.kernel`.
+    pub adopted: bool,
+}
+
+/// A stable fingerprint of a configuration text (64-bit FNV-1a, hex):
+/// equal texts, equal fingerprints, in every process and version.
+pub fn fingerprint(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_stable_and_tell_texts_apart() {
+        assert_eq!(fingerprint(""), "cbf29ce484222325");
+        assert_eq!(fingerprint("a"), "af63dc4c8601ec8c");
+        assert_ne!(fingerprint("[igmp]\n"), fingerprint("[igmp]\n\n"));
+    }
+}
