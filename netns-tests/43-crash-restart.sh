@@ -5,7 +5,8 @@
 # interface dump. The receiver joined once with a bare report and holds no
 # membership in its kernel, so it answers no query: nothing but the
 # snapshot can have taught the new process the group. The time from the
-# start to the first datagram on the receiver's link is printed.
+# start to the first datagram on the receiver's link is printed. The file
+# is edited and reloaded before the kill: the snapshot follows the reload.
 . "$(dirname "$0")/lib.sh"
 G=239.4.0.43
 
@@ -24,6 +25,17 @@ snapshot_has_group() {
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if any(g["group"] == sys.argv[2] for i in d["interfaces"] for g in i["groups"]) else 1)' "$STATE" $G
 }
 wait_for "the snapshot holds $G on lan1" 5 snapshot_has_group
+
+# The file is edited and reloaded: the snapshot becomes the new file's, so
+# the restart below (which reads the new file) takes it over.
+snapshot_config() {
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["config"])' "$STATE"
+}
+old_fp=$(snapshot_config)
+printf '\n# edited while running\n' >>"$TOPO_DIR/mgmd.toml"
+"$MGMCTL" -s "$MGMD_SOCK" reload >/dev/null || fail "reload refused"
+snapshot_moved() { [ "$(snapshot_config)" != "$old_fp" ]; }
+wait_for "the snapshot written for the reloaded file" 5 snapshot_moved
 
 say "kill -9 mgmd"
 kill -KILL "$MGMD_PID"

@@ -587,6 +587,76 @@ fn config_change_turns_querier_off() {
     assert!(queries(&h.to(1000.0)).is_empty());
 }
 
+#[test]
+fn a_version_change_keeps_every_member() {
+    // v3 -> v2: a v2 router knows no sources, so INCLUDE({S1,S2}) and
+    // EXCLUDE({}) both become (*,G) with their latest timer; v2 queries
+    // start at once.
+    let mut h = H::v3();
+    h.v3r(host(20), &[(ModeIsInclude, "239.1.1.1", &[1, 2])]);
+    h.v3r(host(21), &[(ModeIsExclude, "239.2.2.2", &[])]);
+    let acts = h.ev(IgmpEvent::ConfigChanged(IgmpIfConfig {
+        version: IgmpVersion::V2,
+        ..Default::default()
+    }));
+    assert_eq!(
+        h.mem(),
+        vec![
+            MembershipKey::any(grp("239.1.1.1")),
+            MembershipKey::any(grp("239.2.2.2"))
+        ]
+    );
+    assert_eq!(
+        downs(&acts),
+        vec![
+            MembershipKey::only(src(1), grp("239.1.1.1")),
+            MembershipKey::only(src(2), grp("239.1.1.1"))
+        ]
+    );
+    let t = h.secs();
+    let sent = queries(&h.to(t));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].1.version, QueryVersion::V2);
+    // Nobody answers: both run out when their timers would have.
+    h.to(269.0);
+    assert_eq!(h.mem().len(), 2);
+    h.to(271.0);
+    assert!(h.mem().is_empty());
+
+    // v2 -> v3: the groups came from v2 hosts, so they stay in IGMPv2
+    // compatibility: a BLOCK is ignored, a v2 leave still works.
+    let mut h = H::with(|c| c.version = IgmpVersion::V2);
+    h.v2_report(host(20), "239.1.1.1");
+    let acts = h.ev(IgmpEvent::ConfigChanged(IgmpIfConfig::default()));
+    assert!(downs(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    let t = h.secs();
+    assert_eq!(queries(&h.to(t))[0].1.version, QueryVersion::V3);
+    h.v3r(host(21), &[(BlockOldSources, "239.1.1.1", &[1])]);
+    assert_eq!(h.drops("block_in_compat"), 1);
+    let acts = h.leave(host(20), "239.1.1.1");
+    assert!(
+        queries(&acts)
+            .iter()
+            .any(|(_, q)| q.group == ip("239.1.1.1")),
+        "{acts:?}"
+    );
+    let t = h.secs();
+    h.to(t + 3.0);
+    assert!(h.mem().is_empty());
+
+    // v1 -> v2: the group keeps its IGMPv1 host, so a leave is ignored.
+    let mut h = H::with(|c| c.version = IgmpVersion::V1);
+    h.v1_report(host(20), "239.1.1.1");
+    h.ev(IgmpEvent::ConfigChanged(IgmpIfConfig {
+        version: IgmpVersion::V2,
+        ..Default::default()
+    }));
+    let acts = h.leave(host(20), "239.1.1.1");
+    assert!(queries(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+}
+
 // ===== RFC 9776 points settled against the text =====
 
 fn general_from(version: QueryVersion, qrv: u8) -> IgmpPacket {

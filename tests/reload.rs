@@ -183,12 +183,12 @@ fn new_timers_keep_the_learned_groups() {
     assert_eq!(
         changes(&report),
         [
-            "igmp lan1: query-interval: \"10s\" -> \"20s\"",
-            "igmp lan1: startup-query-interval: \"2s 500ms\" -> \"5s\"",
-            "igmp lan2: query-interval: \"10s\" -> \"20s\"",
-            "igmp lan2: startup-query-interval: \"2s 500ms\" -> \"5s\"",
-            "igmp up0: query-interval: \"10s\" -> \"20s\"",
-            "igmp up0: startup-query-interval: \"2s 500ms\" -> \"5s\"",
+            "igmp lan1: query-interval: 10s -> 20s",
+            "igmp lan1: startup-query-interval: 2s 500ms -> 5s",
+            "igmp lan2: query-interval: 10s -> 20s",
+            "igmp lan2: startup-query-interval: 2s 500ms -> 5s",
+            "igmp up0: query-interval: 10s -> 20s",
+            "igmp up0: startup-query-interval: 2s 500ms -> 5s",
         ]
     );
     assert_eq!(mrt(&out), vec![]);
@@ -258,7 +258,10 @@ fn a_route_added_forwards_and_removed_stops() {
         flow().group
     );
     let (report, out) = reload(&mut r, t, &with_route);
-    assert_eq!(changes(&report.unwrap()), ["static: routes: 1 added"]);
+    assert_eq!(
+        changes(&report.unwrap()),
+        ["static: routes added: group=239.1.1.1/32 inbound=up0 outbound=lan2"]
+    );
     assert_eq!(show_routes(&mut r, t)[0].oifs, ["lan1", "lan2"]);
     let adds: Vec<_> = mrt(&out);
     assert!(
@@ -268,7 +271,10 @@ fn a_route_added_forwards_and_removed_stops() {
     assert_eq!(host(&out), vec![], "the static join is not touched");
     // And back.
     let (report, out) = reload(&mut r, t, BASE);
-    assert_eq!(changes(&report.unwrap()), ["static: routes: 1 removed"]);
+    assert_eq!(
+        changes(&report.unwrap()),
+        ["static: routes removed: group=239.1.1.1/32 inbound=up0 outbound=lan2"]
+    );
     assert_eq!(show_routes(&mut r, t)[0].oifs, ["lan1"]);
     assert_eq!(mrt(&out).len(), 1);
     assert_eq!(host(&out), vec![]);
@@ -480,8 +486,52 @@ fn a_flow_coming_in_on_a_replaced_protocols_interface_keeps_flowing() {
         "{text}\n[[static.route]]\ngroup = \"239.3.0.0/16\"\ninbound = \"up0\"\noutbound = [\"lan2\"]\n"
     );
     let (report, out) = reload(&mut r, t0, &changed);
-    assert_eq!(changes(&report.unwrap()), ["static: routes: 1 added"]);
+    assert_eq!(
+        changes(&report.unwrap()),
+        ["static: routes added: group=239.3.0.0/16 inbound=up0 outbound=lan2"]
+    );
     assert_eq!(mrt(&out), vec![], "{out:?}");
     assert_eq!(host(&out), vec![]);
     assert_eq!(show_routes(&mut r, t0).len(), 2);
+}
+
+#[test]
+fn reports_name_what_changed_as_an_operator_wrote_it() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let new = BASE.replace(
+        "name = \"lan2\"",
+        "name = \"lan2\"\nquery-interval = \"60s\"",
+    ) + "[[static.route]]\ngroup = \"239.9.0.0/16\"\ninbound = \"up0\"\noutbound = [\"lan2\"]\n";
+    let (rep, _) = reload(&mut r, t0, &new);
+    assert_eq!(
+        changes(&rep.unwrap()),
+        [
+            "static: routes added: group=239.9.0.0/16 inbound=up0 outbound=lan2",
+            "igmp lan2: query-interval: 10s -> 1m",
+            "igmp lan2: startup-query-interval: 2s 500ms -> 15s",
+        ]
+    );
+    let (rep, _) = command(
+        &mut r,
+        t0,
+        Command::EditStatic {
+            edit: Edit::RouteAdd {
+                source: Some("10.0.1.0/24".into()),
+                group: "239.5.0.0/16".into(),
+                inbound: "up0".into(),
+                outbound: vec!["lan2".into()],
+                with_members: vec![],
+            },
+        },
+    );
+    let Ok(Answer::Reload(rep)) = rep else {
+        panic!("{rep:?}")
+    };
+    assert_eq!(
+        changes(&rep),
+        [
+            "static: routes added: group=239.5.0.0/16 inbound=up0 outbound=lan2 runtime=true source=10.0.1.0/24"
+        ]
+    );
 }

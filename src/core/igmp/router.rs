@@ -1332,13 +1332,13 @@ impl IgmpRouter {
         let was_querier = self.is_querier();
         let old = std::mem::replace(&mut self.cfg, cfg);
         if old.version != self.cfg.version {
-            // Group state of one version means nothing to another: start
-            // over, with startup queries.
-            self.flush(out);
+            self.convert_groups(old.version, out);
             if was_querier && self.is_querier() {
+                // Queries of the new version, at the startup pace.
                 self.start_querier(now);
             }
-        } else {
+        }
+        {
             // Groups the new filters refuse go away at once.
             let v3 = self.cfg.version == IgmpVersion::V3;
             let gone: Vec<GroupAddr> = self
@@ -1391,6 +1391,70 @@ impl IgmpRouter {
                 self.start_querier(now);
             }
             _ => {}
+        }
+    }
+
+    /// The configured version changed from `old`: every group is carried
+    /// over as the new version's router would hold it, so no member loses
+    /// its traffic (7.3, RFC 2236 4).
+    /// - To IGMPv1/v2, which know no sources: a group becomes EXCLUDE({})
+    ///   with the latest of its timers (an INCLUDE group's longest source
+    ///   timer): every source of the group is forwarded, as such a router
+    ///   does. A v1 router forgets its IGMPv1-host timers.
+    /// - To IGMPv3 (or v1 to v2): the groups were learned from hosts of the
+    ///   old version, so each gets that version's Older Host Present timer
+    ///   for as long as its group timer runs (7.3.2): it stays in the old
+    ///   compatibility mode until a newer report refreshes it or it runs
+    ///   out, and leaves keep working.
+    ///
+    /// Pending group(-and-source) specific queries are dropped; the
+    /// startup queries of the new version refresh everything.
+    fn convert_groups(&mut self, old: IgmpVersion, out: &mut Vec<IgmpAction>) {
+        let new = self.cfg.version;
+        let groups: Vec<GroupAddr> = self.groups.keys().copied().collect();
+        for g in groups {
+            let Some(grp) = self.groups.get_mut(&g) else {
+                continue;
+            };
+            let mut before = Vec::new();
+            grp.view(g, &mut before);
+            grp.retrans = 0;
+            grp.lmq_next = None;
+            for src in grp.sources.values_mut() {
+                src.retrans = 0;
+            }
+            if new != IgmpVersion::V3 {
+                let latest = match grp.mode {
+                    FilterMode::Exclude => grp.timer,
+                    FilterMode::Include => grp.sources.values().filter_map(|s| s.timer).max(),
+                };
+                grp.mode = FilterMode::Exclude;
+                grp.timer = latest;
+                grp.sources.clear();
+                grp.mark_untracked();
+                grp.v2_host = None;
+                if new == IgmpVersion::V1 {
+                    grp.v1_host = None;
+                }
+                if grp.timer.is_none() {
+                    grp.mode = FilterMode::Include;
+                }
+            }
+            let learned_from = match old {
+                IgmpVersion::V1 => Some(IgmpVersion::V1),
+                IgmpVersion::V2 if new == IgmpVersion::V3 => Some(IgmpVersion::V2),
+                _ => None,
+            };
+            match (learned_from, grp.timer) {
+                (Some(IgmpVersion::V1), Some(t)) => {
+                    grp.v1_host = Some(grp.v1_host.map_or(t, |h| h.max(t)))
+                }
+                (Some(IgmpVersion::V2), Some(t)) => {
+                    grp.v2_host = Some(grp.v2_host.map_or(t, |h| h.max(t)))
+                }
+                _ => {}
+            }
+            self.finish_group(g, before, out);
         }
     }
 

@@ -4,15 +4,15 @@
 //! What changes:
 //! - `[global]`: the idle time of forwarding entries takes effect at once,
 //!   and so does `log-level` (the daemon changes its filter, unless
-//!   `--log-level` or `RUST_LOG` chose it); the table, control socket and
-//!   pid file only at the next restart (the running values stay, and the
-//!   report says so).
+//!   `--log-level` or `RUST_LOG` chose it); the table, control socket,
+//!   pid file and metrics address only at the next restart (the running
+//!   values stay, and the report says so).
 //! - Interfaces the configuration starts or stops naming start or stop
 //!   (stopping runs the ownership sequence for their owner).
 //! - IGMP switched on or off on an interface starts or stops there; changed
 //!   IGMP settings reach the interface's IGMP as a new configuration
-//!   (learned groups stay; what new filters or limits refuse goes, and is
-//!   logged).
+//!   (learned groups stay, a new version converts them; what new filters
+//!   or limits refuse goes, and is logged).
 //! - A protocol section that appears is started, one that goes is stopped
 //!   (its interfaces released), one that changed is replaced by an instance
 //!   built on the new section: the old one releases its interfaces and the
@@ -151,6 +151,7 @@ impl Router {
             ("table", g.0.table != g.1.table),
             ("control-socket", g.0.control_socket != g.1.control_socket),
             ("pid-file", g.0.pid_file != g.1.pid_file),
+            ("metrics-listen", g.0.metrics_listen != g.1.metrics_listen),
         ] {
             if differs {
                 change(
@@ -162,6 +163,7 @@ impl Router {
         new.global.table = self.cfg.global.table;
         new.global.control_socket = self.cfg.global.control_socket.clone();
         new.global.pid_file = self.cfg.global.pid_file.clone();
+        new.global.metrics_listen = self.cfg.global.metrics_listen;
         for c in json_changes(&to_json(&self.cfg.global), &to_json(&new.global)) {
             change("global", c);
         }
@@ -407,7 +409,7 @@ fn json_changes(old: &Value, new: &Value) -> Vec<String> {
         return if old == new {
             Vec::new()
         } else {
-            vec![format!("{old} -> {new}")]
+            vec![format!("{} -> {}", brief(old), brief(new))]
         };
     };
     let keys: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
@@ -423,19 +425,64 @@ fn json_changes(old: &Value, new: &Value) -> Vec<String> {
         let key = k.replace('_', "-");
         match (a.as_array(), b.as_array()) {
             (Some(x), Some(y)) if !x.is_empty() || !y.is_empty() => {
-                let added = y.iter().filter(|e| !x.contains(e)).count();
-                let removed = x.iter().filter(|e| !y.contains(e)).count();
-                out.push(match (added, removed) {
-                    (0, 0) => format!("{key}: reordered"),
-                    (a, 0) => format!("{key}: {a} added"),
-                    (0, r) => format!("{key}: {r} removed"),
-                    (a, r) => format!("{key}: {a} added, {r} removed"),
-                });
+                let added: Vec<&Value> = y.iter().filter(|e| !x.contains(e)).collect();
+                let removed: Vec<&Value> = x.iter().filter(|e| !y.contains(e)).collect();
+                if added.is_empty() && removed.is_empty() {
+                    out.push(format!("{key}: reordered"));
+                }
+                // Each element while they are few; a count beyond.
+                for (what, list) in [("removed", removed), ("added", added)] {
+                    if list.len() > LISTED {
+                        out.push(format!("{key}: {} {what}", list.len()));
+                    } else {
+                        out.extend(list.iter().map(|e| format!("{key} {what}: {}", brief(e))));
+                    }
+                }
             }
-            _ => out.push(format!("{key}: {a} -> {b}")),
+            _ => out.push(format!("{key}: {} -> {}", brief(a), brief(b))),
         }
     }
     out
+}
+
+/// Up to this many added or removed list elements are named one by one.
+const LISTED: usize = 8;
+
+/// A value as an operator reads it: strings bare, lists comma-separated,
+/// objects as `key=value` without their empty fields.
+fn brief(v: &Value) -> String {
+    match v {
+        Value::Null => "none".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a
+            .iter()
+            .map(|e| {
+                let b = brief(e);
+                if b.contains(' ') { format!("({b})") } else { b }
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::Object(m) => {
+            let fields: Vec<(&String, &Value)> = m
+                .iter()
+                .filter(|(_, v)| {
+                    !(v.is_null()
+                        || v == &&Value::Bool(false)
+                        || v.as_array().is_some_and(|a| a.is_empty()))
+                })
+                .collect();
+            match fields[..] {
+                // `{ name = "eth3" }` reads as eth3.
+                [(_, v)] if !v.is_object() && !v.is_array() => brief(v),
+                _ => fields
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", k.replace('_', "-"), brief(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            }
+        }
+        other => other.to_string(),
+    }
 }
 
 // ===== tests =====
@@ -452,10 +499,35 @@ mod tests {
         assert_eq!(
             json_changes(&old, &new),
             [
-                "query-interval: \"10s\" -> \"20s\"",
-                "routes: 2 added, 1 removed"
+                "query-interval: 10s -> 20s",
+                "routes removed: 1",
+                "routes added: 3",
+                "routes added: 4",
             ]
         );
         assert!(json_changes(&old, &old).is_empty());
+        let many: Vec<u32> = (0..20).collect();
+        assert_eq!(
+            json_changes(&json!({"routes": []}), &json!({ "routes": many })),
+            ["routes: 20 added"]
+        );
+    }
+
+    #[test]
+    fn values_read_as_written() {
+        let route = json!({"source": null, "group": "239.1.0.0/16", "inbound": "up0",
+            "outbound": [{"name": "lan1"}, {"name": "lan2"}], "with_members": [], "runtime": false});
+        assert_eq!(
+            brief(&route),
+            "group=239.1.0.0/16 inbound=up0 outbound=lan1,lan2"
+        );
+        let outbound = json!({"outbound": [{"name": "lan1", "only_with_members": false},
+            {"name": "lan2", "only_with_members": true}]});
+        assert_eq!(
+            brief(&outbound),
+            "outbound=lan1,(name=lan2 only-with-members=true)"
+        );
+        assert_eq!(brief(&json!(null)), "none");
+        assert_eq!(brief(&json!(7)), "7");
     }
 }
