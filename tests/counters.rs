@@ -225,8 +225,21 @@ fn the_metrics_view_agrees_with_the_show_views() {
 fn the_drop_reasons_are_complete() {
     let root = env!("CARGO_MANIFEST_DIR");
     let mut found = BTreeSet::new();
-    for file in ["src/core/igmp/router.rs", "src/core/igmp/packet.rs"] {
-        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
+    // Every source file of the IGMP code.
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(format!("{root}/src/core/igmp"))];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
         // `stats.drop("reason")` in the router, `=> "reason"` in
         // DecodeError::reason.
         for part in text.split(".drop(\"").skip(1) {
