@@ -62,7 +62,7 @@ fn counters(r: &mut Router, t: Instant, interface: Option<&str>) -> Result<Count
         interface: interface.map(str::to_owned),
     };
     command(r, t, c).0.map(|a| match a {
-        Answer::AllCounters(v) => v,
+        Answer::AllCounters(v) => *v,
         other => panic!("{other:?}"),
     })
 }

@@ -61,9 +61,10 @@ pub enum Answer {
     Groups(Vec<GroupView>),
     Routes(Vec<RouteView>),
     Protocols(Vec<ProtocolView>),
-    Counters(CounterView),
+    // Boxed: the largest answers would make every output as large.
+    Counters(Box<CounterView>),
     Owner(OwnerView),
     Reload(ReloadReport),
-    Config(ConfigView),
-    AllCounters(CountersView),
+    Config(Box<ConfigView>),
+    AllCounters(Box<CountersView>),
 }

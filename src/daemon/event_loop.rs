@@ -987,7 +987,7 @@ fn vif_counters(io: &Io, vif: VifIndex) -> Option<VifCounters> {
 /// `ping`: version, pid, and the router's and the I/O layer's counters.
 async fn ping(router: &mut Driver, io: &mut Io) -> Reply {
     let counters = match ask(router, io, Command::ShowCounters).await {
-        Ok(Answer::Counters(c)) => c,
+        Ok(Answer::Counters(c)) => *c,
         Ok(_) => return Reply::err("mgmd answered ping with something else"),
         Err(reply) => return reply,
     };
@@ -1013,7 +1013,7 @@ async fn ping(router: &mut Driver, io: &mut Io) -> Reply {
 /// counters and each VIF's kernel counters.
 async fn show_counters(router: &mut Driver, io: &mut Io, interface: Option<String>) -> Reply {
     let view = match ask(router, io, Command::ShowAllCounters { interface }).await {
-        Ok(Answer::AllCounters(v)) => v,
+        Ok(Answer::AllCounters(v)) => *v,
         Ok(_) => return Reply::err("mgmd answered show counters with something else"),
         Err(reply) => return reply,
     };

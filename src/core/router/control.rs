@@ -16,7 +16,7 @@ impl Router {
             Command::ShowGroups => Ok(Answer::Groups(self.show_groups(now))),
             Command::ShowRoutes => Ok(Answer::Routes(self.show_routes(now))),
             Command::ShowProtocols => Ok(Answer::Protocols(self.show_protocols(now))),
-            Command::ShowCounters => Ok(Answer::Counters(self.counters)),
+            Command::ShowCounters => Ok(Answer::Counters(Box::new(self.counters))),
             Command::Take {
                 interface,
                 protocol,
@@ -34,7 +34,7 @@ impl Router {
             Command::ShowConfig => Ok(self.show_config()),
             Command::ShowAllCounters { interface } => self
                 .show_all_counters(interface.as_deref())
-                .map(Answer::AllCounters),
+                .map(|v| Answer::AllCounters(Box::new(v))),
         }
     }
 

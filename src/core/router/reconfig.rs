@@ -99,10 +99,10 @@ impl Router {
 
     /// `mgmctl show config`.
     pub(super) fn show_config(&self) -> Answer {
-        Answer::Config(ConfigView {
+        Answer::Config(Box::new(ConfigView {
             config: serde_json::to_value(&self.cfg).unwrap_or_default(),
             runtime_edits: self.runtime_edits.iter().map(Edit::to_toml).collect(),
-        })
+        }))
     }
 
     /// The running configuration with `edit` applied to `[static]`.
