@@ -535,3 +535,65 @@ fn reports_name_what_changed_as_an_operator_wrote_it() {
         ]
     );
 }
+
+/// A replaced protocol hands its interfaces to its successor without
+/// telling (or counting) ownership moves; an interface the new section no
+/// longer gives it is told as the release it is.
+#[test]
+fn a_replaced_protocol_moves_no_interface_it_keeps() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let moves = |r: &mut Router| match command(r, t0, Command::ShowCounters).0 {
+        Ok(Answer::Counters(c)) => c.ownership_moves,
+        other => panic!("{other:?}"),
+    };
+    let ownership_events = |out: &[Output]| -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Event(
+                    e @ (Event::OwnershipStarted { .. } | Event::OwnershipComplete { .. }),
+                ) => Some(e.to_string()),
+                Output::Event(Event::Effect(e)) if e.is_ownership_step() => Some(format!("{e:?}")),
+                _ => None,
+            })
+            .collect()
+    };
+    let before = moves(&mut r);
+    let added = BASE.to_owned()
+        + "[[static.route]]\ngroup = \"239.9.0.0/16\"\ninbound = \"up0\"\noutbound = [\"lan2\"]\n";
+    let (rep, out) = reload(&mut r, t0, &added);
+    rep.unwrap();
+    assert!(
+        ownership_events(&out).is_empty(),
+        "{:?}",
+        ownership_events(&out)
+    );
+    assert_eq!(moves(&mut r), before);
+    let (_, out) = command(
+        &mut r,
+        t0,
+        Command::EditStatic {
+            edit: Edit::RouteDel {
+                source: None,
+                group: "239.9.0.0/16".into(),
+            },
+        },
+    );
+    assert!(
+        ownership_events(&out).is_empty(),
+        "{:?}",
+        ownership_events(&out)
+    );
+    assert_eq!(moves(&mut r), before);
+    // lan2 is no longer static's: one release, told and counted.
+    let fewer = BASE.replace("interfaces = [\"up0\", \"lan2\"]", "interfaces = [\"up0\"]");
+    let (rep, out) = reload(&mut r, t0, &fewer);
+    rep.unwrap();
+    let told = ownership_events(&out);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].contains("lan2") && told[0].contains("static"),
+        "{told:?}"
+    );
+    assert_eq!(moves(&mut r), before + 1);
+}

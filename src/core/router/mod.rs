@@ -80,6 +80,10 @@ pub struct Router {
     counters: CounterView,
     /// Runtime edits since the last reload (for `show config`).
     runtime_edits: Vec<crate::core::protocol::static_routes::Edit>,
+    /// A protocol instance is handing its interfaces to its successor (a
+    /// reload replaced it): the sequences it runs are not told step by
+    /// step nor counted; the reload tells what changed (D13).
+    handover: bool,
     out: Vec<Output>,
 }
 
@@ -104,6 +108,7 @@ impl Router {
             restore: None,
             counters: CounterView::default(),
             runtime_edits: Vec::new(),
+            handover: false,
             out: Vec::new(),
         };
         for proto in protocols {

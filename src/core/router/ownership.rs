@@ -42,11 +42,13 @@ impl Router {
         };
         let interface = self.iface_ref(ifindex);
         let protocol = self.proto_name(id);
-        self.emit(Event::OwnershipStarted {
-            interface,
-            protocol,
-            op,
-        });
+        if !self.handover {
+            self.emit(Event::OwnershipStarted {
+                interface,
+                protocol,
+                op,
+            });
+        }
         self.process_effects(now, effects);
         let ev = match op {
             OwnerOp::Take => ProtoEvent::InterfaceTaken { ifindex },
@@ -54,12 +56,14 @@ impl Router {
         };
         self.deliver(now, id, ev);
         self.redecide(now, redecide);
-        self.counters.ownership_moves += 1;
-        self.emit(Event::OwnershipComplete {
-            interface,
-            protocol,
-            op,
-        });
+        if !self.handover {
+            self.counters.ownership_moves += 1;
+            self.emit(Event::OwnershipComplete {
+                interface,
+                protocol,
+                op,
+            });
+        }
         Ok(())
     }
 
@@ -75,8 +79,10 @@ impl Router {
                 self.emit(Event::EffectLoop);
                 return;
             }
-            let named = self.named(&effect);
-            self.emit(Event::Effect(named));
+            if !(self.handover && effect.is_ownership_step()) {
+                let named = self.named(&effect);
+                self.emit(Event::Effect(named));
+            }
             let more = match effect {
                 Effect::EnableIgmp { ifindex } => self.igmp_readd(ifindex),
                 Effect::JoinAlert {

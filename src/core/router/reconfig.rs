@@ -174,7 +174,11 @@ impl Router {
             self.flows.recompute_idle_deadline(&self.cfg);
         }
 
-        // Protocols: gone, replaced, new.
+        // Protocols: gone, replaced, new. A replaced one hands its
+        // interfaces to its successor quietly; what really changed owner
+        // is told once the successors took theirs back.
+        let owners_before = self.owners_by_name();
+        let mut replaced: BTreeSet<&'static str> = BTreeSet::new();
         let mut taken_back: Vec<(ProtoId, Vec<IfIndex>)> = Vec::new();
         for kind in PROTOCOLS {
             let (o, n) = (
@@ -185,6 +189,10 @@ impl Router {
                 (None, None) => {}
                 (Some(o), Some(n)) if o.same_as(n.as_ref()) => {}
                 (Some(o), n) => {
+                    self.handover = n.is_some();
+                    if self.handover {
+                        replaced.insert(kind.name);
+                    }
                     let owned = self.stop_protocol(now, kind.name);
                     match n {
                         None => change(kind.name, "removed".to_owned()),
@@ -212,6 +220,7 @@ impl Router {
                             }
                         }
                     }
+                    self.handover = false;
                 }
                 (None, Some(n)) => {
                     change(kind.name, "added".to_owned());
@@ -219,6 +228,7 @@ impl Router {
                 }
             }
         }
+        self.handover = true;
         for (id, ifaces) in taken_back {
             for ifindex in ifaces {
                 if self.routing_owner(ifindex).is_none() {
@@ -226,6 +236,8 @@ impl Router {
                 }
             }
         }
+        self.handover = false;
+        self.tell_handovers(&owners_before, &replaced);
 
         // Interfaces: started, stopped, IGMP on, off, changed.
         let mut names: BTreeSet<String> = BTreeSet::new();
@@ -374,6 +386,49 @@ impl Router {
         }
         self.protocols.retain(|p| p.id != id);
         owned
+    }
+
+    /// Each interface's routing owner, by protocol name.
+    fn owners_by_name(&self) -> Vec<(IfIndex, Option<&'static str>)> {
+        self.mgm
+            .interfaces()
+            .map(|(i, info)| (i, info.owner.map(|p| self.proto_name(p))))
+            .collect()
+    }
+
+    /// After replaced protocols handed their interfaces over quietly: the
+    /// interfaces that did change owner (one a new section no longer
+    /// gives its protocol, say) are told and counted as any move.
+    fn tell_handovers(
+        &mut self,
+        before: &[(IfIndex, Option<&'static str>)],
+        replaced: &BTreeSet<&'static str>,
+    ) {
+        if replaced.is_empty() {
+            return;
+        }
+        let after = self.owners_by_name();
+        for (ifindex, old) in before {
+            let new = after
+                .iter()
+                .find(|(i, _)| i == ifindex)
+                .and_then(|(_, o)| *o);
+            let concerned = |o: Option<&str>| o.is_some_and(|n| replaced.contains(n));
+            if *old == new || !(concerned(*old) || concerned(new)) {
+                continue;
+            }
+            let interface = self.iface_ref(*ifindex);
+            for (op, name) in [(OwnerOp::Release, *old), (OwnerOp::Take, new)] {
+                if let Some(protocol) = name {
+                    self.counters.ownership_moves += 1;
+                    self.emit(Event::OwnershipComplete {
+                        interface,
+                        protocol,
+                        op,
+                    });
+                }
+            }
+        }
     }
 
     /// An ownership change asked for by the configuration.
