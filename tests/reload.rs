@@ -597,3 +597,43 @@ fn a_replaced_protocol_moves_no_interface_it_keeps() {
     );
     assert_eq!(moves(&mut r), before + 1);
 }
+
+/// A runtime edit is warned about as the same lines in the file would be.
+#[test]
+fn a_useless_runtime_edit_is_warned_about() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let (rep, _) = command(
+        &mut r,
+        t0,
+        Command::EditStatic {
+            edit: Edit::RouteAdd {
+                source: None,
+                group: "224.0.0.5".into(),
+                inbound: "up0".into(),
+                outbound: vec!["lan2".into()],
+                with_members: vec![],
+            },
+        },
+    );
+    let Ok(Answer::Reload(rep)) = rep else {
+        panic!("{rep:?}")
+    };
+    assert_eq!(rep.warnings.len(), 1, "{rep:?}");
+    assert!(rep.warnings[0].contains("link-local"), "{rep:?}");
+    let (rep, _) = command(
+        &mut r,
+        t0,
+        Command::EditStatic {
+            edit: Edit::Join {
+                interface: "up0".into(),
+                group: "239.8.8.8".into(),
+                source: None,
+            },
+        },
+    );
+    let Ok(Answer::Reload(rep)) = rep else {
+        panic!("{rep:?}")
+    };
+    assert!(rep.warnings.is_empty(), "{rep:?}");
+}

@@ -132,6 +132,9 @@ pub enum Event {
         /// What applied it: "reload" or "runtime edit".
         how: &'static str,
         changes: Vec<ConfigChange>,
+        /// What the new configuration does that does nothing useful.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
     },
     /// A configuration was refused; the running one stays.
     ConfigRefused {
@@ -214,6 +217,7 @@ impl Event {
             | Event::SnapshotIgnored { .. }
             | Event::ManagerError { .. }
             | Event::ConfigRefused { .. } => Severity::Warn,
+            Event::ConfigApplied { warnings, .. } if !warnings.is_empty() => Severity::Warn,
             Event::EffectLoop => Severity::Error,
             _ => Severity::Info,
         }
@@ -296,16 +300,24 @@ impl fmt::Display for Event {
                 "no VIF for {interface}: the kernel allows {limit} per table; it is not forwarded"
             ),
             Event::ManagerError { context, error } => write!(f, "{context}: {error}"),
-            Event::ConfigApplied { how, changes } if changes.is_empty() => {
-                write!(f, "{how}: the configuration is unchanged")
-            }
-            Event::ConfigApplied { how, changes } => {
-                write!(f, "{how}: {} change(s): ", changes.len())?;
-                for (i, c) in changes.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
+            Event::ConfigApplied {
+                how,
+                changes,
+                warnings,
+            } => {
+                if changes.is_empty() {
+                    write!(f, "{how}: the configuration is unchanged")?;
+                } else {
+                    write!(f, "{how}: {} change(s): ", changes.len())?;
+                    for (i, c) in changes.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str("; ")?;
+                        }
+                        write!(f, "{}: {}", c.section, c.change)?;
                     }
-                    write!(f, "{}: {}", c.section, c.change)?;
+                }
+                for w in warnings {
+                    write!(f, "; warning: {w}")?;
                 }
                 Ok(())
             }

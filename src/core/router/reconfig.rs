@@ -70,6 +70,7 @@ impl Router {
         self.emit(Event::ConfigApplied {
             how: "reload",
             changes: report.changes.clone(),
+            warnings: report.warnings.clone(),
         });
         Ok(Answer::Reload(report))
     }
@@ -88,11 +89,13 @@ impl Router {
                 return Err(error);
             }
         };
-        let report = self.apply_config(now, cfg);
+        let mut report = self.apply_config(now, cfg);
+        report.warnings.extend(edit.warnings());
         self.runtime_edits.push(edit);
         self.emit(Event::ConfigApplied {
             how: "runtime edit",
             changes: report.changes.clone(),
+            warnings: report.warnings.clone(),
         });
         Ok(Answer::Reload(report))
     }

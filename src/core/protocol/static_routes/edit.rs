@@ -176,12 +176,36 @@ impl StaticConfig {
     }
 }
 
+impl Edit {
+    /// What the edit does that does nothing useful (a route or join for a
+    /// link-local group), as `--check` would warn of it in the file.
+    pub fn warnings(&self) -> Vec<String> {
+        if matches!(self, Edit::RouteDel { .. } | Edit::Leave { .. }) {
+            return Vec::new();
+        }
+        let text = format!("{SNIPPET_HEAD}{}", self.to_toml());
+        match Config::parse(&text, "edit") {
+            // The head's own lines are not the edit's.
+            Ok(cfg) => cfg
+                .warnings
+                .into_iter()
+                .filter(|w| w.at.line > SNIPPET_HEAD.lines().count())
+                .map(|w| w.message)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// What an edit is read after: an empty `[static]`.
+const SNIPPET_HEAD: &str = "[static]\ninterfaces = []\n";
+
 // ===== helper functions =====
 
 /// Reads the edit back through the file's validation. Errors lose their
 /// position in the snippet: the edit is the position.
 fn parse_snippet(edit: &Edit) -> Result<StaticConfig, String> {
-    let text = format!("[static]\ninterfaces = []\n{}", edit.to_toml());
+    let text = format!("{SNIPPET_HEAD}{}", edit.to_toml());
     let cfg = Config::parse(&text, "edit").map_err(|e| e.message())?;
     cfg.protocol::<StaticConfig>()
         .cloned()
