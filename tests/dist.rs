@@ -149,6 +149,9 @@ fn the_units_start_the_packaged_binary_with_the_packaged_config() {
         assert!(exec.starts_with("/usr/sbin/mgmd "), "{exec}");
         assert!(exec.contains(&format!("-c {config}")), "{exec}");
         assert!(unit.contains("\nType=notify\n"));
-        assert!(unit.contains("\nExecReload=/bin/kill -HUP $MAINPID\n"));
+        // systemctl reload waits for the outcome, on the same file.
+        assert!(unit.contains(&format!(
+            "\nExecReload=/usr/sbin/mgmctl -c {config} reload\n"
+        )));
     }
 }

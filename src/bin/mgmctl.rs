@@ -55,10 +55,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Error> {
-    let socket = args
-        .socket
-        .clone()
-        .unwrap_or_else(|| mgmd::config::default_control_socket(args.table));
+    let socket = mgmd::cli::mgmctl::control_socket(args).map_err(|message| Error {
+        failure: Failure::Refused,
+        message,
+    })?;
     let mut client = Client::connect(&socket)?;
     let request = match &args.cmd {
         Cmd::Show { what } => match what {

@@ -1,7 +1,7 @@
 //! The control tool's command line and exit codes.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
@@ -23,10 +23,13 @@ EXIT STATUS:
 FILES:
     /run/mgmd/mgmd.sock      the default control socket
     /run/mgmd/mgmd-N.sock    the control socket of the mgmd on table N (-t N)
+    -c FILE                  the control socket of the mgmd running on FILE
+                             (its global.control-socket, or its table's)
 
 EXAMPLES:
     mgmctl show interfaces
     mgmctl -t 10 --json show routes
+    mgmctl -c /etc/mgmd/vrf10.toml reload
     mgmctl show counters lan1
     mgmctl take eth1 static
     mgmctl reload
@@ -56,8 +59,13 @@ pub struct Args {
     pub socket: Option<PathBuf>,
     /// Talk to the mgmd running on multicast routing table N (its default
     /// control socket).
-    #[arg(short = 't', long, value_name = "N")]
+    #[arg(short = 't', long, value_name = "N", conflicts_with = "config")]
     pub table: Option<u32>,
+    /// Talk to the mgmd that runs on configuration FILE: its control
+    /// socket is the one FILE names (global.control-socket), or its
+    /// table's default.
+    #[arg(short = 'c', long, value_name = "FILE", conflicts_with = "socket")]
+    pub config: Option<PathBuf>,
     /// Print JSON instead of tables (errors as {"error": "..."}).
     #[arg(long, global = true)]
     pub json: bool,
@@ -207,6 +215,44 @@ impl Failure {
     }
 }
 
+// ===== the control socket =====
+
+/// The control socket `args` name: `-s`, the one of the configuration
+/// `-c` names, or the default (of table `-t`). A file mgmd would refuse
+/// still names its socket when its `[global]` can be read, so that the
+/// daemon is asked (and says why it refuses); a file that is not TOML at
+/// all names none: the error is the file's.
+pub fn control_socket(args: &Args) -> Result<PathBuf, String> {
+    if let Some(s) = &args.socket {
+        return Ok(s.clone());
+    }
+    let Some(path) = &args.config else {
+        return Ok(crate::config::default_control_socket(args.table));
+    };
+    match crate::config::Config::load(path) {
+        Ok(cfg) => Ok(cfg.global.control_socket),
+        Err(e) => socket_named_in(path).ok_or_else(|| {
+            format!("{e} (mgmd was not asked: the file does not say where its control socket is)")
+        }),
+    }
+}
+
+/// `[global]`'s control socket (or its table's default) read from a file
+/// without checking the rest.
+fn socket_named_in(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let doc: toml::Table = toml::from_str(&text).ok()?;
+    let global = doc.get("global").and_then(|g| g.as_table());
+    if let Some(s) = global.and_then(|g| g.get("control-socket")) {
+        return s.as_str().map(PathBuf::from);
+    }
+    let table = match global.and_then(|g| g.get("table")) {
+        None => None,
+        Some(t) => Some(u32::try_from(t.as_integer()?).ok()?),
+    };
+    Some(crate::config::default_control_socket(table))
+}
+
 // ===== tests =====
 
 #[cfg(test)]
@@ -226,6 +272,42 @@ mod tests {
         let a = Args::try_parse_from(["mgmctl", "-s", "/run/x.sock", "ping"]).unwrap();
         assert_eq!(a.socket, Some(PathBuf::from("/run/x.sock")));
         assert!(Args::try_parse_from(["mgmctl", "-s", "/run/x.sock", "-t", "10", "ping"]).is_err());
+    }
+
+    #[test]
+    fn the_socket_of_a_configuration_file() {
+        let dir = std::env::temp_dir().join(format!("mgmctl-c-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = |text: &str| {
+            let path = dir.join("m.toml");
+            std::fs::write(&path, text).unwrap();
+            let a =
+                Args::try_parse_from(["mgmctl", "-c", path.to_str().unwrap(), "reload"]).unwrap();
+            control_socket(&a)
+        };
+        assert_eq!(socket(""), Ok(PathBuf::from("/run/mgmd/mgmd.sock")));
+        assert_eq!(
+            socket("[global]\ntable = 10\n"),
+            Ok(PathBuf::from("/run/mgmd/mgmd-10.sock"))
+        );
+        assert_eq!(
+            socket("[global]\ncontrol-socket = \"/run/x.sock\"\n"),
+            Ok(PathBuf::from("/run/x.sock"))
+        );
+        // Refused by mgmd, but its socket is still known: mgmd is asked.
+        assert_eq!(
+            socket("[global]\ntable = 10\n[igmp]\nrobustness = 9\n"),
+            Ok(PathBuf::from("/run/mgmd/mgmd-10.sock"))
+        );
+        // Not TOML: the file's error, with its position.
+        let e = socket("[global\ntable = 10\n").unwrap_err();
+        assert!(
+            e.contains("m.toml:1:") && e.contains("was not asked"),
+            "{e}"
+        );
+        assert!(Args::try_parse_from(["mgmctl", "-c", "x", "-t", "1", "ping"]).is_err());
+        assert!(Args::try_parse_from(["mgmctl", "-c", "x", "-s", "y", "ping"]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
