@@ -34,6 +34,23 @@ grep -q "nosuchprotocol" "$TOPO_DIR/out" || fail "the refusal does not name the 
 expect 3 mgmctl --json take lan1 nosuchprotocol
 json_get "$TOPO_DIR/out" 'd["error"]' | grep -q . || fail "no {\"error\": ...} with --json"
 
+say "-c FILE: the socket the file names; a refused file is mgmd's answer, 3"
+grep -q '^\[global\]' "$TOPO_DIR/mgmd.toml" || fail "the test's file has no [global]"
+sed "s|^\[global\]|[global]\ncontrol-socket = \"$MGMD_SOCK\"|" "$TOPO_DIR/mgmd.toml" >"$TOPO_DIR/named.toml"
+expect 0 "$MGMCTL" -c "$TOPO_DIR/named.toml" ping
+# mgmd reloads the file it runs on: break both.
+cp "$TOPO_DIR/mgmd.toml" "$TOPO_DIR/good.toml"
+for f in named mgmd; do
+    printf '[[interface]]\nname = "an-interface-name-too-long"\n' >>"$TOPO_DIR/$f.toml"
+done
+expect 3 "$MGMCTL" -c "$TOPO_DIR/named.toml" reload
+grep -q "mgmd.toml:[0-9]*:[0-9]*: name: interface name" "$TOPO_DIR/out" || fail "no position from mgmd: $(cat "$TOPO_DIR/out")"
+grep -q "reload refused.*mgmd.toml" "$TOPO_DIR/mgmd.log" || fail "mgmd did not log the refused reload"
+cp "$TOPO_DIR/good.toml" "$TOPO_DIR/mgmd.toml"
+printf '[global\n' >"$TOPO_DIR/broken.toml"
+expect 3 "$MGMCTL" -c "$TOPO_DIR/broken.toml" reload
+grep -q "was not asked" "$TOPO_DIR/out" || fail "$(cat "$TOPO_DIR/out")"
+
 say "not running: 4 (no socket; a socket nobody listens on)"
 expect 4 "$MGMCTL" -s "$TOPO_DIR/none.sock" ping
 python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$TOPO_DIR/stale.sock"
