@@ -36,7 +36,8 @@
 //! rooms as `static_routes/` and `proxy/`:
 //!
 //! 1. `config.rs`: the section's raw form (serde, `deny_unknown_fields`,
-//!    values `Spanned`), its validation into a config type implementing
+//!    values `Spanned`), its validation into a config type (`Serialize`,
+//!    `PartialEq`: comparing and printing it come with that) implementing
 //!    [`registry::ProtocolConfig`] (errors through [`crate::config::Checker`],
 //!    so they carry the file, line and column), the [`crate::config::InterfaceUse`]s
 //!    it reports (which interfaces it claims and owns, and what it needs of

@@ -29,8 +29,9 @@ pub struct ParsedSection {
     pub uses: Vec<InterfaceUse>,
 }
 
-/// The validated configuration of one protocol.
-pub trait ProtocolConfig: fmt::Debug + Send + Sync + Any {
+/// The validated configuration of one protocol. What every configuration
+/// does alike (compare, print, downcast) comes with [`ConfigData`].
+pub trait ProtocolConfig: fmt::Debug + Send + Sync + ConfigData {
     /// The protocol's (and the section's) name.
     fn name(&self) -> &'static str;
 
@@ -40,7 +41,11 @@ pub trait ProtocolConfig: fmt::Debug + Send + Sync + Any {
 
     /// A protocol instance running this configuration.
     fn build(&self) -> Box<dyn RoutingProtocol>;
+}
 
+/// What a protocol configuration is as data; implemented for every
+/// `Serialize + PartialEq` type, so a protocol writes none of it.
+pub trait ConfigData: Any {
     /// Whether `other` is the same configuration.
     fn same_as(&self, other: &dyn ProtocolConfig) -> bool;
 
@@ -48,6 +53,20 @@ pub trait ProtocolConfig: fmt::Debug + Send + Sync + Any {
     fn to_json(&self) -> serde_json::Value;
 
     fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: serde::Serialize + PartialEq + Any> ConfigData for T {
+    fn same_as(&self, other: &dyn ProtocolConfig) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// The protocol whose section is called `name`.
@@ -61,9 +80,4 @@ pub fn position(name: &str) -> usize {
         .iter()
         .position(|k| k.name == name)
         .unwrap_or(PROTOCOLS.len())
-}
-
-/// [`ProtocolConfig::same_as`] for a config type with `PartialEq`.
-pub fn same<T: PartialEq + 'static>(mine: &T, other: &dyn ProtocolConfig) -> bool {
-    other.as_any().downcast_ref::<T>() == Some(mine)
 }

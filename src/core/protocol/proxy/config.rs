@@ -1,7 +1,6 @@
 //! The `[proxy]` section: its raw form, its validation and the validated
 //! [`ProxyConfig`].
 
-use std::any::Any;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use toml::de::DeValue;
 use crate::config::raw::SpStr;
 use crate::config::{Checker, ConfigError, GroupFilter, GroupRange, IgmpUse, InterfaceUse};
 use crate::core::protocol::RoutingProtocol;
-use crate::core::protocol::registry::{self, ParsedSection, ProtocolConfig, ProtocolKind};
+use crate::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind};
 
 /// The section name and the protocol's name.
 pub const NAME: &str = "proxy";
@@ -57,18 +56,6 @@ impl ProtocolConfig for ProxyConfig {
 
     fn build(&self) -> Box<dyn RoutingProtocol> {
         Box::new(super::Proxy::new(self.clone()))
-    }
-
-    fn same_as(&self, other: &dyn ProtocolConfig) -> bool {
-        registry::same(self, other)
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -1,7 +1,6 @@
 //! The `[static]` section: its raw form, its validation and the validated
 //! [`StaticConfig`].
 
-use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -17,7 +16,7 @@ use toml::de::DeValue;
 use crate::config::raw::SpStr;
 use crate::config::{Checker, ConfigError, GroupRange, IgmpUse, InterfaceUse};
 use crate::core::protocol::RoutingProtocol;
-use crate::core::protocol::registry::{self, ParsedSection, ProtocolConfig, ProtocolKind};
+use crate::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind};
 use crate::core::types::GroupAddr;
 
 /// The section name and the protocol's name.
@@ -85,18 +84,6 @@ impl ProtocolConfig for StaticConfig {
 
     fn build(&self) -> Box<dyn RoutingProtocol> {
         Box::new(super::StaticRoutes::new(self.clone()))
-    }
-
-    fn same_as(&self, other: &dyn ProtocolConfig) -> bool {
-        registry::same(self, other)
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
