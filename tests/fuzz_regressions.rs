@@ -1,6 +1,14 @@
 //! Regression tests for what fuzzing (`scripts/fuzz.sh`) found, one per
 //! finding, each with the input that showed it.
 
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use mgmd::config::Config;
+use mgmd::core::iface::LinkFact;
+use mgmd::core::mroute::MrtAction;
+use mgmd::core::router::{Input, Output, Router};
+use mgmd::core::types::{IfIndex, VifIndex};
 use mgmd::ctl::proto::{EventRecord, Reply};
 use serde_json::json;
 
@@ -28,5 +36,57 @@ fn reply_and_event_floats_survive_the_round_trip() {
             ev,
             "{line}"
         );
+    }
+}
+
+/// `netlink` target: a link dump is not atomic, so a rename during it can
+/// list two links under one name. The interface table keeps one of them;
+/// the router took the other for deleted and forgot its VIF, which the
+/// kernel still had, and then added a VIF over it (`EADDRINUSE`).
+#[test]
+fn a_dump_with_one_name_twice_keeps_the_vif_table_consistent() {
+    let cfg = Config::parse("[[interface]]\nname = \"lan1\"\n", "t.toml").unwrap();
+    let t0 = Instant::now();
+    let mut r = Router::new(cfg, t0);
+    let mut kernel = KernelVifs::default();
+    let lan1 = |i| LinkFact::up(IfIndex(i), "lan1");
+    kernel.apply(&r.handle(t0, Input::Link(lan1(4))));
+    kernel.apply(&r.handle(t0, Input::Link(lan1(5))));
+    kernel.apply(&r.handle(
+        t0,
+        Input::Snapshot {
+            links: vec![lan1(4), lan1(5)],
+            addrs: vec![],
+        },
+    ));
+    // Both devices exist: whichever one the table keeps has the one VIF.
+    let kept = r.ifaces().by_name("lan1").unwrap().ifindex;
+    assert_eq!(
+        kernel.vifs.values().copied().collect::<Vec<_>>(),
+        vec![kept]
+    );
+}
+
+/// The kernel's VIF table, as a router's outputs change it; refuses what
+/// the kernel refuses.
+#[derive(Default)]
+struct KernelVifs {
+    vifs: BTreeMap<VifIndex, IfIndex>,
+}
+
+impl KernelVifs {
+    fn apply(&mut self, out: &[Output]) {
+        for o in out {
+            match o {
+                Output::Mrt(MrtAction::AddVif { vif, ifindex }) => {
+                    assert!(!self.vifs.contains_key(vif), "{vif:?} is in use");
+                    self.vifs.insert(*vif, *ifindex);
+                }
+                Output::Mrt(MrtAction::DelVif { vif, ifindex }) => {
+                    assert_eq!(self.vifs.remove(vif), Some(*ifindex), "del {vif:?}");
+                }
+                _ => {}
+            }
+        }
     }
 }
