@@ -14,6 +14,9 @@ cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked --all-targets
 
+echo "== fuzz (a short run of each target)"
+scripts/fuzz.sh --ci
+
 if [ -x netns-tests/run.sh ]; then
     echo "== netns tests"
     cargo build --locked --bins
