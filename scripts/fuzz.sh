@@ -73,13 +73,24 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 
+# A short CI run spends more time compiling than fuzzing: it builds with
+# less optimisation, in parallel codegen units and without debug info
+# (about half the wall time on two cores; the targets then run at about
+# 70 % of the speed), in a directory of its own so that the full build
+# stays cached.
+build_opts=(-s none)
+if [ $ci = 1 ]; then
+    export CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=0
+    build_opts+=(--codegen-units 16 --target-dir "$ROOT/fuzz/target/ci")
+fi
+
 echo "== building fuzz targets: ${chosen[*]}"
 build_start=$SECONDS
 if [ ${#chosen[@]} -eq ${#TARGETS[@]} ]; then
-    (cd fuzz && cargo fuzz build -s none)
+    (cd fuzz && cargo fuzz build "${build_opts[@]}")
 else
     for t in "${chosen[@]}"; do
-        (cd fuzz && cargo fuzz build -s none "$t")
+        (cd fuzz && cargo fuzz build "${build_opts[@]}" "$t")
     done
 fi
 echo "   built in $((SECONDS - build_start)) s"
@@ -106,7 +117,7 @@ for t in "${chosen[@]}"; do
     echo "== fuzzing $t (${limit[*]}; seeds $(find "$seeds" -type f | wc -l))"
     start=$SECONDS
     rc=0
-    (cd fuzz && cargo fuzz run -s none "$t" "$corpus" "$seeds" -- \
+    (cd fuzz && cargo fuzz run "${build_opts[@]}" "$t" "$corpus" "$seeds" -- \
         "${limit[@]}" -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$artifacts/") >"$log" 2>&1 || rc=$?
     secs=$((SECONDS - start))
@@ -122,7 +133,7 @@ for t in "${chosen[@]}"; do
         grep -E "panicked at|^  left|^ right|ERROR: libFuzzer|SUMMARY" "$log" | head -n 12 || true
         if [ -n "$crash" ]; then
             echo "   reproducer: $crash"
-            echo "   replay: (cd fuzz && cargo fuzz run -s none $t $crash)"
+            echo "   replay: (cd fuzz && cargo fuzz run ${build_opts[*]} $t $crash)"
         else
             tail -n 20 "$log"
         fi
