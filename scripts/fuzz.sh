@@ -74,13 +74,14 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 # A short CI run spends more time compiling than fuzzing: it builds with
-# less optimisation, in parallel codegen units and without debug info
-# (about half the wall time on two cores; the targets then run at about
-# 70 % of the speed), in a directory of its own so that the full build
-# stays cached.
+# less optimisation and in parallel codegen units (about half the wall
+# time on two cores; the targets then run at about 70 % of the speed), in
+# a directory of its own so that the full build stays cached.
 build_opts=(-s none)
+replay_env=
 if [ $ci = 1 ]; then
-    export CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=0
+    export CARGO_PROFILE_RELEASE_OPT_LEVEL=1
+    replay_env="CARGO_PROFILE_RELEASE_OPT_LEVEL=1 "
     build_opts+=(--codegen-units 16 --target-dir "$ROOT/fuzz/target/ci")
 fi
 
@@ -124,16 +125,16 @@ for t in "${chosen[@]}"; do
     done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)
     execs=$(sed -n 's/^stat::number_of_executed_units: //p' "$log" | tail -n 1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: //p' "$log" | tail -n 1)
-    cov=$(grep -oE 'cov: [0-9]+' <<<"$done_line" | cut -d' ' -f2)
-    ft=$(grep -oE 'ft: [0-9]+' <<<"$done_line" | cut -d' ' -f2)
+    cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$done_line")
+    ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$done_line")
     files=$(find "$corpus" -type f | wc -l)
     crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
     if [ $rc -ne 0 ] || [ -n "$crash" ]; then
         echo "!! $t FAILED (exit $rc) after ${execs:-?} executions"
-        grep -E "panicked at|^  left|^ right|ERROR: libFuzzer|SUMMARY" "$log" | head -n 12 || true
+        grep -E "panicked at|assertion|^  left|^ right|ERROR: libFuzzer|SUMMARY" "$log" | head -n 12 || true
         if [ -n "$crash" ]; then
             echo "   reproducer: $crash"
-            echo "   replay: (cd fuzz && cargo fuzz run ${build_opts[*]} $t $crash)"
+            echo "   replay: (cd fuzz && ${replay_env}cargo fuzz run ${build_opts[*]} $t $crash)"
         else
             tail -n 20 "$log"
         fi
