@@ -49,6 +49,8 @@ else
     echo "== package not installed (needs root, dpkg, systemd-analyze, and no mgmd package installed)"
 fi
 echo "package: built and checked in $((SECONDS - pkg_start))s"
+echo "== fuzz (a short run of each target)"
+scripts/fuzz.sh --ci
 
 if [ -x netns-tests/run.sh ]; then
     echo "== netns tests"

@@ -327,8 +327,9 @@ pub async fn dump_table(handle: &Handle, table: u32) -> Result<RouteTable, Netli
 // ===== helper functions =====
 
 /// The route `m` describes if it is an IPv4 route of `table` that a
-/// lookup can match (unicast, or one that ends the lookup).
-fn table_route(m: &RouteMessage, table: u32) -> Option<TableRoute> {
+/// lookup can match (unicast, or one that ends the lookup). Pure: what
+/// [`dump_table`] does with each route it receives.
+pub fn table_route(m: &RouteMessage, table: u32) -> Option<TableRoute> {
     if m.header.address_family != AddressFamily::Inet {
         return None;
     }
@@ -362,8 +363,9 @@ fn table_route(m: &RouteMessage, table: u32) -> Option<TableRoute> {
 }
 
 /// Translates one notification; `None` for messages that carry no fact we
-/// follow (IPv6 addresses, other message kinds).
-fn translate(msg: RouteNetlinkMessage) -> Option<NetEvent> {
+/// follow (IPv6 addresses, other message kinds). Pure: what
+/// [`NetlinkWatcher::next`] does with each message it receives.
+pub fn translate(msg: RouteNetlinkMessage) -> Option<NetEvent> {
     match msg {
         RouteNetlinkMessage::NewLink(m) => Some(NetEvent::Link(link_fact(&m))),
         RouteNetlinkMessage::DelLink(m) => {
@@ -437,7 +439,9 @@ fn addr_fact(m: &AddressMessage) -> Option<AddrFact> {
     })
 }
 
-fn rpf_info(m: &RouteMessage) -> Option<RpfInfo> {
+/// The RPF answer in a route lookup's reply (what [`rpf_lookup`] does with
+/// it); `None` without an output interface.
+pub fn rpf_info(m: &RouteMessage) -> Option<RpfInfo> {
     let (ifindex, gateway) = next_hop(m)?;
     Some(RpfInfo { ifindex, gateway })
 }

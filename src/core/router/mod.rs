@@ -245,9 +245,16 @@ impl Router {
                 self.apply_iface_changes(now, changes);
             }
             Input::Snapshot { links, addrs } => {
+                let listed: std::collections::BTreeSet<IfIndex> =
+                    links.iter().map(|l| l.ifindex).collect();
                 let changes = self.ifaces.snapshot(links, addrs);
                 for c in &changes {
-                    if let crate::core::iface::IfaceChange::Removed { ifindex, .. } = c {
+                    // Only a device missing from the dump is gone, its VIF
+                    // with it. One the table drops because a non-atomic dump
+                    // listed its name twice still has its VIF.
+                    if let crate::core::iface::IfaceChange::Removed { ifindex, .. } = c
+                        && !listed.contains(ifindex)
+                    {
                         self.mroute.interface_gone(*ifindex);
                     }
                 }
