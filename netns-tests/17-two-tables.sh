@@ -52,6 +52,28 @@ rx_mark rcv2
 wait_for "stream at rcv1" 5 rx_grows rcv1 100
 wait_for "stream at rcv2" 5 rx_grows rcv2 100
 
+say "each instance audits its own table (read back over rtnetlink)"
+"$MGMCTL" -s "$SOCK_A" verify >"$TOPO_DIR/verify" || fail "A: $(cat "$TOPO_DIR/verify")"
+"$MGMCTL" -s "$SOCK_B" verify >"$TOPO_DIR/verify" || fail "B: $(cat "$TOPO_DIR/verify")"
+grep -q "kernel: 2 VIF(s), 1 entries" "$TOPO_DIR/verify" || fail "B: $(cat "$TOPO_DIR/verify")"
+# B's entry rewritten to drop behind its back (by VIF number: /proc shows
+# only the default table).
+vif_up1=$("$MGMCTL" -s "$SOCK_B" --json show interfaces |
+    python3 -c 'import json,sys; print(next(i["vif"] for i in json.load(sys.stdin) if i["name"] == "up1"))')
+topo_exec rtr python3 "$HERE/../scripts/faults.py" mfc-add --table 10 --source 10.0.5.2 --group $G2 --iif "$vif_up1"
+rc=0
+"$MGMCTL" -s "$SOCK_B" verify >"$TOPO_DIR/verify" || rc=$?
+[ $rc = 6 ] || fail "B: verify exited $rc after the rewrite: $(cat "$TOPO_DIR/verify")"
+grep -q "^entry-changed  *(10.0.5.2,$G2)  *iif up1 oifs lan2  *iif up1 (drop)$" "$TOPO_DIR/verify" ||
+    fail "B: $(cat "$TOPO_DIR/verify")"
+"$MGMCTL" -s "$SOCK_A" verify >"$TOPO_DIR/verify" || fail "A sees B's drift: $(cat "$TOPO_DIR/verify")"
+rc=0
+"$MGMCTL" -s "$SOCK_B" verify --repair >/dev/null || rc=$?
+[ $rc = 6 ] || fail "B: verify --repair exited $rc"
+rx_mark rcv2
+wait_for "stream at rcv2 after the repair" 5 rx_grows rcv2 100
+"$MGMCTL" -s "$SOCK_B" verify >"$TOPO_DIR/verify" || fail "B: $(cat "$TOPO_DIR/verify")"
+
 say "B stops; A keeps forwarding"
 topo_stop "$PID_B"
 wait_for "table 10 empty" 5 bash -c "! ip netns exec $(ns rtr) ip mroute show table 10 | grep -q ."

@@ -212,6 +212,22 @@ fn metrics_listen_is_an_address_and_port_and_off_by_default() {
 }
 
 #[test]
+fn kernel_audit_interval_is_a_minute_by_default_zero_turns_it_off() {
+    assert_eq!(parse("").global.kernel_audit_interval, secs(60));
+    let c = parse("[global]\nkernel-audit-interval = \"5s\"\n");
+    assert_eq!(c.global.kernel_audit_interval, secs(5));
+    let c = parse("[global]\nkernel-audit-interval = \"0s\"\n");
+    assert_eq!(c.global.kernel_audit_interval, secs(0));
+    assert_eq!(
+        reject("[global]\nkernel-audit-interval = \"500ms\"\n"),
+        "mgmd.toml:2:25: kernel-audit-interval = 0.5s is out of range; use 1s..=86400s (a day; \
+         default 60s), or \"0s\" for no periodic audit"
+    );
+    assert!(reject("[global]\nkernel-audit-interval = \"2days\"\n").contains("out of range"));
+    assert!(reject("[global]\nkernel-audit-interval = 60\n").contains("has no unit"));
+}
+
+#[test]
 fn empty_file_gives_rfc_defaults() {
     let c = parse("");
     let d = &c.igmp_defaults;
@@ -353,7 +369,7 @@ fn rejects_unknown_key_listing_allowed_keys() {
         reject("[global]\ncontrol-sock = \"/run/x\"\n"),
         "mgmd.toml:2:1: unknown key `control-sock`; allowed keys: `control-socket`, \
          `pid-file`, `table`, `mfe-idle-timeout`, `log-level`, `rp-filter-warning`, \
-         `metrics-listen`"
+         `metrics-listen`, `kernel-audit-interval`"
     );
     assert_eq!(
         reject("[proxy]\nupstream = [\"wan0\"]\ndownstream = [\"lan0\"]\nupstream-allow = []\n"),

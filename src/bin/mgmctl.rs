@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mgmd::cli::mgmctl::{Args, Cmd, Failure, RouteOp, Show};
+use mgmd::core::mroute::{Drift, Forwarding};
 use mgmd::core::protocol::static_routes::Edit;
 use mgmd::core::status::{
-    GroupView, IgmpCountersView, InterfaceView, ProtocolView, ReloadReport, RouteView,
+    AuditView, GroupView, IgmpCountersView, InterfaceView, ProtocolView, ReloadReport, RouteView,
 };
+use mgmd::core::types::Iface;
 use mgmd::ctl::client::ClientError;
 use mgmd::ctl::reply::{CountersReply, LogReply, PingReply, VifCounters};
 use mgmd::ctl::{Client, Request};
@@ -42,7 +44,8 @@ fn main() -> ExitCode {
     // Usage errors exit with clap's status 2 (Failure::Usage).
     let args = Args::parse();
     match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Drift) => ExitCode::from(Failure::Drift.code()),
         Err(e) => {
             if args.json {
                 println!("{}", serde_json::json!({ "error": e.message }));
@@ -54,7 +57,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), Error> {
+/// How a command that got its answer ends.
+enum Outcome {
+    Done,
+    /// `verify` found differences (listed already).
+    Drift,
+}
+
+fn run(args: &Args) -> Result<Outcome, Error> {
     let socket = mgmd::cli::mgmctl::control_socket(args).map_err(|message| Error {
         failure: Failure::Refused,
         message,
@@ -135,7 +145,7 @@ fn run(args: &Args) -> Result<(), Error> {
         },
         Cmd::Events => {
             let json = args.json;
-            return client
+            client
                 .events(|ev| {
                     if json {
                         println!("{}", serde_json::to_string(&ev).unwrap_or_default());
@@ -149,7 +159,8 @@ fn run(args: &Args) -> Result<(), Error> {
                     }
                     true
                 })
-                .map_err(Error::from);
+                .map_err(Error::from)?;
+            return Ok(Outcome::Done);
         }
         Cmd::Ping => Request::Ping,
         Cmd::Log { level, target } => Request::Log {
@@ -157,16 +168,32 @@ fn run(args: &Args) -> Result<(), Error> {
             target: target.clone(),
         },
         Cmd::Restart => Request::Restart,
+        Cmd::Verify { repair } => Request::Verify { repair: *repair },
     };
     let data = client.request(request)?;
+    let decode = |e: serde_json::Error| Error::other(format!("mgmd sent an unexpected reply: {e}"));
+    // Exit status 6 with differences, whether printed as JSON or not.
+    let outcome = match &args.cmd {
+        Cmd::Verify { .. } => {
+            let view = serde_json::from_value::<AuditView>(data.clone()).map_err(decode)?;
+            if !args.json {
+                print_audit(&view);
+            }
+            if view.differences.is_empty() {
+                Outcome::Done
+            } else {
+                Outcome::Drift
+            }
+        }
+        _ => Outcome::Done,
+    };
     if args.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&data).unwrap_or_default()
         );
-        return Ok(());
+        return Ok(outcome);
     }
-    let decode = |e: serde_json::Error| Error::other(format!("mgmd sent an unexpected reply: {e}"));
     match &args.cmd {
         Cmd::Show { what } => match what {
             Show::Interfaces => print_interfaces(
@@ -202,7 +229,7 @@ fn run(args: &Args) -> Result<(), Error> {
                 .map_err(decode)?
                 .filter
         ),
-        Cmd::Events => {}
+        Cmd::Events | Cmd::Verify { .. } => {}
         Cmd::Restart => println!(
             "mgmd restarts onto {}",
             data.get("exe")
@@ -210,7 +237,7 @@ fn run(args: &Args) -> Result<(), Error> {
                 .unwrap_or("its binary")
         ),
     }
-    Ok(())
+    Ok(outcome)
 }
 
 // ===== rendering =====
@@ -226,6 +253,53 @@ fn print_report(r: &ReloadReport) {
     for c in &r.changes {
         println!("{}: {}", c.section, c.change);
     }
+}
+
+/// `verify`: every difference, or that there is none.
+fn print_audit(v: &AuditView) {
+    let tables = format!(
+        "mgmd: {} VIF(s), {} entries; kernel: {} VIF(s), {} entries",
+        v.vifs, v.entries, v.kernel_vifs, v.kernel_entries
+    );
+    if v.differences.is_empty() {
+        println!("the kernel's multicast routing table matches mgmd's ({tables})");
+        return;
+    }
+    let fwd = |f: &Forwarding<Iface>| f.to_string();
+    let rows = v
+        .differences
+        .iter()
+        .map(|d| {
+            let (what, ours, kernel) = match d {
+                Drift::VifMissing { vif, interface } => {
+                    (format!("vif {vif}"), interface.to_string(), "-".into())
+                }
+                Drift::VifChanged { vif, ours, kernel } => {
+                    (format!("vif {vif}"), ours.to_string(), kernel.to_string())
+                }
+                Drift::VifForeign { vif, interface } => {
+                    (format!("vif {vif}"), "-".into(), interface.to_string())
+                }
+                Drift::EntryMissing { flow, ours } => (flow.to_string(), fwd(ours), "-".into()),
+                Drift::EntryChanged { flow, ours, kernel } => {
+                    (flow.to_string(), fwd(ours), fwd(kernel))
+                }
+                Drift::EntryForeign { flow, kernel } => (flow.to_string(), "-".into(), fwd(kernel)),
+            };
+            vec![d.kind().to_owned(), what, ours, kernel]
+        })
+        .collect();
+    table(&["DIFFERENCE", "WHAT", "MGMD", "KERNEL"], rows);
+    println!();
+    println!(
+        "{} difference(s) between the kernel's table and mgmd's ({tables}){}",
+        v.differences.len(),
+        if v.repaired {
+            "; repaired"
+        } else {
+            "; mgmctl verify --repair repairs them (mgmd's periodic audit does too)"
+        }
+    );
 }
 
 /// The file as mgmd read it, then the runtime edits.

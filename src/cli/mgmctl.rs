@@ -18,7 +18,10 @@ EXIT STATUS:
          interface already owned by another protocol)
     4    mgmd is not running: the control socket is missing, or nobody
          listens on it
-    5    permission denied on the control socket (it is root's, mode 0600)
+    5    permission denied on the control socket (it is root's, mode 0600;
+         mgmd serves root and its own user only)
+    6    verify: the kernel's multicast routing table differs from what mgmd
+         programmed (the differences are listed; with --repair, repaired)
 
 FILES:
     /run/mgmd/mgmd.sock      the default control socket
@@ -37,6 +40,7 @@ EXAMPLES:
     mgmctl route del 239.1.0.0/16 --source 10.0.0.0/24
     mgmctl join eth0 239.5.5.5 --source 10.0.0.9
     mgmctl show config
+    mgmctl verify || mgmctl verify --repair
     mgmctl log debug mgmd::core      (then: mgmctl log info)
     mgmctl ping || echo \"mgmd is down (status $?)\"";
 
@@ -128,6 +132,16 @@ pub enum Cmd {
     /// over the multicast routing socket and what it learned: the kernel
     /// keeps forwarding meanwhile.
     Restart,
+    /// Compare the kernel's multicast routing table (VIFs and forwarding
+    /// entries) with what mgmd programmed and list every difference; exit
+    /// status 6 when there is one. mgmd also does this by itself every
+    /// global.kernel-audit-interval and repairs what it finds.
+    Verify {
+        /// Repair the differences now (restore mgmd's entries and VIFs,
+        /// remove those it did not make).
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 /// `route add|del`.
@@ -194,6 +208,8 @@ pub enum Failure {
     NotRunning = 4,
     /// The control socket exists but may not be used by this user.
     PermissionDenied = 5,
+    /// `verify`: the kernel's table differs from mgmd's.
+    Drift = 6,
 }
 
 impl Failure {
@@ -206,6 +222,7 @@ impl Failure {
                 _ => Failure::Other,
             },
             ClientError::Daemon(_) => Failure::Refused,
+            ClientError::Denied(_) => Failure::PermissionDenied,
             ClientError::Io(_) | ClientError::Malformed(_) => Failure::Other,
         }
     }
@@ -360,6 +377,10 @@ mod tests {
                 Failure::Refused,
             ),
             (
+                ClientError::Denied("permission denied: uid 65534 may not".into()),
+                Failure::PermissionDenied,
+            ),
+            (
                 ClientError::Malformed("connection closed".into()),
                 Failure::Other,
             ),
@@ -377,11 +398,12 @@ mod tests {
             Failure::Refused,
             Failure::NotRunning,
             Failure::PermissionDenied,
+            Failure::Drift,
         ]
         .iter()
         .map(|f| f.code())
         .collect();
-        assert_eq!(codes.len(), 5);
+        assert_eq!(codes.len(), 6);
         assert!(!codes.contains(&0));
     }
 }

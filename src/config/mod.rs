@@ -174,6 +174,10 @@ pub struct GlobalConfig {
     pub rp_filter_warning: bool,
     /// Where the Prometheus metrics endpoint listens; `None` = no endpoint.
     pub metrics_listen: Option<SocketAddr>,
+    /// How often the kernel's multicast routing table is audited against
+    /// mgmd's (drift repaired and logged); zero = never.
+    #[serde(serialize_with = "crate::core::types::duration_text::serialize")]
+    pub kernel_audit_interval: Duration,
 }
 
 /// The control socket when the configuration names none:
@@ -205,6 +209,7 @@ impl Default for GlobalConfig {
             log_level: LogLevel::Info,
             rp_filter_warning: true,
             metrics_listen: None,
+            kernel_audit_interval: Duration::from_secs(60),
         }
     }
 }

@@ -25,6 +25,7 @@ pub struct RawGlobal {
     pub log_level: Option<SpStr>,
     pub rp_filter_warning: Option<bool>,
     pub metrics_listen: Option<SpStr>,
+    pub kernel_audit_interval: Option<Spanned<DurationInput>>,
 }
 
 /// Declares a struct holding every IGMP setting (all optional: absent =

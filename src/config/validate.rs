@@ -31,6 +31,8 @@ const MIN_MFE_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// A year: longer means "never" in practice, and keeps every deadline far
 /// from what a clock can hold.
 const MAX_MFE_IDLE_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+const MIN_KERNEL_AUDIT_INTERVAL: Duration = Duration::from_secs(1);
+const MAX_KERNEL_AUDIT_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// The sections every file may have besides the protocols'.
 const BUILTIN_SECTIONS: [&str; 3] = ["global", "igmp", "interface"];
@@ -259,6 +261,23 @@ impl Checker<'_> {
         }
         if let Some(v) = &raw.metrics_listen {
             g.metrics_listen = Some(self.validate_listen_addr("metrics-listen", v)?);
+        }
+        if let Some(v) = &raw.kernel_audit_interval {
+            let d = self.validate_duration("kernel-audit-interval", v)?;
+            if !d.is_zero() && !(MIN_KERNEL_AUDIT_INTERVAL..=MAX_KERNEL_AUDIT_INTERVAL).contains(&d)
+            {
+                return Err(self.err(
+                    v.span(),
+                    format!(
+                        "kernel-audit-interval = {} is out of range; use {}..={} (a day; default \
+                         60s), or \"0s\" for no periodic audit",
+                        fmt_dur(d),
+                        fmt_dur(MIN_KERNEL_AUDIT_INTERVAL),
+                        fmt_dur(MAX_KERNEL_AUDIT_INTERVAL)
+                    ),
+                ));
+            }
+            g.kernel_audit_interval = d;
         }
         Ok(g)
     }

@@ -4,10 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::mroute::KernelTable;
 use crate::core::protocol::static_routes::Edit;
 use crate::core::status::{
-    ConfigView, CounterView, CountersView, GroupView, InterfaceView, OwnerView, ProtocolView,
-    ReloadReport, RouteView,
+    AuditView, ConfigView, CounterView, CountersView, GroupView, InterfaceView, OwnerView,
+    ProtocolView, ReloadReport, RouteView,
 };
 
 /// A request that enters the router as an input.
@@ -51,6 +52,14 @@ pub enum Command {
     ShowAllCounters {
         interface: Option<String>,
     },
+    /// `mgmctl verify`: the kernel's table as read back, against the
+    /// router's; with `repair`, the differences are repaired (as the
+    /// periodic audit does).
+    Verify {
+        kernel: Box<KernelTable>,
+        #[serde(default)]
+        repair: bool,
+    },
 }
 
 /// What a command returns (its data, as the control socket sends it).
@@ -67,4 +76,5 @@ pub enum Answer {
     Reload(ReloadReport),
     Config(Box<ConfigView>),
     AllCounters(Box<CountersView>),
+    Audit(Box<AuditView>),
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::core::igmp::{IgmpLog, IgmpVersion, QueryVersion};
 use crate::core::mgm::Effect;
-use crate::core::mroute::MrtAction;
+use crate::core::mroute::{Drift, MrtAction};
 use crate::core::protocol::ProtoNote;
 use crate::core::status::ConfigChange;
 use crate::core::types::{FlowKey, IfIndex, IfName, Iface};
@@ -161,6 +161,17 @@ pub enum Event {
     SnapshotIgnored {
         reason: String,
     },
+    /// The audit found the kernel's table differing from mgmd's here; the
+    /// difference is repaired.
+    KernelDrift {
+        drift: Drift<Iface>,
+    },
+    /// The audit found `differences` differences (each logged up to
+    /// `logged`) and repaired them.
+    KernelAudit {
+        differences: usize,
+        logged: usize,
+    },
 }
 
 impl Event {
@@ -185,7 +196,9 @@ impl Event {
             | Event::FlowIdle { .. }
             | Event::RouteChanged { .. }
             | Event::KernelRefused { .. }
-            | Event::VifLimit { .. } => "kernel",
+            | Event::VifLimit { .. }
+            | Event::KernelDrift { .. }
+            | Event::KernelAudit { .. } => "kernel",
             Event::WrongInterface { .. } => "wrong-if",
             Event::RpfUnanswered { .. } | Event::ManagerError { .. } | Event::EffectLoop => "error",
             Event::ConfigApplied { .. } | Event::ConfigRefused { .. } => "config",
@@ -213,6 +226,8 @@ impl Event {
             Event::WrongInterface { .. } => Severity::Debug,
             Event::KernelRefused { .. }
             | Event::VifLimit { .. }
+            | Event::KernelDrift { .. }
+            | Event::KernelAudit { .. }
             | Event::RpfUnanswered { .. }
             | Event::SnapshotIgnored { .. }
             | Event::ManagerError { .. }
@@ -340,6 +355,20 @@ impl fmt::Display for Event {
                  entries kept in the kernel"
             ),
             Event::SnapshotIgnored { reason } => write!(f, "snapshot ignored: {reason}"),
+            Event::KernelDrift { drift } => write!(f, "kernel table drift: {drift}; repaired"),
+            Event::KernelAudit {
+                differences,
+                logged,
+            } => {
+                write!(
+                    f,
+                    "kernel table audit: {differences} difference(s) from mgmd's table, repaired"
+                )?;
+                if logged < differences {
+                    write!(f, " (the first {logged} logged)")?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::control::Command;
 use crate::core::iface::{AddrFact, LinkFact};
-use crate::core::mroute::MrtAction;
+use crate::core::mroute::{KernelTable, MrtAction};
 use crate::core::snapshot::Restore;
 use crate::core::types::{FlowKey, IfIndex, hex_bytes};
 
@@ -92,6 +92,10 @@ pub enum Input {
         interfaces: Vec<(IfIndex, u64)>,
         socket: u64,
     },
+    /// The kernel's multicast routing table as read back (the periodic
+    /// audit, with the kernel writer drained first): every difference from
+    /// what the router believes it programmed is logged and repaired.
+    KernelAudit(Box<KernelTable>),
     /// The state a previous process handed over (read at start, before
     /// the first full dump of the interfaces): groups and flows are taken
     /// over once the interfaces are known, the kernel's table at once.

@@ -12,7 +12,8 @@
 //! Sans-IO: nothing here touches the kernel. The kernel writer applies the
 //! actions in order, skipping those that depend on a VIF change the kernel
 //! refused ([`VifGate`]), and reports every refusal back
-//! ([`MrouteTable::mark_failed`]).
+//! ([`MrouteTable::mark_failed`]). The audit (module `audit`) compares the
+//! table with the kernel's as read back and repairs drift.
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
@@ -23,6 +24,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::hash::IntMap;
 use crate::core::types::{FlowKey, IfIndex, MAXVIFS, VifIndex, VifSet};
+
+mod audit;
+
+pub use self::audit::{Drift, Forwarding, KernelEntry, KernelTable, KernelVif};
 
 // ===== MrtAction =====
 
@@ -175,6 +180,11 @@ impl MrouteTable {
     /// Live VIFs in index order.
     pub fn vifs(&self) -> impl Iterator<Item = (VifIndex, IfIndex)> + '_ {
         self.vifs.iter().map(|(v, i)| (*v, *i))
+    }
+
+    /// How many entries the kernel holds as we believe.
+    pub fn entry_count(&self) -> usize {
+        self.mfc.len()
     }
 
     pub fn mfc_entry(&self, flow: &FlowKey) -> Option<&MfcEntry> {

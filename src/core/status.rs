@@ -7,7 +7,8 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::types::{IfIndex, MembershipKey, VifIndex};
+use crate::core::mroute::Drift;
+use crate::core::types::{IfIndex, Iface, MembershipKey, VifIndex};
 
 /// One configured interface (or one the kernel has that a protocol uses).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,6 +144,28 @@ pub struct CounterView {
     /// IGMP membership changes held back during an ownership change
     /// (re-added at its end).
     pub igmp_changes_while_disabled: u64,
+    /// Audits of the kernel's multicast routing table (periodic, and
+    /// `mgmctl verify`).
+    pub kernel_audits: u64,
+    /// Differences between the kernel's table and mgmd's the audits found
+    /// and repaired.
+    pub kernel_drift: u64,
+}
+
+/// `mgmctl verify`: the kernel's multicast routing table against what
+/// mgmd believes it programmed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    /// VIFs and entries mgmd believes the kernel holds.
+    pub vifs: usize,
+    pub entries: usize,
+    /// VIFs and entries the kernel holds.
+    pub kernel_vifs: usize,
+    pub kernel_entries: usize,
+    /// Every difference, VIFs first, then entries in flow order.
+    pub differences: Vec<Drift<Iface>>,
+    /// The differences were repaired (`--repair`).
+    pub repaired: bool,
 }
 
 /// The owner of an interface after `take` or `release`.

@@ -5,7 +5,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::ctl::proto::{EventRecord, Reply, Request, RequestMsg};
+use crate::ctl::proto::{EventRecord, PERMISSION_DENIED, Reply, Request, RequestMsg};
 
 /// Errors talking to the daemon.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,9 @@ pub enum ClientError {
     Malformed(String),
     #[error("{0}")]
     Daemon(String),
+    /// The daemon does not serve this user.
+    #[error("{0}")]
+    Denied(String),
 }
 
 /// What a failed connection most likely means.
@@ -71,7 +74,13 @@ impl Client {
         let line = self.read_line()?;
         let reply: Reply =
             serde_json::from_str(&line).map_err(|e| ClientError::Malformed(e.to_string()))?;
-        reply.into_result().map_err(ClientError::Daemon)
+        reply.into_result().map_err(|e| {
+            if e.starts_with(PERMISSION_DENIED) {
+                ClientError::Denied(e)
+            } else {
+                ClientError::Daemon(e)
+            }
+        })
     }
 
     /// Subscribe to the event stream; `f` is called per event until it

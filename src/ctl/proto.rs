@@ -31,6 +31,10 @@ use serde::{Deserialize, Serialize};
 /// Bumped on incompatible changes; the server rejects other versions.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// How the error reply to a user the daemon does not serve begins (only
+/// root and the daemon's own user may talk to it).
+pub const PERMISSION_DENIED: &str = "permission denied";
+
 /// What a client asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
@@ -82,6 +86,13 @@ pub enum Request {
     /// multicast routing socket and the learned state over: forwarding
     /// goes on meanwhile.
     Restart,
+    /// Read the kernel's multicast routing table back and list every
+    /// difference from what mgmd believes it programmed; with `repair`,
+    /// repair them (as the periodic audit does).
+    Verify {
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        repair: bool,
+    },
 }
 
 /// A request with its protocol version.

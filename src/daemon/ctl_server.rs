@@ -1,16 +1,34 @@
 //! The control socket: accepts connections, reads one JSON request per
 //! line and forwards it to the event loop, which owns all state and
 //! answers. `events` subscribers get every event record as a JSON line.
+//!
+//! Every resource a client can make the daemon hold is bounded
+//! ([`Limits`]): a request line has a maximum length (a longer one is
+//! answered with an error and the connection closed, after reading no more
+//! than the limit), a connection that sends no complete request for a
+//! while is closed, a client that stops reading its replies or events is
+//! dropped once a write has stalled for the write timeout, at most so many
+//! connections are served at once (more wait in the listen queue, and are
+//! served as others finish) and at most so many of them may subscribe to
+//! events. Only root and the daemon's own user may talk to it: the socket
+//! is created mode 0600, and the peer's credentials are checked again on
+//! every connection, should the file's mode have been loosened. The event
+//! loop never waits for a client: answers travel through a one-shot
+//! channel, events through a broadcast channel a slow subscriber lags on.
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 
-use crate::ctl::proto::{EventRecord, PROTOCOL_VERSION, Reply, Request, RequestMsg};
+use crate::ctl::proto::{
+    EventRecord, PERMISSION_DENIED, PROTOCOL_VERSION, Reply, Request, RequestMsg,
+};
 
 /// A request waiting for the event loop's answer.
 pub struct CtlRequest {
@@ -18,15 +36,51 @@ pub struct CtlRequest {
     pub reply: oneshot::Sender<Reply>,
 }
 
+// ===== Limits =====
+
+/// What one client, or many, may make the daemon hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest request line, newline excluded. Requests are small
+    /// (the largest, a runtime route edit, takes a few hundred bytes).
+    pub max_request_bytes: usize,
+    /// Connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
+    /// Connections streaming events at once; a further `events` request
+    /// is refused.
+    pub max_subscribers: usize,
+    /// How long one write to a client may stall before it is dropped.
+    pub write_timeout: Duration,
+    /// How long a connection may take to send a complete request (also
+    /// the longest a connection may stay idle between requests).
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 64 * 1024,
+            max_connections: 256,
+            max_subscribers: 32,
+            write_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+// ===== CtlServer =====
+
 /// The listening control socket.
 pub struct CtlServer {
     listener: UnixListener,
     path: PathBuf,
+    limits: Limits,
 }
 
 impl CtlServer {
-    /// Bind the socket (mode 0600), creating its directory. A stale socket
-    /// file nobody listens on is replaced; a live one is an error.
+    /// Bind the socket (mode 0600 from the start: no other user can
+    /// connect in between), creating its directory. A stale socket file
+    /// nobody listens on is replaced; a live one is an error.
     pub fn bind(path: &Path) -> io::Result<CtlServer> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -40,34 +94,81 @@ impl CtlServer {
             }
             std::fs::remove_file(path)?;
         }
-        let listener = UnixListener::bind(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        let listener = UnixListener::from_std(bind_private(path)?)?;
         Ok(CtlServer {
             listener,
             path: path.to_path_buf(),
+            limits: Limits::default(),
         })
     }
 
-    /// Accept connections forever, one task each.
+    /// The same server with other limits.
+    pub fn with_limits(mut self, limits: Limits) -> CtlServer {
+        self.limits = limits;
+        self
+    }
+
+    /// Accept connections forever, one task each, at most
+    /// [`Limits::max_connections`] at once.
     pub async fn serve(
         self,
         requests: mpsc::Sender<CtlRequest>,
         events: broadcast::Sender<EventRecord>,
     ) {
+        let limits = self.limits;
+        let connections = Arc::new(Semaphore::new(limits.max_connections));
+        let subscribers = Arc::new(Semaphore::new(limits.max_subscribers));
+        let mut full_logged = false;
         loop {
+            let permit = match Arc::clone(&connections).try_acquire_owned() {
+                Ok(p) => {
+                    full_logged = false;
+                    p
+                }
+                Err(_) => {
+                    if !full_logged {
+                        full_logged = true;
+                        tracing::info!(
+                            target: "ctl",
+                            limit = limits.max_connections,
+                            "serving the most control connections at once; further ones wait"
+                        );
+                    }
+                    match Arc::clone(&connections).acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    }
+                }
+            };
             match self.listener.accept().await {
                 Ok((stream, _)) => {
-                    let requests = requests.clone();
-                    let events = events.clone();
+                    let client = Client {
+                        requests: requests.clone(),
+                        events: events.clone(),
+                        subscribers: Arc::clone(&subscribers),
+                        limits,
+                    };
                     tokio::spawn(async move {
-                        if let Err(e) = connection(stream, requests, events).await {
-                            tracing::debug!(target: "ctl", "control connection ended: {e}");
+                        let peer = stream
+                            .peer_cred()
+                            .map(|c| format!("pid {}", c.pid().unwrap_or(0)))
+                            .unwrap_or_else(|_| "?".into());
+                        match client.serve(stream, permit).await {
+                            Ok(()) => {}
+                            Err(e @ (Ended::TooLong(_) | Ended::Stalled(_) | Ended::Denied(_))) => {
+                                tracing::warn!(target: "ctl", %peer, "control client dropped: {e}")
+                            }
+                            Err(e) => {
+                                tracing::debug!(target: "ctl", %peer, "control connection ended: {e}")
+                            }
                         }
                     });
                 }
                 Err(e) => {
+                    // EMFILE and the like: wait rather than spin.
                     tracing::warn!(target: "ctl", "failed to accept a control connection: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    drop(permit);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
@@ -78,69 +179,290 @@ impl CtlServer {
     }
 }
 
-async fn connection(
-    stream: UnixStream,
+/// Binds a listening Unix stream socket at `path`, mode 0600 from the
+/// start, and sets the mode again afterwards (for file systems where the
+/// socket's own mode does not carry over).
+fn bind_private(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let sock = bind_0600(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    sock.listen(1024)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
+}
+
+/// A Unix stream socket bound at `path`, whose file is created mode 0600:
+/// Linux gives the new file the socket's own mode (less the umask), so
+/// the socket is made 0600 before it is bound and no other user can
+/// connect before the mode is set.
+fn bind_0600(path: &Path) -> io::Result<socket2::Socket> {
+    use nix::sys::stat::{Mode, fchmod};
+    use socket2::{Domain, SockAddr, Socket, Type};
+
+    let sock = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+    fchmod(sock.as_fd(), Mode::from_bits_truncate(0o600)).map_err(io::Error::from)?;
+    sock.bind(&SockAddr::unix(path)?)?;
+    Ok(sock)
+}
+
+// ===== one connection =====
+
+/// Why a connection ended early.
+#[derive(Debug, thiserror::Error)]
+enum Ended {
+    #[error("it sent {0} bytes without a newline (at most that many are read)")]
+    TooLong(usize),
+    #[error("it did not read for {0:?}")]
+    Stalled(Duration),
+    #[error("it sent no complete request for {0:?}")]
+    Idle(Duration),
+    #[error("{0}")]
+    Denied(String),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// What a connection task needs.
+struct Client {
     requests: mpsc::Sender<CtlRequest>,
     events: broadcast::Sender<EventRecord>,
-) -> io::Result<()> {
-    let (rd, mut wr) = stream.into_split();
-    let mut lines = BufReader::new(rd).lines();
-    while let Some(line) = lines.next_line().await? {
-        if line.trim().is_empty() {
-            continue;
+    subscribers: Arc<Semaphore>,
+    limits: Limits,
+}
+
+/// One read of a request line.
+enum Line {
+    /// A line (without its newline) is in the buffer.
+    Complete,
+    /// More than the limit came without a newline.
+    TooLong,
+    /// The client closed the connection.
+    Closed,
+}
+
+impl Client {
+    async fn serve(self, stream: UnixStream, permit: OwnedSemaphorePermit) -> Result<(), Ended> {
+        let denied = check_peer(&stream);
+        let (rd, mut wr) = stream.into_split();
+        if let Err(why) = denied {
+            self.write(&mut wr, &Reply::err(why.clone())).await?;
+            return Err(Ended::Denied(why));
         }
-        let reply = match serde_json::from_str::<RequestMsg>(&line) {
-            Err(e) => Reply::err(format!("malformed request: {e}")),
-            Ok(msg) if msg.version != PROTOCOL_VERSION => Reply::err(format!(
-                "unsupported control protocol version {} (this mgmd speaks {PROTOCOL_VERSION})",
-                msg.version
-            )),
-            Ok(RequestMsg {
-                request: Request::Events,
-                ..
-            }) => {
-                let rx = events.subscribe();
-                write_line(&mut wr, &Reply::ok(serde_json::Value::Null)).await?;
-                return stream_events(wr, rx).await;
+        let mut rd = BufReader::new(rd);
+        let mut buf = Vec::new();
+        loop {
+            let read = read_line(&mut rd, &mut buf, self.limits.max_request_bytes);
+            let line = tokio::time::timeout(self.limits.request_timeout, read)
+                .await
+                .map_err(|_| Ended::Idle(self.limits.request_timeout))??;
+            match line {
+                Line::Closed => return Ok(()),
+                Line::TooLong => {
+                    let limit = self.limits.max_request_bytes;
+                    let reply = Reply::err(format!(
+                        "request too long: more than {limit} bytes without a newline; \
+                         the connection is closed"
+                    ));
+                    // The client may not be reading either: best effort.
+                    let _ = self.write(&mut wr, &reply).await;
+                    return Err(Ended::TooLong(limit));
+                }
+                Line::Complete => {}
             }
-            Ok(msg) => {
-                let (tx, rx) = oneshot::channel();
-                let req = CtlRequest {
-                    request: msg.request,
-                    reply: tx,
-                };
-                if requests.send(req).await.is_err() {
-                    Reply::err("mgmd is shutting down")
-                } else {
-                    rx.await
-                        .unwrap_or_else(|_| Reply::err("mgmd is shutting down"))
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let reply = match serde_json::from_slice::<RequestMsg>(&buf) {
+                Err(e) => Reply::err(format!("malformed request: {e}")),
+                Ok(msg) if msg.version != PROTOCOL_VERSION => Reply::err(format!(
+                    "unsupported control protocol version {} (this mgmd speaks {PROTOCOL_VERSION})",
+                    msg.version
+                )),
+                Ok(RequestMsg {
+                    request: Request::Events,
+                    ..
+                }) => match Arc::clone(&self.subscribers).try_acquire_owned() {
+                    Ok(subscription) => {
+                        let rx = self.events.subscribe();
+                        self.write(&mut wr, &Reply::ok(serde_json::Value::Null))
+                            .await?;
+                        // A subscriber counts against its own limit only.
+                        drop(permit);
+                        return self.stream_events(rd, wr, rx, subscription).await;
+                    }
+                    Err(_) => Reply::err(format!(
+                        "too many event subscribers ({} at once); try again later",
+                        self.limits.max_subscribers
+                    )),
+                },
+                Ok(msg) => {
+                    let (tx, rx) = oneshot::channel();
+                    let req = CtlRequest {
+                        request: msg.request,
+                        reply: tx,
+                    };
+                    if self.requests.send(req).await.is_err() {
+                        Reply::err("mgmd is shutting down")
+                    } else {
+                        rx.await
+                            .unwrap_or_else(|_| Reply::err("mgmd is shutting down"))
+                    }
+                }
+            };
+            self.write(&mut wr, &reply).await?;
+        }
+    }
+
+    /// Writes every event until the client goes away (noticed at once,
+    /// not at the next event) or stops reading.
+    async fn stream_events(
+        &self,
+        mut rd: BufReader<tokio::net::unix::OwnedReadHalf>,
+        mut wr: tokio::net::unix::OwnedWriteHalf,
+        mut rx: broadcast::Receiver<EventRecord>,
+        _subscription: OwnedSemaphorePermit,
+    ) -> Result<(), Ended> {
+        let mut ignored = [0u8; 512];
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Ok(ev) => self.write(&mut wr, &ev).await?,
+                    // A slow reader loses events; the sequence numbers show the gap.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                // Whatever a subscriber sends is ignored; its end closes it.
+                n = rd.read(&mut ignored) => {
+                    if n? == 0 {
+                        return Ok(());
+                    }
                 }
             }
-        };
-        write_line(&mut wr, &reply).await?;
-    }
-    Ok(())
-}
-
-async fn stream_events(
-    mut wr: tokio::net::unix::OwnedWriteHalf,
-    mut rx: broadcast::Receiver<EventRecord>,
-) -> io::Result<()> {
-    loop {
-        match rx.recv().await {
-            Ok(ev) => write_line(&mut wr, &ev).await?,
-            // A slow reader loses events; the sequence numbers show the gap.
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => return Ok(()),
         }
     }
+
+    /// Writes one JSON line; a client that takes no part of it for the
+    /// write timeout is dropped.
+    async fn write<T: serde::Serialize>(
+        &self,
+        wr: &mut tokio::net::unix::OwnedWriteHalf,
+        value: &T,
+    ) -> Result<(), Ended> {
+        let mut line = serde_json::to_vec(value).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let timeout = self.limits.write_timeout;
+        let mut rest = &line[..];
+        while !rest.is_empty() {
+            let n = tokio::time::timeout(timeout, wr.write(rest))
+                .await
+                .map_err(|_| Ended::Stalled(timeout))??;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::WriteZero).into());
+            }
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
 }
 
-async fn write_line<T: serde::Serialize>(
-    wr: &mut tokio::net::unix::OwnedWriteHalf,
-    value: &T,
-) -> io::Result<()> {
-    let mut line = serde_json::to_vec(value).map_err(io::Error::other)?;
-    line.push(b'\n');
-    wr.write_all(&line).await
+/// Reads one line into `buf` (newline removed), reading at most `limit`
+/// bytes and one more of it.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    rd: &mut R,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<Line> {
+    buf.clear();
+    let max = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let n = (&mut *rd).take(max).read_until(b'\n', buf).await?;
+    if n == 0 {
+        return Ok(Line::Closed);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        return Ok(Line::Complete);
+    }
+    if buf.len() > limit {
+        return Ok(Line::TooLong);
+    }
+    // The last request of a client that closed without a newline.
+    Ok(Line::Complete)
+}
+
+/// Only root and the daemon's own user may talk to it.
+fn check_peer(stream: &UnixStream) -> Result<(), String> {
+    let euid = nix::unistd::geteuid().as_raw();
+    match stream.peer_cred() {
+        Ok(c) if c.uid() == 0 || c.uid() == euid => Ok(()),
+        Ok(c) => Err(format!(
+            "{PERMISSION_DENIED}: uid {} may not use mgmd's control socket (root and uid {euid} may)",
+            c.uid()
+        )),
+        Err(e) => Err(format!(
+            "{PERMISSION_DENIED}: the peer's credentials could not be read: {e}"
+        )),
+    }
+}
+
+// ===== tests =====
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn lines_are_bounded() {
+        let data: &[u8] = b"{\"a\":1}\n\nxyz";
+        let mut rd = BufReader::new(data);
+        let mut buf = Vec::new();
+        assert!(matches!(
+            read_line(&mut rd, &mut buf, 16).await.unwrap(),
+            Line::Complete
+        ));
+        assert_eq!(buf, b"{\"a\":1}");
+        assert!(matches!(
+            read_line(&mut rd, &mut buf, 16).await.unwrap(),
+            Line::Complete
+        ));
+        assert!(buf.is_empty());
+        assert!(matches!(
+            read_line(&mut rd, &mut buf, 16).await.unwrap(),
+            Line::Complete
+        ));
+        assert_eq!(buf, b"xyz");
+        assert!(matches!(
+            read_line(&mut rd, &mut buf, 16).await.unwrap(),
+            Line::Closed
+        ));
+        // A line of exactly the limit passes; one byte more does not, and
+        // no more than the limit and one byte is read.
+        let long = [b'x'; 40];
+        let mut rd = BufReader::new(&long[..]);
+        assert!(matches!(
+            read_line(&mut rd, &mut buf, 16).await.unwrap(),
+            Line::TooLong
+        ));
+        assert_eq!(buf.len(), 17);
+        let mut exact = vec![b'y'; 16];
+        exact.push(b'\n');
+        let mut rd = BufReader::new(&exact[..]);
+        assert!(matches!(
+            read_line(&mut rd, &mut buf, 16).await.unwrap(),
+            Line::Complete
+        ));
+        assert_eq!(buf.len(), 16);
+    }
+
+    #[test]
+    fn the_socket_file_is_private_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctl.sock");
+        let _sock = bind_0600(&path).unwrap();
+        // Without the socket's own mode, the umask (022 at most, as tests
+        // run) would leave 0755.
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 }

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::core::control::{Answer, Command};
 use crate::core::event::{Event, Severity};
 use crate::core::input::{FlowCounters, Input};
+use crate::core::mroute::KernelTable;
 use crate::core::output::Output;
 use crate::core::rib::{RouteTable, TableAnswer};
 use crate::core::router::Router;
@@ -33,6 +34,7 @@ use crate::daemon::notify::{Notifier, ServiceStatus};
 use crate::daemon::snapshot::{self, SnapshotFile};
 use crate::io::host::HostMemberships;
 use crate::io::mrt::{self, AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
+use crate::io::mrt_table;
 use crate::io::mrt_writer::{MrtWriter, WriterReport};
 use crate::io::netlink::{self, NetEvent};
 use crate::io::raw_igmp::IgmpTxSocket;
@@ -319,8 +321,17 @@ pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut drop_poll = tokio::time::interval(DROP_POLL);
     drop_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The periodic audit of the kernel's table, from the first full dump on
+    // (`global.kernel-audit-interval`, followed across reloads).
+    let mut audit_every = router.router.config().global.kernel_audit_interval;
+    let mut next_audit: Option<Instant> = None;
 
     loop {
+        let every = router.router.config().global.kernel_audit_interval;
+        if every != audit_every {
+            audit_every = every;
+            next_audit = audit_after(audit_every, dumped);
+        }
         let deadline = router
             .router
             .next_deadline()
@@ -358,6 +369,9 @@ pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
                 check_rp_filter(&router.router, &mut io);
                 // The first event is the full dump: now forwarding can work.
                 notifier.ready();
+                if !dumped {
+                    next_audit = audit_after(audit_every, true);
+                }
                 dumped = true;
             }
             _ = tokio::time::sleep_until(rpf_recheck.unwrap_or(deadline)), if rpf_recheck.is_some() => {
@@ -406,6 +420,13 @@ pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
             }
             _ = tokio::time::sleep_until(deadline) => {
                 feed(&mut router, &mut io, Input::Timer).await;
+            }
+            _ = tokio::time::sleep_until(next_audit.unwrap_or(deadline)), if next_audit.is_some() => {
+                match read_kernel_table(&mut router, &mut io).await {
+                    Ok(kernel) => feed(&mut router, &mut io, Input::KernelAudit(Box::new(kernel))).await,
+                    Err(e) => tracing::warn!(target: "mroute", "kernel table audit skipped: {e}"),
+                }
+                next_audit = audit_after(audit_every, dumped);
             }
             _ = poll.tick() => refresh_counters(&mut router, &mut io).await,
             _ = drop_poll.tick() => read_drops(&mut router, &mut io).await,
@@ -490,6 +511,45 @@ async fn restart(
     tracing::error!(exe = %exec.exe.display(), "failed to restart: {e}; carrying on");
     if let Err(e) = io.mrt.get_ref().set_inherit(false) {
         tracing::warn!("{e}");
+    }
+}
+
+/// When the next periodic audit is due (none before the first full dump
+/// or with the audit off).
+fn audit_after(every: Duration, dumped: bool) -> Option<Instant> {
+    (dumped && !every.is_zero()).then(|| Instant::now() + every)
+}
+
+/// Reads the kernel's multicast routing table back, once the kernel writer
+/// applied everything sent to it (what it refused is then known to the
+/// router): the kernel and the router's belief are compared at rest.
+async fn read_kernel_table(router: &mut Driver, io: &mut Io) -> Result<KernelTable, String> {
+    drain_writer(router, io).await;
+    let start = Instant::now();
+    let kernel = mrt_table::read(&io.rtnl, io.table)
+        .await
+        .map_err(|e| format!("failed to read the kernel's multicast routing table: {e}"))?;
+    tracing::debug!(
+        target: "mroute",
+        vifs = kernel.vifs.len(),
+        entries = kernel.entries.len(),
+        ms = start.elapsed().as_secs_f64() * 1e3,
+        "read the kernel's table back for the audit"
+    );
+    Ok(kernel)
+}
+
+/// `verify`: the kernel's table against the router's, repaired on request.
+async fn verify(router: &mut Driver, io: &mut Io, repair: bool) -> Reply {
+    match read_kernel_table(router, io).await {
+        Ok(kernel) => {
+            let command = Command::Verify {
+                kernel: Box::new(kernel),
+                repair,
+            };
+            run_command(router, io, command).await
+        }
+        Err(e) => Reply::err(e),
     }
 }
 
@@ -899,6 +959,7 @@ async fn control(router: &mut Driver, io: &mut Io, request: Request) -> Reply {
             Command::ShowRoutes
         }
         Request::ShowProtocols => Command::ShowProtocols,
+        Request::Verify { repair } => return verify(router, io, repair).await,
         Request::Take {
             interface,
             protocol,

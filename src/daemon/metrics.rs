@@ -284,7 +284,7 @@ pub fn encode(snapshot: Snapshot, openmetrics: bool) -> Result<String, std::fmt:
 
 /// The router's counters as metrics: name (without prefix and `_total`),
 /// value, help.
-fn router_counters(c: &CounterView) -> [(&'static str, u64, &'static str); 16] {
+fn router_counters(c: &CounterView) -> [(&'static str, u64, &'static str); 18] {
     [
         (
             "new_flows",
@@ -365,6 +365,16 @@ fn router_counters(c: &CounterView) -> [(&'static str, u64, &'static str); 16] {
             "igmp_changes_while_disabled",
             c.igmp_changes_while_disabled,
             "IGMP membership changes held back during an ownership change.",
+        ),
+        (
+            "kernel_audits",
+            c.kernel_audits,
+            "Audits of the kernel's multicast routing table against mgmd's.",
+        ),
+        (
+            "kernel_drift",
+            c.kernel_drift,
+            "Differences between the kernel's multicast routing table and mgmd's, found and repaired.",
         ),
     ]
 }

@@ -2,6 +2,8 @@
 //!
 //! - [`mrt`]: the multicast routing socket (`MRT_INIT`, VIFs, MFC entries,
 //!   upcalls and IGMP receive).
+//! - [`mrt_table`]: the kernel's multicast routing table read back (VIFs
+//!   and entries of one table), for the audit.
 //! - [`raw_igmp`]: the IGMP transmit socket (Router Alert, TTL 1).
 //! - [`netlink`]: interfaces and addresses from rtnetlink, translated to
 //!   domain facts; unicast RPF lookups.
@@ -11,6 +13,7 @@
 
 pub mod host;
 pub mod mrt;
+pub mod mrt_table;
 pub mod mrt_writer;
 pub mod netlink;
 pub mod raw_igmp;

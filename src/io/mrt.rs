@@ -12,11 +12,12 @@
 //! forwarding stops and `mc_forwarding` drops to 0. Never reopen the socket to
 //! reset state; use [`MrtSocket::flush`].
 
+use std::collections::BTreeMap;
 use std::io::{self, IoSliceMut};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, setsockopt, sockopt};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
@@ -168,6 +169,16 @@ pub struct MrtSocket {
     /// Packets the kernel dropped because the receive queue was full, as last
     /// reported by `SO_RXQ_OVFL`.
     drops: AtomicU32,
+    /// Per interface, the socket holding the memberships IGMP needs there
+    /// ([`MrtSocket::join_group`]).
+    listeners: Mutex<BTreeMap<IfIndex, Listener>>,
+}
+
+/// The memberships of one interface.
+#[derive(Debug)]
+struct Listener {
+    socket: Socket,
+    groups: Vec<GroupAddr>,
 }
 
 impl MrtSocket {
@@ -228,6 +239,7 @@ impl MrtSocket {
             sock,
             table,
             drops: AtomicU32::new(0),
+            listeners: Mutex::default(),
         };
         s.configure_rx()
             .map_err(|(op, source)| MrtError::Socket { op, source })?;
@@ -254,6 +266,7 @@ impl MrtSocket {
             sock,
             table,
             drops: AtomicU32::new(0),
+            listeners: Mutex::default(),
         };
         s.configure_rx()
             .map_err(|(op, source)| MrtError::Socket { op, source })?;
@@ -282,11 +295,12 @@ impl MrtSocket {
         setsockopt(&fd, sockopt::Ipv4PacketInfo, &true)
             .map_err(|e| ("enable IP_PKTINFO", e.into()))?;
         setsockopt(&fd, sockopt::RxqOvfl, &1).map_err(|e| ("enable SO_RXQ_OVFL", e.into()))?;
-        // Only groups joined on this socket (224.0.0.2, 224.0.0.22), not
-        // those joined by any other socket of the host.
+        // IGMP to any group the host is a member of reaches this socket:
+        // the memberships IGMP needs (224.0.0.22, 224.0.0.2, 224.0.0.1) are
+        // held by other sockets (`join_group`).
         self.sock
-            .set_multicast_all_v4(false)
-            .map_err(|e| ("clear IP_MULTICAST_ALL", e))?;
+            .set_multicast_all_v4(true)
+            .map_err(|e| ("set IP_MULTICAST_ALL", e))?;
         self.sock
             .set_multicast_loop_v4(false)
             .map_err(|e| ("clear IP_MULTICAST_LOOP", e))?;
@@ -433,23 +447,55 @@ impl MrtSocket {
 
     // ----- group membership -----
 
-    /// Joins `group` on `ifindex` (`ip_mreqn` by index). Joining twice is
-    /// not an error.
+    /// Makes `ifindex` a member of `group`, so that IGMP sent to it there
+    /// reaches this socket. The membership is held by a UDP socket of the
+    /// interface's own (which receives nothing): a socket may hold only
+    /// `net.ipv4.igmp_max_memberships` memberships (20 by default), fewer
+    /// than the three groups each interface needs on a router with more
+    /// than six. Joining twice is not an error.
     pub fn join_group(&self, ifindex: IfIndex, group: GroupAddr) -> io::Result<()> {
-        match self
-            .sock
+        let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let listener = match listeners.entry(ifindex) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert(Listener {
+                socket: Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?,
+                groups: Vec::new(),
+            }),
+        };
+        match listener
+            .socket
             .join_multicast_v4_n(&group.addr(), &InterfaceIndexOrAddress::Index(ifindex.0))
         {
-            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(()),
-            r => r,
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {}
+            Err(e) => {
+                if listener.groups.is_empty() {
+                    listeners.remove(&ifindex);
+                }
+                return Err(e);
+            }
+            Ok(()) => {}
         }
+        if !listener.groups.contains(&group) {
+            listener.groups.push(group);
+        }
+        Ok(())
     }
 
-    /// Leaves `group` on `ifindex`. Leaving a group not joined (or on a
-    /// vanished interface) is not an error.
+    /// Ends what [`Self::join_group`] did. Leaving a group not joined (or
+    /// on a vanished interface) is not an error.
     pub fn leave_group(&self, ifindex: IfIndex, group: GroupAddr) -> io::Result<()> {
-        match self
-            .sock
+        let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(listener) = listeners.get_mut(&ifindex) else {
+            return Ok(());
+        };
+        listener.groups.retain(|g| *g != group);
+        if listener.groups.is_empty() {
+            // Closing the socket leaves what it joined.
+            listeners.remove(&ifindex);
+            return Ok(());
+        }
+        match listener
+            .socket
             .leave_multicast_v4_n(&group.addr(), &InterfaceIndexOrAddress::Index(ifindex.0))
         {
             Err(e) if matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL | libc::ENODEV)) => {

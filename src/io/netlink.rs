@@ -6,8 +6,8 @@
 //! [`NetEvent::Snapshot`] of the full state; later events are idempotent
 //! upserts (the kernel may repeat one, e.g. two `Link` facts on link up).
 //! When the kernel drops notifications (socket overrun, `ENOBUFS`), the
-//! watcher discards what is queued, dumps again and yields a fresh
-//! `Snapshot`: the consumer reconciles against it.
+//! watcher discards notifications until the burst is over, dumps again and
+//! yields a fresh `Snapshot`: the consumer reconciles against it.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
@@ -33,6 +33,14 @@ use crate::io::sys;
 /// Receive buffer for notifications: a burst of thousands of address or
 /// link changes fits before the kernel reports an overrun.
 const EVENTS_RCVBUF_BYTES: usize = 4 << 20;
+/// How long to wait before another re-dump when one failed.
+pub const RESYNC_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+/// After an overrun, how often the notification socket's queue is looked
+/// at until it is empty.
+pub const RESYNC_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+/// After an overrun, the longest wait for an empty queue before a dump
+/// anyway.
+pub const RESYNC_MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 // ===== facts =====
 
@@ -95,11 +103,21 @@ pub struct NetlinkWatcher {
     tasks: Vec<JoinHandle<()>>,
     /// Snapshots taken because notifications were lost.
     resyncs: u64,
+    /// Notifications were lost (since then): a dump is owed once the
+    /// socket's queue has been emptied.
+    owed: Option<tokio::time::Instant>,
+    /// The notification socket (a duplicate), to see its queue.
+    events_fd: std::os::fd::OwnedFd,
+    /// The dump after notifications were lost, until it is delivered.
+    resync: Option<JoinHandle<Result<NetEvent, NetlinkError>>>,
 }
 
 impl Drop for NetlinkWatcher {
     fn drop(&mut self) {
         for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(t) = &self.resync {
             t.abort();
         }
     }
@@ -119,8 +137,13 @@ pub async fn start_with_rcvbuf(rcvbuf: usize) -> Result<NetlinkWatcher, NetlinkE
         MulticastGroup::Ipv4Route,
     ])
     .map_err(NetlinkError::Socket)?;
-    sys::set_rcvbuf(ev_conn.socket_mut().socket_mut().as_fd(), rcvbuf)
-        .map_err(NetlinkError::Socket)?;
+    let events_fd = {
+        let sock = ev_conn.socket_mut().socket_mut();
+        sys::set_rcvbuf(sock.as_fd(), rcvbuf).map_err(NetlinkError::Socket)?;
+        sock.as_fd()
+            .try_clone_to_owned()
+            .map_err(NetlinkError::Socket)?
+    };
     let (mut req_conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Socket)?;
     // Strict checking lets a route dump ask for one table (the kernel then
     // sends only that table, not every route it has). Without it (older
@@ -139,6 +162,9 @@ pub async fn start_with_rcvbuf(rcvbuf: usize) -> Result<NetlinkWatcher, NetlinkE
         pending: VecDeque::new(),
         tasks,
         resyncs: 0,
+        owed: None,
+        events_fd,
+        resync: None,
     };
     let snap = w.snapshot().await?;
     w.pending.push_back(snap);
@@ -156,12 +182,61 @@ impl NetlinkWatcher {
         self.resyncs
     }
 
-    /// The next fact. `None` when the notification connection ended. A
-    /// failed re-dump after an overrun is retried on the next call.
+    /// The next fact. `None` when the notification connection ended.
+    ///
+    /// After an overrun the notifications are read and dropped until the
+    /// socket's queue is empty (looked at every [`RESYNC_POLL`], at most
+    /// [`RESYNC_MAX_DELAY`]), then links and addresses are dumped: the
+    /// kernel reports an overflow once and drops further notifications
+    /// silently until the queue has been emptied, so only a dump started
+    /// after that holds everything lost (a later loss is reported again).
+    /// A dump forced by the maximum delay (the queue never emptied) is
+    /// followed by another once it does.
+    ///
+    /// Cancellation-safe: the event loop waits on it beside other sources
+    /// and drops it whenever another is ready first. The dump runs on a
+    /// task of its own, which dropping this future does not stop; the next
+    /// call waits for it again. A failed dump is tried again after
+    /// [`RESYNC_RETRY`].
     pub async fn next(&mut self) -> Option<NetEvent> {
         loop {
             if let Some(ev) = self.pending.pop_front() {
                 return Some(ev);
+            }
+            if let Some(task) = self.resync.as_mut() {
+                let result = task.await;
+                self.resync = None;
+                match result {
+                    Ok(Ok(snap)) => return Some(snap),
+                    Ok(Err(e)) => {
+                        tracing::warn!(target: "iface", error = %e, "netlink re-dump failed; retrying");
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "iface", error = %e, "netlink re-dump stopped; retrying");
+                    }
+                }
+                self.start_resync(RESYNC_RETRY);
+                continue;
+            }
+            if let Some(since) = self.owed {
+                // What was read meanwhile is dropped: the dump supersedes it.
+                while self.events.try_recv().is_ok() {}
+                let now = tokio::time::Instant::now();
+                let emptied = self.socket_emptied();
+                if emptied || now >= since + RESYNC_MAX_DELAY {
+                    // Forced while the queue is still full: another dump
+                    // is owed once it empties.
+                    self.owed = (!emptied).then_some(now);
+                    self.start_resync(std::time::Duration::ZERO);
+                    continue;
+                }
+                tokio::select! {
+                    msg = futures::StreamExt::next(&mut self.events) => {
+                        msg?;
+                    }
+                    _ = tokio::time::sleep(RESYNC_POLL) => {}
+                }
+                continue;
             }
             let (msg, _) = futures::StreamExt::next(&mut self.events).await?;
             match msg.payload {
@@ -171,19 +246,38 @@ impl NetlinkWatcher {
                     }
                 }
                 NetlinkPayload::Overrun(_) => {
-                    // Everything queued predates the dump below.
-                    while self.events.try_recv().is_ok() {}
                     self.resyncs += 1;
-                    match self.snapshot().await {
-                        Ok(snap) => return Some(snap),
-                        Err(e) => {
-                            tracing::warn!(target: "iface", error = %e, "netlink re-dump failed");
-                        }
-                    }
+                    tracing::info!(
+                        target: "iface",
+                        resyncs = self.resyncs,
+                        "netlink notifications were lost (the socket overflowed); \
+                         links and addresses are read again once the burst is over"
+                    );
+                    self.owed = Some(tokio::time::Instant::now());
                 }
                 _ => {}
             }
         }
+    }
+
+    /// Whether the notification socket's queue is empty (then the kernel
+    /// reports the next loss again). Where the kernel cannot tell, as if it
+    /// were.
+    fn socket_emptied(&self) -> bool {
+        use std::os::fd::AsFd;
+        sys::recv_mem(self.events_fd.as_fd()).map_or(true, |m| m.queued == 0)
+    }
+
+    /// Starts a dump after `delay`. What is queued now predates it and is
+    /// dropped; what comes from here on is complete, and is applied after
+    /// the dump.
+    fn start_resync(&mut self, delay: std::time::Duration) {
+        while self.events.try_recv().is_ok() {}
+        let handle = self.handle.clone();
+        self.resync = Some(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            dump(&handle).await
+        }));
     }
 
     async fn snapshot(&self) -> Result<NetEvent, NetlinkError> {

@@ -176,6 +176,42 @@ pub fn set_rcvbuf(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
         .or_else(|_| setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &val))
 }
 
+/// What `SO_MEMINFO` tells of a socket's receive side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecvMem {
+    /// Bytes queued for reading (`SK_MEMINFO_RMEM_ALLOC`).
+    pub queued: u32,
+    /// Messages the kernel dropped for want of room (`SK_MEMINFO_DROPS`).
+    pub drops: u32,
+}
+
+/// `getsockopt(fd, SOL_SOCKET, SO_MEMINFO)`: the socket's receive queue and
+/// drop count.
+pub fn recv_mem(fd: BorrowedFd<'_>) -> io::Result<RecvMem> {
+    // SK_MEMINFO_VARS; the kernel copies at most as many as asked for.
+    let mut mem = [0u32; 9];
+    let mut len = size_of_val(&mem) as socklen_t;
+    // SAFETY: `fd` is live for the borrow; the pointer and `len` describe
+    // `mem`, a writable array of plain integers the kernel fills and never
+    // keeps; `len` is a valid in-out length.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            mem.as_mut_ptr().cast::<c_void>(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(RecvMem {
+        queued: mem[0],
+        drops: mem[8],
+    })
+}
+
 /// `ip_mreqn` selecting an interface by index (and source address).
 pub fn ip_mreqn(ifindex: u32, address: std::net::Ipv4Addr) -> libc::ip_mreqn {
     libc::ip_mreqn {

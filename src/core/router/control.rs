@@ -35,6 +35,13 @@ impl Router {
             Command::ShowAllCounters { interface } => self
                 .show_all_counters(interface.as_deref())
                 .map(|v| Answer::AllCounters(Box::new(v))),
+            Command::Verify { kernel, repair } => {
+                let view = self.audit_kernel(&kernel, repair)?;
+                if view.repaired {
+                    self.commit(now);
+                }
+                Ok(Answer::Audit(Box::new(view)))
+            }
         }
     }
 

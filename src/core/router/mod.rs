@@ -27,8 +27,11 @@
 //! - `restore`: taking over the previous process's state (snapshot,
 //!   adopted kernel table) and handing it over.
 //! - `control`: the operator's commands.
+//! - `audit`: the kernel's table read back against the router's belief;
+//!   drift logged and repaired.
 //! - `status`: the views `mgmctl show` prints.
 
+mod audit;
 mod control;
 mod dispatch;
 mod flows;
@@ -289,6 +292,10 @@ impl Router {
             Input::Timer => self.timers(now),
             Input::InputDrops { interfaces, socket } => self.input_drops(now, interfaces, socket),
             Input::Restore(r) => self.restore_input(now, *r),
+            Input::KernelAudit(kernel) => {
+                // Nothing to compare while a taken-over table is held.
+                let _ = self.audit_kernel(&kernel, true);
+            }
             Input::KernelRejected { .. } | Input::Command(_) | Input::Shutdown => {}
         }
     }
