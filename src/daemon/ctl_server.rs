@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::ctl::proto::{EventRecord, PROTOCOL_VERSION, Reply, Request, RequestMsg};
+use crate::ctl::proto::{PROTOCOL_VERSION, Reply, Request, RequestMsg};
+use crate::daemon::events::{EventBus, EventStream};
 
 /// A request waiting for the event loop's answer.
 pub struct CtlRequest {
@@ -49,11 +50,7 @@ impl CtlServer {
     }
 
     /// Accept connections forever, one task each.
-    pub async fn serve(
-        self,
-        requests: mpsc::Sender<CtlRequest>,
-        events: broadcast::Sender<EventRecord>,
-    ) {
+    pub async fn serve(self, requests: mpsc::Sender<CtlRequest>, events: EventBus) {
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
@@ -81,7 +78,7 @@ impl CtlServer {
 async fn connection(
     stream: UnixStream,
     requests: mpsc::Sender<CtlRequest>,
-    events: broadcast::Sender<EventRecord>,
+    events: EventBus,
 ) -> io::Result<()> {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd).lines();
@@ -122,18 +119,17 @@ async fn connection(
     Ok(())
 }
 
+/// Writes the subscriber's records until the daemon stops or the client
+/// goes away. A slow reader loses records (module
+/// [`crate::daemon::events`]); the sequence numbers show the gap.
 async fn stream_events(
     mut wr: tokio::net::unix::OwnedWriteHalf,
-    mut rx: broadcast::Receiver<EventRecord>,
+    mut rx: EventStream,
 ) -> io::Result<()> {
-    loop {
-        match rx.recv().await {
-            Ok(ev) => write_line(&mut wr, &ev).await?,
-            // A slow reader loses events; the sequence numbers show the gap.
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => return Ok(()),
-        }
+    while let Some(line) = rx.next().await {
+        wr.write_all(&line).await?;
     }
+    Ok(())
 }
 
 async fn write_line<T: serde::Serialize>(

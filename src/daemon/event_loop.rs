@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::Config;
@@ -27,6 +27,7 @@ use crate::ctl::reply::{
 };
 use crate::daemon::DaemonError;
 use crate::daemon::ctl_server::{CtlRequest, CtlServer};
+use crate::daemon::events::EventBus;
 use crate::daemon::handover::{self, SelfExec};
 use crate::daemon::metrics::{MetricsRequest, MetricsServer, Snapshot};
 use crate::daemon::notify::{Notifier, ServiceStatus};
@@ -106,7 +107,7 @@ struct Io {
     writer: MrtWriter,
     tx: IgmpTxSocket,
     host: HostMemberships,
-    events: broadcast::Sender<EventRecord>,
+    events: EventBus,
     /// Sequence number of the last event record.
     event_seq: u64,
     rtnl: rtnetlink::Handle,
@@ -228,9 +229,7 @@ pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
     let pid_file = cfg.global.pid_file.clone();
     write_pid_file(&pid_file);
 
-    // Room for the records of a whole ownership move on a busy interface
-    // (about four per membership) before a slow subscriber loses any.
-    let (events_tx, _) = broadcast::channel(1 << 16);
+    let events_tx = EventBus::new();
     let (req_tx, mut req_rx) = mpsc::channel::<CtlRequest>(64);
     let server = tokio::spawn(ctl.serve(req_tx, events_tx.clone()));
     // Scrapes come to the loop like control requests.
@@ -573,8 +572,8 @@ fn publish(router: &Driver, io: &mut Io, ev: &Event) {
     }
     io.event_seq += 1;
     // Worded and encoded only while someone listens.
-    if io.events.receiver_count() > 0 {
-        let _ = io.events.send(EventRecord {
+    if io.events.has_subscribers() {
+        io.events.send(&EventRecord {
             t_ms: router.t_ms(),
             seq: io.event_seq,
             kind: ev.kind().to_owned(),
@@ -877,7 +876,7 @@ async fn reload(
 /// its answer as a reply.
 async fn run_command(router: &mut Driver, io: &mut Io, command: Command) -> Reply {
     match ask(router, io, command).await {
-        Ok(answer) => encode_reply(&answer),
+        Ok(answer) => Reply::encode(&answer),
         Err(reply) => reply,
     }
 }
@@ -915,19 +914,22 @@ async fn control(router: &mut Driver, io: &mut Io, request: Request) -> Reply {
         },
         Request::StaticEdit { edit } => Command::EditStatic { edit },
         Request::ShowConfig => {
-            return match run_command(router, io, Command::ShowConfig).await {
-                Reply::Ok { mut data, .. } => {
-                    // With the file as it was read: the router runs on it.
-                    if let Some(m) = data.as_object_mut() {
-                        m.insert(
-                            "path".into(),
-                            router.config_path.display().to_string().into(),
-                        );
-                        m.insert("text".into(), router.config_text.clone().into());
+            return match ask(router, io, Command::ShowConfig).await {
+                Ok(answer) => match serde_json::to_value(&answer) {
+                    Ok(mut data) => {
+                        // With the file as it was read: the router runs on it.
+                        if let Some(m) = data.as_object_mut() {
+                            m.insert(
+                                "path".into(),
+                                router.config_path.display().to_string().into(),
+                            );
+                            m.insert("text".into(), router.config_text.clone().into());
+                        }
+                        Reply::ok(data)
                     }
-                    Reply::ok(data)
-                }
-                err => err,
+                    Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
+                },
+                Err(reply) => reply,
             };
         }
         // Handled by the event loop and the connection task.
@@ -949,13 +951,6 @@ async fn ask(router: &mut Driver, io: &mut Io, command: Command) -> Result<Answe
         Some(Output::Reply(Ok(a))) => Ok(a),
         Some(Output::Reply(Err(e))) => Err(Reply::err(e)),
         _ => Err(Reply::err("mgmd did not answer the request")),
-    }
-}
-
-fn encode_reply<T: serde::Serialize>(data: &T) -> Reply {
-    match serde_json::to_value(data) {
-        Ok(v) => Reply::ok(v),
-        Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
     }
 }
 
@@ -1002,7 +997,7 @@ async fn ping(router: &mut Driver, io: &mut Io) -> Reply {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v)),
     );
-    encode_reply(&PingReply {
+    Reply::encode(&PingReply {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         pid: std::process::id(),
         counters: map,
@@ -1025,7 +1020,7 @@ async fn show_counters(router: &mut Driver, io: &mut Io, interface: Option<Strin
             view,
         })
         .collect();
-    encode_reply(&CountersReply {
+    Reply::encode(&CountersReply {
         router: view.router,
         io: io_counters(io),
         interfaces,
@@ -1037,7 +1032,7 @@ fn set_log_level(level: &str, target: Option<&str>) -> Reply {
     match crate::cli::logging::set_level(level, target) {
         Ok(filter) => {
             tracing::info!("log filter set to {filter}");
-            encode_reply(&LogReply { filter })
+            Reply::encode(&LogReply { filter })
         }
         Err(e) => Reply::err(e.to_string()),
     }
