@@ -13,6 +13,7 @@ use std::time::Duration;
 use mgmd::core::mroute::{MrouteTable, MrtAction};
 use mgmd::core::rib::TableAnswer;
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex, VifSet};
+use mgmd::io::igmp_listen::IgmpListeners;
 use mgmd::io::mrt::{AsyncMrtSocket, IgmpRx, MrtError, MrtRx, MrtSocket, UpcallKind};
 use mgmd::io::mrt_writer::{MrtWriter, WriterReport};
 use mgmd::io::netlink::{self, NetEvent, NetlinkWatcher};
@@ -544,6 +545,132 @@ fn igmp_reports_arrive_with_ifindex_router_alert_and_ttl() {
         mrt.get_ref()
             .leave_group(local, GroupAddr::ALL_V3_ROUTERS)
             .unwrap();
+    });
+}
+
+#[test]
+fn link_local_igmp_arrives_on_more_interfaces_than_one_socket_may_join_groups_on() {
+    if !is_root() {
+        return;
+    }
+    in_netns(|| async {
+        const N: u8 = 8;
+        let peer = PeerNs::new();
+        let mut locals = Vec::new();
+        for k in 0..N {
+            let (l, p) = (format!("ll{k}"), format!("lp{k}"));
+            ip(&["link", "add", &l, "type", "veth", "peer", "name", &p]);
+            ip(&["link", "set", &p, "netns", &peer.name]);
+            ip(&["addr", "add", &format!("10.9.{k}.1/24"), "dev", &l]);
+            ip(&["link", "set", &l, "up"]);
+            peer.ip(&["addr", "add", &format!("10.9.{k}.2/24"), "dev", &p]);
+            peer.ip(&["link", "set", &p, "up"]);
+            locals.push(ifindex(&l));
+        }
+        // Why one socket cannot do it: three groups on each of eight
+        // interfaces is more than the 20 memberships a socket may hold by
+        // default (net.ipv4.igmp_max_memberships, fresh in this namespace).
+        let max: usize = std::fs::read_to_string("/proc/sys/net/ipv4/igmp_max_memberships")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        if max < 3 * usize::from(N) {
+            let mrt = MrtSocket::open(None).unwrap();
+            let refused = locals
+                .iter()
+                .flat_map(|&i| mgmd::io::igmp_listen::GROUPS.map(|g| mrt.join_group(i, g)))
+                .filter(|r| {
+                    r.as_ref()
+                        .is_err_and(|e| e.raw_os_error() == Some(libc::ENOBUFS))
+                })
+                .count();
+            assert_eq!(refused, 3 * usize::from(N) - max);
+        }
+
+        let mut listeners = IgmpListeners::new();
+        for &i in &locals {
+            listeners.listen(i, true).unwrap();
+            listeners.listen(i, true).unwrap();
+        }
+        assert_eq!(listeners.interfaces().count(), usize::from(N));
+        // A report (to 224.0.0.22), a leave (224.0.0.2) and a query
+        // (224.0.0.1) from the peer on every link, and a report sent to the
+        // router's own address (unicast: not the listeners' to read).
+        let v3 = with_checksum(vec![0x22, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 239, 6, 6, 6]);
+        let leave = with_checksum(vec![0x17, 0, 0, 0, 239, 6, 6, 6]);
+        let query = with_checksum(vec![0x11, 100, 0, 0, 0, 0, 0, 0]);
+        let sent = [
+            (Ipv4Addr::new(224, 0, 0, 22), v3.clone()),
+            (Ipv4Addr::new(224, 0, 0, 2), leave.clone()),
+            (Ipv4Addr::new(224, 0, 0, 1), query.clone()),
+        ];
+        let unicast = v3.clone();
+        peer.run(move || {
+            let tx = IgmpTxSocket::open().unwrap();
+            for k in 0..N {
+                let pi = IfIndex(nix::net::if_::if_nametoindex(format!("lp{k}").as_str()).unwrap());
+                let src = Ipv4Addr::new(10, 9, k, 2);
+                for (dst, msg) in &sent {
+                    tx.send(pi, src, *dst, msg).unwrap();
+                }
+                tx.send(pi, src, Ipv4Addr::new(10, 9, k, 1), &unicast)
+                    .unwrap();
+            }
+        });
+        // From the peer only: the local kernel's own reports for the
+        // groups the listeners joined are looped back to them too.
+        let from_peer = |i: &IgmpRx| i.src.octets()[3] == 2;
+        let mut got: BTreeMap<(IfIndex, Ipv4Addr), Vec<u8>> = BTreeMap::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while got.len() < 3 * usize::from(N) {
+            let batch = tokio::time::timeout_at(deadline, listeners.recv_batch(64))
+                .await
+                .unwrap_or_else(|_| panic!("timed out; read so far: {got:?}"))
+                .unwrap();
+            for rx in batch {
+                let MrtRx::Igmp(i) = rx else {
+                    panic!("not IGMP: {rx:?}")
+                };
+                assert!(
+                    i.dst.is_multicast(),
+                    "unicast IGMP read by a listener: {i:?}"
+                );
+                if from_peer(&i) {
+                    let previous = got.insert((i.ifindex, i.dst), i.payload);
+                    assert!(previous.is_none(), "read twice: {:?}", (i.ifindex, i.dst));
+                }
+            }
+        }
+        for &i in &locals {
+            assert_eq!(got[&(i, Ipv4Addr::new(224, 0, 0, 22))], v3);
+            assert_eq!(got[&(i, Ipv4Addr::new(224, 0, 0, 2))], leave);
+            assert_eq!(got[&(i, Ipv4Addr::new(224, 0, 0, 1))], query);
+        }
+        // A stopped interface hears nothing; the others still do.
+        listeners.listen(locals[0], false).unwrap();
+        let q = query.clone();
+        peer.run(move || {
+            let tx = IgmpTxSocket::open().unwrap();
+            for k in [0u8, 1] {
+                let pi = IfIndex(nix::net::if_::if_nametoindex(format!("lp{k}").as_str()).unwrap());
+                let src = Ipv4Addr::new(10, 9, k, 2);
+                tx.send(pi, src, Ipv4Addr::new(224, 0, 0, 1), &q).unwrap();
+            }
+        });
+        let mut after = Vec::new();
+        let until = tokio::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(batch) = tokio::time::timeout_at(until, listeners.recv_batch(64)).await {
+            for rx in batch.unwrap() {
+                if let MrtRx::Igmp(i) = rx
+                    && from_peer(&i)
+                {
+                    after.push((i.ifindex, i.dst));
+                }
+            }
+        }
+        assert_eq!(after, vec![(locals[1], Ipv4Addr::new(224, 0, 0, 1))]);
+        assert_eq!(listeners.drops(), 0);
     });
 }
 

@@ -33,6 +33,7 @@ use crate::daemon::metrics::{MetricsRequest, MetricsServer, Snapshot};
 use crate::daemon::notify::{Notifier, ServiceStatus};
 use crate::daemon::snapshot::{self, SnapshotFile};
 use crate::io::host::HostMemberships;
+use crate::io::igmp_listen::IgmpListeners;
 use crate::io::mrt::{self, AsyncMrtSocket, MrtRx, MrtSocket, UpcallKind};
 use crate::io::mrt_writer::{MrtWriter, WriterReport};
 use crate::io::netlink::{self, NetEvent};
@@ -106,6 +107,8 @@ struct Io {
     /// Applies VIF and MFC changes on its own thread, in order.
     writer: MrtWriter,
     tx: IgmpTxSocket,
+    /// Receive the link-local groups' IGMP, one socket per interface.
+    listeners: IgmpListeners,
     host: HostMemberships,
     events: EventBus,
     /// Sequence number of the last event record.
@@ -257,6 +260,7 @@ pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
         mrt,
         writer,
         tx,
+        listeners: IgmpListeners::new(),
         host: HostMemberships::new(),
         events: events_tx,
         event_seq: 0,
@@ -368,6 +372,15 @@ pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
                     Ok(batch) => drain_mrt(&mut router, &mut io, batch).await,
                     Err(e) => {
                         tracing::error!("failed to read the multicast routing socket: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+            r = io.listeners.recv_batch(RX_BATCH) => {
+                match r {
+                    Ok(batch) => drain_mrt(&mut router, &mut io, batch).await,
+                    Err(e) => {
+                        tracing::error!("failed to read IGMP on the link-local groups: {e}");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
@@ -518,26 +531,15 @@ async fn execute(router: &mut Driver, io: &mut Io, outputs: Vec<Output>) {
                 }
             }
             Output::ListenIgmp { ifindex, on } => {
-                // The routing socket does not receive every group the host
-                // joined (IP_MULTICAST_ALL is off): 224.0.0.1 must be joined
-                // for other routers' general queries, or the querier
-                // election never sees them.
-                for group in [
-                    GroupAddr::ALL_V3_ROUTERS,
-                    GroupAddr::ALL_ROUTERS,
-                    GroupAddr::ALL_SYSTEMS,
-                ] {
-                    let r = if on {
-                        io.mrt.get_ref().join_group(ifindex, group)
-                    } else {
-                        io.mrt.get_ref().leave_group(ifindex, group)
-                    };
-                    if let Err(e) = r {
-                        // Leaving on a vanished interface fails; that is fine.
-                        if on {
-                            tracing::warn!(target: "packet", %ifindex, %group, "failed to join: {e}");
-                        }
-                    }
+                // 224.0.0.1 too: other routers' general queries, or the
+                // querier election never sees them.
+                if let Err(e) = io.listeners.listen(ifindex, on) {
+                    tracing::warn!(
+                        target: "packet",
+                        %ifindex,
+                        "failed to receive IGMP on the link-local groups \
+                         (224.0.0.1, 224.0.0.2, 224.0.0.22): {e}"
+                    );
                 }
             }
             Output::HostMembership {
@@ -773,7 +775,7 @@ async fn read_drops(router: &mut Driver, io: &mut Io) {
             Err(e) => tracing::debug!(interface = %i.name, "{e}"),
         }
     }
-    let socket = u64::from(io.mrt.get_ref().drops());
+    let socket = receive_drops(io);
     let reading = (interfaces, socket);
     if io.drops_fed.as_ref() == Some(&reading) {
         return;
@@ -781,6 +783,12 @@ async fn read_drops(router: &mut Driver, io: &mut Io) {
     io.drops_fed = Some(reading.clone());
     let (interfaces, socket) = reading;
     feed(router, io, Input::InputDrops { interfaces, socket }).await;
+}
+
+/// Messages the kernel dropped because the routing socket's or a
+/// link-local listener's receive queue was full.
+fn receive_drops(io: &Io) -> u64 {
+    u64::from(io.mrt.get_ref().drops()) + io.listeners.drops()
 }
 
 /// Warn once per interface about settings that silently stop forwarding.
@@ -965,7 +973,7 @@ async fn refresh_counters(router: &mut Driver, io: &mut Io) {
 
 /// The I/O layer's counters, up to date.
 fn io_counters(io: &mut Io) -> IoCounters {
-    io.counters.kernel_rx_drops = u64::from(io.mrt.get_ref().drops());
+    io.counters.kernel_rx_drops = receive_drops(io);
     io.counters
 }
 

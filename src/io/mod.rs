@@ -2,6 +2,8 @@
 //!
 //! - [`mrt`]: the multicast routing socket (`MRT_INIT`, VIFs, MFC entries,
 //!   upcalls and IGMP receive).
+//! - [`igmp_listen`]: IGMP to the link-local groups (queries, IGMPv2
+//!   leaves, IGMPv3 reports), one receive socket per interface.
 //! - [`raw_igmp`]: the IGMP transmit socket (Router Alert, TTL 1).
 //! - [`netlink`]: interfaces and addresses from rtnetlink, translated to
 //!   domain facts; unicast RPF lookups.
@@ -10,6 +12,7 @@
 //!   module with `unsafe`.
 
 pub mod host;
+pub mod igmp_listen;
 pub mod mrt;
 pub mod mrt_writer;
 pub mod netlink;

@@ -4,8 +4,10 @@
 //! One socket per (network namespace, table) can own the table; the kernel
 //! answers a second `MRT_INIT` with `EADDRINUSE` ([`MrtError::AlreadyInUse`]).
 //! The same socket carries the kernel's upcalls (`IGMPMSG_NOCACHE`,
-//! `IGMPMSG_WRONGVIF`...) and IGMP packets, including IGMPv2 reports, which
-//! reach only this socket and only on interfaces that are VIFs.
+//! `IGMPMSG_WRONGVIF`...) and IGMP packets sent to other groups than the
+//! link-local ones, including IGMPv2 reports, which reach only this socket
+//! and only on interfaces that are VIFs. IGMP to 224.0.0.1, 224.0.0.2 and
+//! 224.0.0.22 is read from [`crate::io::igmp_listen`]'s sockets.
 //!
 //! Closing the socket (dropping [`MrtSocket`]) makes the kernel delete every
 //! non-static VIF and MFC entry of the table at once, even after a crash:
@@ -30,7 +32,7 @@ use crate::io::sys;
 /// Receive buffer asked for: room for a burst of several thousand reports.
 const RCVBUF_BYTES: usize = 4 << 20;
 /// Largest datagram we read (an IP packet cannot be larger).
-const RX_BUF_BYTES: usize = 65536;
+pub(crate) const RX_BUF_BYTES: usize = 65536;
 
 // ===== MrtError =====
 
@@ -279,18 +281,21 @@ impl MrtSocket {
         self.sock
             .set_nonblocking(true)
             .map_err(|e| ("make the multicast routing socket non-blocking", e))?;
-        setsockopt(&fd, sockopt::Ipv4PacketInfo, &true)
-            .map_err(|e| ("enable IP_PKTINFO", e.into()))?;
-        setsockopt(&fd, sockopt::RxqOvfl, &1).map_err(|e| ("enable SO_RXQ_OVFL", e.into()))?;
-        // Only groups joined on this socket (224.0.0.2, 224.0.0.22), not
-        // those joined by any other socket of the host.
+        configure_igmp_rx(fd).map_err(|e| {
+            (
+                "configure receiving (IP_PKTINFO, SO_RXQ_OVFL, SO_RCVBUF)",
+                e,
+            )
+        })?;
+        // No multicast group of any other socket of the host: the
+        // link-local groups are read from sockets of their own
+        // ([`crate::io::igmp_listen`]).
         self.sock
             .set_multicast_all_v4(false)
             .map_err(|e| ("clear IP_MULTICAST_ALL", e))?;
         self.sock
             .set_multicast_loop_v4(false)
             .map_err(|e| ("clear IP_MULTICAST_LOOP", e))?;
-        sys::set_rcvbuf(fd, RCVBUF_BYTES).map_err(|e| ("set the receive buffer size", e))?;
         Ok(())
     }
 
@@ -464,31 +469,7 @@ impl MrtSocket {
     /// Reads one message (non-blocking: `WouldBlock` when the queue is
     /// empty). `buf` should hold 64 KiB.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<MrtRx> {
-        let mut cmsg = nix::cmsg_space!(libc::in_pktinfo, u32);
-        let (len, truncated, ifindex) = {
-            let mut iov = [IoSliceMut::new(buf)];
-            let msg = recvmsg::<SockaddrIn>(
-                self.sock.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_DONTWAIT,
-            )?;
-            let mut ifindex = None;
-            for c in msg.cmsgs()? {
-                match c {
-                    ControlMessageOwned::Ipv4PacketInfo(pi) => {
-                        ifindex = u32::try_from(pi.ipi_ifindex).ok();
-                    }
-                    ControlMessageOwned::RxqOvfl(n) => self.drops.store(n, Ordering::Relaxed),
-                    _ => {}
-                }
-            }
-            (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC), ifindex)
-        };
-        if truncated {
-            return Ok(MrtRx::Malformed("truncated datagram"));
-        }
-        Ok(parse_rx(&buf[..len], ifindex.map(IfIndex)))
+        recv_igmp(self.sock.as_fd(), buf, &self.drops)
     }
 
     /// Reads until the queue is empty or `max` messages were read. An error
@@ -520,6 +501,53 @@ impl AsRawFd for MrtSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.sock.as_raw_fd()
     }
+}
+
+// ===== receiving IGMP =====
+
+/// What a raw socket that receives IGMP needs: the arrival interface of
+/// every message (`IP_PKTINFO`), the count of messages lost to a full
+/// queue (`SO_RXQ_OVFL`) and room for a burst of reports.
+pub(crate) fn configure_igmp_rx(fd: BorrowedFd<'_>) -> io::Result<()> {
+    setsockopt(&fd, sockopt::Ipv4PacketInfo, &true)?;
+    setsockopt(&fd, sockopt::RxqOvfl, &1)?;
+    sys::set_rcvbuf(fd, RCVBUF_BYTES)
+}
+
+/// Reads one message from a raw IGMP socket set up by
+/// [`configure_igmp_rx`] (non-blocking: `WouldBlock` when the queue is
+/// empty), noting the kernel's overflow count in `drops`. `buf` should
+/// hold 64 KiB.
+pub(crate) fn recv_igmp(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    drops: &AtomicU32,
+) -> io::Result<MrtRx> {
+    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo, u32);
+    let (len, truncated, ifindex) = {
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<SockaddrIn>(
+            fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_DONTWAIT,
+        )?;
+        let mut ifindex = None;
+        for c in msg.cmsgs()? {
+            match c {
+                ControlMessageOwned::Ipv4PacketInfo(pi) => {
+                    ifindex = u32::try_from(pi.ipi_ifindex).ok();
+                }
+                ControlMessageOwned::RxqOvfl(n) => drops.store(n, Ordering::Relaxed),
+                _ => {}
+            }
+        }
+        (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC), ifindex)
+    };
+    if truncated {
+        return Ok(MrtRx::Malformed("truncated datagram"));
+    }
+    Ok(parse_rx(&buf[..len], ifindex.map(IfIndex)))
 }
 
 // ===== AsyncMrtSocket =====

@@ -231,6 +231,8 @@ impl OwnsFd for crate::io::mrt::MrtSocket {}
 // Shared ownership: the descriptor closes with the last reference.
 impl owns_fd::Sealed for std::sync::Arc<crate::io::mrt::MrtSocket> {}
 impl OwnsFd for std::sync::Arc<crate::io::mrt::MrtSocket> {}
+impl owns_fd::Sealed for crate::io::igmp_listen::Listener {}
+impl OwnsFd for crate::io::igmp_listen::Listener {}
 
 /// Registers `inner` with the tokio reactor. Must be called inside a tokio
 /// runtime.
