@@ -174,6 +174,8 @@ pub struct IgmpRouter {
     /// Warnings about older / newer version queriers (7.3.1).
     older_warning: RateLimit,
     newer_warning: RateLimit,
+    /// Warnings about joins refused by `max-groups`.
+    limit_warning: RateLimit,
     groups: BTreeMap<GroupAddr, Group>,
     /// (earliest timer, group): the groups' wake-up index.
     wakes: BTreeSet<(Instant, GroupAddr)>,
@@ -200,6 +202,7 @@ impl IgmpRouter {
             pending_querier: None,
             older_warning: RateLimit::default(),
             newer_warning: RateLimit::default(),
+            limit_warning: RateLimit::default(),
             groups: BTreeMap::new(),
             wakes: BTreeSet::new(),
             stats: IgmpStats::default(),
@@ -1165,6 +1168,13 @@ impl IgmpRouter {
                 && self.groups.len() >= max as usize
             {
                 self.stats.refused_groups += 1;
+                if let Some(suppressed) = self.limit_warning.admit(now) {
+                    out.push(IgmpAction::Log(IgmpLog::GroupRefused {
+                        group: g,
+                        limit: max,
+                        suppressed,
+                    }));
+                }
                 return;
             }
             self.groups.insert(g, Group::new(false));
