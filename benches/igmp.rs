@@ -37,11 +37,12 @@ fn rx(payload: Vec<u8>) -> IgmpEvent {
 }
 
 fn router(now: Instant) -> IgmpRouter {
-    let mut r = IgmpRouter::new(
-        IgmpIfConfig::default(),
-        Some(Ipv4Addr::new(10, 0, 0, 1)),
-        now,
-    );
+    let cfg = IgmpIfConfig {
+        // The memory figure holds 10,000 groups on one interface.
+        max_groups: None,
+        ..IgmpIfConfig::default()
+    };
+    let mut r = IgmpRouter::new(cfg, Some(Ipv4Addr::new(10, 0, 0, 1)), now);
     r.handle(
         now,
         IgmpEvent::SubnetsChanged(vec!["10.0.0.0/24".parse().unwrap()]),

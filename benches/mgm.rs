@@ -71,7 +71,8 @@ const LAN2: IfIndex = IfIndex(21);
 /// receivers on lan2 and a flow coming in on up0, forwarded to both.
 fn ownership_setup(t0: Instant) -> Router {
     let cfg = Config::parse(
-        "[[interface]]\nname = \"up0\"\n[[interface]]\nname = \"lan1\"\n\
+        "[igmp]\nmax-groups = \"unlimited\"\n\
+         [[interface]]\nname = \"up0\"\n[[interface]]\nname = \"lan1\"\n\
          [[interface]]\nname = \"lan2\"\n[static]\ninterfaces = []\n",
         "bench.toml",
     )

@@ -243,7 +243,7 @@ fn empty_file_gives_rfc_defaults() {
     assert_eq!(d.ssm_range, [net("232.0.0.0/8")]); // RFC 4607
     assert!(d.querier && d.check_source_subnet);
     assert!(!d.immediate_leave && !d.require_router_alert);
-    assert_eq!(d.max_groups, None);
+    assert_eq!(d.max_groups, Some(4096)); // mgmd's own default
     assert_eq!(*d, IgmpIfConfig::default());
     assert_eq!(
         c.global.control_socket,

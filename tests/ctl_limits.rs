@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use mgmd::ctl::proto::{EventRecord, Reply, Request};
 use mgmd::daemon::ctl_server::{CtlRequest, CtlServer, Limits};
-use tokio::sync::{broadcast, mpsc};
+use mgmd::daemon::events::EventBus;
+use tokio::sync::mpsc;
 
 // ===== harness =====
 
@@ -20,7 +21,7 @@ use tokio::sync::{broadcast, mpsc};
 struct Server {
     _dir: tempfile::TempDir,
     path: PathBuf,
-    events: broadcast::Sender<EventRecord>,
+    events: EventBus,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -33,7 +34,7 @@ impl Server {
             .enable_all()
             .build()
             .expect("runtime");
-        let (events, _) = broadcast::channel(1 << 16);
+        let events = EventBus::new();
         let (req_tx, mut req_rx) = mpsc::channel::<CtlRequest>(64);
         let server = {
             let _guard = runtime.enter();
@@ -185,7 +186,7 @@ fn an_event_subscriber_that_never_reads_is_dropped() {
     let mut s = server.connect();
     s.write_all(b"{\"version\":1,\"cmd\":\"events\"}\n")
         .expect("write");
-    assert!(eventually(5, || server.events.receiver_count() == 1));
+    assert!(eventually(5, || server.events.subscribers() == 1));
     let record = EventRecord {
         t_ms: 0,
         seq: 0,
@@ -195,9 +196,9 @@ fn an_event_subscriber_that_never_reads_is_dropped() {
     };
     let gone = eventually(10, || {
         for _ in 0..100 {
-            let _ = server.events.send(record.clone());
+            server.events.send(&record);
         }
-        server.events.receiver_count() == 0
+        server.events.subscribers() == 0
     });
     assert!(gone, "the subscriber was not dropped");
     assert!(server.answers());
@@ -237,7 +238,7 @@ fn event_subscribers_are_bounded() {
     assert!(line.contains("pong"), "{line}");
     // A subscriber that leaves makes room.
     drop(held.pop());
-    assert!(eventually(5, || server.events.receiver_count() == 3));
+    assert!(eventually(5, || server.events.subscribers() == 3));
 }
 
 /// A thousand clients at once, more than the server serves together: all

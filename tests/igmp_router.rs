@@ -1461,6 +1461,57 @@ fn max_groups_and_sources_refuse_and_count() {
 }
 
 #[test]
+fn refused_groups_are_logged_at_most_once_per_interval() {
+    let mut h = H::with(|c| c.max_groups = Some(1));
+    assert!(
+        logs(&h.v2_report(host(20), "239.1.1.1")).contains(&IgmpLog::GroupCreated {
+            group: grp("239.1.1.1")
+        })
+    );
+    let acts = h.v2_report(host(20), "239.2.2.2");
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::GroupRefused {
+            group: grp("239.2.2.2"),
+            limit: 1,
+            suppressed: 0,
+        }]
+    );
+    // Within the interval (the first group kept by its host's reports):
+    // counted, not logged.
+    for t in [100.0, 200.0, 300.0, 400.0, 500.0] {
+        h.to(t);
+        h.v2_report(host(20), "239.1.1.1");
+        assert!(logs(&h.v2_report(host(21), "239.3.3.3")).is_empty());
+    }
+    h.to(600.0);
+    h.v2_report(host(20), "239.1.1.1");
+    let acts = h.v2_report(host(21), "239.4.4.4");
+    assert_eq!(
+        logs(&acts),
+        vec![IgmpLog::GroupRefused {
+            group: grp("239.4.4.4"),
+            limit: 1,
+            suppressed: 5,
+        }]
+    );
+    assert_eq!(h.r.stats().refused_groups, 7);
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+}
+
+#[test]
+fn the_default_cap_is_4096_groups() {
+    assert_eq!(IgmpIfConfig::default().max_groups, Some(4096));
+    let mut h = H::v3();
+    for i in 0..4097u32 {
+        let g = Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 1, 0, 0)) + i).to_string();
+        h.v3r(host(20), &[(ModeIsExclude, g.as_str(), &[])]);
+    }
+    assert_eq!(h.mem().len(), 4096);
+    assert_eq!(h.r.stats().refused_groups, 1);
+}
+
+#[test]
 fn ssm_range_on_v3() {
     let mut h = H::v3();
     h.v2_report(host(20), "232.1.1.1");

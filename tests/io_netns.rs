@@ -547,8 +547,6 @@ fn igmp_reports_arrive_with_ifindex_router_alert_and_ttl() {
     });
 }
 
-// ===== netlink =====
-
 #[test]
 fn netlink_watcher_follows_links_renames_and_addresses() {
     if !is_root() {

@@ -11,10 +11,11 @@
           (IGMPv2 leave, or an IGMPv3 record TO_IN/BLOCK for it) and the
           last UDP datagram to GROUP received; print both times as JSON,
           QUIET seconds after the leave
-  burst   join N groups at once (one socket per 1,000 groups) and capture
-          on the same interface: the first report sent and the first UDP
-          datagram received for every group; print the times as JSON, then
-          stay joined HOLD seconds (create DONE first)
+  burst   join N groups at once (one socket per 1,000 groups; with --pace K,
+          K groups every 100 ms) and capture on the same interface: the
+          first report sent and the first UDP datagram received for every
+          group; print the times as JSON, then stay joined HOLD seconds
+          (create DONE first)
   blast   send COUNT IGMPv3 reports (one IS_EX({}) record each, cycling
           over GROUPS groups from BASE) as fast as possible; print the count
           and the time taken
@@ -196,6 +197,8 @@ def cmd_burst(a):
     t_join = time.time()
     socks = []
     for i, g in enumerate(groups):
+        if a.pace and i and i % a.pace == 0:
+            time.sleep(0.1)
         if i % 1000 == 0:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
@@ -306,6 +309,7 @@ def main():
     u.add_argument("--timeout", type=float, default=30.0)
     u.add_argument("--hold", type=float, default=0.0, help="seconds to stay joined after the result")
     u.add_argument("--done", help="file to create once the result is printed")
+    u.add_argument("--pace", type=int, default=0, help="join this many groups every 100 ms (0 = all at once)")
     b = sub.add_parser("blast")
     b.add_argument("--iface", required=True)
     b.add_argument("--count", type=int, default=50000)

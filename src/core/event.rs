@@ -217,9 +217,9 @@ impl Event {
                 | IgmpLog::QuerierDown { .. }
                 | IgmpLog::GroupLimitApplied { .. }
                 | IgmpLog::RecoveryQuery { .. } => Severity::Info,
-                IgmpLog::OlderVersionQuerier { .. } | IgmpLog::NewerVersionQuerier { .. } => {
-                    Severity::Warn
-                }
+                IgmpLog::OlderVersionQuerier { .. }
+                | IgmpLog::NewerVersionQuerier { .. }
+                | IgmpLog::GroupRefused { .. } => Severity::Warn,
                 _ => Severity::Debug,
             },
             Event::Protocol { note, .. } if note.is_detail() => Severity::Debug,
@@ -527,6 +527,18 @@ fn fmt_igmp(log: &IgmpLog, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                  router of the link for the same version (RFC 9776 7.3.1)",
                 query_version(*version),
                 version_number(*configured)
+            )?;
+            fmt_suppressed(*suppressed, f)
+        }
+        IgmpLog::GroupRefused {
+            group,
+            limit,
+            suppressed,
+        } => {
+            write!(
+                f,
+                "refused to learn group {group}: the interface holds max-groups = {limit} \
+                 groups (counted as refused_groups; raise max-groups if they are wanted)"
             )?;
             fmt_suppressed(*suppressed, f)
         }

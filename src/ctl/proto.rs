@@ -118,7 +118,7 @@ impl RequestMsg {
 pub enum Reply {
     Ok {
         ok: monostate::True,
-        data: serde_json::Value,
+        data: ReplyData,
     },
     Err {
         ok: monostate::False,
@@ -130,7 +130,20 @@ impl Reply {
     pub fn ok(data: serde_json::Value) -> Self {
         Reply::Ok {
             ok: monostate::True,
-            data,
+            data: ReplyData::from_value(&data),
+        }
+    }
+
+    /// `data` encoded straight to its JSON text: a large answer (every
+    /// group, every route) never exists as a [`serde_json::Value`] tree,
+    /// which takes many times the memory of its text.
+    pub fn encode<T: Serialize + ?Sized>(data: &T) -> Self {
+        match serde_json::value::to_raw_value(data) {
+            Ok(raw) => Reply::Ok {
+                ok: monostate::True,
+                data: ReplyData(raw),
+            },
+            Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
         }
     }
 
@@ -143,9 +156,50 @@ impl Reply {
 
     pub fn into_result(self) -> Result<serde_json::Value, String> {
         match self {
-            Reply::Ok { data, .. } => Ok(data),
+            Reply::Ok { data, .. } => data.to_value(),
             Reply::Err { error, .. } => Err(error),
         }
+    }
+}
+
+/// The data of a reply, as JSON text.
+#[derive(Clone, Debug)]
+pub struct ReplyData(Box<serde_json::value::RawValue>);
+
+impl ReplyData {
+    fn from_value(v: &serde_json::Value) -> ReplyData {
+        // A value always encodes (its map keys are strings).
+        ReplyData(
+            serde_json::value::to_raw_value(v)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+        )
+    }
+
+    /// The text as a value.
+    pub fn to_value(&self) -> Result<serde_json::Value, String> {
+        serde_json::from_str(self.0.get()).map_err(|e| format!("malformed reply data: {e}"))
+    }
+}
+
+/// The same JSON value (whatever the order of the fields in the text).
+impl PartialEq for ReplyData {
+    fn eq(&self, other: &ReplyData) -> bool {
+        self.0.get() == other.0.get() || self.to_value() == other.to_value()
+    }
+}
+
+impl Serialize for ReplyData {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReplyData {
+    /// Through a value: the untagged [`Reply`] buffers its fields, which
+    /// raw text cannot be taken from.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ReplyData, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Ok(ReplyData::from_value(&v))
     }
 }
 
@@ -271,5 +325,44 @@ mod tests {
             serde_json::from_str::<Reply>(&ok).unwrap().into_result(),
             Ok(serde_json::json!([1, 2]))
         );
+    }
+
+    #[test]
+    fn an_encoded_reply_reads_as_the_same_value_as_one_built_from_a_value() {
+        #[derive(Serialize)]
+        struct Group<'a> {
+            interface: &'a str,
+            group: &'a str,
+            sources: Vec<&'a str>,
+        }
+        let groups = [Group {
+            interface: "lan1",
+            group: "239.1.1.1",
+            sources: vec!["10.0.0.1"],
+        }];
+        let encoded = Reply::encode(&groups);
+        let line = serde_json::to_string(&encoded).unwrap();
+        // The fields in their declared order (a value tree sorts them; a
+        // client reads either the same).
+        assert_eq!(
+            line,
+            r#"{"ok":true,"data":[{"interface":"lan1","group":"239.1.1.1","sources":["10.0.0.1"]}]}"#
+        );
+        let via_value =
+            serde_json::to_string(&Reply::ok(serde_json::to_value(&groups).unwrap())).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&line).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&via_value).unwrap()
+        );
+        let back: Reply = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, encoded);
+        assert_eq!(
+            back.into_result().unwrap()[0]["sources"][0],
+            serde_json::json!("10.0.0.1")
+        );
+        // What cannot be encoded is an error reply, not a panic.
+        let mut bad = std::collections::BTreeMap::new();
+        bad.insert(vec![1u8], 2);
+        assert!(matches!(Reply::encode(&bad), Reply::Err { .. }));
     }
 }

@@ -14,7 +14,8 @@
 //! is created mode 0600, and the peer's credentials are checked again on
 //! every connection, should the file's mode have been loosened. The event
 //! loop never waits for a client: answers travel through a one-shot
-//! channel, events through a broadcast channel a slow subscriber lags on.
+//! channel, events through a bounded queue per subscriber
+//! ([`crate::daemon::events`]) that a slow subscriber loses records from.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -24,11 +25,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use crate::ctl::proto::{
-    EventRecord, PERMISSION_DENIED, PROTOCOL_VERSION, Reply, Request, RequestMsg,
-};
+use crate::ctl::proto::{PERMISSION_DENIED, PROTOCOL_VERSION, Reply, Request, RequestMsg};
+use crate::daemon::events::{EventBus, EventStream};
 
 /// A request waiting for the event loop's answer.
 pub struct CtlRequest {
@@ -110,11 +110,7 @@ impl CtlServer {
 
     /// Accept connections forever, one task each, at most
     /// [`Limits::max_connections`] at once.
-    pub async fn serve(
-        self,
-        requests: mpsc::Sender<CtlRequest>,
-        events: broadcast::Sender<EventRecord>,
-    ) {
+    pub async fn serve(self, requests: mpsc::Sender<CtlRequest>, events: EventBus) {
         let limits = self.limits;
         let connections = Arc::new(Semaphore::new(limits.max_connections));
         let subscribers = Arc::new(Semaphore::new(limits.max_subscribers));
@@ -226,7 +222,7 @@ enum Ended {
 /// What a connection task needs.
 struct Client {
     requests: mpsc::Sender<CtlRequest>,
-    events: broadcast::Sender<EventRecord>,
+    events: EventBus,
     subscribers: Arc<Semaphore>,
     limits: Limits,
 }
@@ -320,17 +316,17 @@ impl Client {
         &self,
         mut rd: BufReader<tokio::net::unix::OwnedReadHalf>,
         mut wr: tokio::net::unix::OwnedWriteHalf,
-        mut rx: broadcast::Receiver<EventRecord>,
+        mut rx: EventStream,
         _subscription: OwnedSemaphorePermit,
     ) -> Result<(), Ended> {
         let mut ignored = [0u8; 512];
         loop {
             tokio::select! {
-                ev = rx.recv() => match ev {
-                    Ok(ev) => self.write(&mut wr, &ev).await?,
-                    // A slow reader loses events; the sequence numbers show the gap.
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                // A slow reader loses events (module
+                // [`crate::daemon::events`]); the sequence numbers show the gap.
+                line = rx.next() => match line {
+                    Some(line) => self.write_bytes(&mut wr, &line).await?,
+                    None => return Ok(()),
                 },
                 // Whatever a subscriber sends is ignored; its end closes it.
                 n = rd.read(&mut ignored) => {
@@ -351,8 +347,18 @@ impl Client {
     ) -> Result<(), Ended> {
         let mut line = serde_json::to_vec(value).map_err(io::Error::other)?;
         line.push(b'\n');
+        self.write_bytes(wr, &line).await
+    }
+
+    /// Writes `line`; a client that takes no part of it for the write
+    /// timeout is dropped.
+    async fn write_bytes(
+        &self,
+        wr: &mut tokio::net::unix::OwnedWriteHalf,
+        line: &[u8],
+    ) -> Result<(), Ended> {
         let timeout = self.limits.write_timeout;
-        let mut rest = &line[..];
+        let mut rest = line;
         while !rest.is_empty() {
             let n = tokio::time::timeout(timeout, wr.write(rest))
                 .await

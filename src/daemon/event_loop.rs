@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::Config;
@@ -28,6 +28,7 @@ use crate::ctl::reply::{
 };
 use crate::daemon::DaemonError;
 use crate::daemon::ctl_server::{CtlRequest, CtlServer};
+use crate::daemon::events::EventBus;
 use crate::daemon::handover::{self, SelfExec};
 use crate::daemon::metrics::{MetricsRequest, MetricsServer, Snapshot};
 use crate::daemon::notify::{Notifier, ServiceStatus};
@@ -108,7 +109,7 @@ struct Io {
     writer: MrtWriter,
     tx: IgmpTxSocket,
     host: HostMemberships,
-    events: broadcast::Sender<EventRecord>,
+    events: EventBus,
     /// Sequence number of the last event record.
     event_seq: u64,
     rtnl: rtnetlink::Handle,
@@ -230,9 +231,7 @@ pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
     let pid_file = cfg.global.pid_file.clone();
     write_pid_file(&pid_file);
 
-    // Room for the records of a whole ownership move on a busy interface
-    // (about four per membership) before a slow subscriber loses any.
-    let (events_tx, _) = broadcast::channel(1 << 16);
+    let events_tx = EventBus::new();
     let (req_tx, mut req_rx) = mpsc::channel::<CtlRequest>(64);
     let server = tokio::spawn(ctl.serve(req_tx, events_tx.clone()));
     // Scrapes come to the loop like control requests.
@@ -579,10 +578,10 @@ async fn execute(router: &mut Driver, io: &mut Io, outputs: Vec<Output>) {
                 }
             }
             Output::ListenIgmp { ifindex, on } => {
-                // The routing socket does not receive every group the host
-                // joined (IP_MULTICAST_ALL is off): 224.0.0.1 must be joined
-                // for other routers' general queries, or the querier
-                // election never sees them.
+                // 224.0.0.22 (IGMPv3 reports), 224.0.0.2 (IGMPv2 leaves) and
+                // 224.0.0.1 (other routers' general queries, or the querier
+                // election never sees them), each held by the interface's
+                // own socket (`MrtSocket::join_group`).
                 for group in [
                     GroupAddr::ALL_V3_ROUTERS,
                     GroupAddr::ALL_ROUTERS,
@@ -633,8 +632,8 @@ fn publish(router: &Driver, io: &mut Io, ev: &Event) {
     }
     io.event_seq += 1;
     // Worded and encoded only while someone listens.
-    if io.events.receiver_count() > 0 {
-        let _ = io.events.send(EventRecord {
+    if io.events.has_subscribers() {
+        io.events.send(&EventRecord {
             t_ms: router.t_ms(),
             seq: io.event_seq,
             kind: ev.kind().to_owned(),
@@ -834,7 +833,7 @@ async fn read_drops(router: &mut Driver, io: &mut Io) {
             Err(e) => tracing::debug!(interface = %i.name, "{e}"),
         }
     }
-    let socket = u64::from(io.mrt.get_ref().drops());
+    let socket = receive_drops(io);
     let reading = (interfaces, socket);
     if io.drops_fed.as_ref() == Some(&reading) {
         return;
@@ -842,6 +841,12 @@ async fn read_drops(router: &mut Driver, io: &mut Io) {
     io.drops_fed = Some(reading.clone());
     let (interfaces, socket) = reading;
     feed(router, io, Input::InputDrops { interfaces, socket }).await;
+}
+
+/// Messages the kernel dropped because the routing socket's receive queue
+/// was full.
+fn receive_drops(io: &Io) -> u64 {
+    u64::from(io.mrt.get_ref().drops())
 }
 
 /// Warn once per interface about settings that silently stop forwarding.
@@ -937,7 +942,7 @@ async fn reload(
 /// its answer as a reply.
 async fn run_command(router: &mut Driver, io: &mut Io, command: Command) -> Reply {
     match ask(router, io, command).await {
-        Ok(answer) => encode_reply(&answer),
+        Ok(answer) => Reply::encode(&answer),
         Err(reply) => reply,
     }
 }
@@ -976,19 +981,22 @@ async fn control(router: &mut Driver, io: &mut Io, request: Request) -> Reply {
         },
         Request::StaticEdit { edit } => Command::EditStatic { edit },
         Request::ShowConfig => {
-            return match run_command(router, io, Command::ShowConfig).await {
-                Reply::Ok { mut data, .. } => {
-                    // With the file as it was read: the router runs on it.
-                    if let Some(m) = data.as_object_mut() {
-                        m.insert(
-                            "path".into(),
-                            router.config_path.display().to_string().into(),
-                        );
-                        m.insert("text".into(), router.config_text.clone().into());
+            return match ask(router, io, Command::ShowConfig).await {
+                Ok(answer) => match serde_json::to_value(&answer) {
+                    Ok(mut data) => {
+                        // With the file as it was read: the router runs on it.
+                        if let Some(m) = data.as_object_mut() {
+                            m.insert(
+                                "path".into(),
+                                router.config_path.display().to_string().into(),
+                            );
+                            m.insert("text".into(), router.config_text.clone().into());
+                        }
+                        Reply::ok(data)
                     }
-                    Reply::ok(data)
-                }
-                err => err,
+                    Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
+                },
+                Err(reply) => reply,
             };
         }
         // Handled by the event loop and the connection task.
@@ -1013,13 +1021,6 @@ async fn ask(router: &mut Driver, io: &mut Io, command: Command) -> Result<Answe
     }
 }
 
-fn encode_reply<T: serde::Serialize>(data: &T) -> Reply {
-    match serde_json::to_value(data) {
-        Ok(v) => Reply::ok(v),
-        Err(e) => Reply::err(format!("failed to encode the reply: {e}")),
-    }
-}
-
 /// Reads every installed entry's counters from the kernel and gives them
 /// to the router.
 async fn refresh_counters(router: &mut Driver, io: &mut Io) {
@@ -1031,7 +1032,7 @@ async fn refresh_counters(router: &mut Driver, io: &mut Io) {
 
 /// The I/O layer's counters, up to date.
 fn io_counters(io: &mut Io) -> IoCounters {
-    io.counters.kernel_rx_drops = u64::from(io.mrt.get_ref().drops());
+    io.counters.kernel_rx_drops = receive_drops(io);
     io.counters
 }
 
@@ -1063,7 +1064,7 @@ async fn ping(router: &mut Driver, io: &mut Io) -> Reply {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v)),
     );
-    encode_reply(&PingReply {
+    Reply::encode(&PingReply {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         pid: std::process::id(),
         counters: map,
@@ -1086,7 +1087,7 @@ async fn show_counters(router: &mut Driver, io: &mut Io, interface: Option<Strin
             view,
         })
         .collect();
-    encode_reply(&CountersReply {
+    Reply::encode(&CountersReply {
         router: view.router,
         io: io_counters(io),
         interfaces,
@@ -1098,7 +1099,7 @@ fn set_log_level(level: &str, target: Option<&str>) -> Reply {
     match crate::cli::logging::set_level(level, target) {
         Ok(filter) => {
             tracing::info!("log filter set to {filter}");
-            encode_reply(&LogReply { filter })
+            Reply::encode(&LogReply { filter })
         }
         Err(e) => Reply::err(e.to_string()),
     }

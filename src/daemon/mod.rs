@@ -5,6 +5,7 @@
 
 pub mod ctl_server;
 pub mod event_loop;
+pub mod events;
 pub mod handover;
 pub mod metrics;
 pub mod notify;

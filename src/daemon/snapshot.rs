@@ -8,6 +8,7 @@
 //! a readable one is taken over is the router's decision (it must be of
 //! this configuration and recent enough).
 
+use std::hash::{DefaultHasher, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -58,8 +59,9 @@ pub struct SnapshotFile {
     path: PathBuf,
     /// The configuration's fingerprint, written into every snapshot.
     config: String,
-    /// The state last written, with its time cleared (to tell a change).
-    last: Option<RouterState>,
+    /// A digest of the state last written, with its time cleared (to tell
+    /// a change without keeping a copy of the state).
+    last: Option<u64>,
     failed: bool,
 }
 
@@ -92,10 +94,11 @@ impl SnapshotFile {
         let unix = unix_ms();
         let mut state = router.state(now, unix, &self.config, kernel);
         state.written = 0;
-        if !kernel && self.last.as_ref() == Some(&state) {
+        let digest = digest(&state);
+        if !kernel && digest.is_some() && self.last == digest {
             return;
         }
-        self.last = Some(state.clone());
+        self.last = digest;
         state.written = unix;
         match write(&self.path, &state) {
             Ok(()) => self.failed = false,
@@ -110,6 +113,25 @@ impl SnapshotFile {
     }
 }
 
+/// A digest of `state` as it would be written (SipHash with fixed keys
+/// over its JSON text, streamed: nothing is allocated); `None` if it
+/// cannot be encoded (then it is not written either, and says why).
+fn digest(state: &RouterState) -> Option<u64> {
+    struct HashWriter(DefaultHasher);
+    impl io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.write(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = HashWriter(DefaultHasher::new());
+    serde_json::to_writer(&mut w, state).ok()?;
+    Some(w.0.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +142,22 @@ mod tests {
             path_for(Path::new("/run/mgmd/mgmd-10.pid")),
             PathBuf::from("/run/mgmd/mgmd-10.state")
         );
+    }
+
+    #[test]
+    fn the_digest_tells_states_apart_and_equal_ones_alike() {
+        let state = |config: &str, written| RouterState {
+            format: crate::core::snapshot::FORMAT,
+            config: config.into(),
+            written,
+            interfaces: Vec::new(),
+            flows: Vec::new(),
+            kernel: None,
+        };
+        assert!(digest(&state("abc", 0)).is_some());
+        assert_eq!(digest(&state("abc", 0)), digest(&state("abc", 0)));
+        assert_ne!(digest(&state("abc", 0)), digest(&state("abd", 0)));
+        assert_ne!(digest(&state("abc", 0)), digest(&state("abc", 1)));
     }
 
     #[test]

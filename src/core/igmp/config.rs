@@ -52,7 +52,8 @@ pub struct IgmpIfConfig {
     /// v3: explicit host tracking, drop a group/source when its last
     /// tracked host leaves.
     pub immediate_leave: bool,
-    /// Cap on groups on this interface; further joins are refused and counted.
+    /// Cap on groups on this interface; further joins are refused and
+    /// counted (`None`: no cap). Default [`DEFAULT_MAX_GROUPS`].
     pub max_groups: Option<u32>,
     /// Cap on sources per group; further sources are refused and counted.
     pub max_sources_per_group: Option<u32>,
@@ -84,6 +85,14 @@ pub struct IgmpIfConfig {
     pub recovery_query_response_interval: Option<Duration>,
 }
 
+/// Groups one interface learns at most unless `max-groups` says otherwise:
+/// more than a real LAN carries (an IPTV line-up or a market-data feed set
+/// is hundreds to a few thousand groups; the Linux bridge's snooping table
+/// holds 4,096 by default, `multicast_hash_max`), and it bounds what one
+/// misbehaving or hostile host can make mgmd hold (about 1 KB of memory
+/// per group with a flow, so about 4 MB per interface).
+pub const DEFAULT_MAX_GROUPS: u32 = 4096;
+
 impl Default for IgmpIfConfig {
     fn default() -> Self {
         let query_interval = Duration::from_secs(125);
@@ -99,7 +108,7 @@ impl Default for IgmpIfConfig {
             startup_query_interval: timers::default_startup_query_interval(query_interval),
             startup_query_count: timers::default_startup_query_count(robustness),
             immediate_leave: false,
-            max_groups: None,
+            max_groups: Some(DEFAULT_MAX_GROUPS),
             max_sources_per_group: None,
             require_router_alert: false,
             check_source_subnet: true,

@@ -186,6 +186,13 @@ pub enum IgmpLog {
         configured: IgmpVersion,
         suppressed: u64,
     },
+    /// Warning: a join of `group` was refused because the interface holds
+    /// `max-groups` groups. Rate-limited like `OlderVersionQuerier`.
+    GroupRefused {
+        group: GroupAddr,
+        limit: u32,
+        suppressed: u64,
+    },
     /// A new configuration lowered `max-groups` below the groups held:
     /// `removed` groups (the highest addresses) were dropped.
     GroupLimitApplied {

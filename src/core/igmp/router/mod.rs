@@ -185,6 +185,8 @@ pub struct IgmpRouter {
     /// Warnings about older / newer version queriers (7.3.1).
     older_warning: RateLimit,
     newer_warning: RateLimit,
+    /// Warnings about joins refused by `max-groups`.
+    limit_warning: RateLimit,
     groups: BTreeMap<GroupAddr, Group>,
     /// (earliest timer, group): the groups' wake-up index.
     wakes: BTreeSet<(Instant, GroupAddr)>,
@@ -211,6 +213,7 @@ impl IgmpRouter {
             pending_querier: None,
             older_warning: RateLimit::default(),
             newer_warning: RateLimit::default(),
+            limit_warning: RateLimit::default(),
             groups: BTreeMap::new(),
             wakes: BTreeSet::new(),
             stats: IgmpStats::default(),

@@ -273,6 +273,13 @@ impl IgmpRouter {
                 && self.groups.len() >= max as usize
             {
                 self.stats.refused_groups += 1;
+                if let Some(suppressed) = self.limit_warning.admit(now) {
+                    out.push(IgmpAction::Log(IgmpLog::GroupRefused {
+                        group: g,
+                        limit: max,
+                        suppressed,
+                    }));
+                }
                 return;
             }
             self.groups.insert(g, Group::new(false));
