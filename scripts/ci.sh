@@ -5,7 +5,7 @@
 # fuzz target runs briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh --tests
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

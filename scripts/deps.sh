@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the system packages the demo and the tests need (Debian/Ubuntu),
+# Install the system packages the demo (and, with --tests, the tests) need
+# (Debian/Ubuntu),
 # when running as root and something is missing. Rust itself comes from
 # rustup and is expected to be on PATH.
 set -euo pipefail
@@ -9,6 +10,10 @@ command -v python3 >/dev/null || need+=(python3)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v sysctl >/dev/null || need+=(procps)
 command -v timeout >/dev/null || need+=(coreutils)
+# With --tests (scripts/ci.sh): libFuzzer, which the fuzz targets link, is C++.
+if [ "${1:-}" = --tests ]; then
+    command -v g++ >/dev/null || need+=(g++)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
