@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages the demo (and, with --tests, the tests) need
-# (Debian/Ubuntu),
-# when running as root and something is missing. Rust itself comes from
-# rustup and is expected to be on PATH.
+# (Debian/Ubuntu), when running as root and something is missing. Rust
+# itself comes from rustup and is expected to be on PATH.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
