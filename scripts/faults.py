@@ -273,8 +273,9 @@ def cmd_ctl_stall(a):
     if a.events:
         s.sendall(b'{"version":1,"cmd":"events"}\n')
     else:
-        req = ('{"version":1,"cmd":"%s"}\n' % a.cmd).encode()
-        s.settimeout(a.timeout)
+        req = ('{"version":1,"cmd":"%s"}\n' % a.request).encode()
+        # Until the daemon stops taking them (its replies fill the socket).
+        s.settimeout(1)
         try:
             for _ in range(a.requests):
                 s.sendall(req)
@@ -394,7 +395,7 @@ def main():
     c = sub.add_parser("ctl-stall")
     c.add_argument("--socket", required=True)
     c.add_argument("--events", action="store_true")
-    c.add_argument("--cmd", default="show-routes")
+    c.add_argument("--request", default="show-routes", help="the request sent again and again")
     c.add_argument("--requests", type=int, default=1000)
     c.add_argument("--timeout", type=float, default=30)
     c.add_argument("--ready")
