@@ -7,10 +7,11 @@
          lets such a socket past its owner check; what it adds is marked
          static). VIFs are named by device and looked up in
          /proc/net/ip_mr_vif (the default table), or given by number.
-  flood  a hostile host: COUNT IGMPv3 reports for distinct groups as fast as
-         it can, mixed with malformed packets and reports from random
-         source addresses (through a packet socket), then prints what it
-         sent as JSON
+  flood  a hostile host: COUNT reports for distinct groups (IGMPv2, IGMPv3
+         joins, IGMPv3 INCLUDE records of random sources) as fast as it
+         can, mixed with malformed packets and reports from random source
+         addresses (through a packet socket), then prints what it sent as
+         JSON
   ctl-flood  send BYTES bytes without a newline to a Unix socket; print how
          many went in and the reply line, if any
   ctl-stall  send REQUESTS requests (or subscribe to events) and never read;
@@ -98,12 +99,23 @@ def checksum(b):
     return (~s) & 0xFFFF
 
 
-def v3_report(group):
-    """An IGMPv3 report with one EXCLUDE({}) record (a join) for group."""
-    rec = struct.pack("!BBH4s", 2, 0, 0, socket.inet_aton(group))
-    msg = bytearray(struct.pack("!BBHHH", 0x22, 0, 0, 0, 1) + rec)
+def with_checksum(msg):
+    msg = bytearray(msg)
+    msg[2:4] = b"\0\0"
     msg[2:4] = struct.pack("!H", checksum(bytes(msg)))
     return bytes(msg)
+
+
+def v3_report(group, mode=2, sources=()):
+    """An IGMPv3 report with one record for group: by default
+    EXCLUDE({}) (a join of any source), or mode 1 (INCLUDE) with sources."""
+    rec = struct.pack("!BBH4s", mode, 0, len(sources), socket.inet_aton(group))
+    rec += b"".join(socket.inet_aton(s) for s in sources)
+    return with_checksum(struct.pack("!BBHHH", 0x22, 0, 0, 0, 1) + rec)
+
+
+def v2_report(group):
+    return with_checksum(struct.pack("!BBH4s", 0x16, 0, 0, socket.inet_aton(group)))
 
 
 def ip_packet(src, dst, payload, ttl=1, router_alert=True):
@@ -115,39 +127,69 @@ def ip_packet(src, dst, payload, ttl=1, router_alert=True):
     return bytes(hdr) + payload
 
 
-MALFORMED = [
-    # (what, IGMP payload): each one a different reason to drop.
-    ("short", b"\x22\x00"),
-    ("bad-checksum", b"\x22\x00\x00\x00\x00\x00\x00\x01\x02\x00\x00\x00\xef\x01\x02\x03"),
-    ("unknown-type", bytes.fromhex("7700") + b"\0" * 6),
-    ("truncated-record", None),  # filled below: a v3 report claiming 5 records
-]
+def mcast_mac(group):
+    """The Ethernet address a multicast group maps to (RFC 1112 6.4)."""
+    g = socket.inet_aton(group)
+    return bytes([0x01, 0x00, 0x5E, g[1] & 0x7F, g[2], g[3]])
 
 
-def malformed(kind, rng):
-    if kind == "truncated-record":
-        msg = bytearray(struct.pack("!BBHHH", 0x22, 0, 0, 0, 5) + b"\x02\x00\x00\x00")
-        msg[2:4] = struct.pack("!H", checksum(bytes(msg)))
-        return bytes(msg)
+def random_unicast(rng):
+    """A unicast address from anywhere (1.0.0.0 to 223.255.255.255) but
+    127/8, which the kernel drops on arrival as a martian."""
+    while True:
+        a = rng.randrange(0x01000000, 0xE0000000)
+        if a >> 24 != 127:
+            return socket.inet_ntoa(struct.pack("!I", a))
+
+
+# Malformed IGMP, each kind a different reason for mgmd to drop it (the
+# counter it lands in, as `mgmctl show counters` names it).
+MALFORMED = {
+    "short": "too_short",                      # 2 bytes
+    "bad-checksum": "bad_checksum",            # a v3 report, checksum wrong
+    "unknown-type": "unknown_type",            # type 0x77
+    "bad-length": "bad_length",                # a query of 10 bytes
+    "truncated-record": "count_overrun",       # claims 5 records, has one
+    "bad-record-type": "unknown_record_type",  # a record of type 9
+}
+
+
+def malformed(kind, rng, group):
+    g = socket.inet_aton(group)
+    if kind == "short":
+        return b"\x22\x00"
+    if kind == "bad-checksum":
+        good = v3_report(group)
+        return good[:2] + bytes([good[2] ^ 0xFF, good[3]]) + good[4:]
     if kind == "unknown-type":
-        msg = bytearray(bytes([0x77, 0, 0, 0]) + bytes(rng.getrandbits(8) for _ in range(4)))
-        msg[2:4] = struct.pack("!H", checksum(bytes(msg)))
-        return bytes(msg)
-    return dict(MALFORMED)[kind]
+        return with_checksum(bytes([0x77, 0, 0, 0]) + bytes(rng.getrandbits(8) for _ in range(4)))
+    if kind == "bad-length":
+        return with_checksum(struct.pack("!BBH4sH", 0x11, 100, 0, g, 0))
+    if kind == "truncated-record":
+        return with_checksum(struct.pack("!BBHHH", 0x22, 0, 0, 0, 5) + struct.pack("!BBH4s", 2, 0, 0, g))
+    if kind == "bad-record-type":
+        return with_checksum(struct.pack("!BBHHH", 0x22, 0, 0, 0, 1) + struct.pack("!BBH4s", 9, 0, 0, g))
+    raise ValueError(kind)
 
 
 def cmd_flood(a):
+    """COUNT reports for distinct groups from the host's own address, in
+    turn an IGMPv3 join (EXCLUDE {}), an IGMPv2 report (to the group) and
+    an IGMPv3 INCLUDE record of 1 to 4 random sources; every
+    --malformed-every reports a malformed packet (the kinds in turn), every
+    --random-every a report from a random source address."""
     rng = random.Random(a.seed)
     ETH_P_IP = 0x0800
     pkt = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
     pkt.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-    mac = bytes([0x01, 0x00, 0x5E, 0x00, 0x00, 0x16])  # 224.0.0.22
+    all_routers = mcast_mac("224.0.0.22")
     base = struct.unpack("!I", socket.inet_aton(a.base))[0]
-    sent = {"reports": 0, "malformed": 0, "random_source": 0}
-    kinds = [k for k, _ in MALFORMED]
+    sent = {"v3_join": 0, "v2_report": 0, "v3_include": 0, "random_source": 0,
+            "malformed": {k: 0 for k in MALFORMED}}
+    kinds = list(MALFORMED)
     start = time.monotonic()
 
-    def send(data):
+    def send(data, mac=all_routers):
         while True:
             try:
                 pkt.sendto(data, (a.iface, ETH_P_IP, 0, 0, mac))
@@ -162,20 +204,29 @@ def cmd_flood(a):
 
     for i in range(a.count):
         group = socket.inet_ntoa(struct.pack("!I", base + i))
-        send(ip_packet(a.src, "224.0.0.22", v3_report(group)))
-        sent["reports"] += 1
+        if i % 3 == 0:
+            send(ip_packet(a.src, "224.0.0.22", v3_report(group)))
+            sent["v3_join"] += 1
+        elif i % 3 == 1:
+            send(ip_packet(a.src, group, v2_report(group)), mcast_mac(group))
+            sent["v2_report"] += 1
+        else:
+            srcs = [random_unicast(rng) for _ in range(rng.randint(1, 4))]
+            send(ip_packet(a.src, "224.0.0.22", v3_report(group, 1, srcs)))
+            sent["v3_include"] += 1
         if a.malformed_every and i % a.malformed_every == 0:
-            send(ip_packet(a.src, "224.0.0.22", malformed(kinds[(i // a.malformed_every) % len(kinds)], rng)))
-            sent["malformed"] += 1
+            kind = kinds[(i // a.malformed_every) % len(kinds)]
+            send(ip_packet(a.src, "224.0.0.22", malformed(kind, rng, group)))
+            sent["malformed"][kind] += 1
         if a.random_every and i % a.random_every == 0:
             # A source from nowhere near the link (not on its subnet).
-            rnd = socket.inet_ntoa(struct.pack("!I", rng.randrange(0x0B000000, 0xDF000000)))
-            send(ip_packet(rnd, "224.0.0.22", v3_report(group)))
+            send(ip_packet(random_unicast(rng), "224.0.0.22", v3_report(group)))
             sent["random_source"] += 1
         if a.rate and i % 100 == 99:
             behind = (i + 1) / a.rate - (time.monotonic() - start)
             if behind > 0:
                 time.sleep(behind)
+    sent["reports"] = a.count
     sent["seconds"] = round(time.monotonic() - start, 3)
     print(json.dumps(sent))
 
@@ -222,8 +273,9 @@ def cmd_ctl_stall(a):
     if a.events:
         s.sendall(b'{"version":1,"cmd":"events"}\n')
     else:
-        req = ('{"version":1,"cmd":"%s"}\n' % a.cmd).encode()
-        s.settimeout(a.timeout)
+        req = ('{"version":1,"cmd":"%s"}\n' % a.request).encode()
+        # Until the daemon stops taking them (its replies fill the socket).
+        s.settimeout(1)
         try:
             for _ in range(a.requests):
                 s.sendall(req)
@@ -343,7 +395,7 @@ def main():
     c = sub.add_parser("ctl-stall")
     c.add_argument("--socket", required=True)
     c.add_argument("--events", action="store_true")
-    c.add_argument("--cmd", default="show-routes")
+    c.add_argument("--request", default="show-routes", help="the request sent again and again")
     c.add_argument("--requests", type=int, default=1000)
     c.add_argument("--timeout", type=float, default=30)
     c.add_argument("--ready")

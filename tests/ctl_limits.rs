@@ -261,6 +261,52 @@ fn a_thousand_clients_at_once_are_all_answered() {
     }
 }
 
+/// Clients that keep their connections open once answered do not lock the
+/// others out until the request timeout: while a client waits for a slot,
+/// connections idle between requests for a while are closed to make room;
+/// one halfway through a request is not.
+#[test]
+fn idle_connections_make_room_for_a_waiting_client() {
+    let mut l = limits();
+    l.max_connections = 4;
+    l.request_timeout = Duration::from_secs(120);
+    let server = Server::start(l, 0);
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut s = server.connect();
+        s.write_all(b"{\"version\":1,\"cmd\":\"ping\"}\n")
+            .expect("write");
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line).expect("read");
+        assert!(line.contains("pong"), "{line}");
+        idle.push(s);
+    }
+    let mut partial = server.connect();
+    partial
+        .write_all(b"{\"version\":1,")
+        .expect("write the first half");
+    // The fourth slot is taken: this client waits, then is served long
+    // before the request timeout (ping gives up after 20 s).
+    let reply = ping(&server.path).expect("the waiting client is answered");
+    assert!(reply.contains("pong"), "{reply}");
+    for mut s in idle {
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            s.read(&mut buf).expect("read"),
+            0,
+            "an idle client was closed"
+        );
+    }
+    partial
+        .write_all(b"\"cmd\":\"ping\"}\n")
+        .expect("write the second half");
+    let mut line = String::new();
+    BufReader::new(&partial)
+        .read_line(&mut line)
+        .expect("the client halfway through its request is answered");
+    assert!(line.contains("pong"), "{line}");
+}
+
 /// A connection that sends nothing is closed after the request timeout.
 #[test]
 fn an_idle_connection_is_closed() {

@@ -9,8 +9,10 @@
 //! while is closed, a client that stops reading its replies or events is
 //! dropped once a write has stalled for the write timeout, at most so many
 //! connections are served at once (more wait in the listen queue, and are
-//! served as others finish) and at most so many of them may subscribe to
-//! events. Only root and the daemon's own user may talk to it: the socket
+//! served as others finish; while they wait, a connection idle between
+//! requests for [`IDLE_GRACE`] is closed to make room, so that clients
+//! that keep their connections open cannot lock others out until the
+//! request timeout) and at most so many of them may subscribe to events. Only root and the daemon's own user may talk to it: the socket
 //! is created mode 0600, and the peer's credentials are checked again on
 //! every connection, should the file's mode have been loosened. The event
 //! loop never waits for a client: answers travel through a one-shot
@@ -25,7 +27,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::ctl::proto::{PERMISSION_DENIED, PROTOCOL_VERSION, Reply, Request, RequestMsg};
 use crate::daemon::events::{EventBus, EventStream};
@@ -36,6 +39,11 @@ pub struct CtlRequest {
     pub reply: oneshot::Sender<Reply>,
 }
 
+/// How long a connection must have been idle between requests before it
+/// may be closed to make room for one waiting to be served (a client
+/// between connecting and writing its request is not idle for long).
+pub const IDLE_GRACE: Duration = Duration::from_secs(1);
+
 // ===== Limits =====
 
 /// What one client, or many, may make the daemon hold.
@@ -44,7 +52,8 @@ pub struct Limits {
     /// The longest request line, newline excluded. Requests are small
     /// (the largest, a runtime route edit, takes a few hundred bytes).
     pub max_request_bytes: usize,
-    /// Connections served at once; further ones wait to be accepted.
+    /// Connections served at once; further ones wait to be served, and
+    /// meanwhile connections idle for [`IDLE_GRACE`] are closed.
     pub max_connections: usize,
     /// Connections streaming events at once; a further `events` request
     /// is refused.
@@ -114,8 +123,21 @@ impl CtlServer {
         let limits = self.limits;
         let connections = Arc::new(Semaphore::new(limits.max_connections));
         let subscribers = Arc::new(Semaphore::new(limits.max_subscribers));
+        // Told to idle connections while others wait for a slot.
+        let make_room = Arc::new(Notify::new());
         let mut full_logged = false;
         loop {
+            let stream = match self.listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // EMFILE and the like: wait rather than spin.
+                    tracing::warn!(target: "ctl", "failed to accept a control connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            // One accepted connection at most waits here for a slot; the
+            // others wait in the listen queue.
             let permit = match Arc::clone(&connections).try_acquire_owned() {
                 Ok(p) => {
                     full_logged = false;
@@ -130,48 +152,55 @@ impl CtlServer {
                             "serving the most control connections at once; further ones wait"
                         );
                     }
-                    match Arc::clone(&connections).acquire_owned().await {
-                        Ok(p) => p,
-                        Err(_) => return,
+                    match wait_for_slot(&connections, &make_room).await {
+                        Some(p) => p,
+                        None => return,
                     }
                 }
             };
-            match self.listener.accept().await {
-                Ok((stream, _)) => {
-                    let client = Client {
-                        requests: requests.clone(),
-                        events: events.clone(),
-                        subscribers: Arc::clone(&subscribers),
-                        limits,
-                    };
-                    tokio::spawn(async move {
-                        let peer = stream
-                            .peer_cred()
-                            .map(|c| format!("pid {}", c.pid().unwrap_or(0)))
-                            .unwrap_or_else(|_| "?".into());
-                        match client.serve(stream, permit).await {
-                            Ok(()) => {}
-                            Err(e @ (Ended::TooLong(_) | Ended::Stalled(_) | Ended::Denied(_))) => {
-                                tracing::warn!(target: "ctl", %peer, "control client dropped: {e}")
-                            }
-                            Err(e) => {
-                                tracing::debug!(target: "ctl", %peer, "control connection ended: {e}")
-                            }
-                        }
-                    });
+            let client = Client {
+                requests: requests.clone(),
+                events: events.clone(),
+                subscribers: Arc::clone(&subscribers),
+                make_room: Arc::clone(&make_room),
+                limits,
+            };
+            tokio::spawn(async move {
+                let peer = stream
+                    .peer_cred()
+                    .map(|c| format!("pid {}", c.pid().unwrap_or(0)))
+                    .unwrap_or_else(|_| "?".into());
+                match client.serve(stream, permit).await {
+                    Ok(()) => {}
+                    Err(e @ (Ended::TooLong(_) | Ended::Stalled(_) | Ended::Denied(_))) => {
+                        tracing::warn!(target: "ctl", %peer, "control client dropped: {e}")
+                    }
+                    Err(e) => {
+                        tracing::debug!(target: "ctl", %peer, "control connection ended: {e}")
+                    }
                 }
-                Err(e) => {
-                    // EMFILE and the like: wait rather than spin.
-                    tracing::warn!(target: "ctl", "failed to accept a control connection: {e}");
-                    drop(permit);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
+            });
         }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Waits for a free connection slot; meanwhile, every [`IDLE_GRACE`],
+/// asks the connections idle between requests to close. `None` when the
+/// semaphore is closed.
+async fn wait_for_slot(
+    connections: &Arc<Semaphore>,
+    make_room: &Notify,
+) -> Option<OwnedSemaphorePermit> {
+    loop {
+        make_room.notify_waiters();
+        tokio::select! {
+            p = Arc::clone(connections).acquire_owned() => return p.ok(),
+            _ = tokio::time::sleep(IDLE_GRACE) => {}
+        }
     }
 }
 
@@ -213,6 +242,8 @@ enum Ended {
     Stalled(Duration),
     #[error("it sent no complete request for {0:?}")]
     Idle(Duration),
+    #[error("it was idle while other clients waited to be served")]
+    MadeRoom,
     #[error("{0}")]
     Denied(String),
     #[error("{0}")]
@@ -224,6 +255,7 @@ struct Client {
     requests: mpsc::Sender<CtlRequest>,
     events: EventBus,
     subscribers: Arc<Semaphore>,
+    make_room: Arc<Notify>,
     limits: Limits,
 }
 
@@ -248,8 +280,12 @@ impl Client {
         let mut rd = BufReader::new(rd);
         let mut buf = Vec::new();
         loop {
+            let deadline = Instant::now() + self.limits.request_timeout;
+            if !self.wait_for_request(&mut rd, deadline).await? {
+                return Ok(());
+            }
             let read = read_line(&mut rd, &mut buf, self.limits.max_request_bytes);
-            let line = tokio::time::timeout(self.limits.request_timeout, read)
+            let line = tokio::time::timeout_at(deadline, read)
                 .await
                 .map_err(|_| Ended::Idle(self.limits.request_timeout))??;
             match line {
@@ -307,6 +343,32 @@ impl Client {
                 }
             };
             self.write(&mut wr, &reply).await?;
+        }
+    }
+
+    /// Waits until the next request begins to arrive (`false`: the client
+    /// closed the connection), until `deadline`. While it waits, other
+    /// clients may be waiting for a connection slot: once idle for
+    /// [`IDLE_GRACE`], this one then gives its slot up.
+    async fn wait_for_request(
+        &self,
+        rd: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+        deadline: Instant,
+    ) -> Result<bool, Ended> {
+        let idle_since = Instant::now();
+        loop {
+            tokio::select! {
+                biased;
+                r = rd.fill_buf() => return Ok(!r?.is_empty()),
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(Ended::Idle(self.limits.request_timeout));
+                }
+                _ = self.make_room.notified() => {
+                    if idle_since.elapsed() >= IDLE_GRACE {
+                        return Err(Ended::MadeRoom);
+                    }
+                }
+            }
         }
     }
 
