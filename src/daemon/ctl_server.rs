@@ -12,9 +12,10 @@
 //! served as others finish; while they wait, a connection idle between
 //! requests for [`IDLE_GRACE`] is closed to make room, so that clients
 //! that keep their connections open cannot lock others out until the
-//! request timeout) and at most so many of them may subscribe to events. Only root and the daemon's own user may talk to it: the socket
-//! is created mode 0600, and the peer's credentials are checked again on
-//! every connection, should the file's mode have been loosened. The event
+//! request timeout) and at most so many of them may subscribe to events.
+//! Only root and the daemon's own user may talk to it: the socket is
+//! created mode 0600, and the peer's credentials are checked again on every
+//! connection, should the file's mode have been loosened. The event
 //! loop never waits for a client: answers travel through a one-shot
 //! channel, events through a bounded queue per subscriber
 //! ([`crate::daemon::events`]) that a slow subscriber loses records from.
