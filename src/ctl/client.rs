@@ -70,7 +70,13 @@ impl Client {
 
     /// Send one request and wait for its reply.
     pub fn request(&mut self, request: Request) -> Result<serde_json::Value, ClientError> {
-        self.send(request)?;
+        match self.send(request) {
+            Ok(()) => {}
+            // mgmd may answer (a refusal) and close before the request is
+            // written: its answer is still there to read.
+            Err(ClientError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => return Err(e),
+        }
         let line = self.read_line()?;
         let reply: Reply =
             serde_json::from_str(&line).map_err(|e| ClientError::Malformed(e.to_string()))?;

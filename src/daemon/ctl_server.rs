@@ -45,6 +45,10 @@ pub struct CtlRequest {
 /// between connecting and writing its request is not idle for long).
 pub const IDLE_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a refused peer's first request is waited for before the
+/// refusal is written anyway.
+const DENIED_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
 // ===== Limits =====
 
 /// What one client, or many, may make the daemon hold.
@@ -274,12 +278,17 @@ impl Client {
     async fn serve(self, stream: UnixStream, permit: OwnedSemaphorePermit) -> Result<(), Ended> {
         let denied = check_peer(&stream);
         let (rd, mut wr) = stream.into_split();
+        let mut rd = BufReader::new(rd);
+        let mut buf = Vec::new();
         if let Err(why) = denied {
+            // The refusal answers the first request: a client that writes
+            // before it reads gets it instead of a broken pipe. Bounded
+            // like any request, and waited for briefly.
+            let read = read_line(&mut rd, &mut buf, self.limits.max_request_bytes);
+            let _ = tokio::time::timeout(DENIED_READ_TIMEOUT, read).await;
             self.write(&mut wr, &Reply::err(why.clone())).await?;
             return Err(Ended::Denied(why));
         }
-        let mut rd = BufReader::new(rd);
-        let mut buf = Vec::new();
         loop {
             let deadline = Instant::now() + self.limits.request_timeout;
             if !self.wait_for_request(&mut rd, deadline).await? {
