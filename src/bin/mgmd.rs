@@ -23,6 +23,8 @@ fn main() -> ExitCode {
         }
     };
     let self_exec = mgmd::daemon::handover::SelfExec::current();
+    // Large buffers (replies, batches) go back to the kernel when freed.
+    mgmd::io::sys::tune_heap();
     let args = Args::parse();
     if let Some(Sub::Replay { file, verify, json }) = &args.command {
         return replay(file, *verify, *json);

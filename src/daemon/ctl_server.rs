@@ -353,6 +353,12 @@ impl Client {
                 }
             };
             self.write(&mut wr, &reply).await?;
+            // What answering took (the answer, its encoding, what a
+            // command such as an ownership move freed) goes back to the
+            // kernel: commands are rare, and a resident heap that kept the
+            // peak of the largest answer would stay that size.
+            drop(reply);
+            crate::io::sys::trim_heap();
         }
     }
 

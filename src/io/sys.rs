@@ -1,6 +1,7 @@
 //! The kernel's multicast routing API (`linux/mroute.h`): constants and
 //! structures that libc, nix and socket2 lack, and the few raw
-//! `setsockopt`/`ioctl` calls they need. This is the only module of mgmd with
+//! `setsockopt`/`ioctl` calls they need, and the two settings of the C
+//! library's allocator mgmd makes. This is the only module of mgmd with
 //! `unsafe` code; every block states why it is sound.
 #![allow(unsafe_code)]
 
@@ -251,6 +252,69 @@ pub fn remove_env_at_start(key: &str) {
     // contract: `main` before the runtime, logging or any thread starts),
     // so nothing reads the environment concurrently.
     unsafe { std::env::remove_var(key) }
+}
+
+// ===== the C library's allocator =====
+
+/// Allocations of at least this size get a mapping of their own, returned
+/// to the kernel when freed (glibc's `M_MMAP_THRESHOLD`).
+pub const HEAP_MMAP_THRESHOLD: usize = 128 * 1024;
+/// Free memory at the top of the heap beyond this goes back to the kernel
+/// at once (glibc's `M_TRIM_THRESHOLD`).
+pub const HEAP_TRIM_THRESHOLD: usize = 128 * 1024;
+
+/// The environment variables with which an administrator sets glibc's
+/// allocator; when one is set, [`tune_heap`] leaves the allocator alone.
+pub const HEAP_ENV: [&str; 3] = [
+    "GLIBC_TUNABLES",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+];
+
+/// Fixes glibc's mmap and trim thresholds at their initial values
+/// ([`HEAP_MMAP_THRESHOLD`], [`HEAP_TRIM_THRESHOLD`]). By default glibc
+/// raises both each time a mapped allocation is freed (up to 32 MiB and
+/// 64 MiB), so after one large reply every later large buffer comes from
+/// the heap and stays there once freed. Unless the environment sets the
+/// allocator ([`HEAP_ENV`]). Returns whether the thresholds were set; with
+/// another C library it does nothing.
+pub fn tune_heap() -> bool {
+    if HEAP_ENV.iter().any(|k| std::env::var_os(k).is_some()) {
+        return false;
+    }
+    tune_heap_now()
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_heap_now() -> bool {
+    // SAFETY: mallopt only changes the allocator's parameters (under its
+    // own lock); both values are within c_int and the range glibc accepts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD as c_int) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD as c_int) == 1
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_heap_now() -> bool {
+    false
+}
+
+/// Returns the free pages of the heap (also those between live
+/// allocations, which glibc keeps otherwise) to the kernel: for after a
+/// burst of short-lived allocations, such as a large control reply. Costs a
+/// walk over the free chunks. Returns whether anything was released.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn trim_heap() -> bool {
+    // SAFETY: malloc_trim takes the allocator's locks itself and only
+    // releases memory that no allocation uses.
+    unsafe { libc::malloc_trim(0) == 1 }
+}
+
+/// Returns the free pages of the heap to the kernel (glibc only).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim_heap() -> bool {
+    false
 }
 
 /// Types that own one descriptor for their whole life: created in their
