@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command: formatting, lints, unit/integration
 # tests, the Debian package (built; as root also installed, checked and
-# removed), then the network-namespace tests (root only).
+# removed), then the network-namespace tests and a two-minute soak
+# (root only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -56,4 +57,15 @@ if [ -x netns-tests/run.sh ]; then
     echo "== netns tests"
     cargo build --locked --bins
     netns-tests/run.sh
+fi
+
+# After the namespace tests, not beside them: they time IGMP exchanges
+# to the tenth of a second, and the soak's churn would load the machine.
+if [ "$(id -u)" = 0 ]; then
+    echo "== soak (${SOAK_CI_DURATION:=2m} of churn, then back to the baseline)"
+    soak_start=$SECONDS
+    scripts/soak.sh "$SOAK_CI_DURATION"
+    echo "soak: $((SECONDS - soak_start))s"
+else
+    echo "== soak skipped (needs root: network namespaces)"
 fi
