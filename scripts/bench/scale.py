@@ -226,8 +226,9 @@ def cmd_watch(a):
     while not stop:
         try:
             apply(s.recv(1 << 16))
-            # Then whatever else is queued, without waiting.
-            while True:
+            # Then what else is queued, without waiting (at most 1,000
+            # messages: a steady stream must not keep the counts unread).
+            for _ in range(1000):
                 apply(s.recv(1 << 16, socket.MSG_DONTWAIT))
         except (socket.timeout, BlockingIOError):
             pass
