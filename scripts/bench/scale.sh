@@ -73,6 +73,9 @@ for k in $(seq 1 $LANS); do
     topo_link rtr "lan$k" "10.1.$k.1/24" "rcv$k" eth0 "10.1.$k.2/24"
     topo_exec "rcv$k" ip route add default via "10.1.$k.1"
     topo_exec "rcv$k" sysctl -qw net.ipv4.igmp_max_memberships=$((N_GROUPS + 100))
+    # IGMPv3 hosts for every daemon: igmpproxy's v2 queries would otherwise
+    # leave them in v2 compatibility for the next runs' daemons.
+    topo_exec "rcv$k" sysctl -qw net.ipv4.conf.all.force_igmp_version=3 net.ipv4.conf.eth0.force_igmp_version=3
 done
 topo_router rtr
 
