@@ -28,8 +28,8 @@
 # notifications (scale.py watch, as `ip monitor mroute`), time-stamped as
 # they arrive: reading the table instead takes seconds at 100,000 entries
 # (the kernel walks its list from the start for every 4 KiB of
-# /proc/net/ip_mr_cache), and a netlink dump holds the lock the daemons'
-# MRT_ADD_MFC needs, which slowed mgmd several-fold. The watcher's counts
+# /proc/net/ip_mr_cache), and a netlink dump may hold the rtnl lock the
+# daemons' MRT_ADD_MFC also takes. The watcher's counts
 # are checked against one read of /proc at the end of each run. Kernel
 # limits that shape the figures: at most 10 unresolved (upcalled, not yet installed) flows per
 # table at a time (further new flows are dropped without an upcall until
