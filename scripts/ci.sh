@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command: formatting, lints, unit/integration
-# tests, then the network-namespace tests (root only) while the Debian
-# package is built (as root also installed, checked and removed) and every
-# fuzz target runs briefly.
+# tests, then the network-namespace tests and a two-minute soak (root
+# only) while the Debian package is built (as root also installed, checked
+# and removed) and every fuzz target runs briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --tests
@@ -74,10 +74,23 @@ if [ -x netns-tests/run.sh ]; then
     netns-tests/run.sh || netns_rc=$?
 fi
 
+# After the namespace tests, not beside them: they time IGMP exchanges
+# to the tenth of a second, and the soak's churn would load the machine.
+soak_rc=0
+if [ "$(id -u)" = 0 ]; then
+    echo "== soak (${SOAK_CI_DURATION:=2m} of churn, then back to the baseline)"
+    soak_start=$SECONDS
+    scripts/soak.sh "$SOAK_CI_DURATION" || soak_rc=$?
+    echo "soak: $((SECONDS - soak_start))s"
+else
+    echo "== soak skipped (needs root: network namespaces)"
+fi
+
 bg_rc=0
 wait "$bg_pid" || bg_rc=$?
 trap - EXIT
 cat "$bg_log"
 rm -f "$bg_log"
 [ "$bg_rc" = 0 ] || { echo "package or fuzz run failed (exit $bg_rc)" >&2; exit "$bg_rc"; }
-exit "$netns_rc"
+[ "$netns_rc" = 0 ] || exit "$netns_rc"
+exit "$soak_rc"
