@@ -29,6 +29,9 @@ import struct
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mcast import checksum  # noqa: E402  (the IGMP checksum, one copy)
+
 MRT_ADD_VIF, MRT_DEL_VIF, MRT_ADD_MFC, MRT_DEL_MFC, MRT_TABLE = 202, 203, 204, 205, 209
 VIFF_USE_IFINDEX = 0x8
 
@@ -89,15 +92,6 @@ def cmd_vif_add(a):
 
 
 # ----- the hostile host -----
-
-def checksum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return (~s) & 0xFFFF
-
 
 def with_checksum(msg):
     msg = bytearray(msg)
