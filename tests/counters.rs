@@ -41,18 +41,11 @@ interfaces = []
     let mut r = Router::new(cfg, t0);
     r.handle(
         t0,
-        Input::Snapshot {
-            links: vec![
-                link(UP0, "up0", true),
-                link(LAN1, "lan1", true),
-                link(LAN2, "lan2", true),
-            ],
-            addrs: vec![
-                addr(UP0, "10.0.1.1"),
-                addr(LAN1, "10.0.2.1"),
-                addr(LAN2, "10.0.3.1"),
-            ],
-        },
+        snapshot(&[
+            (UP0, "up0", "10.0.1.1"),
+            (LAN1, "lan1", "10.0.2.1"),
+            (LAN2, "lan2", "10.0.3.1"),
+        ]),
     );
     r
 }

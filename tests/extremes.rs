@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{addr, command, join_group, link};
+use common::{command, join_group, snapshot};
 use mgmd::config::Config;
 use mgmd::core::control::Command;
 use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
@@ -115,10 +115,7 @@ fn exercise(text: &str, reload: &str) {
     let mut r = Router::new(cfg, t0);
     r.handle(
         t0,
-        Input::Snapshot {
-            links: vec![link(UP0, "up0", true), link(LAN1, "lan1", true)],
-            addrs: vec![addr(UP0, "10.0.1.1"), addr(LAN1, "10.0.2.1")],
-        },
+        snapshot(&[(UP0, "up0", "10.0.1.1"), (LAN1, "lan1", "10.0.2.1")]),
     );
     let g = |i: u8| Ipv4Addr::new(239, 1, 1, i);
     let s = |i: u8| Ipv4Addr::new(10, 0, 1, i);

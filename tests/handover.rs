@@ -9,7 +9,7 @@ use std::time::Instant;
 
 mod common;
 
-use common::{addr, flow, host, join, link, mrt, release, show_routes, take};
+use common::{flow, host, join, link, mrt, release, show_routes, snapshot, take};
 use mgmd::config::Config;
 use mgmd::core::filter::HostFilter;
 use mgmd::core::input::Input;
@@ -57,18 +57,11 @@ fn forwarding(t0: Instant) -> Router {
     let mut r = Router::new(cfg, t0);
     r.handle(
         t0,
-        Input::Snapshot {
-            links: vec![
-                link(UP0, "up0", true),
-                link(LAN1, "lan1", true),
-                link(UP1, "up1", true),
-            ],
-            addrs: vec![
-                addr(UP0, "10.0.1.1"),
-                addr(LAN1, "10.0.2.1"),
-                addr(UP1, "10.0.4.1"),
-            ],
-        },
+        snapshot(&[
+            (UP0, "up0", "10.0.1.1"),
+            (LAN1, "lan1", "10.0.2.1"),
+            (UP1, "up1", "10.0.4.1"),
+        ]),
     );
     let out = r.handle(t0, join(LAN1));
     assert_eq!(

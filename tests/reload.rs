@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{
-    addr, command, flow, host, join, join_from, join_group, link, mrt, show_groups, show_routes,
+    command, flow, host, join, join_from, join_group, mrt, show_groups, show_routes, snapshot,
 };
 use mgmd::config::Config;
 use mgmd::core::control::{Answer, Command};
@@ -57,22 +57,13 @@ fn router(text: &str, t0: Instant) -> Router {
     let mut r = Router::new(cfg, t0);
     r.handle(
         t0,
-        Input::Snapshot {
-            links: vec![
-                link(UP0, "up0", true),
-                link(LAN1, "lan1", true),
-                link(LAN2, "lan2", true),
-                link(UP1, "up1", true),
-                link(LAN3, "lan3", true),
-            ],
-            addrs: vec![
-                addr(UP0, "10.0.1.1"),
-                addr(LAN1, "10.0.2.1"),
-                addr(LAN2, "10.0.3.1"),
-                addr(UP1, "10.0.4.1"),
-                addr(LAN3, "10.0.5.1"),
-            ],
-        },
+        snapshot(&[
+            (UP0, "up0", "10.0.1.1"),
+            (LAN1, "lan1", "10.0.2.1"),
+            (LAN2, "lan2", "10.0.3.1"),
+            (UP1, "up1", "10.0.4.1"),
+            (LAN3, "lan3", "10.0.5.1"),
+        ]),
     );
     r.handle(t0, join(LAN1));
     let out = r.handle(

@@ -46,26 +46,19 @@ version = 2
     .unwrap()
 }
 
-fn snapshot() -> Input {
-    Input::Snapshot {
-        links: vec![
-            link(UP0, "up0", true),
-            link(LAN1, "lan1", true),
-            link(LAN2, "lan2", true),
-        ],
-        addrs: vec![
-            addr(UP0, "10.0.1.1"),
-            addr(LAN1, "10.0.2.1"),
-            addr(LAN2, "10.0.3.1"),
-        ],
-    }
+fn dump() -> Input {
+    common::snapshot(&[
+        (UP0, "up0", "10.0.1.1"),
+        (LAN1, "lan1", "10.0.2.1"),
+        (LAN2, "lan2", "10.0.3.1"),
+    ])
 }
 
 /// A router with a receiver of the group on lan1 and the flow from up0
 /// forwarding there.
 fn forwarding(t0: Instant) -> Router {
     let mut r = Router::new(config(), t0);
-    r.handle(t0, snapshot());
+    r.handle(t0, dump());
     r.handle(t0, join(LAN1));
     r.handle(
         t0,
@@ -360,7 +353,7 @@ recovery-query-response-interval = "0.5s"
     )
     .unwrap();
     let mut r = Router::new(cfg, t0);
-    r.handle(t0, snapshot());
+    r.handle(t0, dump());
     r.handle(t0, Input::Timer);
     r.handle(t0, drops(0, 0));
     let out = r.handle(t0 + Duration::from_secs(1), drops(5, 10));
@@ -414,7 +407,7 @@ fn after_a_crash_the_snapshot_brings_forwarding_back_with_the_first_dump() {
     let mut b = Router::new(config(), t1);
     let out = b.handle(t1, restore(state, 2000, false));
     assert!(mrt(&out).is_empty(), "{out:?}");
-    let out = b.handle(t1, snapshot());
+    let out = b.handle(t1, dump());
     let v = |r: &mut Router, n| vif(r, t1, n);
     let (v_up0, v_lan1) = (v(&mut b, "up0"), v(&mut b, "lan1"));
     let entry = MrtAction::AddMfc {
@@ -459,7 +452,7 @@ fn a_snapshot_of_another_configuration_or_too_old_is_ignored() {
         ),
         "{out:?}"
     );
-    b.handle(t0, snapshot());
+    b.handle(t0, dump());
     assert!(b.memberships_on(LAN1).is_empty());
 
     // Older than the longest Group Membership Interval (22 s here).
@@ -472,7 +465,7 @@ fn a_snapshot_of_another_configuration_or_too_old_is_ignored() {
             .any(|e| matches!(e, Event::SnapshotIgnored { reason } if reason.contains("stale"))),
         "{out:?}"
     );
-    c.handle(t0, snapshot());
+    c.handle(t0, dump());
     assert!(c.memberships_on(LAN1).is_empty());
 }
 
@@ -501,7 +494,7 @@ fn a_handed_over_table_is_adopted_and_left_as_it_is() {
     let out = b.handle(t0, Input::Timer);
     assert!(mrt(&out).is_empty(), "{out:?}");
     // The dump: the same VIFs and the same entry, so not one kernel change.
-    let out = b.handle(t0, snapshot());
+    let out = b.handle(t0, dump());
     assert!(mrt(&out).is_empty(), "{out:?}");
     assert_eq!(b.memberships_on(LAN1).len(), 1);
     assert_eq!(show_routes(&mut b, t0)[0].oifs, vec!["lan1".to_string()]);
@@ -520,7 +513,7 @@ fn a_handed_over_table_with_an_unusable_snapshot_is_cleaned_up() {
     b.handle(t0, restore(state, 50, true));
     // Nothing learned is taken over: the entry nobody asked for goes, the
     // VIFs of the configured interfaces stay.
-    let out = b.handle(t0, snapshot());
+    let out = b.handle(t0, dump());
     let actions = mrt(&out);
     assert!(
         actions

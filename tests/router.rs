@@ -43,19 +43,12 @@ name = "lan2"
     .unwrap()
 }
 
-fn snapshot() -> Input {
-    Input::Snapshot {
-        links: vec![
-            link(UP0, "up0", true),
-            link(LAN1, "lan1", true),
-            link(LAN2, "lan2", true),
-        ],
-        addrs: vec![
-            addr(UP0, "10.0.1.1"),
-            addr(LAN1, "10.0.2.1"),
-            addr(LAN2, "10.0.3.1"),
-        ],
-    }
+fn dump() -> Input {
+    common::snapshot(&[
+        (UP0, "up0", "10.0.1.1"),
+        (LAN1, "lan1", "10.0.2.1"),
+        (LAN2, "lan2", "10.0.3.1"),
+    ])
 }
 
 /// A routing protocol that wishes a host membership on every interface it
@@ -114,7 +107,7 @@ fn forwarding(t0: Instant) -> Router {
 fn forwarding_with(t0: Instant, withdraws: bool) -> Router {
     let mut r = Router::new(config(), t0);
     r.add_protocol(t0, Box::new(Dummy { withdraws }));
-    r.handle(t0, snapshot());
+    r.handle(t0, dump());
     r.handle(t0, join(LAN1));
     let out = r.handle(t0, upcall(flow(), Some(UP0)));
     let vif_lan1 = show_interfaces(&mut r, t0)
@@ -137,7 +130,7 @@ fn forwarding_with(t0: Instant, withdraws: bool) -> Router {
 fn start_up_gives_every_configured_interface_a_vif_and_igmp() {
     let t0 = Instant::now();
     let mut r = Router::new(config(), t0);
-    let out = r.handle(t0, snapshot());
+    let out = r.handle(t0, dump());
     let vifs = mrt(&out)
         .into_iter()
         .filter(|a| matches!(a, MrtAction::AddVif { .. }))
@@ -354,7 +347,7 @@ fn unknown_protocol_or_interface_is_a_clear_error() {
 fn a_burst_of_reports_is_learned_in_full_with_one_commit() {
     let t0 = Instant::now();
     let mut r = Router::new(config(), t0);
-    r.handle(t0, snapshot());
+    r.handle(t0, dump());
     let groups: Vec<Ipv4Addr> = (0..4000u32)
         .map(|i| Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 2, 0, 0)) + i))
         .collect();

@@ -34,6 +34,17 @@ pub fn addr(ifindex: IfIndex, a: &str) -> AddrFact {
     }
 }
 
+/// The first interface dump: each link up, with its one /24 address.
+pub fn snapshot(ifaces: &[(IfIndex, &str, &str)]) -> Input {
+    Input::Snapshot {
+        links: ifaces
+            .iter()
+            .map(|&(i, name, _)| link(i, name, true))
+            .collect(),
+        addrs: ifaces.iter().map(|&(i, _, a)| addr(i, a)).collect(),
+    }
+}
+
 /// The group the tests forward.
 pub fn group() -> GroupAddr {
     "239.1.1.1".parse().unwrap()
