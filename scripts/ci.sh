@@ -18,9 +18,10 @@ cargo test --locked --all-targets
 
 # The package and the fuzz run need no network namespace and mostly use
 # the CPU; the namespace tests mostly wait for protocol timers. So the
-# former run in the background at the lowest priority while the latter
-# run, and their output follows once both are done.
-background() {
+# former run in the background, side by side (the package's last step,
+# one LTO code generation unit, keeps a single core busy) and at the lowest
+# priority, while the latter run; their output follows once all are done.
+package_check() {
     echo "== package"
     pkg_start=$SECONDS
     deb=$(scripts/package.sh | tail -n 1)
@@ -55,18 +56,32 @@ background() {
         echo "== package not installed (needs root, dpkg, systemd-analyze, and no mgmd package installed)"
     fi
     echo "package: built and checked in $((SECONDS - pkg_start))s"
+}
+
+fuzz_run() {
     echo "== fuzz (a short run of each target)"
+    fuzz_start=$SECONDS
     scripts/fuzz.sh --ci
+    echo "fuzz: $((SECONDS - fuzz_start))s"
 }
 
 # The namespace tests' binaries first: the background build holds Cargo's
 # lock on target/ for minutes.
 [ -x netns-tests/run.sh ] && cargo build --locked --bins
 
-bg_log=$(mktemp)
-nice -n 19 bash -c "$(declare -f background); set -euo pipefail; background" >"$bg_log" 2>&1 &
-bg_pid=$!
-trap 'pkill -P "$bg_pid" 2>/dev/null; kill "$bg_pid" 2>/dev/null; rm -f "$bg_log"' EXIT
+bg_dir=$(mktemp -d)
+for job in package_check fuzz_run; do
+    nice -n 19 bash -c "$(declare -f "$job"); set -euo pipefail; $job" >"$bg_dir/$job.log" 2>&1 &
+    echo $! >"$bg_dir/$job.pid"
+done
+stop_background() {
+    for f in "$bg_dir"/*.pid; do
+        pkill -P "$(cat "$f")" 2>/dev/null || true
+        kill "$(cat "$f")" 2>/dev/null || true
+    done
+    rm -rf "$bg_dir"
+}
+trap stop_background EXIT
 
 netns_rc=0
 if [ -x netns-tests/run.sh ]; then
@@ -87,10 +102,14 @@ else
 fi
 
 bg_rc=0
-wait "$bg_pid" || bg_rc=$?
+for job in package_check fuzz_run; do
+    rc=0
+    wait "$(cat "$bg_dir/$job.pid")" || rc=$?
+    cat "$bg_dir/$job.log"
+    [ "$rc" = 0 ] || { echo "$job failed (exit $rc)" >&2; bg_rc=$rc; }
+done
 trap - EXIT
-cat "$bg_log"
-rm -f "$bg_log"
-[ "$bg_rc" = 0 ] || { echo "package or fuzz run failed (exit $bg_rc)" >&2; exit "$bg_rc"; }
+rm -rf "$bg_dir"
+[ "$bg_rc" = 0 ] || exit "$bg_rc"
 [ "$netns_rc" = 0 ] || exit "$netns_rc"
 exit "$soak_rc"
