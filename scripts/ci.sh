@@ -65,9 +65,11 @@ fuzz_run() {
     echo "fuzz: $((SECONDS - fuzz_start))s"
 }
 
-# The namespace tests' binaries first: the background build holds Cargo's
-# lock on target/ for minutes.
-[ -x netns-tests/run.sh ] && cargo build --locked --bins
+# The namespace tests run target/debug/mgmd and mgmctl, which `cargo test`
+# has just built for the integration tests (a `cargo build` would build
+# them again, with the dependencies' features as they are without the
+# dev-dependencies, and the background build holds Cargo's lock on
+# target/ for minutes).
 
 bg_dir=$(mktemp -d)
 for job in package_check fuzz_run; do
