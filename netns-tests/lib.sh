@@ -29,6 +29,12 @@ verify_recordings() {
 
 on_exit() {
     local rc=$?
+    # Only the shell that built the topology takes it down. A process
+    # started with `&` (topo_bg) is a copy of this shell until it runs its
+    # command; stopped in that instant (a receiver started and stopped at
+    # once), it runs this trap, and must not remove the namespaces and the
+    # directory while the test goes on.
+    [ "$BASHPID" = "$$" ] || return $rc
     # A closed stdout (e.g. `| head`) must not stop the cleanup.
     trap '' PIPE
     if [ $rc -eq 0 ]; then

@@ -115,6 +115,10 @@ topo_stop() {
 
 topo_cleanup() {
     local pid n
+    # Only in the shell that built the topology: a process started with `&`
+    # is a copy of it until it runs its command, and one stopped in that
+    # instant runs the EXIT trap.
+    [ "$BASHPID" = "$$" ] || return 0
     for pid in "${TOPO_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
