@@ -690,6 +690,17 @@ fn rpf_lookup_finds_interface_and_gateway_and_a_table_reads_alone() {
     });
 }
 
+/// 400 addresses on `dev` with one `ip -batch`: more notifications than a
+/// 4 KiB netlink receive buffer holds while the runtime waits for `ip`.
+fn add_400_addresses(dev: &str) {
+    let batch: String = (0..400)
+        .map(|i| format!("addr add 10.{}.{}.1/32 dev {dev}\n", 20 + i / 250, i % 250))
+        .collect();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), batch).unwrap();
+    ip(&["-batch", file.path().to_str().unwrap()]);
+}
+
 #[test]
 fn netlink_overrun_yields_a_fresh_snapshot() {
     if !is_root() {
@@ -701,12 +712,7 @@ fn netlink_overrun_yields_a_fresh_snapshot() {
         assert!(matches!(w.next().await, Some(NetEvent::Snapshot { .. })));
         // The runtime is blocked while `ip` runs: the notification socket
         // overflows.
-        let batch: String = (0..400)
-            .map(|i| format!("addr add 10.{}.{}.1/32 dev o0\n", 20 + i / 250, i % 250))
-            .collect();
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), batch).unwrap();
-        ip(&["-batch", file.path().to_str().unwrap()]);
+        add_400_addresses("o0");
         let ev = next_until(&mut w, |e| {
             eprintln!("EV {e:?}");
             matches!(e, NetEvent::Snapshot { .. })
@@ -733,12 +739,7 @@ fn a_resync_cut_short_is_done_again() {
         ip(&["link", "add", "o0", "type", "veth", "peer", "name", "o1"]);
         let mut w = netlink::start_with_rcvbuf(4096).await.unwrap();
         assert!(matches!(w.next().await, Some(NetEvent::Snapshot { .. })));
-        let batch: String = (0..400)
-            .map(|i| format!("addr add 10.{}.{}.1/32 dev o0\n", 20 + i / 250, i % 250))
-            .collect();
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), batch).unwrap();
-        ip(&["-batch", file.path().to_str().unwrap()]);
+        add_400_addresses("o0");
         // Poll once at a time (each call dropped after one poll, as the
         // event loop may drop it) until the burst is over: every re-dump
         // is started and cut short, several times.
