@@ -12,6 +12,7 @@
 #   rtr table 10:    10.0.9.0/24 via 10.0.1.2 dev up0
 #   rtr mrules:      iif up0|lan1|lan2 lookup 10
 . "$(dirname "$0")/lib.sh"
+need_kernel mroute-tables
 G=239.1.6.6
 S=10.0.9.9
 

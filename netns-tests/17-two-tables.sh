@@ -8,6 +8,7 @@
 #   [src] eth0 10.0.1.2 ---- up0 [rtr: A] lan1 ---- [rcv1]   G1 (default table)
 #         eth1 10.0.5.2 ---- up1 [rtr: B] lan2 ---- [rcv2]   G2 (table 10)
 . "$(dirname "$0")/lib.sh"
+need_kernel mroute-tables
 G1=239.1.7.1
 G2=239.1.7.2
 

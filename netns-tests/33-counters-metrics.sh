@@ -9,6 +9,8 @@
 # does not hold up the daemon; a second mgmd cannot take the metrics
 # address; mgmctl log changes the log level at run time.
 . "$(dirname "$0")/lib.sh"
+# The second mgmd, started to collide on the metrics address, uses table 7.
+need_kernel mroute-tables
 G=239.3.3.3
 GHEX=ef030303
 METRICS=127.0.0.1:9477

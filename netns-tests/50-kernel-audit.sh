@@ -113,9 +113,16 @@ grep -q "kernel table drift: VIF [0-9]* (lan2) is missing from the kernel; repai
     fail "the VIF's repair was not logged"
 
 say "a foreign entry: removed"
+# The audit may remove it before a look at the table would see it (a
+# slow host, one CPU): what counts is that mgmd found and removed it.
+foreign_removed() {
+    grep -qF "kernel table drift: the kernel has entry (10.9.9.9,239.9.9.9) (iif up0 oifs lan1), which mgmd did not install; repaired" \
+        "$TOPO_DIR/mgmd.log"
+}
+foreign_removed && fail "a foreign entry through lan1 was repaired before it was added"
 topo_exec rtr $FAULTS mfc-add --source 10.9.9.9 --group 239.9.9.9 --iif up0 --oif lan1
-has_foreign || fail "the foreign entry was not added"
-wait_for_not "foreign entry removed by the periodic audit" 5 has_foreign
+wait_for "the periodic audit removing the foreign entry" 5 foreign_removed
+wait_for_not "foreign entry gone" 5 has_foreign
 
 say "an entry rewritten with traffic: the stream resumes within the audit interval"
 rx_mark rcv1

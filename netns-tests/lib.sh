@@ -13,6 +13,36 @@ export MGMD MGMCTL
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
 [ -x "$MGMD" ] || { echo "SKIP: $MGMD not built (cargo build)"; exit 77; }
 
+# need_kernel FEATURE... : skip (exit 77) with the reason unless the kernel
+# has every FEATURE (scripts/kernel-probe.py's names). run.sh reads these
+# calls to choose a kernel that has them (scripts/kernel-env.sh), which
+# passes what it found in MGMD_KERNEL_FEATURES; a test run on its own asks
+# the kernel itself.
+need_kernel() {
+    local have f
+    have=${MGMD_KERNEL_FEATURES-$(python3 "$HERE/../scripts/kernel-probe.py" 2>/dev/null |
+        awk '$2 == "yes" { printf "%s ", $1 }')}
+    for f in "$@"; do
+        if [[ " $have " != *" $f "* ]]; then
+            echo "SKIP: the kernel ($(uname -r)) lacks $f ($(kernel_option "$f"))"
+            exit 77
+        fi
+    done
+}
+kernel_option() {
+    case $1 in
+    mroute) echo CONFIG_IP_MROUTE ;;
+    mroute-tables) echo CONFIG_IP_MROUTE_MULTIPLE_TABLES ;;
+    mroute6) echo CONFIG_IPV6_MROUTE ;;
+    mroute6-tables) echo CONFIG_IPV6_MROUTE_MULTIPLE_TABLES ;;
+    veth) echo CONFIG_VETH ;;
+    netns) echo CONFIG_NET_NS ;;
+    *) echo "?" ;;
+    esac
+}
+# Every test needs these; a test that needs more says so after sourcing.
+need_kernel netns veth mroute
+
 # Every recording a passing test leaves must replay to the same outputs:
 # the daemon's core is deterministic (another process, another hash seed).
 verify_recordings() {
