@@ -2,22 +2,68 @@
 # Run every namespace test serially, each bounded in time. Prints one line
 # per test and a closing "N passed, N failed, N skipped" line.
 #
-#   netns-tests/run.sh [PATTERN]    (only the tests whose file name has PATTERN)
+#   netns-tests/run.sh [-j N] [PATTERN...]
 #
+# PATTERN selects the tests whose file name contains it (default: all).
 # As root, the tests run on a kernel that has what the selected tests need
 # (their need_kernel lines): the host's, or user-mode Linux where the
 # host's lacks it (scripts/kernel-env.sh; MGMD_KERNEL_ENV=uml forces it).
+# -j N (or NETNS_JOBS=N) splits them over N such runs side by side, each
+# in a kernel of its own when that is user-mode Linux: the tests mostly
+# wait for protocol timers, and a user-mode kernel has one CPU.
 set -uo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")"
+jobs=${NETNS_JOBS:-1}
+patterns=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    -j) jobs=$2; shift ;;
+    -j*) jobs=${1#-j} ;;
+    *) patterns+=("$1") ;;
+    esac
+    shift
+done
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: -j wants a number of runs, not '$jobs'" >&2; exit 2; }
 tests=()
 for t in [0-9][0-9]-*.sh; do
-    [ -n "${1:-}" ] && [[ "$t" != *"$1"* ]] && continue
+    if [ ${#patterns[@]} -gt 0 ]; then
+        match=0
+        for p in "${patterns[@]}"; do [[ "$t" == *"$p"* ]] && match=1; done
+        [ $match = 1 ] || continue
+    fi
     tests+=("$t")
 done
 if [ -z "${MGMD_KERNEL_ENV_INSIDE:-}" ] && [ "$(id -u)" = 0 ] && [ ${#tests[@]} -gt 0 ]; then
     need=$(sed -n 's/^need_kernel //p' lib.sh "${tests[@]}" | tr ' ' '\n' | sort -u | paste -sd,)
-    exec ../scripts/kernel-env.sh --need "$need" -- "./$(basename "$0")" "$@"
+    [ "$jobs" -le ${#tests[@]} ] || jobs=${#tests[@]}
+    if [ "$jobs" = 1 ]; then
+        exec ../scripts/kernel-env.sh --need "$need" -- "./$(basename "$0")" "${tests[@]}"
+    fi
+    # Shard i takes every jobs-th test from the i-th; each shard's lines
+    # follow once all are done, then the totals.
+    # One kernel for all, found (installed, built) once before they start.
+    ../scripts/kernel-env.sh --need "$need" -- true || exit
+    out=$(mktemp -d)
+    trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$out"' EXIT
+    pids=()
+    for ((i = 0; i < jobs; i++)); do
+        shard=()
+        for ((k = i; k < ${#tests[@]}; k += jobs)); do shard+=("${tests[k]}"); done
+        ../scripts/kernel-env.sh --need "$need" -- "./$(basename "$0")" "${shard[@]}" >"$out/$i.log" 2>&1 &
+        pids+=($!)
+    done
+    pass=0 failed=0 skipped=0 rc=0
+    for ((i = 0; i < jobs; i++)); do
+        wait "${pids[i]}" || rc=1
+        grep -v '^netns: ' "$out/$i.log"
+        read -r p f s < <(sed -n 's/^netns: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$out/$i.log")
+        [ -n "${p:-}" ] || { echo "run.sh: run $i ended without its totals"; failed=$((failed + 1)); }
+        pass=$((pass + ${p:-0})) failed=$((failed + ${f:-0})) skipped=$((skipped + ${s:-0}))
+    done
+    echo "netns: $pass passed, $failed failed, $skipped skipped"
+    [ $failed -eq 0 ] && [ $rc = 0 ]
+    exit
 fi
 # A user-mode kernel runs everything on one CPU, slower than the host.
 default_timeout=60

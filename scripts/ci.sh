@@ -1,32 +1,112 @@
 #!/usr/bin/env bash
-# The project's one test command: formatting, lints, unit/integration
-# tests, then the network-namespace tests and a two-minute soak (root
-# only) while the Debian package is built (as root also installed, checked
-# and removed) and every fuzz target runs briefly.
+# The project's one test command: formatting, lints, the docs' links, every
+# cargo test, the kernel tests, the network-namespace tests, the demo and a
+# two-minute soak (root only) while the Debian package is built (as root
+# also installed, checked and removed) and every fuzz target runs briefly.
+#
+# The kernel-dependent stages run through scripts/kernel-env.sh: on the
+# host's kernel when it has multicast routing with several tables, else in
+# user-mode Linux (a kernel built once per machine where Debian's lacks an
+# option). On a host whose kernel has it all, the demo and one namespace
+# test also run in user-mode Linux, so that path is tried on every run.
+# Prints each stage's time and, last, one line counting every test run,
+# failed and skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh --tests
+ROOT=$PWD
+ci_start=$SECONDS
+logs=$(mktemp -d)
+stages=()
+# stage NAME CMD... : run CMD, note its time and status; output passes through.
+stage() {
+    local name=$1 start=$SECONDS rc=0
+    shift
+    echo "== $name"
+    "$@" || rc=$?
+    stages+=("$(printf '%-28s %5ss  %s' "$name" $((SECONDS - start)) "$([ $rc = 0 ] && echo ok || echo "FAILED (exit $rc)")")")
+    return $rc
+}
+passed=0 failed=0 skipped=0
+# count_cargo LOG : add cargo test's per-binary closing lines to the totals.
+count_cargo() {
+    local p f i
+    read -r p f i < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' "$1" |
+        awk '{ p += $1; f += $2; i += $3 } END { print p + 0, f + 0, i + 0 }')
+    passed=$((passed + p)) failed=$((failed + f))
+    echo "$i"
+}
+# count_netns LOG : add run.sh's closing line to the totals.
+count_netns() {
+    local p f s
+    read -r p f s < <(sed -n 's/^netns: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$1" | tail -n 1)
+    passed=$((passed + ${p:-0})) failed=$((failed + ${f:-0})) skipped=$((skipped + ${s:-0}))
+}
+summary() {
+    echo
+    echo "== stages (total $((SECONDS - ci_start))s)"
+    printf '%s\n' "${stages[@]}"
+    echo "ci: $passed passed, $failed failed, $skipped skipped"
+}
 
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
+root=0
+[ "$(id -u)" = 0 ] && root=1
+stage deps scripts/deps.sh --tests
 
-echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+# What the kernel-dependent stages need, and whether the host has it.
+KERNEL_NEEDS=mroute,mroute-tables
+host_kernel=0
+if [ $root = 1 ] && python3 scripts/kernel-probe.py ${KERNEL_NEEDS//,/ } >/dev/null 2>&1; then
+    host_kernel=1
+fi
 
-echo "== cargo test"
-cargo test --locked --all-targets
+# Background jobs: they need no network namespace and mostly use the CPU,
+# while the kernel-dependent stages mostly wait for protocol timers. They
+# run at the lowest priority; their output follows once all are done.
+bg_dir=$(mktemp -d)
+background() { # background NAME FUNCTION
+    nice -n 19 bash -c "$(declare -f "$2"); set -euo pipefail; $2" >"$bg_dir/$1.log" 2>&1 &
+    echo $! >"$bg_dir/$1.pid"
+}
+stop_background() {
+    for f in "$bg_dir"/*.pid; do
+        [ -e "$f" ] || continue
+        pkill -P "$(cat "$f")" 2>/dev/null || true
+        kill "$(cat "$f")" 2>/dev/null || true
+    done
+    rm -rf "$bg_dir" "$logs"
+}
+trap stop_background EXIT
 
-# The package and the fuzz run need no network namespace and mostly use
-# the CPU; the namespace tests mostly wait for protocol timers. So the
-# former run in the background, side by side (the package's last step,
-# one LTO code generation unit, keeps a single core busy) and at the lowest
-# priority, while the latter run; their output follows once all are done.
+# A host whose kernel lacks what the kernel tests need: the user-mode
+# kernel that has it is built now (once per machine; cached), beside the
+# Rust build, instead of when the first kernel test asks for it.
+uml_kernel_build() {
+    start=$SECONDS
+    if path=$(scripts/uml-kernel.sh --cached); then
+        echo "user-mode kernel: cached, $path"
+    else
+        path=$(scripts/uml-kernel.sh)
+        echo "user-mode kernel: built in $((SECONDS - start))s, $path"
+    fi
+}
+if [ $root = 1 ] && [ $host_kernel = 0 ]; then
+    background uml-kernel uml_kernel_build
+fi
+
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "docs links" python3 scripts/check-docs.py
+stage "cargo clippy" cargo clippy --all-targets --locked -- -D warnings
+# Everything but the kernel tests (ignored here: they need root and a
+# kernel with multicast routing, and run below on one).
+stage "cargo test" bash -c 'set -o pipefail; cargo test --locked --all-targets 2>&1 | tee "$1"' _ "$logs/cargo.log"
+host_ignored=$(count_cargo "$logs/cargo.log")
+
 package_check() {
     echo "== package"
     pkg_start=$SECONDS
     deb=$(scripts/package.sh | tail -n 1)
     echo "built $deb"
-    echo "== systemd units: exposure (at most 2.0; the README records it)"
+    echo "== systemd units: exposure (at most 2.0; docs/kernel.md records it)"
     if command -v systemd-analyze >/dev/null; then
         for unit in dist/systemd/mgmd.service dist/systemd/mgmd@.service; do
             systemd-analyze security --offline=yes --threshold=20 "$unit" | tail -n 1
@@ -65,53 +145,62 @@ fuzz_run() {
     echo "fuzz: $((SECONDS - fuzz_start))s"
 }
 
-# The namespace tests run target/debug/mgmd and mgmctl, which `cargo test`
-# has just built for the integration tests (a `cargo build` would build
-# them again, with the dependencies' features as they are without the
-# dev-dependencies, and the background build holds Cargo's lock on
-# target/ for minutes).
+# The package and the fuzz run start once the test build is done (Cargo's
+# lock on target/ would hold them back anyway).
+background package package_check
+background fuzz fuzz_run
 
-bg_dir=$(mktemp -d)
-for job in package_check fuzz_run; do
-    nice -n 19 bash -c "$(declare -f "$job"); set -euo pipefail; $job" >"$bg_dir/$job.log" 2>&1 &
-    echo $! >"$bg_dir/$job.pid"
-done
-stop_background() {
-    for f in "$bg_dir"/*.pid; do
-        pkill -P "$(cat "$f")" 2>/dev/null || true
-        kill "$(cat "$f")" 2>/dev/null || true
-    done
-    rm -rf "$bg_dir"
-}
-trap stop_background EXIT
+kernel_rc=0 netns_rc=0 demo_rc=0 soak_rc=0
+if [ $root = 1 ]; then
+    # The kernel stages run target/debug/mgmd and mgmctl, which `cargo
+    # test` has just built for the integration tests.
+    export MGMD=$ROOT/target/debug/mgmd MGMCTL=$ROOT/target/debug/mgmctl
+    stage "kernel tests" bash -c 'set -o pipefail; scripts/kernel-env.sh --need "$1" -- \
+        cargo test --locked --test io_netns --test notify -- --ignored 2>&1 | tee "$2"' _ \
+        "$KERNEL_NEEDS" "$logs/kernel.log" || kernel_rc=$?
+    # The kernel tests, counted as ignored above, ran here (with
+    # --ignored, only they): what is still ignored was skipped.
+    before=$((passed + failed))
+    count_cargo "$logs/kernel.log" >/dev/null
+    skipped=$((skipped + host_ignored - (passed + failed - before)))
 
-netns_rc=0
-if [ -x netns-tests/run.sh ]; then
-    echo "== netns tests"
-    netns-tests/run.sh || netns_rc=$?
-fi
+    stage "netns tests" bash -c 'set -o pipefail; netns-tests/run.sh 2>&1 | tee "$1"' _ "$logs/netns.log" ||
+        netns_rc=$?
+    count_netns "$logs/netns.log"
 
-# After the namespace tests, not beside them: they time IGMP exchanges
-# to the tenth of a second, and the soak's churn would load the machine.
-soak_rc=0
-if [ "$(id -u)" = 0 ]; then
-    echo "== soak (${SOAK_CI_DURATION:=2m} of churn, then back to the baseline)"
-    soak_start=$SECONDS
-    scripts/soak.sh "$SOAK_CI_DURATION" || soak_rc=$?
-    echo "soak: $((SECONDS - soak_start))s"
+    if [ $host_kernel = 1 ]; then
+        # The user-mode path, tried on every run: the demo and one test.
+        stage "netns test in user-mode Linux" bash -c 'set -o pipefail; MGMD_KERNEL_ENV=uml netns-tests/run.sh 01-forward 2>&1 |
+            tee "$1"' _ "$logs/netns-uml.log" || netns_rc=$?
+        count_netns "$logs/netns-uml.log"
+        stage "demo in user-mode Linux" env MGMD_KERNEL_ENV=uml scripts/demo.sh --no-build || demo_rc=$?
+    else
+        stage "demo" scripts/demo.sh --no-build || demo_rc=$?
+    fi
+    [ $demo_rc = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
+
+    # After the namespace tests, not beside them: they time IGMP exchanges
+    # to the tenth of a second, and the soak's churn would load the machine.
+    stage "soak (${SOAK_CI_DURATION:=2m})" scripts/soak.sh "$SOAK_CI_DURATION" || soak_rc=$?
+    [ $soak_rc = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 else
-    echo "== soak skipped (needs root: network namespaces)"
+    echo "== kernel tests, namespace tests, demo and soak skipped (they need root: network namespaces)"
+    skipped=$((skipped + host_ignored + 3))
 fi
 
 bg_rc=0
-for job in package_check fuzz_run; do
+for job in uml-kernel package fuzz; do
+    [ -e "$bg_dir/$job.pid" ] || continue
     rc=0
     wait "$(cat "$bg_dir/$job.pid")" || rc=$?
     cat "$bg_dir/$job.log"
+    stages+=("$(printf '%-28s %6s  %s' "$job (background)" "" "$([ $rc = 0 ] && echo ok || echo "FAILED (exit $rc)")")")
     [ "$rc" = 0 ] || { echo "$job failed (exit $rc)" >&2; bg_rc=$rc; }
 done
 trap - EXIT
-rm -rf "$bg_dir"
-[ "$bg_rc" = 0 ] || exit "$bg_rc"
-[ "$netns_rc" = 0 ] || exit "$netns_rc"
-exit "$soak_rc"
+rm -rf "$bg_dir" "$logs"
+summary
+for rc in $bg_rc $kernel_rc $netns_rc $demo_rc $soak_rc; do
+    [ "$rc" = 0 ] || exit "$rc"
+done
+exit 0

@@ -6,13 +6,23 @@
 #
 #   [src] 10.0.1.2 ---- up0 [rtr: mgmd] lan1 ---- [rcv1]  joins 239.1.2.3
 #                                       lan2 ---- [rcv2]  joins nothing
+#
+# Where the host's kernel has no multicast routing (CONFIG_IP_MROUTE), the
+# part after the build runs inside user-mode Linux (scripts/kernel-env.sh),
+# as does everything with MGMD_KERNEL_ENV=uml. --no-build uses the binaries
+# in MGMD and MGMCTL (default target/release) as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh needs root (network namespaces): sudo $0" >&2; exit 77; }
-scripts/deps.sh
-
-echo "== building mgmd (release)"
-cargo build --release --bins --quiet
+if [ "${1:-}" != --no-build ]; then
+    scripts/deps.sh
+    echo "== building mgmd (release)"
+    cargo build --release --bins --quiet
+fi
+# On a kernel with multicast routing: the host's, or user-mode Linux.
+if [ -z "${MGMD_KERNEL_ENV_INSIDE:-}" ]; then
+    exec scripts/kernel-env.sh --need mroute -- "$0" --no-build
+fi
 
 # shellcheck source=topo.sh
 . scripts/topo.sh

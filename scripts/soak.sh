@@ -57,6 +57,11 @@ esac
 export MGMD_RECORD=${SOAK_RECORD:-0}
 SEED=${SOAK_SEED:-$$}
 RSS_SLACK_KIB=${SOAK_RSS_SLACK_KIB:-1024}
+# On a kernel with multicast routing: the host's, or user-mode Linux
+# (scripts/kernel-env.sh), before anything is made here.
+if [ -z "${MGMD_KERNEL_ENV_INSIDE:-}" ] && [ "$(id -u)" = 0 ]; then
+    exec "$HERE/kernel-env.sh" --need mroute -- "$0" "$@"
+fi
 # Its own namespace prefix and directory (removed on exit).
 export TOPO_ID=${TOPO_ID:-soak$$}
 export TOPO_DIR=${TOPO_DIR:-$(mktemp -d /tmp/mgmd-soak.XXXXXX)}

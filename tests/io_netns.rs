@@ -21,13 +21,13 @@ use nix::sched::{CloneFlags, setns, unshare};
 
 // ===== harness =====
 
-fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        true
-    } else {
-        eprintln!("skipped: needs root");
-        false
-    }
+/// Asked to run (`--ignored`) without root: fail, saying why, rather than
+/// pass without having run.
+fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root and a kernel with multicast routing: scripts/kernel-env.sh"
+    );
 }
 
 /// Runs `f` on a thread of its own in a fresh network namespace, with a
@@ -216,10 +216,9 @@ async fn next_until(w: &mut NetlinkWatcher, mut pred: impl FnMut(&NetEvent) -> b
 // ===== multicast routing socket =====
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn mrt_owner_is_exclusive_and_vifs_mfcs_show_in_proc() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         veth_up("v0", "v1");
         let mrt = MrtSocket::open(None).expect("MRT_INIT");
@@ -316,10 +315,9 @@ fn mrt_owner_is_exclusive_and_vifs_mfcs_show_in_proc() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn reconcile_fills_all_32_vifs_and_the_33rd_is_refused() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         let mut names = Vec::new();
         for i in 0..17 {
@@ -365,10 +363,9 @@ fn reconcile_fills_all_32_vifs_and_the_33rd_is_refused() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn kernel_writer_applies_in_order_and_reports_vifs_and_refusals() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         veth_up("w0", "w1");
         let (i0, i1) = (ifindex("w0"), ifindex("w1"));
@@ -451,10 +448,9 @@ fn kernel_writer_applies_in_order_and_reports_vifs_and_refusals() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn nocache_upcall_for_traffic_from_a_peer_namespace() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         let peer = PeerNs::new();
         veth_to_peer(&peer, "up0", "up1");
@@ -482,10 +478,9 @@ fn nocache_upcall_for_traffic_from_a_peer_namespace() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn igmp_reports_arrive_with_ifindex_router_alert_and_ttl() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         let peer = PeerNs::new();
         veth_to_peer(&peer, "ig0", "ig1");
@@ -548,10 +543,9 @@ fn igmp_reports_arrive_with_ifindex_router_alert_and_ttl() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn netlink_watcher_follows_links_renames_and_addresses() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         ip(&["link", "add", "n0", "type", "veth", "peer", "name", "n1"]);
         let mut w = netlink::start().await.expect("netlink watcher");
@@ -632,10 +626,9 @@ fn netlink_watcher_follows_links_renames_and_addresses() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn rpf_lookup_finds_interface_and_gateway_and_a_table_reads_alone() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         veth_up("r0", "r1");
         ip(&["addr", "add", "10.6.0.1/24", "dev", "r0"]);
@@ -702,10 +695,9 @@ fn add_400_addresses(dev: &str) {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn netlink_overrun_yields_a_fresh_snapshot() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         ip(&["link", "add", "o0", "type", "veth", "peer", "name", "o1"]);
         let mut w = netlink::start_with_rcvbuf(4096).await.unwrap();
@@ -731,10 +723,9 @@ fn netlink_overrun_yields_a_fresh_snapshot() {
 /// re-dump cut short that way is done again on the next call, not lost
 /// (which left the interfaces as they were before the overrun).
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn a_resync_cut_short_is_done_again() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         ip(&["link", "add", "o0", "type", "veth", "peer", "name", "o1"]);
         let mut w = netlink::start_with_rcvbuf(4096).await.unwrap();
@@ -776,10 +767,9 @@ fn a_resync_cut_short_is_done_again() {
 /// (`net.ipv4.igmp_max_memberships`): on the twelfth of twelve interfaces
 /// the groups are joined all the same and an IGMPv3 report arrives.
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn igmp_reaches_the_socket_on_more_interfaces_than_one_socket_may_join() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         let peer = PeerNs::new();
         for i in 0..11 {
@@ -853,10 +843,9 @@ fn igmp_reaches_the_socket_on_more_interfaces_than_one_socket_may_join() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn a_burst_of_4000_reports_is_read_without_drops() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         let peer = PeerNs::new();
         veth_to_peer(&peer, "b0", "b1");
@@ -917,10 +906,9 @@ fn a_burst_of_4000_reports_is_read_without_drops() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn kernel_drops_are_counted() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         let peer = PeerNs::new();
         veth_to_peer(&peer, "d0", "d1");
@@ -971,10 +959,9 @@ fn kernel_drops_are_counted() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn each_table_has_its_own_owner() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     in_netns(|| async {
         ip(&["link", "add", "t0", "type", "veth", "peer", "name", "t1"]);
         let default = MrtSocket::open(None).unwrap();

@@ -3,7 +3,11 @@
 //! socket of this test, must say `READY=1` first and only once it answers
 //! on its control socket, then ping the watchdog and report its status, and
 //! say `STOPPING=1` after SIGTERM; a daemon that cannot own the multicast
-//! routing table never says `READY=1`. Skipped unless run as root.
+//! routing table never says `READY=1`.
+//!
+//! They need root and a kernel with multicast routing, so a plain `cargo
+//! test` lists them as ignored; `scripts/kernel-env.sh -- cargo test --test
+//! notify -- --ignored` runs them on such a kernel (as `scripts/ci.sh` does).
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -16,16 +20,15 @@ use nix::unistd::Pid;
 
 // ===== harness =====
 
-fn privileged() -> bool {
+/// Asked to run (`--ignored`) without what it needs: fail, saying why,
+/// rather than pass without having run.
+fn require_privileges() {
     let ok = nix::unistd::geteuid().is_root()
         && Command::new("unshare")
             .args(["-n", "true"])
             .status()
             .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipped: needs root and unshare(1)");
-    }
-    ok
+    assert!(ok, "needs root and unshare(1) (network namespaces)");
 }
 
 /// The service manager's end: a datagram socket in a temporary directory.
@@ -138,10 +141,9 @@ fn start_in_new_netns(m: &Manager, config: &Path, watchdog_usec: Option<u64>) ->
 // ===== tests =====
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn ready_first_then_watchdog_and_status_then_stopping() {
-    if !privileged() {
-        return;
-    }
+    require_privileges();
     let m = Manager::new();
     let config = write_config(&m);
     let mut daemon = start_in_new_netns(&m, &config, Some(300_000));
@@ -179,10 +181,9 @@ fn ready_first_then_watchdog_and_status_then_stopping() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with multicast routing: scripts/kernel-env.sh"]
 fn no_readiness_when_another_daemon_owns_the_table() {
-    if !privileged() {
-        return;
-    }
+    require_privileges();
     let m = Manager::new();
     let config = write_config(&m);
     let mut first = start_in_new_netns(&m, &config, None);

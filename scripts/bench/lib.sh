@@ -8,6 +8,13 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/../.." && pwd)
 cd "$ROOT"
 [ "$(id -u)" = 0 ] || { echo "$(basename "$0") needs root (network namespaces): sudo $0" >&2; exit 77; }
+# Built here, then run on a kernel with multicast routing: the host's, or
+# user-mode Linux (scripts/kernel-env.sh; one CPU there, so compare only
+# figures taken in the same run).
+if [ -z "${MGMD_KERNEL_ENV_INSIDE:-}" ]; then
+    [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --bins --quiet
+    BENCH_NO_BUILD=1 exec "$ROOT/scripts/kernel-env.sh" --need mroute -- "$BENCH_DIR/$(basename "$0")" "$@"
+fi
 
 # shellcheck source=../topo.sh
 . "$ROOT/scripts/topo.sh"

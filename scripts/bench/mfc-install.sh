@@ -10,4 +10,6 @@ cd "$(dirname "$0")/../.."
 echo "date: $(date -Is)"
 echo "kernel: $(uname -r); cpus: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "mgmd: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-cargo bench --quiet --bench mfc_install -- "${1:-10000}" "${2:-3}"
+# Built here, run on a kernel with multicast routing (scripts/kernel-env.sh).
+cargo bench --quiet --bench mfc_install --no-run
+exec scripts/kernel-env.sh --need mroute -- cargo bench --quiet --bench mfc_install -- "${1:-10000}" "${2:-3}"
