@@ -10,6 +10,9 @@ scripts/deps.sh --tests
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== docs: relative links and anchors"
+python3 scripts/check-docs.py
+
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
