@@ -126,7 +126,8 @@ package_check() {
         systemd-analyze verify "$man_check" /usr/lib/systemd/system/mgmd@.service
         for f in /usr/share/man/man8/mgmd.8.gz /usr/share/man/man8/mgmctl.8.gz \
             /usr/share/man/man5/mgmd.toml.5.gz /usr/share/bash-completion/completions/mgmctl \
-            /usr/share/zsh/vendor-completions/_mgmctl /usr/share/fish/vendor_completions.d/mgmctl.fish; do
+            /usr/share/zsh/vendor-completions/_mgmctl /usr/share/fish/vendor_completions.d/mgmctl.fish \
+            /usr/share/doc/mgmd/README.md /usr/share/doc/mgmd/docs/monitoring.md; do
             [ -s "$f" ] || { echo "missing from the package: $f" >&2; exit 1; }
         done
         dpkg --purge mgmd >/dev/null

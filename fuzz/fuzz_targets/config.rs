@@ -4,7 +4,8 @@
 //! Input: the file's bytes (text that is not UTF-8 never reaches the
 //! parser: reading the file rejects it). No input may panic. A rejection
 //! names the file and a position inside the text; an accepted
-//! configuration holds only values inside the bounds the README documents.
+//! configuration holds only values inside the bounds `docs/configuration.md`
+//! documents.
 #![no_main]
 
 use std::collections::BTreeSet;
@@ -55,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// The README's "Configuration" tables, as assertions.
+/// The tables of `docs/configuration.md`, as assertions.
 fn check_bounds(cfg: &Config) {
     let g = &cfg.global;
     assert!(g.control_socket.is_absolute() && g.pid_file.is_absolute());

@@ -5,8 +5,8 @@
 //! type that leaves this module. Every rejection is a [`ConfigError`] that
 //! reads `FILE:LINE:COL: what is wrong; what is allowed`.
 //!
-//! Default path: [`DEFAULT_PATH`]. The keys are documented in the README's
-//! "Configuration" section and in `examples/full.toml`.
+//! Default path: [`DEFAULT_PATH`]. The keys are documented in
+//! `docs/configuration.md`, in `mgmd.toml(5)` and in `examples/full.toml`.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -23,7 +23,7 @@
 //! incompatible change (a request or reply field renamed, removed or given
 //! another meaning) bumps the version. The replies' data are the router's
 //! views ([`crate::core::status`]) and the daemon's own
-//! ([`super::reply`]); the README's "Control protocol" section lists the
+//! ([`super::reply`]); `docs/mgmctl.md`, "Control protocol", lists the
 //! requests with their fields and replies.
 
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,7 @@
 //! steps (reading the router's views is not an input and changes nothing,
 //! so recordings stay as they are) and the connection's own task encodes
 //! the answer, so a slow or stuck scraper never holds up the loop. The
-//! metrics are described in the README ("Monitoring").
+//! metrics are described in `docs/monitoring.md` ("Metrics").
 
 use std::io;
 use std::net::SocketAddr;

@@ -59,7 +59,8 @@ pub struct IgmpIfConfig {
     pub max_sources_per_group: Option<u32>,
     /// Drop IGMP messages that lack the Router Alert option (section 4
     /// says every message is sent with it, but nothing asks a receiver to
-    /// drop those without; off by default, see the README).
+    /// drop those without; off by default, see `docs/igmp.md`, "Checks and
+    /// drop counters").
     pub require_router_alert: bool,
     /// Drop reports whose source is outside the interface's subnets
     /// (0.0.0.0 excepted), RFC 9776 9.2.
