@@ -67,7 +67,7 @@ if [ -z "${MGMD_KERNEL_ENV_INSIDE:-}" ] && [ "$(id -u)" = 0 ] && [ ${#tests[@]} 
 fi
 # A user-mode kernel runs everything on one CPU, slower than the host.
 default_timeout=60
-[ "${MGMD_KERNEL_ENV_INSIDE:-}" = uml ] && default_timeout=150
+[ "${MGMD_KERNEL_ENV_INSIDE:-}" = uml ] && default_timeout=300
 TIMEOUT=${NETNS_TEST_TIMEOUT:-$default_timeout}
 pass=0 failed=0 skipped=0 failures=()
 for t in "${tests[@]}"; do

@@ -63,8 +63,8 @@ fi
 # while the kernel-dependent stages mostly wait for protocol timers. They
 # run at the lowest priority; their output follows once all are done.
 bg_dir=$(mktemp -d)
-background() { # background NAME FUNCTION
-    nice -n 19 bash -c "$(declare -f "$2"); set -euo pipefail; $2" >"$bg_dir/$1.log" 2>&1 &
+background() { # background NAME FUNCTION [NICENESS]
+    nice -n "${3:-19}" bash -c "$(declare -f "$2"); set -euo pipefail; $2" >"$bg_dir/$1.log" 2>&1 &
     echo $! >"$bg_dir/$1.pid"
 }
 stop_background() {
@@ -79,7 +79,8 @@ trap stop_background EXIT
 
 # A host whose kernel lacks what the kernel tests need: the user-mode
 # kernel that has it is built now (once per machine; cached), beside the
-# Rust build, instead of when the first kernel test asks for it.
+# Rust build, instead of when the first kernel test asks for it (at the
+# same priority: the kernel tests wait for both).
 uml_kernel_build() {
     start=$SECONDS
     if path=$(scripts/uml-kernel.sh --cached); then
@@ -90,7 +91,7 @@ uml_kernel_build() {
     fi
 }
 if [ $root = 1 ] && [ $host_kernel = 0 ]; then
-    background uml-kernel uml_kernel_build
+    background uml-kernel uml_kernel_build 0
 fi
 
 stage "cargo fmt --check" cargo fmt --all -- --check
@@ -106,7 +107,7 @@ package_check() {
     pkg_start=$SECONDS
     deb=$(scripts/package.sh | tail -n 1)
     echo "built $deb"
-    echo "== systemd units: exposure (at most 2.0; docs/kernel.md records it)"
+    echo "== systemd units: exposure (at most 2.0; the README records it)"
     if command -v systemd-analyze >/dev/null; then
         for unit in dist/systemd/mgmd.service dist/systemd/mgmd@.service; do
             systemd-analyze security --offline=yes --threshold=20 "$unit" | tail -n 1

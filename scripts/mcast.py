@@ -31,6 +31,17 @@ import time
 
 IP_ADD_SOURCE_MEMBERSHIP = 39
 IP_MULTICAST_ALL = 49
+SO_RCVBUFFORCE = 33
+
+
+def big_rcvbuf(s, size):
+    """A receive buffer of SIZE bytes whatever net.core.rmem_max says (root
+    may force it), so that a receiver stalled for a while (a loaded host, a
+    one-CPU kernel) loses nothing that mgmd forwarded."""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except PermissionError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 
 def ifindex(name):
@@ -45,7 +56,7 @@ def join_socket(group, ifname, port, source=None):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    big_rcvbuf(s, 4 << 20)
     s.bind((group, port))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
     if source:
@@ -206,25 +217,35 @@ def checksum(b):
 
 
 def cmd_igmp(a):
-    payload = bytearray(bytes.fromhex(a.hex))
+    send_igmp(a, a.bind, a.dst, a.hex)
+    # --then: more messages right after, from this process (no start-up
+    # time between them, which a slow kernel would stretch to a second).
+    for then in a.then or []:
+        bind, dst, hexmsg = then.split(",", 2)
+        time.sleep(a.then_after)
+        send_igmp(a, bind or None, dst, hexmsg)
+
+
+def send_igmp(a, bind, dst, hexmsg):
+    payload = bytearray(bytes.fromhex(hexmsg))
     if a.fix_checksum and len(payload) >= 4:
         payload[2:4] = b"\0\0"
         payload[2:4] = struct.pack("!H", checksum(bytes(payload)))
     if a.src:
-        return send_ip_packet(a, bytes(payload))
+        return send_ip_packet(a, bytes(payload), dst)
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, a.ttl)
     # A unicast destination uses IP_TTL (the kernel default would be 64).
     s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, a.ttl)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn("0.0.0.0", a.iface))
-    if a.bind:
-        s.bind((a.bind, 0))
+    if bind:
+        s.bind((bind, 0))
     if a.router_alert:
         s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, b"\x94\x04\x00\x00")
-    s.sendto(bytes(payload), (a.dst, 0))
+    s.sendto(bytes(payload), (dst, 0))
 
 
-def send_ip_packet(a, payload):
+def send_ip_packet(a, payload, dst):
     """Build the IPv4 header ourselves (source, TTL, Router Alert as asked)
     and send the packet through a packet socket, so that the kernel's IP
     layer cannot rewrite it (a raw socket's source 0.0.0.0 would be replaced
@@ -232,7 +253,7 @@ def send_ip_packet(a, payload):
     ETH_P_IP = 0x0800
     opts = b"\x94\x04\x00\x00" if a.router_alert else b""
     ihl = (20 + len(opts)) // 4
-    dst = socket.inet_aton(a.dst)
+    dst = socket.inet_aton(dst)
     hdr = bytearray(
         struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0xC0, ihl * 4 + len(payload), 0, 0, a.ttl, 2, 0,
                     socket.inet_aton(a.src), dst) + opts)
@@ -298,7 +319,7 @@ def cmd_capture(a):
     PACKET_OUTGOING = 4
     # ETH_P_ALL: a socket bound to one protocol does not see outgoing packets.
     s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    big_rcvbuf(s, 8 << 20)
     s.bind((a.iface, ETH_P_ALL))
     s.settimeout(0.2)
     signal.signal(signal.SIGTERM, on_signal)
@@ -483,6 +504,10 @@ def main():
     g.add_argument("--fix-checksum", action="store_true")
     g.add_argument("--src", help="build the IP header with this source (packet socket)")
     g.add_argument("--bind", help="send from this local address (raw socket)")
+    g.add_argument("--then", action="append", metavar="BIND,DST,HEX",
+                   help="then send this message too, from this process (repeatable; BIND may be empty)")
+    g.add_argument("--then-after", type=float, default=0.0, metavar="SECONDS",
+                   help="the pause before each --then message")
     c = sub.add_parser("capture")
     c.add_argument("--iface", required=True)
     c.add_argument("--duration", type=float, default=0)
