@@ -37,8 +37,8 @@
 //! - [`cli`]: the command lines of `mgmd` and `mgmctl`, logging set-up and
 //!   `mgmd -d` (shared with the man page and completion generator).
 //! - [`record`]: recording the router's steps and replaying them.
-//! - [`system_check`]: `mgmd check-system`: the system's facts, as
-//!   gathered by [`io::system`].
+//! - [`system_check`]: `mgmd check-system`: the system's facts (gathered
+//!   by [`io::system`]) and the configuration in, findings out (sans-IO).
 
 pub mod cli;
 pub mod config;

@@ -1,5 +1,5 @@
 //! What the running system was found to have, as plain data: filled in by
-//! [`crate::io::system`].
+//! [`crate::io::system`], read by [`super::evaluate`].
 
 use std::fmt;
 
