@@ -1,6 +1,6 @@
-//! `mgmd check-system` run for real on this machine: the verdict on IPv4
-//! multicast routing agrees with the kernel's own sign of it
-//! (`/proc/net/ip_mr_vif`, which exists exactly when the kernel has
+//! `mgmd check-system` and `mgmd --check` run for real on this machine:
+//! the verdict on IPv4 multicast routing agrees with the kernel's own sign
+//! of it (`/proc/net/ip_mr_vif`, which exists exactly when the kernel has
 //! `CONFIG_IP_MROUTE`), and the exit status agrees with the verdict.
 //! Correct on either kind of host, as root or not: without CAP_NET_RAW the
 //! probe cannot open its socket, and the finding must say so.
@@ -151,6 +151,27 @@ fn an_unreadable_configuration_still_checks_the_system() {
         code, 0,
         "a configuration that cannot be read is at least a warning"
     );
+}
+
+#[test]
+fn the_config_check_reports_the_system_but_keeps_its_status() {
+    let cfg = config();
+    let out = mgmd(&["--check", "-c", cfg.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": configuration OK\n"));
+    if !has_multicast_routing() {
+        assert!(
+            stderr.contains("mgmd: system: IPv4 multicast routing: missing:"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("mgmd check-system -c"), "{stderr}");
+    }
+    // An invalid file is still 1, system or not.
+    std::fs::write(cfg.path(), "[global]\ntable = 0\n").unwrap();
+    let out = mgmd(&["--check", "-c", cfg.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("mgmd: system:"));
 }
 
 #[test]

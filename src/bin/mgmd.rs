@@ -52,6 +52,11 @@ fn main() -> ExitCode {
         for w in &config.warnings {
             eprintln!("{w}");
         }
+        // What this system lacks does not make the file invalid: said, and
+        // the status stays the file's.
+        for line in mgmd::cli::check_system::check_warnings(&args.config, &config) {
+            eprintln!("{line}");
+        }
         println!("{}: configuration OK", args.config.display());
         return ExitCode::SUCCESS;
     }

@@ -1,5 +1,5 @@
-//! `mgmd check-system`: read the configuration, gather the facts,
-//! evaluate, print.
+//! `mgmd check-system`, and the system checks `mgmd --check` adds to its
+//! own: read the configuration, gather the facts, evaluate, print.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -44,4 +44,23 @@ pub fn run(path: &Path, json: bool) -> u8 {
     // A closed pipe (`| head`) is not the system's fault.
     let _ = io::stdout().lock().write_all(text.as_bytes());
     report.exit_code()
+}
+
+/// The lines `mgmd --check` adds to standard error: one per finding that
+/// is a warning or missing, and where to read more. Empty when there is
+/// none.
+pub fn check_warnings(path: &Path, config: &Config) -> Vec<String> {
+    let report = report(path, Ok(config));
+    let mut lines: Vec<String> = report
+        .problems()
+        .map(|f| format!("mgmd: system: {}", f.one_line()))
+        .collect();
+    if !lines.is_empty() {
+        lines.push(format!(
+            "mgmd: `mgmd check-system -c {}` says how to fix these (they do not make the \
+             configuration invalid)",
+            path.display()
+        ));
+    }
+    lines
 }

@@ -120,8 +120,10 @@ pub struct Args {
     /// Check the configuration and exit.
     ///
     /// Prints "FILE: configuration OK" and exits 0, or prints the first
-    /// problem found and exits 1. Nothing else is done: no socket is opened
-    /// and the running daemon, if any, is not touched.
+    /// problem found and exits 1. A valid file is also checked against this
+    /// system as `mgmd check-system` does: what it finds missing or worth a
+    /// warning is printed on standard error and leaves the exit status
+    /// alone. The running daemon, if any, is not touched.
     #[arg(long)]
     pub check: bool,
 
