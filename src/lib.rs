@@ -37,6 +37,8 @@
 //! - [`cli`]: the command lines of `mgmd` and `mgmctl`, logging set-up and
 //!   `mgmd -d` (shared with the man page and completion generator).
 //! - [`record`]: recording the router's steps and replaying them.
+//! - [`system_check`]: `mgmd check-system`: the system's facts (gathered
+//!   by [`io::system`]) and the configuration in, findings out (sans-IO).
 
 pub mod cli;
 pub mod config;
@@ -45,3 +47,4 @@ pub mod ctl;
 pub mod daemon;
 pub mod io;
 pub mod record;
+pub mod system_check;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use mgmd::cli::logging::{self, Stderr};
-use mgmd::cli::mgmd::{Args, EX_CONFIG, Sub};
+use mgmd::cli::mgmd::{Args, EX_CONFIG, EX_USAGE, Sub};
 use mgmd::cli::{detach, mgmd::EX_OSERR};
 use mgmd::config::{Config, LogLevel};
 
@@ -25,9 +25,20 @@ fn main() -> ExitCode {
     let self_exec = mgmd::daemon::handover::SelfExec::current();
     // Large buffers (replies, batches) go back to the kernel when freed.
     mgmd::io::sys::tune_heap();
-    let args = Args::parse();
-    if let Some(Sub::Replay { file, verify, json }) = &args.command {
-        return replay(file, *verify, *json);
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            // --help and --version are not errors.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EX_USAGE } else { 0 });
+        }
+    };
+    match &args.command {
+        Some(Sub::Replay { file, verify, json }) => return replay(file, *verify, *json),
+        Some(Sub::CheckSystem { config, json }) => {
+            return ExitCode::from(mgmd::cli::check_system::run(config, *json));
+        }
+        None => {}
     }
 
     let (mut config, config_text) = match Config::load_with_text(&args.config) {
@@ -40,6 +51,11 @@ fn main() -> ExitCode {
     if args.check {
         for w in &config.warnings {
             eprintln!("{w}");
+        }
+        // What this system lacks does not make the file invalid: said, and
+        // the status stays the file's.
+        for line in mgmd::cli::check_system::check_warnings(&args.config, &config) {
+            eprintln!("{line}");
         }
         println!("{}: configuration OK", args.config.display());
         return ExitCode::SUCCESS;

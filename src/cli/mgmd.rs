@@ -14,6 +14,29 @@ pub const EX_OSERR: u8 = 71;
 /// sysexits.h: the service is unavailable (here: the detached daemon did
 /// not report readiness in time).
 pub const EX_UNAVAILABLE: u8 = 69;
+/// sysexits.h: the command line is wrong (an unknown option or
+/// subcommand, a missing argument). Not clap's 2, which `check-system`
+/// gives to "only warnings".
+pub const EX_USAGE: u8 = 64;
+
+const CHECK_SYSTEM_AFTER_LONG_HELP: &str = "\
+STATUSES:
+    ok         there, or not needed
+    info       missing or unknown, but this configuration does not need it
+               (IPv6 multicast routing; several tables when it sets no table)
+    warning    mgmd runs, but something will not work as configured
+    missing    mgmd cannot start, or cannot do what the configuration asks
+
+EXIT STATUS:
+    0     everything mgmd needs is there (info lines are notes)
+    1     something mgmd needs is missing: it cannot start, or cannot do
+          what the configuration asks
+    2     only warnings: mgmd runs, degraded
+    64    bad usage (EX_USAGE)
+
+EXAMPLES:
+    mgmd check-system
+    mgmd check-system -c /etc/mgmd/vrf10.toml --json";
 
 const LONG_ABOUT: &str = "\
 mgmd owns the kernel's IPv4 multicast routing socket, runs the router side of \
@@ -52,6 +75,8 @@ ENVIRONMENT:
 EXIT STATUS:
     0     success (--check: the configuration is valid)
     1     --check: the configuration is invalid
+    64    bad usage: an unknown option or subcommand, a missing argument
+          (EX_USAGE)
     69    the daemon cannot run: another multicast routing daemon owns the
           kernel's multicast routing table, or the control socket or the
           metrics address is in use (EX_UNAVAILABLE); with -d also: no readiness within 90 seconds
@@ -60,8 +85,11 @@ EXIT STATUS:
           (EX_NOPERM)
     78    the configuration is invalid or unreadable (EX_CONFIG)
     With -d the status is the daemon's own when it fails to start.
+    mgmd check-system has its own: 0 everything is there, 1 something
+    mgmd needs is missing, 2 only warnings (see mgmd-check-system(8)).
 
 EXAMPLES:
+    mgmd check-system    (does this kernel and this configuration run mgmd?)
     mgmd --check -c /etc/mgmd/mgmd.toml
     mgmd --log-level debug
     mgmd -d -c /etc/mgmd/mgmd.toml
@@ -92,8 +120,10 @@ pub struct Args {
     /// Check the configuration and exit.
     ///
     /// Prints "FILE: configuration OK" and exits 0, or prints the first
-    /// problem found and exits 1. Nothing else is done: no socket is opened
-    /// and the running daemon, if any, is not touched.
+    /// problem found and exits 1. A valid file is also checked against this
+    /// system as `mgmd check-system` does: what it finds missing or worth a
+    /// warning is printed on standard error and leaves the exit status
+    /// alone. The running daemon, if any, is not touched.
     #[arg(long)]
     pub check: bool,
 
@@ -156,6 +186,42 @@ pub struct Args {
 /// `mgmd`'s subcommands (without one, mgmd runs the daemon).
 #[derive(Debug, Subcommand)]
 pub enum Sub {
+    /// Check that this system can run mgmd, and say what each missing
+    /// piece costs.
+    ///
+    /// Prints one line per check with its status (ok, info, warning,
+    /// missing) and, for each that is not ok, what it costs and how to fix
+    /// it: IPv4 multicast routing in the kernel (CONFIG_IP_MROUTE: MRT_INIT
+    /// on a raw IGMP socket); several multicast routing tables
+    /// (CONFIG_IP_MROUTE_MULTIPLE_TABLES: MRT_TABLE; needed with table = N
+    /// in [global]); IPv6 multicast routing (CONFIG_IPV6_MROUTE; a note,
+    /// mgmd routes IPv4 only); who owns the multicast routing table
+    /// (net.ipv4.conf.all.mc_forwarding and the multicast routing daemons
+    /// running: mgmd refuses to start while another process owns its
+    /// table); the capabilities this process holds (CAP_NET_ADMIN and
+    /// CAP_NET_RAW); each configured interface (present, and its
+    /// rp_filter: strict drops multicast from sources routed elsewhere);
+    /// net.ipv4.igmp_max_memberships and net.ipv4.igmp_max_msf against
+    /// what the configuration makes mgmd join.
+    ///
+    /// The kernel is probed on a thread of its own in a scratch network
+    /// namespace, so a running daemon is never disturbed. Without the
+    /// privilege to make one (CAP_SYS_ADMIN) the probes run in this
+    /// namespace, where a table another process owns is left alone and a
+    /// free one is owned for an instant; the report says which was used.
+    /// If the configuration cannot be read, the checks that need none
+    /// still run and the others assume the defaults.
+    #[command(after_long_help = CHECK_SYSTEM_AFTER_LONG_HELP)]
+    CheckSystem {
+        /// Read the configuration from FILE: its table, interfaces and
+        /// joins decide what is needed.
+        #[arg(short = 'c', long = "config", value_name = "FILE", default_value = DEFAULT_PATH)]
+        config: PathBuf,
+        /// Print the findings, the verdict, the exit status and the facts
+        /// they were drawn from as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the core on a recording (made with --record) and print what it
     /// does, without sockets or privileges.
     ///
@@ -212,8 +278,12 @@ pub enum LogFormat {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::Path;
+
     use clap::CommandFactory;
+
+    use super::*;
+    use crate::system_check::{EXIT_MISSING, EXIT_OK, EXIT_WARNINGS};
 
     #[test]
     fn the_definition_is_consistent() {
@@ -241,6 +311,42 @@ mod tests {
         assert!(Args::try_parse_from(["mgmd", "-c", "a.toml", "replay", "x.rec"]).is_err());
         let a = Args::try_parse_from(["mgmd", "--record", "/tmp/r"]).unwrap();
         assert_eq!(a.record, Some(PathBuf::from("/tmp/r")));
+    }
+
+    #[test]
+    fn check_system_takes_its_own_config_and_json() {
+        let a = Args::try_parse_from(["mgmd", "check-system"]).unwrap();
+        assert!(matches!(
+            a.command,
+            Some(Sub::CheckSystem { ref config, json: false }) if config == Path::new(DEFAULT_PATH)
+        ));
+        let a = Args::try_parse_from(["mgmd", "check-system", "-c", "a.toml", "--json"]).unwrap();
+        assert!(matches!(
+            a.command,
+            Some(Sub::CheckSystem { ref config, json: true }) if config == Path::new("a.toml")
+        ));
+        // The daemon's options do not apply to it.
+        assert!(Args::try_parse_from(["mgmd", "-c", "a.toml", "check-system"]).is_err());
+        assert!(Args::try_parse_from(["mgmd", "check-system", "--check"]).is_err());
+    }
+
+    #[test]
+    fn check_system_documents_its_exit_statuses() {
+        let mut cmd = Args::command();
+        let sub = cmd.find_subcommand_mut("check-system").unwrap();
+        let help = sub.render_long_help().to_string();
+        for (code, meaning) in [
+            (EXIT_OK, "everything mgmd needs is there"),
+            (EXIT_MISSING, "something mgmd needs is missing"),
+            (EXIT_WARNINGS, "only warnings"),
+            (EX_USAGE, "bad usage"),
+        ] {
+            assert!(
+                help.lines()
+                    .any(|l| l.trim_start().starts_with(&code.to_string()) && l.contains(meaning)),
+                "exit status {code} ({meaning}) is not in:\n{help}"
+            );
+        }
     }
 
     #[test]

@@ -16,7 +16,10 @@
 //! - [`mgmctl`]: the control tool's arguments and exit codes.
 //! - [`logging`]: where log lines go (terminal, journal, JSON, syslog).
 //! - [`detach`]: `mgmd -d`, which returns only once the daemon is ready.
+//! - [`check_system`]: `mgmd check-system` and the system part of
+//!   `mgmd --check`.
 
+pub mod check_system;
 pub mod detach;
 pub mod logging;
 pub mod mgmctl;

@@ -8,6 +8,8 @@
 //! - [`netlink`]: interfaces and addresses from rtnetlink, translated to
 //!   domain facts; unicast RPF lookups.
 //! - [`sysctl`]: reads of `/proc/sys` settings worth a warning.
+//! - [`system`]: what `mgmd check-system` learns of the system (probes of
+//!   the multicast routing API in a scratch namespace, reads of `/proc`).
 //! - [`sys`]: the kernel API constants and structures libc lacks; the one
 //!   module with `unsafe`.
 
@@ -19,3 +21,4 @@ pub mod netlink;
 pub mod raw_igmp;
 pub mod sys;
 pub mod sysctl;
+pub mod system;

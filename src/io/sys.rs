@@ -23,6 +23,14 @@ pub const MRT_ASSERT: c_int = 207;
 pub const MRT_TABLE: c_int = 209;
 pub const MRT_FLUSH: c_int = 212;
 
+/// The id `MRT_TABLE` gives the default table (`RT_TABLE_DEFAULT`):
+/// selecting it creates no table.
+pub const RT_TABLE_DEFAULT: u32 = 253;
+
+/// `MRT6_INIT` (`include/uapi/linux/mroute6.h`), at level `IPPROTO_IPV6`
+/// of a raw ICMPv6 socket.
+pub const MRT6_INIT: c_int = 200;
+
 /// `MRT_FLUSH` flags: non-static MFC entries and non-static VIFs.
 pub const MRT_FLUSH_MFC: c_int = 1;
 pub const MRT_FLUSH_VIFS: c_int = 4;

@@ -1,5 +1,5 @@
-//! Reads of the `/proc/sys/net/ipv4/conf` settings that affect multicast
-//! routing, for startup and per-interface warnings.
+//! Reads of the `/proc/sys/net/ipv4` settings that affect multicast
+//! routing, for startup and per-interface warnings and `mgmd check-system`.
 
 use std::fs;
 use std::path::Path;
@@ -25,12 +25,43 @@ pub fn mc_forwarding_all() -> Option<u8> {
     mc_forwarding("all")
 }
 
+/// `conf/all/mc_forwarding` as a count: the kernel adds one for each
+/// multicast routing table a socket takes (`MRT_INIT`) in this network
+/// namespace, and takes it back when that socket closes.
+pub fn owned_tables() -> Option<u32> {
+    read_parsed(&Path::new(CONF).join("all").join("mc_forwarding"))
+}
+
+/// Whether `ifname` exists in this network namespace (every interface has
+/// its `conf/<ifname>` directory).
+pub fn interface_present(ifname: &str) -> bool {
+    valid_name(ifname) && Path::new(CONF).join(ifname).is_dir()
+}
+
+/// `net.ipv4.igmp_max_memberships`: how many groups one socket may join
+/// (20 by default).
+pub fn igmp_max_memberships() -> Option<u32> {
+    read_parsed(&Path::new(IPV4).join("igmp_max_memberships"))
+}
+
+/// `net.ipv4.igmp_max_msf`: how many sources one membership's filter may
+/// hold (10 by default).
+pub fn igmp_max_msf() -> Option<u32> {
+    read_parsed(&Path::new(IPV4).join("igmp_max_msf"))
+}
+
 // ===== helper functions =====
 
+const IPV4: &str = "/proc/sys/net/ipv4";
 const CONF: &str = "/proc/sys/net/ipv4/conf";
 
+/// A name that stays one directory below `conf`.
+fn valid_name(ifname: &str) -> bool {
+    !(ifname.is_empty() || ifname.contains('/') || ifname == "." || ifname == "..")
+}
+
 fn rp_filter_in(conf: &Path, ifname: &str) -> Option<u8> {
-    if ifname.is_empty() || ifname.contains('/') || ifname == "." || ifname == ".." {
+    if !valid_name(ifname) {
         return None;
     }
     let all = read_u8(&conf.join("all").join("rp_filter"));
@@ -42,6 +73,10 @@ fn rp_filter_in(conf: &Path, ifname: &str) -> Option<u8> {
 }
 
 fn read_u8(path: &Path) -> Option<u8> {
+    read_parsed(path)
+}
+
+fn read_parsed<T: std::str::FromStr>(path: &Path) -> Option<T> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
