@@ -279,13 +279,21 @@ impl MrouteTable {
         let mut foreign_entries = BTreeSet::new();
         for d in drift {
             match d {
+                // The kernel keeps an entry's TTL for a VIF index after the
+                // VIF is gone (its dumps stop showing it, the entry does
+                // not forget it): once the index is in use again, an entry
+                // rewritten behind mgmd's back can forward through it
+                // unseen. So every entry is installed again, which replaces
+                // its TTLs whole.
                 Drift::VifMissing { vif, .. } => {
                     self.needs_full = true;
                     self.forget_vif(*vif);
+                    self.mfc.clear();
                 }
                 Drift::VifChanged { vif, kernel, .. } => {
                     self.needs_full = true;
                     self.forget_vif(*vif);
+                    self.mfc.clear();
                     first.push(MrtAction::DelVif {
                         vif: *vif,
                         ifindex: *kernel,
