@@ -166,6 +166,9 @@ if [ $root = 1 ]; then
     count_cargo "$logs/kernel.log" >/dev/null
     skipped=$((skipped + host_ignored - (passed + failed - before)))
 
+    stage "mfc_install smoke run" scripts/kernel-env.sh --need mroute -- cargo test --locked --bench mfc_install &&
+        passed=$((passed + 1)) || { kernel_rc=1; failed=$((failed + 1)); }
+
     stage "netns tests" bash -c 'set -o pipefail; netns-tests/run.sh 2>&1 | tee "$1"' _ "$logs/netns.log" ||
         netns_rc=$?
     count_netns "$logs/netns.log"

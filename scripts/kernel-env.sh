@@ -26,6 +26,9 @@
 # command directly. Exit status: CMD's, or 125 when no suitable kernel could
 # be had or the guest died before CMD ended.
 set -euo pipefail
+# The whole script is one compound command, read before it runs: a
+# long run is not thrown off by an edit of this file.
+{
 HERE=$(cd "$(dirname "$0")" && pwd)
 mode=${MGMD_KERNEL_ENV:-auto}
 need=()
@@ -181,6 +184,7 @@ printf '%q ' "$@" >"$run/cmd"
     echo "CWD=$(printf %q "$PWD")"
     echo "MODDIR=$(printf %q "$moddir")"
     echo "PROBE=$(printf %q "$HERE/kernel-probe.py")"
+    echo "HOST_TTY=$([ -t 1 ] && echo 1)"
     cat <<'INIT'
 # PID 1 of the guest: its own /proc, /sys, /dev, /run and /tmp over the
 # host's file system, loopback up, then the command, then power off.
@@ -224,7 +228,14 @@ echo "$MGMD_KERNEL_FEATURES" >"$RUN/features"
 cd "$CWD" || { echo 125 >"$RUN/rc"; poweroff -f; }
 echo "@@guest-ready@@"
 rc=0
-eval "$(cat "$RUN/cmd")" </dev/null || rc=$?
+if [ -n "$HOST_TTY" ]; then
+    eval "$(cat "$RUN/cmd")" </dev/null || rc=$?
+else
+    # The guest's console is a terminal; the host's output is not: the
+    # command must not think it writes to one (colours, progress bars).
+    eval "$(cat "$RUN/cmd")" </dev/null 2>&1 | cat
+    rc=${PIPESTATUS[0]}
+fi
 echo "$rc" >"$RUN/rc"
 echo "@@guest-done@@"
 sync
@@ -262,3 +273,4 @@ fi
 say "the guest stopped before the command ended; its console:"
 tail -n 60 "$run/console" >&2
 exit 125
+}
