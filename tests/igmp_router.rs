@@ -346,6 +346,30 @@ fn higher_querier_and_unspecified_source_do_not_win() {
     assert!(h.r.is_querier());
 }
 
+/// RFC 9776 9.2 names reports only: a query from an address outside the
+/// interface's subnets (an unnumbered neighbour, a point-to-point peer we
+/// do not know as such) still elects, and a report from there is still
+/// dropped.
+#[test]
+fn queries_from_outside_the_subnets_take_part_in_the_election() {
+    let mut h = H::v3();
+    let lower = ip("9.9.9.9");
+    h.rx(
+        lower,
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V3, "0.0.0.0", &[]),
+    );
+    assert!(!h.r.is_querier());
+    assert_eq!(h.drops("source_not_on_subnet"), 0);
+    h.rx(
+        lower,
+        V3_ROUTERS,
+        v3_report(&[(ModeIsExclude, "239.1.1.1", &[])]),
+    );
+    assert_eq!(h.drops("source_not_on_subnet"), 1);
+    assert!(h.mem().is_empty());
+}
+
 #[test]
 fn non_querier_learns_qrv_and_qqi() {
     let mut h = H::v3();

@@ -62,6 +62,7 @@ impl Bench {
             ifindex: i,
             addr: Ipv4Addr::new(10, 0, ifindex as u8, 1),
             prefix_len: 24,
+            peer: None,
         })));
         hosts(&out)
     }

@@ -39,7 +39,14 @@ impl IgmpRouter {
         if Some(src) == self.ifaddr {
             return self.stats.drop("own_address");
         }
+        // 9.2 asks routers to ignore *reports* whose source is not on a
+        // subnet of the interface (against forged reports from afar); it
+        // asks nothing of queries (9.1), and a querier whose address is
+        // not in our subnets (an unnumbered or misconfigured neighbour) is
+        // still the querier of the link: ignoring it would give the link
+        // two queriers.
         if self.cfg.check_source_subnet
+            && !matches!(pkt, IgmpPacket::Query(_))
             && !src.is_unspecified()
             && !self.subnets.iter().any(|n| n.contains(&src))
         {
