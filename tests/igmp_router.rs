@@ -1551,10 +1551,43 @@ fn ssm_range_on_v3() {
     );
     assert_eq!(h.drops("ssm_exclude_record"), 2);
     assert!(h.mem().is_empty());
-    // On a v2 interface the SSM range does not apply.
-    let mut h = H::with(|c| c.version = IgmpVersion::V2);
-    h.v2_report(host(20), "232.1.1.1");
+}
+
+/// RFC 4604 2.2.1 and RFC 9776 6.4: "SSM-aware routers SHOULD ignore
+/// IGMPv1/IGMPv2 Report and IGMPv2 DONE messages that contain multicast
+/// addresses in the SSM address range" and "SHOULD NOT use such Reports to
+/// establish IP forwarding state": on v2 and v1 interfaces as on v3 ones,
+/// for 232/8 and for a configured range; other groups are learned as
+/// before. A version change to v2 drops the SSM groups it would turn into
+/// EXCLUDE({}).
+#[test]
+fn ssm_range_on_v1_and_v2_interfaces() {
+    for version in [IgmpVersion::V2, IgmpVersion::V1] {
+        let mut h = H::with(|c| {
+            c.version = version;
+            c.ssm_range.push("239.232.0.0/16".parse().unwrap());
+        });
+        h.v2_report(host(20), "232.1.1.1");
+        h.v1_report(host(20), "232.1.1.1");
+        h.v1_report(host(20), "239.232.1.1");
+        if version == IgmpVersion::V2 {
+            h.leave(host(20), "232.1.1.1");
+        }
+        let expected = if version == IgmpVersion::V2 { 4 } else { 2 };
+        assert_eq!(h.drops("ssm_asm_report"), expected, "{version:?}");
+        assert!(h.mem().is_empty(), "{version:?}");
+        h.v1_report(host(20), "239.1.1.1");
+        assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    }
+    // A v3 interface with an SSM channel becomes v2: no (*,G) for it.
+    let mut h = H::v3();
+    h.v3r(host(20), &[(AllowNewSources, "232.1.1.1", &[1])]);
     assert_eq!(h.mem().len(), 1);
+    let acts = h.ev(IgmpEvent::ConfigChanged(IgmpIfConfig {
+        version: IgmpVersion::V2,
+        ..Default::default()
+    }));
+    assert!(h.mem().is_empty(), "{acts:?}");
 }
 
 #[test]
