@@ -329,6 +329,12 @@ impl IgmpRouter {
             && self.other_querier.is_none()
     }
 
+    /// The other router that is querier on the link (a lower address heard
+    /// within the Other Querier Present Interval), if any.
+    pub fn other_querier(&self) -> Option<Ipv4Addr> {
+        self.other_querier.map(|(a, _)| a)
+    }
+
     /// True while the link is down (groups kept, nothing sent).
     pub fn is_link_down(&self) -> bool {
         self.link_down
