@@ -1056,6 +1056,43 @@ fn source_lists_longer_than_the_mtu_allows_go_in_several_queries() {
     assert_eq!(h.r.stats().tx_group_source_queries, 2);
 }
 
+/// 4.1.8 with the link's own MTU: on a 1492-octet PPPoE link a query holds
+/// (1492 - 24 - 12) / 4 = 364 sources, on a 576-octet link 135; every
+/// query fits its link.
+#[test]
+fn the_sources_per_query_follow_the_link_mtu() {
+    for (mtu, split) in [(1492u32, vec![364, 36]), (576, vec![135, 135, 130])] {
+        let mut h = H::v3();
+        h.ev(IgmpEvent::MtuChanged(Some(mtu)));
+        let sources: Vec<Ipv4Addr> = (1..=400u32)
+            .map(|i| Ipv4Addr::from(0xc0a8_0000 + i))
+            .collect();
+        let rec = |t| IgmpPacket::V3Report {
+            records: vec![GroupRecord {
+                record_type: t,
+                group: ip("232.1.1.1"),
+                sources: sources.clone(),
+            }],
+        };
+        h.rx(host(20), V3_ROUTERS, rec(AllowNewSources));
+        let acts = h.rx(host(20), V3_ROUTERS, rec(BlockOldSources));
+        let q = queries(&acts);
+        assert_eq!(
+            q.iter().map(|(_, q)| q.sources.len()).collect::<Vec<_>>(),
+            split
+        );
+        for a in &acts {
+            if let IgmpAction::Send { payload, .. } = a {
+                assert!(
+                    payload.len() + 24 <= mtu as usize,
+                    "{} octets",
+                    payload.len()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn non_querier_takes_qrv_and_qqi_from_the_querier_s_latest_query() {
     // RFC 9776 4.1.6: "Routers adopt the QRV value from the most recently

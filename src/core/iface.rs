@@ -132,6 +132,8 @@ pub struct Link {
     pub running: bool,
     pub multicast: bool,
     pub loopback: bool,
+    /// The link's MTU, if the kernel told it.
+    pub mtu: Option<u32>,
     pub addrs: Vec<LinkAddr>,
 }
 
@@ -174,6 +176,10 @@ pub enum IfaceChange {
     },
     AddrsChanged {
         ifindex: IfIndex,
+    },
+    MtuChanged {
+        ifindex: IfIndex,
+        mtu: Option<u32>,
     },
     Removed {
         ifindex: IfIndex,
@@ -234,6 +240,7 @@ impl IfaceTable {
                     running: fact.running,
                     multicast: fact.multicast,
                     loopback: fact.loopback,
+                    mtu: fact.mtu,
                     addrs: Vec::new(),
                 };
                 self.links.insert(fact.ifindex, link);
@@ -256,6 +263,13 @@ impl IfaceTable {
                 link.running = fact.running;
                 link.multicast = fact.multicast;
                 link.loopback = fact.loopback;
+                if link.mtu != fact.mtu {
+                    link.mtu = fact.mtu;
+                    changes.push(IfaceChange::MtuChanged {
+                        ifindex: fact.ifindex,
+                        mtu: fact.mtu,
+                    });
+                }
                 if link.oper_up() != was_up {
                     changes.push(IfaceChange::OperChanged {
                         ifindex: fact.ifindex,
@@ -375,6 +389,23 @@ mod tests {
                 up: false
             }]
         );
+    }
+
+    #[test]
+    fn mtu_changes_are_reported() {
+        let mut t = IfaceTable::new();
+        t.upsert_link(link(2, "ppp0", true));
+        assert_eq!(t.get(IfIndex(2)).unwrap().mtu, Some(1500));
+        let mut f = link(2, "ppp0", true);
+        f.mtu = Some(1492);
+        assert_eq!(
+            t.upsert_link(f.clone()),
+            vec![IfaceChange::MtuChanged {
+                ifindex: IfIndex(2),
+                mtu: Some(1492)
+            }]
+        );
+        assert!(t.upsert_link(f).is_empty());
     }
 
     #[test]

@@ -26,9 +26,10 @@ impl Router {
         let Some(cfg) = self.igmp_cfg(&link.name) else {
             return;
         };
-        let (addr, subnets) = (link.primary_addr(), link.subnets());
+        let (addr, subnets, mtu) = (link.primary_addr(), link.subnets(), link.mtu);
         let mut r = IgmpRouter::new(cfg, addr, now);
         let mut actions = r.handle(now, IgmpEvent::SubnetsChanged(subnets));
+        actions.extend(r.handle(now, IgmpEvent::MtuChanged(mtu)));
         actions.extend(r.handle(now, IgmpEvent::Timer));
         self.igmp.insert(ifindex, r);
         self.out.push(Output::ListenIgmp { ifindex, on: true });
