@@ -1421,8 +1421,9 @@ fn v3_router_v2_host_compat_ignores_block_and_to_ex_sources() {
     h.v3r(host(21), &[(ChangeToExclude, "239.1.1.1", &[7])]);
     assert_eq!(h.mem(), vec![MembershipKey::any(g)]);
     assert!(h.r.status(h.now).groups[0].sources.is_empty());
-    // After the Older Host Present Interval (= GMI) without v2 reports,
-    // the group is back in v3 mode (kept alive by a v3 report).
+    // After the Older Host Present Interval (8.13: RV x QI + QRI, 260 s
+    // at the defaults, 10 s less than the GMI) without v2 reports, the
+    // group is back in v3 mode (kept alive by a v3 report).
     h.to(200.0);
     h.v3r(host(21), &[(ModeIsExclude, "239.1.1.1", &[7])]);
     let acts = h.to(260.0);
@@ -1588,6 +1589,33 @@ fn ssm_range_on_v3() {
     );
     assert_eq!(h.drops("ssm_exclude_record"), 2);
     assert!(h.mem().is_empty());
+}
+
+/// RFC 4604 3.1: a router "SHOULD ignore a group record" of type
+/// MODE_IS_EXCLUDE or CHANGE_TO_EXCLUDE_MODE for an SSM address, and "MUST
+/// process any other group records within the same report": one report
+/// mixing such records with an SSM INCLUDE record and an any-source join
+/// drops only the EXCLUDE records.
+#[test]
+fn ssm_exclude_records_are_dropped_and_the_rest_of_the_report_applies() {
+    let mut h = H::v3();
+    h.v3r(
+        host(20),
+        &[
+            (ChangeToExclude, "232.1.1.1", &[]),
+            (AllowNewSources, "232.1.1.2", &[1]),
+            (ModeIsExclude, "232.1.1.3", &[2]),
+            (ChangeToExclude, "239.1.1.1", &[]),
+        ],
+    );
+    assert_eq!(h.drops("ssm_exclude_record"), 2);
+    assert_eq!(
+        h.mem(),
+        vec![
+            MembershipKey::only(src(1), grp("232.1.1.2")),
+            MembershipKey::any(grp("239.1.1.1")),
+        ]
+    );
 }
 
 /// RFC 4604 2.2.1 and RFC 9776 6.4: "SSM-aware routers SHOULD ignore
