@@ -126,6 +126,7 @@ fn addr(ifindex: IfIndex, a: Ipv4Addr, prefix_len: u8) -> AddrFact {
         ifindex,
         addr: a,
         prefix_len,
+        peer: None,
     }
 }
 

@@ -89,6 +89,7 @@ fn ownership_setup(t0: Instant) -> Router {
                     ifindex,
                     addr: Ipv4Addr::new(10, 0, net, 1),
                     prefix_len: 24,
+                    peer: None,
                 })
                 .collect(),
         },

@@ -89,11 +89,13 @@ fn router(n: u32, t0: Instant) -> Router {
                     ifindex: WAN0,
                     addr: Ipv4Addr::new(10, 0, 0, 1),
                     prefix_len: 24,
+                    peer: None,
                 },
                 AddrFact {
                     ifindex: LAN0,
                     addr: Ipv4Addr::new(10, 1, 0, 1),
                     prefix_len: 24,
+                    peer: None,
                 },
             ],
         },

@@ -305,8 +305,10 @@ fn max_resp_and_qqi_accessors() {
     );
     assert_eq!(q.max_resp_code, 0x89); // 200 tenths: (9|16)<<3 = 200
     assert_eq!(q.max_resp_time(), Duration::from_secs(20));
-    assert_eq!(q.qqic, 0x92); // 300 s: (2|16)<<4 = 288, rounded down
-    assert_eq!(q.qqi(), Duration::from_secs(288));
+    // 300 s: QQIC rounds up (4.1.7, 8.5: no neighbour may time the
+    // querier out early): (3|16)<<4 = 304, not 288.
+    assert_eq!(q.qqic, 0x93);
+    assert_eq!(q.qqi(), Duration::from_secs(304));
     let v2 = Query::general(
         QueryVersion::V2,
         Duration::from_secs(100),

@@ -346,6 +346,30 @@ fn higher_querier_and_unspecified_source_do_not_win() {
     assert!(h.r.is_querier());
 }
 
+/// RFC 9776 9.2 names reports only: a query from an address outside the
+/// interface's subnets (an unnumbered neighbour, a point-to-point peer we
+/// do not know as such) still elects, and a report from there is still
+/// dropped.
+#[test]
+fn queries_from_outside_the_subnets_take_part_in_the_election() {
+    let mut h = H::v3();
+    let lower = ip("9.9.9.9");
+    h.rx(
+        lower,
+        ALL_SYSTEMS,
+        query_from(QueryVersion::V3, "0.0.0.0", &[]),
+    );
+    assert!(!h.r.is_querier());
+    assert_eq!(h.drops("source_not_on_subnet"), 0);
+    h.rx(
+        lower,
+        V3_ROUTERS,
+        v3_report(&[(ModeIsExclude, "239.1.1.1", &[])]),
+    );
+    assert_eq!(h.drops("source_not_on_subnet"), 1);
+    assert!(h.mem().is_empty());
+}
+
 #[test]
 fn non_querier_learns_qrv_and_qqi() {
     let mut h = H::v3();
@@ -1032,6 +1056,43 @@ fn source_lists_longer_than_the_mtu_allows_go_in_several_queries() {
     assert_eq!(h.r.stats().tx_group_source_queries, 2);
 }
 
+/// 4.1.8 with the link's own MTU: on a 1492-octet PPPoE link a query holds
+/// (1492 - 24 - 12) / 4 = 364 sources, on a 576-octet link 135; every
+/// query fits its link.
+#[test]
+fn the_sources_per_query_follow_the_link_mtu() {
+    for (mtu, split) in [(1492u32, vec![364, 36]), (576, vec![135, 135, 130])] {
+        let mut h = H::v3();
+        h.ev(IgmpEvent::MtuChanged(Some(mtu)));
+        let sources: Vec<Ipv4Addr> = (1..=400u32)
+            .map(|i| Ipv4Addr::from(0xc0a8_0000 + i))
+            .collect();
+        let rec = |t| IgmpPacket::V3Report {
+            records: vec![GroupRecord {
+                record_type: t,
+                group: ip("232.1.1.1"),
+                sources: sources.clone(),
+            }],
+        };
+        h.rx(host(20), V3_ROUTERS, rec(AllowNewSources));
+        let acts = h.rx(host(20), V3_ROUTERS, rec(BlockOldSources));
+        let q = queries(&acts);
+        assert_eq!(
+            q.iter().map(|(_, q)| q.sources.len()).collect::<Vec<_>>(),
+            split
+        );
+        for a in &acts {
+            if let IgmpAction::Send { payload, .. } = a {
+                assert!(
+                    payload.len() + 24 <= mtu as usize,
+                    "{} octets",
+                    payload.len()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn non_querier_takes_qrv_and_qqi_from_the_querier_s_latest_query() {
     // RFC 9776 4.1.6: "Routers adopt the QRV value from the most recently
@@ -1360,8 +1421,9 @@ fn v3_router_v2_host_compat_ignores_block_and_to_ex_sources() {
     h.v3r(host(21), &[(ChangeToExclude, "239.1.1.1", &[7])]);
     assert_eq!(h.mem(), vec![MembershipKey::any(g)]);
     assert!(h.r.status(h.now).groups[0].sources.is_empty());
-    // After the Older Host Present Interval (= GMI) without v2 reports,
-    // the group is back in v3 mode (kept alive by a v3 report).
+    // After the Older Host Present Interval (8.13: RV x QI + QRI, 260 s
+    // at the defaults, 10 s less than the GMI) without v2 reports, the
+    // group is back in v3 mode (kept alive by a v3 report).
     h.to(200.0);
     h.v3r(host(21), &[(ModeIsExclude, "239.1.1.1", &[7])]);
     let acts = h.to(260.0);
@@ -1527,10 +1589,70 @@ fn ssm_range_on_v3() {
     );
     assert_eq!(h.drops("ssm_exclude_record"), 2);
     assert!(h.mem().is_empty());
-    // On a v2 interface the SSM range does not apply.
-    let mut h = H::with(|c| c.version = IgmpVersion::V2);
-    h.v2_report(host(20), "232.1.1.1");
+}
+
+/// RFC 4604 3.1: a router "SHOULD ignore a group record" of type
+/// MODE_IS_EXCLUDE or CHANGE_TO_EXCLUDE_MODE for an SSM address, and "MUST
+/// process any other group records within the same report": one report
+/// mixing such records with an SSM INCLUDE record and an any-source join
+/// drops only the EXCLUDE records.
+#[test]
+fn ssm_exclude_records_are_dropped_and_the_rest_of_the_report_applies() {
+    let mut h = H::v3();
+    h.v3r(
+        host(20),
+        &[
+            (ChangeToExclude, "232.1.1.1", &[]),
+            (AllowNewSources, "232.1.1.2", &[1]),
+            (ModeIsExclude, "232.1.1.3", &[2]),
+            (ChangeToExclude, "239.1.1.1", &[]),
+        ],
+    );
+    assert_eq!(h.drops("ssm_exclude_record"), 2);
+    assert_eq!(
+        h.mem(),
+        vec![
+            MembershipKey::only(src(1), grp("232.1.1.2")),
+            MembershipKey::any(grp("239.1.1.1")),
+        ]
+    );
+}
+
+/// RFC 4604 2.2.1 and RFC 9776 6.4: "SSM-aware routers SHOULD ignore
+/// IGMPv1/IGMPv2 Report and IGMPv2 DONE messages that contain multicast
+/// addresses in the SSM address range" and "SHOULD NOT use such Reports to
+/// establish IP forwarding state": on v2 and v1 interfaces as on v3 ones,
+/// for 232/8 and for a configured range; other groups are learned as
+/// before. A version change to v2 drops the SSM groups it would turn into
+/// EXCLUDE({}).
+#[test]
+fn ssm_range_on_v1_and_v2_interfaces() {
+    for version in [IgmpVersion::V2, IgmpVersion::V1] {
+        let mut h = H::with(|c| {
+            c.version = version;
+            c.ssm_range.push("239.232.0.0/16".parse().unwrap());
+        });
+        h.v2_report(host(20), "232.1.1.1");
+        h.v1_report(host(20), "232.1.1.1");
+        h.v1_report(host(20), "239.232.1.1");
+        if version == IgmpVersion::V2 {
+            h.leave(host(20), "232.1.1.1");
+        }
+        let expected = if version == IgmpVersion::V2 { 4 } else { 2 };
+        assert_eq!(h.drops("ssm_asm_report"), expected, "{version:?}");
+        assert!(h.mem().is_empty(), "{version:?}");
+        h.v1_report(host(20), "239.1.1.1");
+        assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    }
+    // A v3 interface with an SSM channel becomes v2: no (*,G) for it.
+    let mut h = H::v3();
+    h.v3r(host(20), &[(AllowNewSources, "232.1.1.1", &[1])]);
     assert_eq!(h.mem().len(), 1);
+    let acts = h.ev(IgmpEvent::ConfigChanged(IgmpIfConfig {
+        version: IgmpVersion::V2,
+        ..Default::default()
+    }));
+    assert!(h.mem().is_empty(), "{acts:?}");
 }
 
 #[test]

@@ -62,6 +62,7 @@ impl Bench {
             ifindex: i,
             addr: Ipv4Addr::new(10, 0, ifindex as u8, 1),
             prefix_len: 24,
+            peer: None,
         })));
         hosts(&out)
     }
@@ -786,4 +787,47 @@ fn proxy_is_hitless_when_a_downstream_changes_owner() {
             .unwrap_err()
             .contains("static does not own interface lan0")
     );
+}
+
+/// RFC 4605 4.2: the proxy forwards on a downstream interface "based upon
+/// ... whether or not this proxy device is the IGMP/MLD Querier on each
+/// interface". A lower router's general query on lan1 makes it the querier
+/// there: the flow from upstream leaves lan1 (that router forwards to the
+/// link), lan2 keeps it; lan1's members still count in the merged
+/// membership upstream (4.1). When that querier goes quiet for the Other
+/// Querier Present Interval, mgmd is querier again and lan1 forwards.
+#[test]
+fn proxy_forwards_downstream_only_where_no_other_router_is_querier() {
+    use mgmd::core::igmp::packet::{Query, QueryVersion};
+    let mut b = proxy_bench(PROXY_OPEN);
+    b.join_any(LAN1, 1, "239.1.1.1");
+    b.join_any(LAN2, 1, "239.1.1.1");
+    let up = flow("10.9.9.9", "239.1.1.1");
+    assert_eq!(b.flow(up, WAN0, Some(WAN0)).as_deref(), Some("wan0"));
+    assert_eq!(b.oifs(up), names(&["lan1", "lan2"]));
+    let query = IgmpPacket::Query(Query::general(
+        QueryVersion::V3,
+        Duration::from_secs(10),
+        2,
+        Duration::from_secs(125),
+    ))
+    .encode();
+    let out = b.input(Input::IgmpRx {
+        ifindex: LAN1,
+        src: ip("10.0.0.9"),
+        dst: ip("224.0.0.1"),
+        ttl: 1,
+        router_alert: true,
+        payload: query,
+    });
+    assert!(hosts(&out).is_empty(), "{out:?}");
+    assert_eq!(b.oifs(up), names(&["lan2"]));
+    // lan2's member leaves: lan1's still holds the group upstream.
+    assert!(b.leave(LAN2, 1, "239.1.1.1").is_empty());
+    assert!(b.oifs(up).is_empty());
+    // 8.5: the Other Querier Present Interval is 255 s at the defaults.
+    b.now += Duration::from_secs(256);
+    let t = b.now;
+    b.r.handle(t, Input::Timer);
+    assert_eq!(b.oifs(up), names(&["lan1"]));
 }

@@ -423,3 +423,44 @@ fn a_route_change_moves_the_flow_to_its_new_incoming_interface() {
     assert_eq!(routes.len(), 1);
     assert!(routes[0].oifs.is_empty());
 }
+
+/// RFC 9776 9.2: reports are checked against "a subnet assigned to the
+/// interface"; on a point-to-point link (`ip addr add 10.6.0.1 peer
+/// 10.6.0.2`) the peer's address is that subnet, so the peer's join is
+/// learned with the default `check-source-subnet = true`, and a stranger's
+/// is still dropped.
+#[test]
+fn a_point_to_point_peer_s_reports_pass_the_subnet_check() {
+    let t0 = Instant::now();
+    let mut r = Router::new(config(), t0);
+    r.handle(
+        t0,
+        Input::Snapshot {
+            links: vec![link(UP0, "up0", true), link(LAN1, "lan1", true)],
+            addrs: vec![
+                addr(UP0, "10.0.1.1"),
+                mgmd::core::iface::AddrFact {
+                    peer: Some(Ipv4Addr::new(10, 6, 0, 2)),
+                    ..mgmd::core::iface::AddrFact::new(LAN1, Ipv4Addr::new(10, 6, 0, 1), 32)
+                },
+            ],
+        },
+    );
+    let lan1 = show_interfaces(&mut r, t0)
+        .into_iter()
+        .find(|i| i.name == "lan1")
+        .unwrap();
+    assert_eq!(lan1.addrs, vec!["10.6.0.1 peer 10.6.0.2/32".to_string()]);
+    r.handle(
+        t0,
+        common::join_from(LAN1, Ipv4Addr::new(10, 6, 0, 3), group().addr()),
+    );
+    assert!(common::show_groups(&mut r, t0).is_empty());
+    r.handle(
+        t0,
+        common::join_from(LAN1, Ipv4Addr::new(10, 6, 0, 2), group().addr()),
+    );
+    let groups = common::show_groups(&mut r, t0);
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].interface, "lan1");
+}

@@ -52,9 +52,75 @@ pub struct AddrFact {
     pub ifindex: IfIndex,
     pub addr: Ipv4Addr,
     pub prefix_len: u8,
+    /// The far end of a point-to-point address (`IFA_ADDRESS` when it
+    /// differs from `IFA_LOCAL`: PPP, GRE, `ip addr add A peer B`); the
+    /// prefix length then belongs to the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<Ipv4Addr>,
+}
+
+impl AddrFact {
+    /// An address with its prefix (no peer).
+    pub fn new(ifindex: IfIndex, addr: Ipv4Addr, prefix_len: u8) -> AddrFact {
+        AddrFact {
+            ifindex,
+            addr,
+            prefix_len,
+            peer: None,
+        }
+    }
+
+    fn link_addr(&self) -> Option<LinkAddr> {
+        let net = Ipv4Net::new(self.addr, self.prefix_len).ok()?;
+        Some(LinkAddr {
+            net,
+            peer: self.peer.filter(|p| *p != self.addr),
+        })
+    }
 }
 
 // ===== table =====
+
+/// An address of a link: ours with its prefix, and on a point-to-point
+/// link the peer's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LinkAddr {
+    pub net: Ipv4Net,
+    pub peer: Option<Ipv4Addr>,
+}
+
+impl LinkAddr {
+    pub fn addr(&self) -> Ipv4Addr {
+        self.net.addr()
+    }
+
+    /// The addresses this one makes directly reachable: our own subnet,
+    /// and on a point-to-point link the peer's (its address with the
+    /// prefix length, as the kernel's connected route has it).
+    pub fn subnets(&self) -> impl Iterator<Item = Ipv4Net> {
+        let peer = self
+            .peer
+            .and_then(|p| Ipv4Net::new(p, self.net.prefix_len()).ok())
+            .map(|n| n.trunc());
+        std::iter::once(self.net.trunc()).chain(peer)
+    }
+}
+
+impl std::fmt::Display for LinkAddr {
+    /// As `ip addr` shows it: `10.6.0.1 peer 10.6.0.2/32`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.peer {
+            None => write!(f, "{}", self.net),
+            Some(p) => write!(
+                f,
+                "{} peer {}/{}",
+                self.net.addr(),
+                p,
+                self.net.prefix_len()
+            ),
+        }
+    }
+}
 
 /// A link with its addresses, in the order they were added (the first is
 /// the primary address, as the kernel treats it).
@@ -66,7 +132,9 @@ pub struct Link {
     pub running: bool,
     pub multicast: bool,
     pub loopback: bool,
-    pub addrs: Vec<Ipv4Net>,
+    /// The link's MTU, if the kernel told it.
+    pub mtu: Option<u32>,
+    pub addrs: Vec<LinkAddr>,
 }
 
 impl Link {
@@ -80,9 +148,12 @@ impl Link {
         self.addrs.first().map(|n| n.addr())
     }
 
-    /// The connected subnets (for the RFC 3376 9.2 source check).
+    /// The connected subnets, a point-to-point peer's included (for the
+    /// RFC 9776 9.2 source check).
     pub fn subnets(&self) -> Vec<Ipv4Net> {
-        self.addrs.iter().map(|n| n.trunc()).collect()
+        let mut nets: Vec<Ipv4Net> = self.addrs.iter().flat_map(|a| a.subnets()).collect();
+        nets.dedup();
+        nets
     }
 }
 
@@ -105,6 +176,10 @@ pub enum IfaceChange {
     },
     AddrsChanged {
         ifindex: IfIndex,
+    },
+    MtuChanged {
+        ifindex: IfIndex,
+        mtu: Option<u32>,
     },
     Removed {
         ifindex: IfIndex,
@@ -165,6 +240,7 @@ impl IfaceTable {
                     running: fact.running,
                     multicast: fact.multicast,
                     loopback: fact.loopback,
+                    mtu: fact.mtu,
                     addrs: Vec::new(),
                 };
                 self.links.insert(fact.ifindex, link);
@@ -187,6 +263,13 @@ impl IfaceTable {
                 link.running = fact.running;
                 link.multicast = fact.multicast;
                 link.loopback = fact.loopback;
+                if link.mtu != fact.mtu {
+                    link.mtu = fact.mtu;
+                    changes.push(IfaceChange::MtuChanged {
+                        ifindex: fact.ifindex,
+                        mtu: fact.mtu,
+                    });
+                }
                 if link.oper_up() != was_up {
                     changes.push(IfaceChange::OperChanged {
                         ifindex: fact.ifindex,
@@ -209,7 +292,7 @@ impl IfaceTable {
     /// An address was added (idempotent).
     pub fn add_addr(&mut self, fact: AddrFact) -> Option<IfaceChange> {
         let link = self.links.get_mut(&fact.ifindex)?;
-        let net = Ipv4Net::new(fact.addr, fact.prefix_len).ok()?;
+        let net = fact.link_addr()?;
         if link.addrs.contains(&net) {
             return None;
         }
@@ -224,7 +307,7 @@ impl IfaceTable {
         let link = self.links.get_mut(&fact.ifindex)?;
         let before = link.addrs.len();
         link.addrs
-            .retain(|n| !(n.addr() == fact.addr && n.prefix_len() == fact.prefix_len));
+            .retain(|n| !(n.addr() == fact.addr && n.net.prefix_len() == fact.prefix_len));
         (link.addrs.len() != before).then_some(IfaceChange::AddrsChanged {
             ifindex: fact.ifindex,
         })
@@ -248,13 +331,13 @@ impl IfaceTable {
             changes.extend(self.upsert_link(fact));
         }
         for link in self.links.values_mut() {
-            let new: Vec<Ipv4Net> = addrs
+            let new: Vec<LinkAddr> = addrs
                 .iter()
                 .filter(|a| a.ifindex == link.ifindex)
-                .filter_map(|a| Ipv4Net::new(a.addr, a.prefix_len).ok())
+                .filter_map(|a| a.link_addr())
                 .collect();
             // Keep the existing order for addresses that stay.
-            let mut merged: Vec<Ipv4Net> = link
+            let mut merged: Vec<LinkAddr> = link
                 .addrs
                 .iter()
                 .filter(|n| new.contains(n))
@@ -291,11 +374,7 @@ mod tests {
     }
 
     fn addr(ifindex: u32, a: &str, len: u8) -> AddrFact {
-        AddrFact {
-            ifindex: IfIndex(ifindex),
-            addr: a.parse().unwrap(),
-            prefix_len: len,
-        }
+        AddrFact::new(IfIndex(ifindex), a.parse().unwrap(), len)
     }
 
     #[test]
@@ -310,6 +389,23 @@ mod tests {
                 up: false
             }]
         );
+    }
+
+    #[test]
+    fn mtu_changes_are_reported() {
+        let mut t = IfaceTable::new();
+        t.upsert_link(link(2, "ppp0", true));
+        assert_eq!(t.get(IfIndex(2)).unwrap().mtu, Some(1500));
+        let mut f = link(2, "ppp0", true);
+        f.mtu = Some(1492);
+        assert_eq!(
+            t.upsert_link(f.clone()),
+            vec![IfaceChange::MtuChanged {
+                ifindex: IfIndex(2),
+                mtu: Some(1492)
+            }]
+        );
+        assert!(t.upsert_link(f).is_empty());
     }
 
     #[test]
@@ -382,6 +478,45 @@ mod tests {
         );
         // Addresses for unknown links are ignored.
         assert!(t.add_addr(addr(9, "10.9.0.1", 24)).is_none());
+    }
+
+    /// RFC 9776 9.2 asks for the source of a report to belong "to a subnet
+    /// assigned to the interface"; on a point-to-point link (PPP, GRE,
+    /// `ip addr add 10.6.0.1 peer 10.6.0.2`) the only other system is the
+    /// peer, outside our own /32.
+    #[test]
+    fn point_to_point_peer_is_a_subnet_of_the_link() {
+        let mut t = IfaceTable::new();
+        t.upsert_link(link(5, "ppp0", true));
+        let mut a = addr(5, "10.6.0.1", 32);
+        a.peer = Some("10.6.0.2".parse().unwrap());
+        assert!(t.add_addr(a).is_some());
+        assert!(t.add_addr(a).is_none());
+        let l = t.get(IfIndex(5)).unwrap();
+        assert_eq!(l.primary_addr(), Some("10.6.0.1".parse().unwrap()));
+        assert_eq!(
+            l.subnets(),
+            vec![
+                "10.6.0.1/32".parse::<Ipv4Net>().unwrap(),
+                "10.6.0.2/32".parse().unwrap()
+            ]
+        );
+        assert_eq!(l.addrs[0].to_string(), "10.6.0.1 peer 10.6.0.2/32");
+        assert!(!t.is_local_addr("10.6.0.2".parse().unwrap()));
+        // A peer given with a prefix (`peer 10.7.0.0/30`) is that subnet.
+        let mut b = addr(5, "10.7.0.1", 30);
+        b.peer = Some("10.7.0.0".parse().unwrap());
+        t.add_addr(b);
+        let l = t.get(IfIndex(5)).unwrap();
+        assert!(l.subnets().contains(&"10.7.0.0/30".parse().unwrap()));
+        // A peer equal to the local address is no peer.
+        let mut c = addr(5, "10.8.0.1", 24);
+        c.peer = Some("10.8.0.1".parse().unwrap());
+        t.add_addr(c);
+        let l = t.get(IfIndex(5)).unwrap();
+        assert_eq!(l.addrs[2].peer, None);
+        assert!(t.remove_addr(a).is_some());
+        assert_eq!(t.get(IfIndex(5)).unwrap().addrs.len(), 2);
     }
 
     #[test]

@@ -511,8 +511,9 @@ fn link_fact(m: &LinkMessage) -> LinkFact {
     }
 }
 
-/// IPv4 only. `IFA_LOCAL` is the interface's own address (on point-to-point
-/// links `IFA_ADDRESS` is the peer), so it wins when present.
+/// IPv4 only. `IFA_LOCAL` is the interface's own address, so it wins when
+/// present; on point-to-point links `IFA_ADDRESS` differs from it and is
+/// the peer (with the prefix length), which the source check of IGMP needs.
 fn addr_fact(m: &AddressMessage) -> Option<AddrFact> {
     if m.header.family != AddressFamily::Inet {
         return None;
@@ -526,10 +527,12 @@ fn addr_fact(m: &AddressMessage) -> Option<AddrFact> {
             _ => {}
         }
     }
+    let addr = local.or(address)?;
     Some(AddrFact {
         ifindex: IfIndex(m.header.index),
-        addr: local.or(address)?,
+        addr,
         prefix_len: m.header.prefix_len,
+        peer: address.filter(|a| local.is_some() && *a != addr),
     })
 }
 
@@ -614,7 +617,7 @@ mod tests {
     }
 
     #[test]
-    fn address_prefers_local_and_ignores_ipv6() {
+    fn address_prefers_local_keeps_the_peer_and_ignores_ipv6() {
         let mut m = AddressMessage::default();
         m.header.family = AddressFamily::Inet;
         m.header.index = 9;
@@ -634,8 +637,19 @@ mod tests {
                 ifindex: IfIndex(9),
                 addr: Ipv4Addr::new(10, 9, 9, 1),
                 prefix_len: 32,
+                peer: Some(Ipv4Addr::new(10, 9, 9, 2)),
             }))
         );
+        // An Ethernet address: IFA_LOCAL = IFA_ADDRESS, no peer.
+        let mut e = m.clone();
+        e.attributes = vec![
+            AddressAttribute::Address(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 1))),
+            AddressAttribute::Local(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 1))),
+        ];
+        assert!(matches!(
+            translate(RouteNetlinkMessage::NewAddress(e)),
+            Some(NetEvent::AddrAdded(AddrFact { peer: None, .. }))
+        ));
         m.header.family = AddressFamily::Inet6;
         assert_eq!(translate(RouteNetlinkMessage::DelAddress(m)), None);
     }

@@ -31,6 +31,7 @@ pub fn addr(ifindex: IfIndex, a: &str) -> AddrFact {
         ifindex,
         addr: a.parse().unwrap(),
         prefix_len: 24,
+        peer: None,
     }
 }
 

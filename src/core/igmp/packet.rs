@@ -218,7 +218,7 @@ impl Query {
                 group,
                 suppress,
                 qrv: if qrv <= 7 { qrv } else { 0 },
-                qqic: encode_code(qqi.as_secs().min(u64::from(u32::MAX)) as u32),
+                qqic: encode_code_up(qqi.as_secs().min(u64::from(u32::MAX)) as u32),
                 sources,
             },
         }
@@ -278,6 +278,23 @@ pub fn encode_code(value: u32) -> u8 {
     }
     let mant = (value >> (exp + 3)) & 0x0f;
     0x80 | ((exp as u8) << 4) | mant as u8
+}
+
+/// Encode a Querier's Query Interval (seconds) into QQIC, rounding *up*
+/// when it is not exactly representable (RFC 9776 4.1.7 gives no rule).
+/// Non-queriers adopt the QQI (4.1.7) and time the querier out after
+/// their Other Querier Present Interval, [Robustness Variable] x QQI +
+/// QRI/2 (8.5); a QQI below the interval the querier really keeps (130 s
+/// sent as 128 s) would make them take over early after a single lost
+/// query. A higher one only keeps them waiting, and their memberships,
+/// a little longer. Values above 31744 saturate at 0xff.
+pub fn encode_code_up(value: u32) -> u8 {
+    let code = encode_code(value);
+    if code == 0xff || decode_code(code) >= value {
+        code
+    } else {
+        code + 1
+    }
 }
 
 fn duration_to_tenths(d: Duration) -> u32 {
@@ -528,6 +545,31 @@ mod tests {
         for code in 0..=255u8 {
             assert_eq!(encode_code(decode_code(code)), code, "code {code:#x}");
         }
+    }
+
+    /// QQIC rounds up (4.1.7 and 8.5: no non-querier may time the querier
+    /// out early): 130 s goes out as 136 s, 1000 s as 1024 s; exact values
+    /// stay; a mantissa carry moves to the next exponent.
+    #[test]
+    fn qqic_rounds_up_between_representable_values() {
+        assert_eq!(decode_code(encode_code_up(130)), 136);
+        assert_eq!(decode_code(encode_code_up(1000)), 1024);
+        assert_eq!(decode_code(encode_code_up(125)), 125);
+        assert_eq!(decode_code(encode_code_up(128)), 128);
+        assert_eq!(decode_code(encode_code_up(249)), 256);
+        assert_eq!(encode_code_up(31744), 0xff);
+        for v in 0..=31744u32 {
+            let d = decode_code(encode_code_up(v));
+            assert!(d >= v, "{v} encoded as {d}");
+            assert!(encode_code(d) == encode_code_up(v));
+        }
+        let q = Query::general(
+            QueryVersion::V3,
+            Duration::from_secs(10),
+            2,
+            Duration::from_secs(130),
+        );
+        assert_eq!(q.qqi(), Duration::from_secs(136));
     }
 
     #[test]

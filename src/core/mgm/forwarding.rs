@@ -210,6 +210,17 @@ impl Mgm {
         }
     }
 
+    pub(super) fn apply_silenced(&mut self, ifindex: IfIndex, on: bool, out: &mut Vec<Effect>) {
+        match self.ifaces.get_mut(&ifindex) {
+            Some(i) if i.silenced != on => i.silenced = on,
+            _ => return,
+        }
+        let flows: Vec<FlowKey> = self.mfes.keys().copied().collect();
+        for flow in flows {
+            self.refresh_oif(flow, ifindex, out);
+        }
+    }
+
     pub(super) fn apply_up(&mut self, ifindex: IfIndex, up: bool, out: &mut Vec<Effect>) {
         match self.ifaces.get_mut(&ifindex) {
             Some(i) if i.up != up => i.up = up,
@@ -261,7 +272,7 @@ impl Mgm {
         mfe: Option<&Mfe>,
         k: IfIndex,
     ) -> bool {
-        if k == iif || !self.ifaces.get(&k).is_some_and(|i| i.up) {
+        if k == iif || !self.ifaces.get(&k).is_some_and(|i| i.up && !i.silenced) {
             return false;
         }
         if let Some(m) = mfe {

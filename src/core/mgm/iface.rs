@@ -26,6 +26,10 @@ pub struct MgmIface {
     /// The routing protocol owning the interface, if any.
     pub owner: Option<ProtoId>,
     pub igmp: IgmpState,
+    /// Another router forwards to this link (it is the IGMP querier on a
+    /// proxy's downstream, RFC 4605 4.2): the interface leaves every
+    /// outgoing list, as a down one does, its memberships stay.
+    pub silenced: bool,
 }
 
 impl MgmIface {
@@ -35,6 +39,7 @@ impl MgmIface {
             up,
             owner: None,
             igmp: IgmpState::Off,
+            silenced: false,
         }
     }
 

@@ -152,6 +152,20 @@ impl Mgm {
         Ok(out)
     }
 
+    /// Silenced: another router forwards to the link (see
+    /// [`MgmIface::silenced`]); the interface leaves every outgoing list
+    /// and keeps its memberships. Back: outgoing lists are recomputed.
+    pub fn interface_set_silenced(
+        &mut self,
+        ifindex: IfIndex,
+        silenced: bool,
+    ) -> Result<Vec<Effect>, MgmError> {
+        self.iface(ifindex)?;
+        let mut out = Vec::new();
+        self.apply_silenced(ifindex, silenced, &mut out);
+        Ok(out)
+    }
+
     /// The interface is gone: its routing owner is released with the full
     /// sequence, IGMP is released, entries touching it are cleaned and it
     /// is forgotten. IGMP's re-adds answering the `EnableIgmp` fail with

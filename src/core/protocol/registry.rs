@@ -39,6 +39,13 @@ pub trait ProtocolConfig: fmt::Debug + Send + Sync + ConfigData {
     /// appear).
     fn owned_interfaces(&self) -> &[String];
 
+    /// Interfaces where what IGMP learns is forwarded only while no other
+    /// router is the IGMP querier there (a proxy's downstreams, RFC 4605
+    /// 4.2: the querier election leaves one forwarder per link).
+    fn querier_forwarded_interfaces(&self) -> &[String] {
+        &[]
+    }
+
     /// A protocol instance running this configuration.
     fn build(&self) -> Box<dyn RoutingProtocol>;
 }

@@ -83,6 +83,12 @@ impl Router {
                 }
                 IfaceChange::OperChanged { ifindex, up } => self.iface_oper(now, ifindex, up),
                 IfaceChange::AddrsChanged { ifindex } => self.iface_addrs(now, ifindex),
+                IfaceChange::MtuChanged { ifindex, mtu } => {
+                    if let Some(r) = self.igmp.get_mut(&ifindex) {
+                        let actions = r.handle(now, IgmpEvent::MtuChanged(mtu));
+                        self.igmp_actions(now, ifindex, actions);
+                    }
+                }
             }
         }
     }

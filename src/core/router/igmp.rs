@@ -26,9 +26,10 @@ impl Router {
         let Some(cfg) = self.igmp_cfg(&link.name) else {
             return;
         };
-        let (addr, subnets) = (link.primary_addr(), link.subnets());
+        let (addr, subnets, mtu) = (link.primary_addr(), link.subnets(), link.mtu);
         let mut r = IgmpRouter::new(cfg, addr, now);
         let mut actions = r.handle(now, IgmpEvent::SubnetsChanged(subnets));
+        actions.extend(r.handle(now, IgmpEvent::MtuChanged(mtu)));
         actions.extend(r.handle(now, IgmpEvent::Timer));
         self.igmp.insert(ifindex, r);
         self.out.push(Output::ListenIgmp { ifindex, on: true });
@@ -146,6 +147,44 @@ impl Router {
                 Err(MgmError::IgmpDisabled(_)) => self.counters.igmp_changes_while_disabled += 1,
                 Err(e) => self.mgm_error("IGMP membership", e),
             }
+        }
+        self.igmp_sync_silenced(now, ifindex);
+    }
+
+    /// RFC 4605 4.2: a proxy forwards on a downstream interface "based
+    /// upon ... whether or not this proxy device is the IGMP/MLD Querier on
+    /// each interface", so that a second proxy or a multicast router on
+    /// the same link does not duplicate the traffic. On such an interface
+    /// (see [`crate::core::protocol::registry::ProtocolConfig::querier_forwarded_interfaces`])
+    /// the memberships leave the outgoing lists while another router is
+    /// the elected querier, and come back when the role returns; they stay
+    /// in the manager, so the proxy's merged membership still counts them
+    /// (4.1). With no querier heard (also with `querier = false` or no
+    /// address to query from) mgmd is the only candidate forwarder and
+    /// forwards.
+    pub(super) fn igmp_sync_silenced(&mut self, now: Instant, ifindex: IfIndex) {
+        let Some(r) = self.igmp.get(&ifindex) else {
+            return;
+        };
+        let Some(name) = self.ifaces.get(ifindex).map(|l| l.name.as_str()) else {
+            return;
+        };
+        let gated = self
+            .cfg
+            .protocols
+            .iter()
+            .any(|p| p.querier_forwarded_interfaces().iter().any(|n| n == name));
+        let silenced = gated && r.other_querier().is_some();
+        if self
+            .mgm
+            .interface(ifindex)
+            .is_none_or(|i| i.silenced == silenced)
+        {
+            return;
+        }
+        match self.mgm.interface_set_silenced(ifindex, silenced) {
+            Ok(effects) => self.process_effects(now, effects),
+            Err(e) => self.mgm_error("interface forwarding", e),
         }
     }
 }

@@ -102,15 +102,17 @@ impl IgmpRouter {
             }
         }
         {
-            // Groups the new filters refuse go away at once.
-            let v3 = self.cfg.version == IgmpVersion::V3;
+            // Groups the new filters refuse go away at once, and so do
+            // EXCLUDE-mode groups in the SSM range (RFC 4604 2.2.1), on
+            // every version: also those a change to v1/v2 has just made
+            // EXCLUDE({}).
             let gone: Vec<GroupAddr> = self
                 .groups
                 .iter()
                 .filter(|(g, grp)| {
                     g.is_link_local()
                         || !self.group_allowed(**g)
-                        || (v3 && self.is_ssm(**g) && grp.mode == FilterMode::Exclude)
+                        || (self.is_ssm(**g) && grp.mode == FilterMode::Exclude)
                 })
                 .map(|(g, _)| *g)
                 .collect();

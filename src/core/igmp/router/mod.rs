@@ -51,6 +51,9 @@ pub enum IgmpEvent {
     /// The interface's IPv4 subnets: the 9.2 source check, and which
     /// unicast destinations are the interface's own (4.1.12, 4.2.15).
     SubnetsChanged(Vec<Ipv4Net>),
+    /// The link's MTU (`None`: unknown, taken as 1500): how many sources
+    /// a group-and-source-specific query can carry (4.1.8).
+    MtuChanged(Option<u32>),
     ConfigChanged(IgmpIfConfig),
     /// The link lost carrier or was set down: nothing is sent, the
     /// groups and their timers carry on (what times out goes as usual).
@@ -97,12 +100,22 @@ const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 const ALL_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 2);
 const ALL_V3_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 22);
 
-/// Most sources in one group-and-source-specific query. 4.1.8: the number
-/// of sources "is limited by the MTU of the network over which the Query is
-/// transmitted"; with a 1500-octet (Ethernet) MTU, a 24-octet IP header
-/// (Router Alert included) and the 12-octet query header leave room for
-/// (1500 - 24 - 12) / 4 = 366. Longer lists go out in several queries.
+/// Most sources in one group-and-source-specific query on a link whose MTU
+/// is unknown (taken as Ethernet's 1500); see [`max_query_sources`].
 pub const MAX_QUERY_SOURCES: usize = 366;
+
+/// Most sources in one group-and-source-specific query on a link of this
+/// MTU. 4.1.8: the number of sources "is limited by the MTU of the network
+/// over which the Query is transmitted"; a 24-octet IP header (Router Alert
+/// included) and the 12-octet query header leave (MTU - 36) / 4: 366 at
+/// 1500, 364 on PPPoE's 1492, 135 at IPv4's minimum of 576 (and never less
+/// than one). Longer lists go out in several queries.
+pub fn max_query_sources(mtu: Option<u32>) -> usize {
+    match mtu {
+        None => MAX_QUERY_SOURCES,
+        Some(m) => (m.saturating_sub(36) / 4).max(1) as usize,
+    }
+}
 
 /// At most one version-mismatch warning of each kind per interface in this
 /// time (7.3.1: "such warnings MUST be rate-limited"); the ones held back
@@ -172,6 +185,8 @@ pub struct IgmpRouter {
     cfg: IgmpIfConfig,
     ifaddr: Option<Ipv4Addr>,
     subnets: Vec<Ipv4Net>,
+    /// Sources per group-and-source-specific query (the link's MTU).
+    max_sources: usize,
     /// Other querier and the expiry of the Other Querier Present timer.
     other_querier: Option<(Ipv4Addr, Instant)>,
     /// Next general query, when querier.
@@ -205,6 +220,7 @@ impl IgmpRouter {
             cfg,
             ifaddr,
             subnets: Vec::new(),
+            max_sources: MAX_QUERY_SOURCES,
             other_querier: None,
             gq_next: None,
             startup_left: 0,
@@ -244,6 +260,7 @@ impl IgmpRouter {
             IgmpEvent::Timer => self.process_timers(now, &mut out),
             IgmpEvent::AddressChanged(addr) => self.process_address(now, addr, &mut out),
             IgmpEvent::SubnetsChanged(nets) => self.subnets = nets,
+            IgmpEvent::MtuChanged(mtu) => self.max_sources = max_query_sources(mtu),
             IgmpEvent::ConfigChanged(cfg) => self.process_config(now, cfg, &mut out),
             IgmpEvent::LinkDown => self.process_link_down(),
             IgmpEvent::LinkUp => self.process_link_up(now, &mut out),
@@ -327,6 +344,12 @@ impl IgmpRouter {
             && self.cfg.querier
             && self.ifaddr.is_some()
             && self.other_querier.is_none()
+    }
+
+    /// The other router that is querier on the link (a lower address heard
+    /// within the Other Querier Present Interval), if any.
+    pub fn other_querier(&self) -> Option<Ipv4Addr> {
+        self.other_querier.map(|(a, _)| a)
     }
 
     /// True while the link is down (groups kept, nothing sent).

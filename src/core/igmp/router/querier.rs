@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::{
-    ALL_ROUTERS, ALL_SYSTEMS, ALL_V3_ROUTERS, IgmpAction, IgmpRouter, MAX_QUERY_SOURCES,
-    PendingQuerier, learned_values,
+    ALL_ROUTERS, ALL_SYSTEMS, ALL_V3_ROUTERS, IgmpAction, IgmpRouter, PendingQuerier,
+    learned_values,
 };
 use crate::core::igmp::config::IgmpVersion;
 use crate::core::igmp::packet::{IgmpPacket, Query, QueryVersion};
@@ -193,8 +193,8 @@ impl IgmpRouter {
     }
 
     /// A group-specific query (`sources` empty) or group-and-source-specific
-    /// queries, sent to the group (4.1.12), at most [`MAX_QUERY_SOURCES`]
-    /// sources in each.
+    /// queries, sent to the group (4.1.12), at most as many sources in each
+    /// as the link's MTU allows (4.1.8, [`super::max_query_sources`]).
     pub(super) fn send_specific_query(
         &mut self,
         g: GroupAddr,
@@ -206,7 +206,7 @@ impl IgmpRouter {
             self.stats.tx_group_queries += 1;
             return self.send_one_specific_query(g, suppress, Vec::new(), out);
         }
-        for chunk in sources.chunks(MAX_QUERY_SOURCES) {
+        for chunk in sources.chunks(self.max_sources) {
             self.stats.tx_group_source_queries += 1;
             self.send_one_specific_query(g, suppress, chunk.to_vec(), out);
         }

@@ -39,7 +39,14 @@ impl IgmpRouter {
         if Some(src) == self.ifaddr {
             return self.stats.drop("own_address");
         }
+        // 9.2 asks routers to ignore *reports* whose source is not on a
+        // subnet of the interface (against forged reports from afar); it
+        // asks nothing of queries (9.1), and a querier whose address is
+        // not in our subnets (an unnumbered or misconfigured neighbour) is
+        // still the querier of the link: ignoring it would give the link
+        // two queriers.
         if self.cfg.check_source_subnet
+            && !matches!(pkt, IgmpPacket::Query(_))
             && !src.is_unspecified()
             && !self.subnets.iter().any(|n| n.contains(&src))
         {
@@ -118,8 +125,10 @@ impl IgmpRouter {
         }
         // 6.4: "SSM-aware routers SHOULD ignore IGMPv1/IGMPv2 Report and
         // IGMPv2 DONE messages that contain multicast addresses in the SSM
-        // address range" (also RFC 4604 2.2.1).
-        if self.cfg.version == IgmpVersion::V3 && self.is_ssm(g) {
+        // address range" (also RFC 4604 2.2.1). mgmd is SSM-aware on every
+        // interface, whatever version it runs there: a v1/v2 interface can
+        // carry no source-specific request, so it learns no SSM group.
+        if self.is_ssm(g) {
             return self.stats.drop("ssm_asm_report");
         }
         if self.compat_disabled(origin) {
@@ -154,7 +163,7 @@ impl IgmpRouter {
         if !self.addressed_to_interface(dst, Some(g)) {
             return self.stats.drop("bad_destination");
         }
-        if self.cfg.version == IgmpVersion::V3 && self.is_ssm(g) {
+        if self.is_ssm(g) {
             return self.stats.drop("ssm_asm_report");
         }
         if self.compat_disabled(Origin::V2) {

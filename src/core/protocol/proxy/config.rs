@@ -54,6 +54,10 @@ impl ProtocolConfig for ProxyConfig {
         &self.upstream
     }
 
+    fn querier_forwarded_interfaces(&self) -> &[String] {
+        &self.downstream
+    }
+
     fn build(&self) -> Box<dyn RoutingProtocol> {
         Box::new(super::Proxy::new(self.clone()))
     }
