@@ -38,7 +38,9 @@ count_cargo() {
 # count_netns LOG : add run.sh's closing line to the totals.
 count_netns() {
     local p f s
-    read -r p f s < <(sed -n 's/^netns: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$1" | tail -n 1)
+    read -r p f s < <(sed -n 's/^netns: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$1" | tail -n 1) || true
+    # A run that ended without its totals failed as a whole.
+    [ -n "${p:-}" ] || f=1
     passed=$((passed + ${p:-0})) failed=$((failed + ${f:-0})) skipped=$((skipped + ${s:-0}))
 }
 summary() {

@@ -16,7 +16,7 @@
 # scripts/uml-kernel.sh builds once per machine from Debian's kernel
 # source (a kernel built that way is preferred whenever it is cached;
 # MGMD_UML_KERNEL=PATH names another). The guest's root file system is the
-# host's (hostfs), with its own /proc, /sys, /dev, /run and /tmp; the
+# host's (hostfs), with its own /proc, /sys, /dev and /run; the
 # environment, the working directory, the output and the exit status of
 # CMD pass through. The guest has one CPU, MGMD_UML_MEM of memory (default
 # 3G) and its own CLOCK_MONOTONIC, which starts again at each boot.
@@ -186,7 +186,7 @@ printf '%q ' "$@" >"$run/cmd"
     echo "PROBE=$(printf %q "$HERE/kernel-probe.py")"
     echo "HOST_TTY=$([ -t 1 ] && echo 1)"
     cat <<'INIT'
-# PID 1 of the guest: its own /proc, /sys, /dev, /run and /tmp over the
+# PID 1 of the guest: its own /proc, /sys, /dev and /run over the
 # host's file system, loopback up, then the command, then power off.
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -200,7 +200,7 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
+# /tmp stays the host's: the work tree or its binaries may live there.
 [ -d /sys/fs/cgroup ] && mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 dmesg -n 1 2>/dev/null
 stty -F /dev/console -onlcr 2>/dev/null
@@ -225,7 +225,7 @@ export MGMD_KERNEL_ENV_INSIDE=uml
 MGMD_KERNEL_FEATURES=$(python3 "$PROBE" 2>/dev/null | awk '$2 == "yes" { printf "%s%s", sep, $1; sep = " " }')
 export MGMD_KERNEL_FEATURES
 echo "$MGMD_KERNEL_FEATURES" >"$RUN/features"
-cd "$CWD" || { echo 125 >"$RUN/rc"; poweroff -f; }
+cd "$CWD" || { echo "kernel-env: the guest cannot enter $CWD" >&2; echo 125 >"$RUN/rc"; poweroff -f; }
 echo "@@guest-ready@@"
 rc=0
 if [ -n "$HOST_TTY" ]; then
@@ -266,6 +266,11 @@ if [ $shown = 1 ]; then
 fi
 wait "$uml_pid" 2>/dev/null || true
 uml_pid=""
+if [ $shown = 0 ]; then
+    say "the guest never reached the command; its console:"
+    tail -n 60 "$run/console" >&2
+    exit 125
+fi
 if [ -s "$run/rc" ]; then
     rc=$(cat "$run/rc")
     exit "$rc"
