@@ -86,9 +86,15 @@ trap on_exit EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 say() { echo "-- $*"; }
 
+# How much longer a wait may take than on the host's kernel: a user-mode
+# kernel has one CPU and starts processes several times slower. Only the
+# bounds of waits for something to happen are scaled; what a test asserts
+# about protocol timing it measures from captures and logs.
+WAIT_SCALE=${WAIT_SCALE:-$([ "${MGMD_KERNEL_ENV_INSIDE:-}" = uml ] && echo 3 || echo 1)}
+
 # wait_for DESCRIPTION TIMEOUT_S CMD... : poll until CMD succeeds.
 wait_for() {
-    local what=$1 t=$2
+    local what=$1 t=$(($2 * WAIT_SCALE))
     shift 2
     local end=$((SECONDS + t))
     while ! "$@" >/dev/null 2>&1; do
@@ -100,7 +106,7 @@ wait_for() {
 # wait_for_not DESCRIPTION TIMEOUT_S CMD... : poll until CMD answers no
 # (exit 1; other failures, e.g. mgmd not answering, keep polling).
 wait_for_not() {
-    local what=$1 t=$2 rc
+    local what=$1 t=$(($2 * WAIT_SCALE)) rc
     shift 2
     local end=$((SECONDS + t))
     while :; do

@@ -171,9 +171,9 @@ if [ $root = 1 ]; then
     stage "mfc_install smoke run" scripts/kernel-env.sh --need mroute -- cargo test --locked --bench mfc_install &&
         passed=$((passed + 1)) || { kernel_rc=1; failed=$((failed + 1)); }
 
-    # In user-mode Linux, three kernels side by side (each has one CPU and
+    # In user-mode Linux, two kernels side by side (each has one CPU and
     # the tests mostly wait); on the host's kernel one after another.
-    [ $host_kernel = 1 ] && jobs=1 || jobs=3
+    [ $host_kernel = 1 ] && jobs=1 || jobs=2
     stage "netns tests" bash -c 'set -o pipefail; netns-tests/run.sh -j "$2" 2>&1 | tee "$1"' _ "$logs/netns.log" \
         "${NETNS_JOBS:-$jobs}" || netns_rc=$?
     count_netns "$logs/netns.log"
