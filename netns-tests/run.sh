@@ -46,6 +46,8 @@ if [ -z "${MGMD_KERNEL_ENV_INSIDE:-}" ] && [ "$(id -u)" = 0 ] && [ ${#tests[@]} 
     ../scripts/kernel-env.sh --need "$need" -- true || exit
     out=$(mktemp -d)
     trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$out"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
     pids=()
     for ((i = 0; i < jobs; i++)); do
         shard=()

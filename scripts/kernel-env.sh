@@ -261,8 +261,11 @@ while :; do
 done
 if [ $shown = 1 ]; then
     say "guest up in $((SECONDS - start)) s (it has: $(cat "$run/features" 2>/dev/null))"
-    # Everything after the marker, as it comes, until the kernel stops.
-    tail -n +1 --pid="$uml_pid" -f "$run/console" | sed -u -n '/^@@guest-ready@@/,/^@@guest-done@@/{//!p}'
+    # Everything after the marker, as it comes, until the kernel stops; in
+    # the background, so that a signal is acted on at once (bash acts on
+    # one only between foreground commands, and `wait` is one it cuts short).
+    tail -n +1 --pid="$uml_pid" -f "$run/console" | sed -u -n '/^@@guest-ready@@/,/^@@guest-done@@/{//!p}' &
+    wait $! || true
 fi
 wait "$uml_pid" 2>/dev/null || true
 uml_pid=""
