@@ -43,7 +43,9 @@ count_netns() {
     [ -n "${p:-}" ] || f=1
     passed=$((passed + ${p:-0})) failed=$((failed + ${f:-0})) skipped=$((skipped + ${s:-0}))
 }
+summary_done=0
 summary() {
+    summary_done=1
     echo
     echo "== stages (total $((SECONDS - ci_start))s)"
     printf '%s\n' "${stages[@]}"
@@ -76,6 +78,8 @@ stop_background() {
         kill "$(cat "$f")" 2>/dev/null || true
     done
     rm -rf "$bg_dir" "$logs"
+    # A stage that stopped the run still gets the table of stages.
+    [ $summary_done = 1 ] || summary
 }
 trap stop_background EXIT
 
