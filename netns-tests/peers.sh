@@ -52,13 +52,16 @@ peer_need() {
 }
 
 # peer_none_running : fail when a peer daemon runs that no test started
-# (a packaged service an install started, or one left from a killed test).
+# (a packaged service an install started). A test's own run from files in
+# its TOPO_DIR (another test's, side by side on a host kernel, too).
 peer_none_running() {
-    local p left=""
+    local p pid left=""
     for p in watchfrr zebra pimd staticd igmpproxy smcrouted; do
-        if pgrep -x "$p" >/dev/null; then
-            left+=" $p($(pgrep -x "$p" | paste -sd,))"
-        fi
+        for pid in $(pgrep -x "$p" || true); do
+            tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -e "/mgmd-topo\." -e "${TOPO_DIR:-/nonexistent}/" &&
+                continue
+            left+=" $p($pid)"
+        done
     done
     [ -z "$left" ] || { echo "FAIL: peer daemons running that this test did not start:$left" >&2; return 1; }
 }
@@ -346,6 +349,16 @@ frr_has_group() {
 import json, sys
 d = json.load(sys.stdin).get(sys.argv[1], {})
 sys.exit(0 if any(g.get("group") == sys.argv[2] for g in d.get("groups", [])) else 1)' "$3" "$4"
+}
+
+# igmpproxy_start NS CONFIG_TEXT : igmpproxy in NS, in the foreground
+# (-d: its log on stderr, in TOPO_DIR/igmpproxy.log). Sets IGMPPROXY_PID.
+igmpproxy_start() {
+    echo "$2" >"$TOPO_DIR/igmpproxy.conf"
+    topo_bg "$1" "$TOPO_DIR/igmpproxy.log" igmpproxy -d -v "$TOPO_DIR/igmpproxy.conf"
+    IGMPPROXY_PID=$LAST_PID
+    sleep 0.5
+    kill -0 "$IGMPPROXY_PID" 2>/dev/null || { cat "$TOPO_DIR/igmpproxy.log" >&2; fail "igmpproxy did not start in $1"; }
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
