@@ -66,7 +66,28 @@ peer_none_running() {
     [ -z "$left" ] || { echo "FAIL: peer daemons running that this test did not start:$left" >&2; return 1; }
 }
 
+# peer_stop PID : stop a receiver or capture started with topo_bg and let it
+# write its summary: SIGTERM, then up to 30 s (topo_stop gives 5 s before
+# SIGKILL, which a one-CPU user-mode kernel on a busy host can take just
+# to schedule it, and the summary would be lost).
+peer_stop() {
+    local i
+    kill -TERM "$1" 2>/dev/null || return 0
+    for i in $(seq 1 300); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    topo_stop "$1"
+}
+
 FRR_BIN=/usr/lib/frr
+
+# FRR_PRIVATE_TMP CMD... : CMD in a mount namespace of its own with a tmpfs
+# on /var/tmp: FRR's daemons keep crash-log state in /var/tmp/frr/DAEMON.PID,
+# a fixed path, which is the host's own directory in the user-mode kernel.
+# CMD keeps the PID topo_bg noted (unshare and sh exec it), to be stopped by.
+# shellcheck disable=SC2016
+FRR_PRIVATE_TMP=(unshare -m --propagation private sh -c 'mount -t tmpfs -o mode=1777 tmpfs /var/tmp && exec "$@"' sh)
 
 # frr_start NS NAME CONFIG_TEXT : zebra and pimd in NS, their files in
 # TOPO_DIR/NAME (a tmpfs in the user-mode guest: they run as user frr and
@@ -81,7 +102,7 @@ frr_start() {
     printf 'hostname %s\nlog file %s/pimd.debug.log debugging\n%s\n' "$name" "$dir" "$conf" >"$dir/pimd.conf"
     chown -R frr:frr "$dir"
     # -P 0: no vty TCP port; -A: vty bound to loopback (of NS) anyway.
-    topo_bg "$n" "$dir/zebra.log" "$FRR_BIN/zebra" -u frr -g frr -f "$dir/zebra.conf" -i "$dir/zebra.pid" \
+    topo_bg "$n" "$dir/zebra.log" "${FRR_PRIVATE_TMP[@]}" "$FRR_BIN/zebra" -u frr -g frr -f "$dir/zebra.conf" -i "$dir/zebra.pid" \
         -z "$dir/zserv.api" --vty_socket "$dir" -A 127.0.0.1 -P 0 --log stdout --log-level info
     FRR_ZEBRA_PID=$LAST_PID
     for i in $(seq 1 100); do
@@ -90,7 +111,7 @@ frr_start() {
         sleep 0.1
     done
     [ -S "$dir/zserv.api" ] || { cat "$dir/zebra.log" >&2; fail "zebra did not start in $n"; }
-    topo_bg "$n" "$dir/pimd.log" "$FRR_BIN/pimd" -u frr -g frr -f "$dir/pimd.conf" -i "$dir/pimd.pid" \
+    topo_bg "$n" "$dir/pimd.log" "${FRR_PRIVATE_TMP[@]}" "$FRR_BIN/pimd" -u frr -g frr -f "$dir/pimd.conf" -i "$dir/pimd.pid" \
         -z "$dir/zserv.api" --vty_socket "$dir" -A 127.0.0.1 -P 0 --log stdout --log-level info
     FRR_PIMD_PID=$LAST_PID
     for i in $(seq 1 100); do
@@ -211,7 +232,7 @@ frr_election() {
     fi
     # Two general queries of the new querier on the wire.
     sleep $((2 * PEER_QI + 1))
-    topo_stop "$CAP"
+    peer_stop "$CAP"
     python3 - "$TOPO_DIR/cap.json" "$winner" "$loser" "$t0" "$t1" "$t_stop" "$PEER_QI" "$PEER_OQPI" <<'PY' ||
 import json, sys
 cap = json.load(open(sys.argv[1]))
@@ -301,12 +322,12 @@ frr_leave() {
 
     say "h leaves: the querier ($winner) asks, the stream stops"
     t_leave=$(date +%s.%N)
-    topo_stop "$R"
+    peer_stop "$R"
     wait_for_not "$G no longer forwarded onto the LAN" 15 route_has_oif $G eth0
     # The tail of the stream, if any were still forwarded, shows up here.
     sleep 1
-    topo_stop "$CAP"
     topo_stop "$SEND_PID"
+    peer_stop "$CAP"
     python3 - "$TOPO_DIR/cap.json" "$G" "$winner" "$t_leave" "$PEER_LMQT" "$PEER_LEAVE_MARGIN" "$ma" <<'PY' ||
 import json, sys
 cap = json.load(open(sys.argv[1]))
