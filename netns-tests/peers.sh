@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Helpers for the tests where mgmd shares a LAN with another implementation
-# (tests 63-69): FRR's pimd (its IGMP querier) and igmpproxy, from Debian's
+# (tests 63-67): FRR's pimd (its IGMP querier) and igmpproxy, from Debian's
 # packages. Source it after lib.sh. Run on its own, it installs them:
 #
 #   netns-tests/peers.sh install [frr] [igmpproxy]
