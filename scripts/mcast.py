@@ -3,7 +3,8 @@
 
 Runs inside a network namespace as a real kernel host:
   recv   join a group (ASM or source-specific) with real sockets, count
-         sequence-numbered datagrams, print a JSON summary on exit
+         sequence-numbered datagrams (missing ones and duplicates), print a
+         JSON summary on exit
   send   send sequence-numbered datagrams to a group at a fixed rate
   join   hold a membership (no counting) until killed
   igmp   send a raw IGMP message (hex payload), for malformed-packet tests;
@@ -141,6 +142,9 @@ def cmd_recv(a):
                     gap_at.append([x + 1, y - 1])
         out[g] = {
             "count": st["count"],
+            # Datagrams whose sequence number had already come (a second
+            # router forwarding the same stream onto the link).
+            "duplicates": st["count"] - len(seqs),
             "first_seq": seqs[0] if seqs else None,
             "last_seq": seqs[-1] if seqs else None,
             "missing": missing,
@@ -360,6 +364,7 @@ def cmd_capture(a):
         s_sorted = sorted(set(seqs))
         out["stream"] = {
             "count": len(seqs),
+            "duplicates": len(seqs) - len(s_sorted),
             "missing": sum(y - x - 1 for x, y in zip(s_sorted, s_sorted[1:]) if y - x > 1),
             "first_seq": s_sorted[0] if s_sorted else None,
             "last_seq": s_sorted[-1] if s_sorted else None,
