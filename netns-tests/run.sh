@@ -36,6 +36,14 @@ for t in [0-9][0-9]-*.sh; do
 done
 if [ -z "${MGMD_KERNEL_ENV_INSIDE:-}" ] && [ "$(id -u)" = 0 ] && [ ${#tests[@]} -gt 0 ]; then
     need=$(sed -n 's/^need_kernel //p' lib.sh "${tests[@]}" | tr ' ' '\n' | sort -u | paste -sd,)
+    # The tests with another router on the LAN (peers.sh) need its package,
+    # which a user-mode guest cannot install: installed here, on the host,
+    # if missing (no service started). If that fails they skip, saying why.
+    if grep -l 'peers\.sh' "${tests[@]}" >/dev/null 2>&1 &&
+        { [ ! -x /usr/lib/frr/pimd ] || ! command -v igmpproxy >/dev/null; }; then
+        echo "run.sh: installing the peers (frr, igmpproxy) for the tests that need them"
+        ./peers.sh install >/dev/null 2>&1 || echo "run.sh: the peers could not be installed; their tests will skip"
+    fi
     [ "$jobs" -le ${#tests[@]} ] || jobs=${#tests[@]}
     if [ "$jobs" = 1 ]; then
         exec ../scripts/kernel-env.sh --need "$need" -- "./$(basename "$0")" "${tests[@]}"
