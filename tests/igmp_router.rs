@@ -1393,17 +1393,40 @@ fn v2_router_v1_host_present_ignores_leaves() {
 }
 
 #[test]
-fn v2_router_drops_v3_reports_and_v1_router_drops_v2_messages() {
+fn v2_router_drops_v3_reports_and_v1_router_drops_leaves() {
     let mut h = H::with(|c| c.version = IgmpVersion::V2);
     h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
     assert_eq!(h.drops("unsupported_version"), 1);
+    // RFC 2236 4, RFC 9776 7.3.1: in IGMPv1 mode a router "MUST ignore
+    // Leave Group messages".
     let mut h = H::with(|c| c.version = IgmpVersion::V1);
-    h.v2_report(host(20), "239.1.1.1");
-    h.leave(host(20), "239.1.1.1");
-    assert_eq!(h.drops("unsupported_version"), 2);
-    // RFC 1112: reports only, the group times out.
     h.v1_report(host(20), "239.1.1.1");
+    h.leave(host(20), "239.1.1.1");
+    assert_eq!(h.drops("unsupported_version"), 1);
+    assert!(h.r.status(h.now).groups[0].expires.is_some());
+    // RFC 1112: reports only, the group times out.
     assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    assert_eq!(downs(&h.to(270.0)).len(), 1);
+}
+
+// RFC 2236 4 and RFC 9776 7.3.1 ask a router in IGMPv1 mode for v1
+// queries and to ignore leaves; neither asks it to ignore v2 reports, and
+// RFC 9776 7.3.2 treats a v2 report in IGMPv1 compatibility as IS_EX({}).
+// A v2 host that has not heard a v1 query yet sends its join as a v2
+// report: it is learned at once, not at the host's answer to the next query.
+// Input: a v1 interface, a v2 report, later a leave. Output: the group up
+// at once, the leave ignored, the group gone after the membership interval.
+#[test]
+fn v1_router_learns_v2_reports_at_once() {
+    let mut h = H::with(|c| c.version = IgmpVersion::V1);
+    let acts = h.v2_report(host(20), "239.1.1.1");
+    assert_eq!(ups(&acts), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    assert_eq!(h.drops("unsupported_version"), 0);
+    h.to(100.0);
+    h.leave(host(20), "239.1.1.1");
+    assert_eq!(h.drops("unsupported_version"), 1);
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    assert!(downs(&h.to(269.0)).is_empty());
     assert_eq!(downs(&h.to(270.0)).len(), 1);
 }
 
@@ -1638,7 +1661,9 @@ fn ssm_range_on_v1_and_v2_interfaces() {
         if version == IgmpVersion::V2 {
             h.leave(host(20), "232.1.1.1");
         }
-        let expected = if version == IgmpVersion::V2 { 4 } else { 2 };
+        // Both versions take v2 reports, so the SSM check sees the v2
+        // one on a v1 interface too; only v2 looks at leaves.
+        let expected = if version == IgmpVersion::V2 { 4 } else { 3 };
         assert_eq!(h.drops("ssm_asm_report"), expected, "{version:?}");
         assert!(h.mem().is_empty(), "{version:?}");
         h.v1_report(host(20), "239.1.1.1");
