@@ -646,6 +646,40 @@ fn a_non_querier_takes_the_querier_s_qrv_whatever_its_address() {
     assert_eq!(h.r.stats().tx_general_queries, 0);
 }
 
+// RFC 9776 4: every IGMP message "is sent with an IP Time-to-Live of 1"
+// (RFC 2236 2, RFC 1112 appendix I likewise), and IGMP reports
+// memberships "to any neighboring multicast routers" (1). A v1/v2 report is a datagram to the
+// group itself, which a multicast router forwards like the group's data
+// when its TTL allows; one that arrives with a TTL other than 1 left its
+// sender with TTL > 1 and may have crossed routers. mgmd drops it
+// (`bad_ttl`): no state from a host that is not a neighbour, also where
+// the source-subnet check (9.2) is off (an unnumbered link), and no
+// election won by an off-link query.
+// Input: with check-source-subnet = false, a v2 report with TTL 31 from
+// off the subnet, the same with TTL 1, a lower general query with TTL 2.
+// Output: only the TTL 1 report makes state; mgmd stays querier.
+#[test]
+fn messages_with_a_ttl_other_than_1_are_not_from_a_neighbour() {
+    let mut h = H::with(|c| c.check_source_subnet = false);
+    let far = ip("10.9.9.9");
+    let report = IgmpPacket::V2Report {
+        group: ip("239.1.1.1"),
+    };
+    let acts = h.rx_full(far, ip("239.1.1.1"), 31, report.encode());
+    assert!(ups(&acts).is_empty());
+    assert_eq!(h.drops("bad_ttl"), 1);
+    let acts = h.rx_full(far, ip("239.1.1.1"), 1, report.encode());
+    assert_eq!(ups(&acts), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    h.rx_full(
+        host(2),
+        ALL_SYSTEMS,
+        2,
+        general_from(QueryVersion::V3, 2).encode(),
+    );
+    assert_eq!(h.drops("bad_ttl"), 2);
+    assert!(h.r.is_querier());
+}
+
 #[test]
 fn address_change_reruns_the_election() {
     let mut h = H::v3();
