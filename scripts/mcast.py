@@ -463,11 +463,18 @@ def cmd_igmp_capture(a):
             direction = "out" if addr[2] == socket.PACKET_OUTGOING else "in"
             t = time.time()
             for kind, group, srcs in igmp_records(igmp):
-                records.append({"t": t, "src": src, "dir": direction, "kind": kind,
-                                "group": group, "sources": srcs})
+                rec = {"t": t, "src": src, "dir": direction, "kind": kind,
+                       "group": group, "sources": srcs}
+                if a.lines:
+                    # One JSON line per record as it is seen, for polling.
+                    print(json.dumps(rec))
+                    sys.stdout.flush()
+                else:
+                    records.append(rec)
     except Stop:
         pass
-    print(json.dumps(records))
+    if not a.lines:
+        print(json.dumps(records))
     sys.stdout.flush()
 
 
@@ -526,6 +533,8 @@ def main():
     c = sub.add_parser("igmp-capture")
     c.add_argument("--iface", required=True)
     c.add_argument("--seconds", type=float, default=0, help="0 = until SIGTERM")
+    c.add_argument("--lines", action="store_true",
+                   help="print one JSON line per record as it is seen instead of a list at the end")
     c.add_argument("--ready")
     a = p.parse_args()
     {"recv": cmd_recv, "join": cmd_join, "send": cmd_send, "igmp": cmd_igmp, "capture": cmd_capture,

@@ -769,6 +769,51 @@ fn rejects_syntax_errors_and_wrong_types_with_position() {
     );
 }
 
+// RFC 9776 8.14.2: "The Query Interval MUST be equal to or longer than the
+// Max Response Time inserted in General Query Messages." A recovery query
+// is a general query whose Max Response Time is
+// recovery-query-response-interval: longer than the query interval is
+// refused where it is set (or where the query interval is set, for an
+// inherited value), equal is accepted.
+// Input: files with the two keys in [igmp] and [[interface]].
+// Output: the FILE:LINE:COL message, or the value in use.
+#[test]
+fn rejects_recovery_response_interval_longer_than_query_interval() {
+    assert_eq!(
+        reject("[igmp]\nquery-interval = \"20s\"\nrecovery-query-response-interval = \"30s\"\n"),
+        "mgmd.toml:3:36: recovery-query-response-interval 30s is longer than query-interval \
+         20s (line 2); a general query's Max Response Time may be at most the query interval \
+         (RFC 9776 8.14.2): lower it, or \"0s\" to send no recovery queries"
+    );
+    assert_eq!(
+        reject(
+            "[igmp]\nrecovery-query-response-interval = \"30s\"\n\n[[interface]]\n\
+             name = \"eth1\"\nquery-interval = \"20s\"\nquery-response-interval = \"5s\"\n"
+        ),
+        "mgmd.toml:6:18: recovery-query-response-interval 30s (line 2) is longer than \
+         query-interval 20s on interface 'eth1'; a general query's Max Response Time may be at \
+         most the query interval (RFC 9776 8.14.2): lower it, or \"0s\" to send no recovery \
+         queries"
+    );
+    let c = parse(
+        "[igmp]\nquery-interval = \"20s\"\nrecovery-query-response-interval = \"20s\"\n\
+         [[interface]]\nname = \"lan0\"\n[[interface]]\nname = \"lan1\"\n\
+         recovery-query-response-interval = \"0s\"\nquery-interval = \"11s\"\n",
+    );
+    assert_eq!(
+        igmp_of(&c, "lan0")
+            .unwrap()
+            .recovery_query_response_interval,
+        Some(secs(20))
+    );
+    assert_eq!(
+        igmp_of(&c, "lan1")
+            .unwrap()
+            .recovery_query_response_interval,
+        None
+    );
+}
+
 #[test]
 fn recovery_query_response_interval_defaults_overrides_and_limits() {
     let c = parse(

@@ -536,6 +536,150 @@ fn querier_off_listens_but_never_queries() {
     assert_eq!(downs(&acts), vec![MembershipKey::any(grp("239.1.1.1"))]);
 }
 
+// RFC 9776 6.6.1: a router that receives a query with the S flag clear
+// lowers the group timer (Q(G)) or the source timers (Q(G,A)) "to LMQT";
+// 8.10: LMQT is the Last Member Query Interval times the Last Member Query
+// Count, the querier's: its interval is the query's Max Response Time
+// (8.8), its count by default its Robustness Variable (8.9), carried as
+// QRV (4.1.6). A v2 query carries no QRV: our own count then.
+// Input: a non-querier with LMQC 2 hears Q(G) with Max Resp Time 1 s and
+// QRV 3, and a v2 Q(G). Output: the group goes 3 s, then 2 s, later.
+#[test]
+fn a_received_group_query_lowers_timers_to_the_querier_s_lmqt() {
+    let mut h = H::v3();
+    h.rx(host(2), ALL_SYSTEMS, general_from(QueryVersion::V3, 3));
+    assert!(!h.r.is_querier());
+    h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
+    let q = Query::specific(
+        QueryVersion::V3,
+        Duration::from_secs(1),
+        ip("239.1.1.1"),
+        false,
+        3,
+        Duration::from_secs(125),
+        Vec::new(),
+    );
+    h.rx(host(2), ip("239.1.1.1"), IgmpPacket::Query(q));
+    assert_eq!(
+        h.r.status(h.now).groups[0].expires,
+        Some(Duration::from_secs(3))
+    );
+    assert!(downs(&h.to(2.9)).is_empty());
+    assert_eq!(downs(&h.to(3.0)).len(), 1);
+    // Q(G,A) likewise lowers the source timers.
+    h.v3r(host(20), &[(AllowNewSources, "239.1.1.2", &[1, 2])]);
+    let q = Query::specific(
+        QueryVersion::V3,
+        Duration::from_secs(1),
+        ip("239.1.1.2"),
+        false,
+        3,
+        Duration::from_secs(125),
+        vec![src(1)],
+    );
+    h.rx(host(2), ip("239.1.1.2"), IgmpPacket::Query(q));
+    assert_eq!(
+        h.r.status(h.now).groups[0].sources[0].expires,
+        Some(Duration::from_secs(3))
+    );
+    // A v2 Q(G): the Max Response Time times our own count (2).
+    h.v2_report(host(20), "239.1.1.3");
+    h.rx(
+        host(2),
+        ip("239.1.1.3"),
+        query_from(QueryVersion::V2, "239.1.1.3", &[]),
+    );
+    let g3 =
+        h.r.status(h.now)
+            .groups
+            .into_iter()
+            .find(|g| g.group == grp("239.1.1.3"));
+    assert_eq!(g3.unwrap().expires, Some(Duration::from_secs(2)));
+}
+
+// RFC 9776 4.1.6: "Routers adopt the QRV value from the most recently
+// received Query as their own [Robustness Variable] value"; 4.1.7: a
+// non-querier adopts the querier's QQI. With `querier = false` mgmd takes
+// no part in the election, so the querier may have a higher address: it
+// is still the router whose values mgmd adopts (the lowest address among
+// the routers heard querying).
+// Input: querier = false at .5, general queries from .9 (QRV 3, QQI 60 s),
+// then .7 (QRV 4), then .8. Output: the querier and the values in use.
+#[test]
+fn a_non_querier_takes_the_querier_s_qrv_whatever_its_address() {
+    let mut h = H::with(|c| c.querier = false);
+    let general = |qrv, qqi| {
+        IgmpPacket::Query(Query::general(
+            QueryVersion::V3,
+            Duration::from_secs(10),
+            qrv,
+            Duration::from_secs(qqi),
+        ))
+    };
+    h.rx(host(9), ALL_SYSTEMS, general(3, 60));
+    let st = h.r.status(h.now);
+    assert_eq!(st.querier, Some(host(9)));
+    assert_eq!(
+        (st.robustness, st.query_interval),
+        (3, Duration::from_secs(60))
+    );
+    // GMI = 3 x 60 + 2 x 10 (8.4).
+    assert_eq!(st.group_membership_interval, Duration::from_secs(200));
+    h.rx(host(7), ALL_SYSTEMS, general(4, 60));
+    h.rx(host(8), ALL_SYSTEMS, general(5, 30));
+    let st = h.r.status(h.now);
+    assert_eq!(st.querier, Some(host(7)));
+    assert_eq!(
+        (st.robustness, st.query_interval),
+        (4, Duration::from_secs(60))
+    );
+    assert!(!st.is_querier);
+    assert_eq!(h.r.stats().tx_general_queries, 0);
+    // The querier goes quiet: our own values again, still no query.
+    h.to(4.0 * 60.0 + 5.0);
+    let st = h.r.status(h.now);
+    assert_eq!(st.querier, None);
+    assert_eq!(
+        (st.robustness, st.query_interval),
+        (2, Duration::from_secs(125))
+    );
+    assert_eq!(h.r.stats().tx_general_queries, 0);
+}
+
+// RFC 9776 4: every IGMP message "is sent with an IP Time-to-Live of 1"
+// (RFC 2236 2, RFC 1112 appendix I likewise), and IGMP reports
+// memberships "to any neighboring multicast routers" (1). A v1/v2 report is a datagram to the
+// group itself, which a multicast router forwards like the group's data
+// when its TTL allows; one that arrives with a TTL other than 1 left its
+// sender with TTL > 1 and may have crossed routers. mgmd drops it
+// (`bad_ttl`): no state from a host that is not a neighbour, also where
+// the source-subnet check (9.2) is off (an unnumbered link), and no
+// election won by an off-link query.
+// Input: with check-source-subnet = false, a v2 report with TTL 31 from
+// off the subnet, the same with TTL 1, a lower general query with TTL 2.
+// Output: only the TTL 1 report makes state; mgmd stays querier.
+#[test]
+fn messages_with_a_ttl_other_than_1_are_not_from_a_neighbour() {
+    let mut h = H::with(|c| c.check_source_subnet = false);
+    let far = ip("10.9.9.9");
+    let report = IgmpPacket::V2Report {
+        group: ip("239.1.1.1"),
+    };
+    let acts = h.rx_full(far, ip("239.1.1.1"), 31, report.encode());
+    assert!(ups(&acts).is_empty());
+    assert_eq!(h.drops("bad_ttl"), 1);
+    let acts = h.rx_full(far, ip("239.1.1.1"), 1, report.encode());
+    assert_eq!(ups(&acts), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    h.rx_full(
+        host(2),
+        ALL_SYSTEMS,
+        2,
+        general_from(QueryVersion::V3, 2).encode(),
+    );
+    assert_eq!(h.drops("bad_ttl"), 2);
+    assert!(h.r.is_querier());
+}
+
 #[test]
 fn address_change_reruns_the_election() {
     let mut h = H::v3();
@@ -1393,17 +1537,40 @@ fn v2_router_v1_host_present_ignores_leaves() {
 }
 
 #[test]
-fn v2_router_drops_v3_reports_and_v1_router_drops_v2_messages() {
+fn v2_router_drops_v3_reports_and_v1_router_drops_leaves() {
     let mut h = H::with(|c| c.version = IgmpVersion::V2);
     h.v3r(host(20), &[(ModeIsExclude, "239.1.1.1", &[])]);
     assert_eq!(h.drops("unsupported_version"), 1);
+    // RFC 2236 4, RFC 9776 7.3.1: in IGMPv1 mode a router "MUST ignore
+    // Leave Group messages".
     let mut h = H::with(|c| c.version = IgmpVersion::V1);
-    h.v2_report(host(20), "239.1.1.1");
-    h.leave(host(20), "239.1.1.1");
-    assert_eq!(h.drops("unsupported_version"), 2);
-    // RFC 1112: reports only, the group times out.
     h.v1_report(host(20), "239.1.1.1");
+    h.leave(host(20), "239.1.1.1");
+    assert_eq!(h.drops("unsupported_version"), 1);
+    assert!(h.r.status(h.now).groups[0].expires.is_some());
+    // RFC 1112: reports only, the group times out.
     assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    assert_eq!(downs(&h.to(270.0)).len(), 1);
+}
+
+// RFC 2236 4 and RFC 9776 7.3.1 ask a router in IGMPv1 mode for v1
+// queries and to ignore leaves; neither asks it to ignore v2 reports, and
+// RFC 9776 7.3.2 treats a v2 report in IGMPv1 compatibility as IS_EX({}).
+// A v2 host that has not heard a v1 query yet sends its join as a v2
+// report: it is learned at once, not at the host's answer to the next query.
+// Input: a v1 interface, a v2 report, later a leave. Output: the group up
+// at once, the leave ignored, the group gone after the membership interval.
+#[test]
+fn v1_router_learns_v2_reports_at_once() {
+    let mut h = H::with(|c| c.version = IgmpVersion::V1);
+    let acts = h.v2_report(host(20), "239.1.1.1");
+    assert_eq!(ups(&acts), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    assert_eq!(h.drops("unsupported_version"), 0);
+    h.to(100.0);
+    h.leave(host(20), "239.1.1.1");
+    assert_eq!(h.drops("unsupported_version"), 1);
+    assert_eq!(h.mem(), vec![MembershipKey::any(grp("239.1.1.1"))]);
+    assert!(downs(&h.to(269.0)).is_empty());
     assert_eq!(downs(&h.to(270.0)).len(), 1);
 }
 
@@ -1638,7 +1805,9 @@ fn ssm_range_on_v1_and_v2_interfaces() {
         if version == IgmpVersion::V2 {
             h.leave(host(20), "232.1.1.1");
         }
-        let expected = if version == IgmpVersion::V2 { 4 } else { 2 };
+        // Both versions take v2 reports, so the SSM check sees the v2
+        // one on a v1 interface too; only v2 looks at leaves.
+        let expected = if version == IgmpVersion::V2 { 4 } else { 3 };
         assert_eq!(h.drops("ssm_asm_report"), expected, "{version:?}");
         assert!(h.mem().is_empty(), "{version:?}");
         h.v1_report(host(20), "239.1.1.1");

@@ -15,7 +15,7 @@ use mgmd::config::Config;
 use mgmd::core::control::Command;
 use mgmd::core::filter::HostFilter;
 use mgmd::core::iface::AddrFact;
-use mgmd::core::igmp::{GroupRecord, IgmpPacket, RecordType};
+use mgmd::core::igmp::{GroupRecord, IgmpPacket, Query, QueryVersion, RecordType};
 use mgmd::core::input::Input;
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::output::Output;
@@ -503,6 +503,63 @@ fn proxy_bench(text: &str) -> Bench {
         assert!(b.link(i, n).is_empty(), "{n}");
     }
     b
+}
+
+// RFC 4605 4.1: "the proxy device performs the host portion of the
+// IGMP/MLD protocol on the upstream interface". mgmd's proxy hands that
+// portion to the kernel's host side: it wishes a membership on the upstream
+// once per change of the merged database, and the kernel sends the
+// State-Change Report [Robustness Variable] times and answers the upstream
+// router's queries from the membership it holds (namespace test 70 shows
+// both on the wire). So the proxy itself sends nothing upstream: one wish
+// per net change, none for a refresh, none for an upstream query.
+// Input: a join on lan0, the host's IS_EX answers, queries arriving on
+// wan0. Output: one host membership change; no output at all upstream.
+#[test]
+fn proxy_leaves_retransmissions_and_query_answers_to_the_host_side() {
+    let mut b = proxy_bench(PROXY_OPEN);
+    let grp = "239.1.1.1";
+    assert_eq!(b.join_any(LAN0, 1, grp), [host(WAN0, grp, exclude(&[]))]);
+    // Current-state answers to downstream queries refresh, change nothing.
+    for _ in 0..3 {
+        let out = b.report(LAN0, 1, RecordType::ModeIsExclude, grp, &[]);
+        assert!(out.is_empty(), "{out:?}");
+    }
+    // The upstream router's general and group-specific queries.
+    for (dst, q) in [
+        (
+            "224.0.0.1",
+            Query::general(
+                QueryVersion::V3,
+                Duration::from_secs(1),
+                2,
+                Duration::from_secs(10),
+            ),
+        ),
+        (
+            grp,
+            Query::specific(
+                QueryVersion::V3,
+                Duration::from_secs(1),
+                ip(grp),
+                false,
+                2,
+                Duration::from_secs(10),
+                Vec::new(),
+            ),
+        ),
+    ] {
+        let out = b.input(Input::IgmpRx {
+            ifindex: WAN0,
+            src: ip("10.0.1.2"),
+            dst: ip(dst),
+            ttl: 1,
+            router_alert: true,
+            payload: IgmpPacket::Query(q).encode(),
+        });
+        assert!(out.iter().all(|o| matches!(o, Output::Event(_))), "{out:?}");
+    }
+    assert_eq!(b.status("proxy")["membership"][grp]["mode"], "exclude");
 }
 
 #[test]

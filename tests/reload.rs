@@ -628,3 +628,71 @@ fn a_useless_runtime_edit_is_warned_about() {
     };
     assert!(rep.warnings.is_empty(), "{rep:?}");
 }
+
+/// Drives the router by its own deadlines from `from` to `until` and
+/// returns the times of the general queries it sends on `ifindex`.
+fn general_queries(
+    r: &mut Router,
+    from: Instant,
+    until: Instant,
+    ifindex: IfIndex,
+) -> Vec<Instant> {
+    let mut at = Vec::new();
+    let mut now = from;
+    while let Some(t) = r.next_deadline().filter(|t| *t <= until) {
+        now = t.max(now);
+        for o in r.handle(now, Input::Timer) {
+            if let Output::SendIgmp {
+                ifindex: i, dst, ..
+            } = o
+                && i == ifindex
+                && dst == Ipv4Addr::new(224, 0, 0, 1)
+            {
+                at.push(now);
+            }
+        }
+    }
+    at
+}
+
+// RFC 9776 8.2: the Query Interval is "the interval between General
+// Queries sent by the Querier". A reload that lowers it from 10 s to 7 s
+// paces the queries at 7 s from the first one after the reload on: the
+// next is due 7 s after the last one sent (or at once if that is past),
+// never at the old 10 s.
+// Input: startup and periodic queries at 10 s, a reload to 7 s 2 s after
+// one, later a reload to 14 s. Output: the query times on lan1.
+#[test]
+fn a_lowered_query_interval_paces_the_queries_from_the_next_one_on() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    // Startup queries (2, 2.5 s apart), then one every 10 s.
+    let sent = general_queries(&mut r, t0, t0 + Duration::from_secs(33), LAN1);
+    let last = *sent.last().unwrap();
+    assert_eq!(last - t0, Duration::from_millis(32_500), "{sent:?}");
+    let t = last + Duration::from_secs(2);
+    let text = BASE.replace("query-interval = \"10s\"", "query-interval = \"7s\"");
+    let (report, out) = reload(&mut r, t, &text);
+    report.unwrap();
+    assert_eq!(sends(&out), 0);
+    let after = general_queries(&mut r, t, t + Duration::from_secs(30), LAN1);
+    let gaps: Vec<Duration> = std::iter::once(last)
+        .chain(after.iter().copied())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .collect();
+    assert_eq!(gaps[..4], [Duration::from_secs(7); 4], "{after:?}");
+
+    // A longer one waits for the query already due, which tells the other
+    // routers the new interval (QQIC), and paces the next ones.
+    let last = *after.last().unwrap();
+    let t = last + Duration::from_secs(1);
+    let text = BASE.replace("query-interval = \"10s\"", "query-interval = \"14s\"");
+    reload(&mut r, t, &text).0.unwrap();
+    let after = general_queries(&mut r, t, t + Duration::from_secs(40), LAN1);
+    assert_eq!(
+        after.iter().map(|q| *q - last).collect::<Vec<_>>(),
+        [7, 21, 35].map(Duration::from_secs),
+    );
+}

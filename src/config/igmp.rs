@@ -338,6 +338,24 @@ impl Checker<'_> {
                 ),
             ));
         }
+        // RFC 9776 8.14.2: "The Query Interval MUST be equal to or longer
+        // than the Max Response Time inserted in General Query Messages";
+        // a recovery query is a general query with this Max Response Time.
+        if let Some(r) = rqri.value
+            && r > qi.value
+        {
+            let span = self.blame(&[&rqri.at, &qi.at]);
+            return Err(self.err(
+                span.clone(),
+                format!(
+                    "recovery-query-response-interval {} is longer than query-interval {}{on}; \
+                     a general query's Max Response Time may be at most the query interval \
+                     (RFC 9776 8.14.2): lower it, or \"0s\" to send no recovery queries",
+                    self.describe(fmt_dur(r), &rqri.at, &span),
+                    self.describe(fmt_dur(qi.value), &qi.at, &span),
+                ),
+            ));
+        }
         if sqi.value > qi.value {
             let span = self.blame(&[&sqi.at, &qi.at]);
             return Err(self.err(

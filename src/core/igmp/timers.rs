@@ -60,20 +60,28 @@ impl Timers {
         self.last_member_query_interval * u32::from(self.last_member_query_count)
     }
 
-    /// The time a group or source timer is lowered to when this router,
-    /// not being the querier, hears a group(-and-source)-specific query
-    /// with the S flag clear (RFC 9776 6.6.1: "lowered to LMQT"). The
-    /// sender's Max Response Time stands in for the interval, as in the
-    /// "start timer*" action of RFC 2236 7 for non-queriers (the query's
-    /// Max Response Time times the Last Member Query Count); a Max Response
-    /// Time of 0 (a v1 query has none) falls back to our own interval.
-    pub fn last_member_query_time_heard(&self, max_resp: Duration) -> Duration {
+    /// The time a group or source timer is lowered to when this router
+    /// hears a group(-and-source)-specific query with the S flag clear: the
+    /// sender's Last Member Query Time. RFC 9776 6.6.1 lowers the timers
+    /// "to LMQT", and 8.10 makes LMQT "the Last Member Query Interval
+    /// multiplied by the Last Member Query Count" of the router that
+    /// queries: its interval is the query's Max Response Time (8.8: the
+    /// Last Member Query Interval "is the Max Response Time used to
+    /// calculate the Max Resp Code inserted into Group-Specific Queries"),
+    /// its count is by default its Robustness Variable (8.9), which an
+    /// IGMPv3 query carries as QRV (4.1.6). A v1/v2 query, or a QRV of 0,
+    /// leaves our own count (settings "MUST be consistent among all systems
+    /// on a single link", 8); a Max Response Time of 0 (a v1 query has
+    /// none) our own interval. RFC 2236 7's non-querier "start timer*"
+    /// (the query's Max Response Time times the Last Member Query Count)
+    /// is the same rule.
+    pub fn last_member_query_time_heard(&self, max_resp: Duration, qrv: Option<u8>) -> Duration {
         let interval = if max_resp.is_zero() {
             self.last_member_query_interval
         } else {
             max_resp
         };
-        interval * u32::from(self.last_member_query_count)
+        interval * u32::from(qrv.unwrap_or(self.last_member_query_count))
     }
 }
 
@@ -151,12 +159,19 @@ mod tests {
             Duration::from_millis(182_500)
         );
         assert_eq!(t.last_member_query_time(), Duration::from_millis(1_200));
+        // 6.6.1, 8.10: the querier's LMQT, its interval from the query's
+        // Max Response Time, its count from the query's QRV (8.9), ours
+        // where the query has none.
         assert_eq!(
-            t.last_member_query_time_heard(Duration::from_millis(500)),
+            t.last_member_query_time_heard(Duration::from_millis(500), None),
             Duration::from_secs(2)
         );
         assert_eq!(
-            t.last_member_query_time_heard(Duration::ZERO),
+            t.last_member_query_time_heard(Duration::from_millis(500), Some(3)),
+            Duration::from_millis(1_500)
+        );
+        assert_eq!(
+            t.last_member_query_time_heard(Duration::ZERO, None),
             Duration::from_millis(1_200)
         );
     }

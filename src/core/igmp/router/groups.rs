@@ -29,6 +29,7 @@ impl IgmpRouter {
         {
             if self.is_querier() {
                 self.send_general_query(out);
+                self.gq_last = Some(now);
                 self.startup_left = self.startup_left.saturating_sub(1);
                 let next = if self.startup_left > 0 {
                     self.cfg.startup_query_interval

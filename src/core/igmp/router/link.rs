@@ -140,11 +140,23 @@ impl IgmpRouter {
                     grp.mark_untracked();
                 }
             }
+            // 8.2: the Query Interval is "the interval between General
+            // Queries sent by the Querier". A shorter one counts from the
+            // last query sent, so the next goes that long after it (at
+            // once if that is past), not at the old pace. A longer one
+            // waits for the query already due, which carries the new QQIC
+            // (4.1.7): the other routers learn the new interval from it
+            // before a gap that long, so none times this querier out early
+            // (8.5).
             if self.is_querier()
-                && self.cfg.query_interval < old.query_interval
-                && let Some(t) = self.gq_next
+                && let (Some(next), Some(last)) = (self.gq_next, self.gq_last)
             {
-                self.gq_next = Some(t.min(now + self.cfg.query_interval));
+                let spacing = if self.startup_left > 0 {
+                    self.cfg.startup_query_interval
+                } else {
+                    self.cfg.query_interval
+                };
+                self.gq_next = Some(next.min(now.max(last + spacing)));
             }
         }
         match (was_querier, self.is_querier()) {

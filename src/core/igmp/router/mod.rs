@@ -191,6 +191,9 @@ pub struct IgmpRouter {
     other_querier: Option<(Ipv4Addr, Instant)>,
     /// Next general query, when querier.
     gq_next: Option<Instant>,
+    /// When the last general query of the schedule went (recovery queries
+    /// aside): a new interval counts from it.
+    gq_last: Option<Instant>,
     startup_left: u8,
     /// QRV / QQI learned from the querier (4.1.6, 4.1.7).
     learned_rv: Option<u8>,
@@ -223,6 +226,7 @@ impl IgmpRouter {
             max_sources: MAX_QUERY_SOURCES,
             other_querier: None,
             gq_next: None,
+            gq_last: None,
             startup_left: 0,
             learned_rv: None,
             learned_qi: None,

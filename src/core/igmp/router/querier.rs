@@ -257,7 +257,13 @@ impl IgmpRouter {
             return self.stats.drop("bad_destination");
         }
         self.note_query_version(now, src, &q, out);
-        if q.is_general() && self.ifaddr.is_none_or(|a| src < a) {
+        // A router with `querier = false` takes no part in the election:
+        // whoever sends general queries is the querier for it, at any
+        // address (the lowest of those it hears), and it adopts that
+        // router's QRV and QQI (4.1.6, 4.1.7) as any non-querier does.
+        let elects = self.ifaddr.is_none_or(|a| src < a)
+            || (!self.cfg.querier && self.other_querier.is_none_or(|(a, _)| src <= a));
+        if q.is_general() && elects {
             // Election (6.6.2): by general queries only. A group-specific
             // or group-and-source-specific query from a lower address does
             // not make us yield; it still lowers timers below.
@@ -268,11 +274,13 @@ impl IgmpRouter {
             // Query" of the querier, whatever its kind.
             (self.learned_rv, self.learned_qi) = learned_values(&q);
         }
-        // Timer lowering on specific queries with S clear (6.6.1).
+        // Timer lowering on specific queries with S clear (6.6.1), to the
+        // sender's LMQT (see `Timers::last_member_query_time_heard`).
+        let (qrv, _) = learned_values(&q);
         let low = now
             + self
                 .timers()
-                .last_member_query_time_heard(q.max_resp_time());
+                .last_member_query_time_heard(q.max_resp_time(), qrv);
         if let Some(g) = group
             && !q.suppress
             && let Some(grp) = self.groups.get_mut(&g)

@@ -57,10 +57,14 @@ impl IgmpRouter {
             IgmpPacket::V1Report { group } => {
                 self.process_v1v2_report(now, src, dst, group, Origin::V1, out)
             }
+            // Also on a v1 interface. RFC 2236 4 and RFC 9776 7.3.1 ask a
+            // router in IGMPv1 mode to send v1 queries and to "ignore Leave
+            // Group messages", nothing more; a v2 or v3 host that has not
+            // heard a v1 query yet (a host that just joined) sends v2
+            // reports, and ignoring them would leave its first join waiting
+            // for the next query. RFC 9776 7.3.2 treats a v2 report in
+            // IGMPv1 Group Compatibility Mode as IS_EX({}), as here.
             IgmpPacket::V2Report { group } => {
-                if self.cfg.version == IgmpVersion::V1 {
-                    return self.stats.drop("unsupported_version");
-                }
                 self.process_v1v2_report(now, src, dst, group, Origin::V2, out)
             }
             IgmpPacket::V2Leave { group } => self.process_leave(now, src, dst, group, out),
