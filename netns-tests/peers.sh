@@ -5,10 +5,9 @@
 #
 #   netns-tests/peers.sh install [frr] [igmpproxy]
 #
-# which is what a host whose namespace tests run in a user-mode kernel must
-# do first: that guest has no network and sees the host's file system
-# through hostfs, which cannot chown, so a test there cannot install a
-# package and skips, saying so.
+# which a host whose namespace tests run in a user-mode kernel needs first
+# (run.sh does it): that guest has no network, so a test there cannot
+# install a package and skips, saying so.
 #
 # The peers run in the test's own namespaces, from configuration files in
 # TOPO_DIR, in the foreground under topo_bg, and are stopped by PID. Never
@@ -39,7 +38,7 @@ peer_need() {
     [ -x "$prog" ] && return 0
     if [ "${MGMD_KERNEL_ENV_INSIDE:-}" = uml ]; then
         echo "SKIP: $pkg cannot be installed: not installed, and the user-mode guest has no network" \
-            "and cannot chown on the host's file system (run netns-tests/peers.sh install $pkg on the host first)"
+            "(run netns-tests/peers.sh install $pkg on the host first)"
         exit 77
     fi
     log=$(peer_apt_install "$pkg" 2>&1) || true
@@ -89,15 +88,33 @@ FRR_BIN=/usr/lib/frr
 # shellcheck disable=SC2016
 FRR_PRIVATE_TMP=(unshare -m --propagation private sh -c 'mount -t tmpfs -o mode=1777 tmpfs /var/tmp && exec "$@"' sh)
 
+# FRR's files live on /run, a tmpfs on the host and in the user-mode guest
+# alike: the daemons talk over Unix sockets there, and in the guest a
+# socket on the host's file system (hostfs, where TOPO_DIR is) is not
+# found again by a process of another mount namespace, as FRR's are. The
+# directory goes with the topology.
+frr_dir() {
+    if [ -z "${FRR_RUN_DIR:-}" ]; then
+        FRR_RUN_DIR=$(mktemp -d /run/mgmd-frr.XXXXXX)
+        chmod 755 "$FRR_RUN_DIR"
+        eval "peer_saved_$(declare -f topo_cleanup)"
+        topo_cleanup() {
+            peer_saved_topo_cleanup "$@"
+            rm -rf "$FRR_RUN_DIR"
+        }
+    fi
+    echo "$FRR_RUN_DIR/$1"
+}
+
 # frr_start NS NAME CONFIG_TEXT : zebra and pimd in NS, their files in
-# TOPO_DIR/NAME (a tmpfs in the user-mode guest: they run as user frr and
-# chown what they make), CONFIG_TEXT as pimd's configuration. Sets
-# FRR_ZEBRA_PID and FRR_PIMD_PID; frr_stop stops them.
+# $(frr_dir NAME) (they run as user frr and chown what they make),
+# CONFIG_TEXT as pimd's configuration. Sets FRR_ZEBRA_PID and
+# FRR_PIMD_PID; frr_stop stops them.
 frr_start() {
-    local n=$1 name=$2 conf=$3 dir="$TOPO_DIR/$2" i
+    local n=$1 name=$2 conf=$3 dir i
+    frr_dir "$name" >/dev/null
+    dir=$(frr_dir "$name")
     mkdir -p "$dir"
-    # The daemons (user frr) walk into TOPO_DIR, created 0700 by mktemp.
-    chmod 755 "$TOPO_DIR"
     printf 'hostname %s\n!\n' "$name" >"$dir/zebra.conf"
     printf 'hostname %s\nlog file %s/pimd.debug.log debugging\n%s\n' "$name" "$dir" "$conf" >"$dir/pimd.conf"
     chown -R frr:frr "$dir"
@@ -128,7 +145,7 @@ frr_vtysh() {
     shift 2
     local args=() c
     for c in "$@"; do args+=(-c "$c"); done
-    topo_exec "$n" vtysh --vty_socket "$TOPO_DIR/$name" "${args[@]}"
+    topo_exec "$n" vtysh --vty_socket "$(frr_dir "$name")" "${args[@]}"
 }
 
 frr_stop() {
