@@ -27,13 +27,14 @@ stage() {
     return $rc
 }
 passed=0 failed=0 skipped=0
-# count_cargo LOG : add cargo test's per-binary closing lines to the totals.
+# count_cargo LOG : add cargo test's per-binary closing lines to the
+# totals; the ignored ones are left in $ignored.
+ignored=0
 count_cargo() {
-    local p f i
-    read -r p f i < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' "$1" |
+    local p f
+    read -r p f ignored < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' "$1" |
         awk '{ p += $1; f += $2; i += $3 } END { print p + 0, f + 0, i + 0 }')
     passed=$((passed + p)) failed=$((failed + f))
-    echo "$i"
 }
 # count_netns LOG : add run.sh's closing line to the totals.
 count_netns() {
@@ -106,7 +107,8 @@ stage "cargo clippy" cargo clippy --all-targets --locked -- -D warnings
 # Everything but the kernel tests (ignored here: they need root and a
 # kernel with multicast routing, and run below on one).
 stage "cargo test" bash -c 'set -o pipefail; cargo test --locked --all-targets 2>&1 | tee "$1"' _ "$logs/cargo.log"
-host_ignored=$(count_cargo "$logs/cargo.log")
+count_cargo "$logs/cargo.log"
+host_ignored=$ignored
 
 package_check() {
     echo "== package"
@@ -169,15 +171,15 @@ if [ $root = 1 ]; then
     # The kernel tests, counted as ignored above, ran here (with
     # --ignored, only they): what is still ignored was skipped.
     before=$((passed + failed))
-    count_cargo "$logs/kernel.log" >/dev/null
+    count_cargo "$logs/kernel.log"
     skipped=$((skipped + host_ignored - (passed + failed - before)))
 
     stage "mfc_install smoke run" scripts/kernel-env.sh --need mroute -- cargo test --locked --bench mfc_install &&
         passed=$((passed + 1)) || { kernel_rc=1; failed=$((failed + 1)); }
 
-    # In user-mode Linux, two kernels side by side (each has one CPU and
+    # In user-mode Linux, three kernels side by side (each has one CPU and
     # the tests mostly wait); on the host's kernel one after another.
-    [ $host_kernel = 1 ] && jobs=1 || jobs=2
+    [ $host_kernel = 1 ] && jobs=1 || jobs=3
     stage "netns tests" bash -c 'set -o pipefail; netns-tests/run.sh -j "$2" 2>&1 | tee "$1"' _ "$logs/netns.log" \
         "${NETNS_JOBS:-$jobs}" || netns_rc=$?
     count_netns "$logs/netns.log"
