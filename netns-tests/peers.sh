@@ -111,32 +111,32 @@ frr_dir() {
 # CONFIG_TEXT as pimd's configuration. Sets FRR_ZEBRA_PID and
 # FRR_PIMD_PID; frr_stop stops them.
 frr_start() {
-    local n=$1 name=$2 conf=$3 dir i
+    local n=$1 name=$2 conf=$3 dir
     frr_dir "$name" >/dev/null
     dir=$(frr_dir "$name")
     mkdir -p "$dir"
     printf 'hostname %s\n!\n' "$name" >"$dir/zebra.conf"
     printf 'hostname %s\nlog file %s/pimd.debug.log debugging\n%s\n' "$name" "$dir" "$conf" >"$dir/pimd.conf"
     chown -R frr:frr "$dir"
-    # -P 0: no vty TCP port; -A: vty bound to loopback (of NS) anyway.
-    topo_bg "$n" "$dir/zebra.log" "${FRR_PRIVATE_TMP[@]}" "$FRR_BIN/zebra" -u frr -g frr -f "$dir/zebra.conf" -i "$dir/zebra.pid" \
-        -z "$dir/zserv.api" --vty_socket "$dir" -A 127.0.0.1 -P 0 --log stdout --log-level info
+    frr_daemon "$n" "$dir" zebra zserv.api
     FRR_ZEBRA_PID=$LAST_PID
-    for i in $(seq 1 100); do
-        [ -S "$dir/zserv.api" ] && break
-        kill -0 "$FRR_ZEBRA_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -S "$dir/zserv.api" ] || { cat "$dir/zebra.log" >&2; fail "zebra did not start in $n"; }
-    topo_bg "$n" "$dir/pimd.log" "${FRR_PRIVATE_TMP[@]}" "$FRR_BIN/pimd" -u frr -g frr -f "$dir/pimd.conf" -i "$dir/pimd.pid" \
-        -z "$dir/zserv.api" --vty_socket "$dir" -A 127.0.0.1 -P 0 --log stdout --log-level info
+    frr_daemon "$n" "$dir" pimd pimd.vty
     FRR_PIMD_PID=$LAST_PID
+}
+
+# frr_daemon NS DIR DAEMON SOCKET : start FRR's DAEMON in NS with its files
+# in DIR, and wait until it made DIR/SOCKET (LAST_PID is the daemon's).
+frr_daemon() {
+    local n=$1 dir=$2 d=$3 sock=$2/$4 i
+    # -P 0: no vty TCP port; -A: vty bound to loopback (of NS) anyway.
+    topo_bg "$n" "$dir/$d.log" "${FRR_PRIVATE_TMP[@]}" "$FRR_BIN/$d" -u frr -g frr -f "$dir/$d.conf" -i "$dir/$d.pid" \
+        -z "$dir/zserv.api" --vty_socket "$dir" -A 127.0.0.1 -P 0 --log stdout --log-level info
     for i in $(seq 1 100); do
-        [ -S "$dir/pimd.vty" ] && break
-        kill -0 "$FRR_PIMD_PID" 2>/dev/null || break
+        [ -S "$sock" ] && break
+        kill -0 "$LAST_PID" 2>/dev/null || break
         sleep 0.1
     done
-    [ -S "$dir/pimd.vty" ] || { cat "$dir/pimd.log" >&2; fail "pimd did not start in $n"; }
+    [ -S "$sock" ] || { cat "$dir/$d.log" >&2; fail "$d did not start in $n"; }
 }
 
 # frr_vtysh NS NAME CMD... : a vtysh command to the daemons of frr_start.
