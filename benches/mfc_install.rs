@@ -239,9 +239,9 @@ fn mgmd_round(
 ) -> (Duration, usize) {
     let mut router = Router::new(config(), Instant::now());
     // As in the daemon with no `mgmctl events` subscriber and info logging.
-    let out = router.handle(
+    let out = router.step(
         Instant::now(),
-        Input::Snapshot {
+        [Input::Snapshot {
             links: vec![
                 LinkFact::up(links.up0, "up0"),
                 LinkFact::up(links.lan1, "lan1"),
@@ -252,7 +252,7 @@ fn mgmd_round(
                 addr(links.lan1, Ipv4Addr::new(10, 1, 0, 1), 24),
                 addr(links.lan2, Ipv4Addr::new(10, 2, 0, 1), 24),
             ],
-        },
+        }],
     );
     apply(how, out);
     let report = IgmpPacket::V3Report {
@@ -263,16 +263,16 @@ fn mgmd_round(
         }],
     }
     .encode();
-    let out = router.handle(
+    let out = router.step(
         Instant::now(),
-        Input::IgmpRx {
+        [Input::IgmpRx {
             ifindex: links.lan1,
             src: Ipv4Addr::new(10, 1, 0, 2),
             dst: Ipv4Addr::new(224, 0, 0, 22),
             ttl: 1,
             router_alert: true,
             payload: report,
-        },
+        }],
     );
     apply(how, out);
     assert!(
@@ -297,7 +297,7 @@ fn mgmd_round(
             rpf,
             upstream: None,
         });
-        let out = router.handle_batch(Instant::now(), upcalls);
+        let out = router.step(Instant::now(), upcalls);
         applied += apply(how, out);
     }
     settle(how);

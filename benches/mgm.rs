@@ -79,9 +79,9 @@ fn ownership_setup(t0: Instant) -> Router {
     .expect("valid configuration");
     let mut r = Router::new(cfg, t0);
     let links = [(UP0, "up0", 1), (LAN1, "lan1", 2), (LAN2, "lan2", 3)];
-    r.handle(
+    r.step(
         t0,
-        Input::Snapshot {
+        [Input::Snapshot {
             links: links.iter().map(|&(i, n, _)| LinkFact::up(i, n)).collect(),
             addrs: links
                 .iter()
@@ -92,7 +92,7 @@ fn ownership_setup(t0: Instant) -> Router {
                     peer: None,
                 })
                 .collect(),
-        },
+        }],
     );
     let report = |ifindex: IfIndex, net: u8, groups: &[GroupAddr]| Input::IgmpRx {
         ifindex,
@@ -113,8 +113,8 @@ fn ownership_setup(t0: Instant) -> Router {
         .encode(),
     };
     let groups: Vec<GroupAddr> = (0..HELD).map(group).collect();
-    r.handle_batch(t0, groups.chunks(100).map(|c| report(LAN1, 2, c)));
-    r.handle_batch(t0, groups[..1_000].chunks(100).map(|c| report(LAN2, 3, c)));
+    r.step(t0, groups.chunks(100).map(|c| report(LAN1, 2, c)));
+    r.step(t0, groups[..1_000].chunks(100).map(|c| report(LAN2, 3, c)));
     let flows = groups[..1_000].iter().map(|g| Input::NewFlow {
         flow: FlowKey {
             group: *g,
@@ -124,7 +124,7 @@ fn ownership_setup(t0: Instant) -> Router {
         rpf: Some(UP0),
         upstream: None,
     });
-    r.handle_batch(t0, flows);
+    r.step(t0, flows);
     assert_eq!(r.memberships_on(LAN1).len(), HELD as usize);
     assert_eq!(r.installed_flows().len(), 1_000);
     r
@@ -144,7 +144,7 @@ fn change(r: &mut Router, now: Instant, take: bool) -> usize {
             protocol,
         }
     };
-    let out = r.handle(now, Input::Command(c));
+    let out = r.step(now, [Input::Command(c)]);
     assert!(
         out.iter().any(|o| matches!(o, Output::Reply(Ok(_)))),
         "the ownership change was refused"

@@ -80,9 +80,9 @@ fn router(n: u32, t0: Instant) -> Router {
     )
     .expect("bench config");
     let mut r = Router::new(cfg, t0);
-    r.handle(
+    r.step(
         t0,
-        Input::Snapshot {
+        [Input::Snapshot {
             links: vec![LinkFact::up(WAN0, "wan0"), LinkFact::up(LAN0, "lan0")],
             addrs: vec![
                 AddrFact {
@@ -98,9 +98,9 @@ fn router(n: u32, t0: Instant) -> Router {
                     peer: None,
                 },
             ],
-        },
+        }],
     );
-    let out = r.handle_batch(t0, (0..n).map(|g| report(g, RecordType::ChangeToExclude)));
+    let out = r.step(t0, (0..n).map(|g| report(g, RecordType::ChangeToExclude)));
     assert_eq!(
         host_joins(&out),
         n as usize,
@@ -138,15 +138,15 @@ fn main() {
         let mut r = router(n, t0);
         let now = t0 + Duration::from_millis(1);
         let refresh = per_input(k, |i| {
-            let out = r.handle(now, report(i % n, RecordType::ModeIsExclude));
+            let out = r.step(now, [report(i % n, RecordType::ModeIsExclude)]);
             assert_eq!(host_joins(&out), 0);
         });
         let change = per_input(k, |_| {
-            let out = r.handle(now, report(n, RecordType::ChangeToExclude));
+            let out = r.step(now, [report(n, RecordType::ChangeToExclude)]);
             assert_eq!(lan0_changes(&out, n), (1, 0), "the join adds");
             // (Upstream, the leave waits for the hold time; a join within
             // it sends nothing.)
-            let out = r.handle(now, report(n, RecordType::ChangeToInclude));
+            let out = r.step(now, [report(n, RecordType::ChangeToInclude)]);
             assert_eq!(lan0_changes(&out, n), (0, 1), "the leave removes");
         }) / 2;
         assert_eq!(r.memberships_on(LAN0).len(), n as usize);

@@ -15,11 +15,13 @@
 //! ```text
 //! {"mgmd-record":1,"version":"0.1.0","config-path":"/etc/mgmd/mgmd.toml","config":"..."}
 //! {"t-ns":1250000,"in":[{"link":{...}}],"out":[{"event":{...}},...]}
-//! {"t-ns":1300000,"batch":true,"in":[{"igmp-rx":{...}},...],"out":[...]}
+//! {"t-ns":1300000,"in":[{"igmp-rx":{...}},...],"out":[...]}
 //! ```
 //!
 //! `t-ns` is the step's time in nanoseconds since the router started;
-//! `batch` marks inputs handled together with one commit. `out` may be
+//! A step's inputs arrived together and are handled with one commit
+//! ([`Router::step`]); older recordings mark such steps `"batch":true`,
+//! which is read and ignored. `out` may be
 //! left out (a hand-written scenario); `--verify` then has nothing to
 //! compare that step with. A file may hold several runs one after another
 //! (each header starts a new router).
@@ -60,9 +62,10 @@ pub struct Header {
 pub struct Step {
     /// Nanoseconds since the router started.
     pub t_ns: u64,
-    /// Handled together, with one commit.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub batch: bool,
+    /// Written by older versions on steps of several inputs; every step's
+    /// inputs are handled together now.
+    #[serde(default, rename = "batch", skip_serializing)]
+    pub _batch: bool,
     #[serde(rename = "in")]
     pub inputs: Vec<Input>,
     /// What the router produced, as recorded (kept as written, to be
@@ -131,19 +134,11 @@ impl Recorder {
     }
 
     /// Records one step.
-    pub fn step(
-        &mut self,
-        now: Instant,
-        batch: bool,
-        inputs: &[Input],
-        outputs: &[Output],
-    ) -> io::Result<()> {
+    pub fn step(&mut self, now: Instant, inputs: &[Input], outputs: &[Output]) -> io::Result<()> {
         #[derive(Serialize)]
         #[serde(rename_all = "kebab-case")]
         struct StepRef<'a> {
             t_ns: u64,
-            #[serde(skip_serializing_if = "std::ops::Not::not")]
-            batch: bool,
             #[serde(rename = "in")]
             inputs: &'a [Input],
             #[serde(rename = "out")]
@@ -153,7 +148,6 @@ impl Recorder {
             u64::try_from(now.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX);
         self.line(&StepRef {
             t_ns,
-            batch,
             inputs,
             outputs,
         })
@@ -260,15 +254,7 @@ pub fn replay(
             return Err(bad(line, "a step before any header".to_owned()));
         };
         let now = *start + Duration::from_nanos(step.t_ns);
-        let outputs = if step.batch {
-            router.handle_batch(now, step.inputs.clone())
-        } else {
-            let mut out = Vec::new();
-            for input in step.inputs.iter().cloned() {
-                out.extend(router.handle(now, input));
-            }
-            out
-        };
+        let outputs = router.step(now, step.inputs.iter().cloned());
         steps += 1;
         each(&Replayed {
             line,

@@ -39,13 +39,13 @@ interfaces = []
     )
     .unwrap();
     let mut r = Router::new(cfg, t0);
-    r.handle(
+    r.step(
         t0,
-        snapshot(&[
+        [snapshot(&[
             (UP0, "up0", "10.0.1.1"),
             (LAN1, "lan1", "10.0.2.1"),
             (LAN2, "lan2", "10.0.3.1"),
-        ]),
+        ])],
     );
     r
 }
@@ -115,8 +115,8 @@ fn counts_are_exact_and_the_filter_selects_one_interface() {
     let t0 = Instant::now();
     let mut r = router(t0);
     let (t, bad) = bad_checksum(t0 + Duration::from_millis(10));
-    r.handle(t, bad);
-    r.handle(t, join(LAN1));
+    r.step(t, [bad]);
+    r.step(t, [join(LAN1)]);
     take(&mut r, t, "lan2", "static").unwrap();
     release(&mut r, t, "lan2", "static").unwrap();
 
@@ -151,41 +151,41 @@ fn an_unknown_interface_is_refused() {
 fn the_metrics_view_agrees_with_the_show_views() {
     let t0 = Instant::now();
     let mut r = router(t0);
-    r.handle(t0, join(LAN1));
+    r.step(t0, [join(LAN1)]);
     let t = t0 + Duration::from_millis(5);
-    r.handle(
+    r.step(
         t,
-        Input::NewFlow {
+        [Input::NewFlow {
             flow: flow(),
             arrival: UP0,
             rpf: Some(UP0),
             upstream: None,
-        },
+        }],
     );
     // A flow nobody asked for and that has no route: a drop entry.
     let stray = mgmd::core::types::FlowKey {
         group: "239.7.7.7".parse().unwrap(),
         source: Ipv4Addr::new(10, 0, 9, 9),
     };
-    r.handle(
+    r.step(
         t,
-        Input::NewFlow {
+        [Input::NewFlow {
             flow: stray,
             arrival: UP0,
             rpf: None,
             upstream: None,
-        },
+        }],
     );
-    r.handle(
+    r.step(
         t,
-        Input::Counters(vec![(
+        [Input::Counters(vec![(
             flow(),
             FlowCounters {
                 packets: 10,
                 bytes: 1000,
                 wrong_if: 0,
             },
-        )]),
+        )])],
     );
     let m = r.metrics(t);
     let routes = show_routes(&mut r, t);

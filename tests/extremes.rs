@@ -113,9 +113,12 @@ fn exercise(text: &str, reload: &str) {
     let cfg = Config::parse(&base, "ends.toml").unwrap_or_else(|e| panic!("{e}"));
     let t0 = Instant::now();
     let mut r = Router::new(cfg, t0);
-    r.handle(
+    r.step(
         t0,
-        snapshot(&[(UP0, "up0", "10.0.1.1"), (LAN1, "lan1", "10.0.2.1")]),
+        [snapshot(&[
+            (UP0, "up0", "10.0.1.1"),
+            (LAN1, "lan1", "10.0.2.1"),
+        ])],
     );
     let g = |i: u8| Ipv4Addr::new(239, 1, 1, i);
     let s = |i: u8| Ipv4Addr::new(10, 0, 1, i);
@@ -154,31 +157,31 @@ fn exercise(text: &str, reload: &str) {
         },
     ];
     for (i, input) in inputs.into_iter().enumerate() {
-        r.handle(t0 + Duration::from_millis(i as u64), input);
+        r.step(t0 + Duration::from_millis(i as u64), [input]);
     }
     let flow = FlowKey {
         group: "239.1.1.1".parse().unwrap(),
         source: s(2),
     };
-    r.handle(
+    r.step(
         t0,
-        Input::NewFlow {
+        [Input::NewFlow {
             flow,
             arrival: UP0,
             rpf: Some(UP0),
             upstream: None,
-        },
+        }],
     );
-    r.handle(
+    r.step(
         t0,
-        Input::Counters(vec![(
+        [Input::Counters(vec![(
             flow,
             FlowCounters {
                 packets: u64::MAX,
                 bytes: u64::MAX,
                 wrong_if: u64::MAX,
             },
-        )]),
+        )])],
     );
     let reload_text = format!(
         "{reload}\n[[interface]]\nname = \"up0\"\n[[interface]]\nname = \"lan1\"\n\
@@ -204,14 +207,14 @@ fn exercise(text: &str, reload: &str) {
             let Some(d) = r.next_deadline().filter(|d| *d <= t) else {
                 break;
             };
-            r.handle(d.max(t0), Input::Timer);
+            r.step(d.max(t0), [Input::Timer]);
             let next = r.next_deadline();
             assert!(
                 next.is_none_or(|n| n > d),
                 "a timer at {d:?} fired and stayed due"
             );
         }
-        r.handle(t, Input::Timer);
+        r.step(t, [Input::Timer]);
         if let Some(n) = r.next_deadline() {
             assert!(n > t, "after a timer pass at {t:?} a deadline is still due");
         }
@@ -226,7 +229,7 @@ fn exercise(text: &str, reload: &str) {
     ] {
         command(&mut r, t, c).0.unwrap();
     }
-    r.handle(t, Input::Shutdown);
+    r.step(t, [Input::Shutdown]);
 }
 
 #[test]

@@ -52,14 +52,14 @@ fn a_dump_with_one_name_twice_keeps_the_vif_table_consistent() {
     let mut r = Router::new(cfg, t0);
     let mut kernel = KernelVifs::default();
     let lan1 = |i| LinkFact::up(IfIndex(i), "lan1");
-    kernel.apply(&r.handle(t0, Input::Link(lan1(4))));
-    kernel.apply(&r.handle(t0, Input::Link(lan1(5))));
-    kernel.apply(&r.handle(
+    kernel.apply(&r.step(t0, [Input::Link(lan1(4))]));
+    kernel.apply(&r.step(t0, [Input::Link(lan1(5))]));
+    kernel.apply(&r.step(
         t0,
-        Input::Snapshot {
+        [Input::Snapshot {
             links: vec![lan1(4), lan1(5)],
             addrs: vec![],
-        },
+        }],
     ));
     // Both devices exist: whichever one the table keeps has the one VIF.
     let kept = r.ifaces().by_name("lan1").unwrap().ifindex;

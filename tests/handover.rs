@@ -55,21 +55,21 @@ fn new_flow(arrival: IfIndex) -> Input {
 fn forwarding(t0: Instant) -> Router {
     let cfg = Config::parse(CONFIG, "test.toml").unwrap_or_else(|e| panic!("{e}"));
     let mut r = Router::new(cfg, t0);
-    r.handle(
+    r.step(
         t0,
-        snapshot(&[
+        [snapshot(&[
             (UP0, "up0", "10.0.1.1"),
             (LAN1, "lan1", "10.0.2.1"),
             (UP1, "up1", "10.0.4.1"),
-        ]),
+        ])],
     );
-    let out = r.handle(t0, join(LAN1));
+    let out = r.step(t0, [join(LAN1)]);
     assert_eq!(
         host(&out),
         vec![(UP0, HostFilter::Exclude(BTreeSet::new()))],
         "the proxy joins upstream"
     );
-    let out = r.handle(t0, new_flow(UP0));
+    let out = r.step(t0, [new_flow(UP0)]);
     assert!(
         mrt(&out)
             .iter()
@@ -122,7 +122,7 @@ fn upstream_moves_between_proxy_and_static_without_a_kernel_change_or_a_leave() 
     }
     // The flow kept arriving: no new upcall was needed, and one that comes
     // in anyway (the kernel lost the entry) changes nothing.
-    let out = r.handle(t, new_flow(UP0));
+    let out = r.step(t, [new_flow(UP0)]);
     assert!(host(&out).is_empty());
 }
 
@@ -131,7 +131,7 @@ fn a_proxy_upstream_switch_still_redecides_the_flows() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
     // up0 goes down: up1 takes over; the flow on up0 is flushed.
-    let out = r.handle(t0, Input::Link(link(UP0, "up0", false)));
+    let out = r.step(t0, [Input::Link(link(UP0, "up0", false))]);
     assert!(
         mrt(&out)
             .iter()
@@ -144,7 +144,7 @@ fn a_proxy_upstream_switch_still_redecides_the_flows() {
         "the membership moves to up1 (up0's is held)"
     );
     // The flow now arriving on up1 is accepted there.
-    r.handle(t0, new_flow(UP1));
+    r.step(t0, [new_flow(UP1)]);
     let routes = show_routes(&mut r, t0);
     assert_eq!(routes.len(), 1, "{routes:?}");
     assert_eq!(routes[0].iif, "up1");

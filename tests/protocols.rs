@@ -50,7 +50,7 @@ impl Bench {
 
     fn input(&mut self, input: Input) -> Vec<Output> {
         let t = self.tick();
-        self.r.handle(t, input)
+        self.r.step(t, [input])
     }
 
     /// A link appears, up, with address 10.0.<ifindex>.1/24: the host
@@ -172,7 +172,7 @@ impl Bench {
     fn after_hold(&mut self) -> Vec<(IfIndex, GroupAddr, HostFilter)> {
         self.now += HOST_LEAVE_HOLD;
         let t = self.now;
-        hosts(&self.r.handle(t, Input::Timer))
+        hosts(&self.r.step(t, [Input::Timer]))
     }
 }
 
@@ -885,6 +885,6 @@ fn proxy_forwards_downstream_only_where_no_other_router_is_querier() {
     // 8.5: the Other Querier Present Interval is 255 s at the defaults.
     b.now += Duration::from_secs(256);
     let t = b.now;
-    b.r.handle(t, Input::Timer);
+    b.r.step(t, [Input::Timer]);
     assert_eq!(b.oifs(up), names(&["lan1"]));
 }

@@ -55,25 +55,25 @@ group = "239.7.7.7"
 fn router(text: &str, t0: Instant) -> Router {
     let cfg = Config::parse(text, "mgmd.toml").unwrap_or_else(|e| panic!("{e}"));
     let mut r = Router::new(cfg, t0);
-    r.handle(
+    r.step(
         t0,
-        snapshot(&[
+        [snapshot(&[
             (UP0, "up0", "10.0.1.1"),
             (LAN1, "lan1", "10.0.2.1"),
             (LAN2, "lan2", "10.0.3.1"),
             (UP1, "up1", "10.0.4.1"),
             (LAN3, "lan3", "10.0.5.1"),
-        ]),
+        ])],
     );
-    r.handle(t0, join(LAN1));
-    let out = r.handle(
+    r.step(t0, [join(LAN1)]);
+    let out = r.step(
         t0,
-        Input::NewFlow {
+        [Input::NewFlow {
             flow: flow(),
             arrival: UP0,
             rpf: Some(UP0),
             upstream: None,
-        },
+        }],
     );
     assert!(
         mrt(&out)
@@ -194,7 +194,7 @@ fn a_lowered_limit_and_a_new_deny_list_remove_only_what_they_must() {
     let mut r = router(BASE, t0);
     let g = |i: u8| Ipv4Addr::new(239, 5, 0, i);
     for i in 1..=4 {
-        r.handle(t0, join_group(LAN1, g(i)));
+        r.step(t0, [join_group(LAN1, g(i))]);
     }
     assert_eq!(r.memberships_on(LAN1).len(), 5);
     let t = t0 + Duration::from_millis(500);
@@ -340,13 +340,13 @@ fn a_protocol_section_added_takes_its_interfaces_and_removed_releases_them() {
         0
     );
     // A receiver on lan3 is now reported upstream on up1.
-    let out = r.handle(
+    let out = r.step(
         t,
-        join_from(
+        [join_from(
             LAN3,
             Ipv4Addr::new(10, 0, 5, 2),
             Ipv4Addr::new(239, 8, 8, 8),
-        ),
+        )],
     );
     assert_eq!(
         host(&out),
@@ -356,7 +356,7 @@ fn a_protocol_section_added_takes_its_interfaces_and_removed_releases_them() {
     let (report, out) = reload(&mut r, t, BASE);
     assert!(changes(&report.unwrap()).contains(&"proxy: removed".to_owned()));
     assert_eq!(host(&out), vec![]);
-    let out = r.handle(t + HOST_LEAVE_HOLD, Input::Timer);
+    let out = r.step(t + HOST_LEAVE_HOLD, [Input::Timer]);
     assert_eq!(
         host(&out),
         vec![(UP1, HostFilter::Include(BTreeSet::new()))]
@@ -463,14 +463,14 @@ fn a_flow_coming_in_on_a_replaced_protocols_interface_keeps_flowing() {
         group: "239.1.2.2".parse().unwrap(),
         source: Ipv4Addr::new(10, 0, 1, 2),
     };
-    r.handle(
+    r.step(
         t0,
-        Input::NewFlow {
+        [Input::NewFlow {
             flow: other,
             arrival: UP0,
             rpf: Some(UP0),
             upstream: None,
-        },
+        }],
     );
     // Another route changes [static]; both flows' entries stay as they are.
     let changed = format!(
@@ -641,7 +641,7 @@ fn general_queries(
     let mut now = from;
     while let Some(t) = r.next_deadline().filter(|t| *t <= until) {
         now = t.max(now);
-        for o in r.handle(now, Input::Timer) {
+        for o in r.step(now, [Input::Timer]) {
             if let Output::SendIgmp {
                 ifindex: i, dst, ..
             } = o

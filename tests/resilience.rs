@@ -58,16 +58,16 @@ fn dump() -> Input {
 /// forwarding there.
 fn forwarding(t0: Instant) -> Router {
     let mut r = Router::new(config(), t0);
-    r.handle(t0, dump());
-    r.handle(t0, join(LAN1));
-    r.handle(
+    r.step(t0, [dump()]);
+    r.step(t0, [join(LAN1)]);
+    r.step(
         t0,
-        Input::NewFlow {
+        [Input::NewFlow {
             flow: flow(),
             arrival: UP0,
             rpf: Some(UP0),
             upstream: None,
-        },
+        }],
     );
     assert_eq!(show_routes(&mut r, t0)[0].oifs, vec!["lan1".to_string()]);
     r
@@ -94,7 +94,7 @@ fn general_queries(out: &[Output]) -> Vec<(IfIndex, Ipv4Addr)> {
 }
 
 fn set_link(r: &mut Router, t: Instant, ifindex: IfIndex, name: &str, up: bool) -> Vec<Output> {
-    r.handle(t, Input::Link(link(ifindex, name, up)))
+    r.step(t, [Input::Link(link(ifindex, name, up))])
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn a_flap_keeps_the_membership_and_restores_the_kernel_entry_with_the_up() {
 
     // Nothing is sent on the down link, even when a query is due.
     let t1 = t0 + Duration::from_secs(20);
-    let out = r.handle(t1, Input::Timer);
+    let out = r.step(t1, [Input::Timer]);
     assert!(
         !general_queries(&out).iter().any(|(i, _)| *i == LAN1),
         "{out:?}"
@@ -175,7 +175,7 @@ fn a_group_that_times_out_while_the_link_is_down_goes() {
     let mut t = t0;
     while t < t0 + Duration::from_secs(23) {
         t = r.next_deadline().unwrap().max(t + Duration::from_millis(1));
-        r.handle(t, Input::Timer);
+        r.step(t, [Input::Timer]);
     }
     assert!(r.memberships_on(LAN1).is_empty());
     let out = set_link(&mut r, t, LAN1, "lan1", true);
@@ -227,7 +227,7 @@ fn a_rename_to_a_name_configured_otherwise_starts_over() {
     let mut r = forwarding(t0);
     set_link(&mut r, t0, LAN1, "lan1", false);
     // lan2's name is free once lan2 is gone; its section runs IGMPv2.
-    r.handle(t0, Input::LinkGone { ifindex: LAN2 });
+    r.step(t0, [Input::LinkGone { ifindex: LAN2 }]);
     set_link(&mut r, t0, LAN1, "lan2", false);
     assert!(r.memberships_on(LAN1).is_empty());
     // To a name the configuration does not know: no longer used.
@@ -240,8 +240,8 @@ fn an_address_change_keeps_the_groups_and_the_election_runs_again() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
     let t1 = t0 + Duration::from_secs(5);
-    r.handle(t1, Input::AddrRemoved(addr(LAN1, "10.0.2.1")));
-    let out = r.handle(t1, Input::AddrAdded(addr(LAN1, "10.0.2.7")));
+    r.step(t1, [Input::AddrRemoved(addr(LAN1, "10.0.2.1"))]);
+    let out = r.step(t1, [Input::AddrAdded(addr(LAN1, "10.0.2.7"))]);
     assert!(mrt(&out).is_empty(), "{out:?}");
     assert_eq!(r.memberships_on(LAN1).len(), 1);
     // Querier again from the new address, with a startup query at once.
@@ -289,20 +289,20 @@ fn input_dropped_on_an_interface_brings_one_recovery_query_there() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
     // The first reading is the baseline, whatever it says.
-    let out = r.handle(t0, drops(7, 3));
+    let out = r.step(t0, [drops(7, 3)]);
     assert!(recovery_queries(&out).is_empty(), "{out:?}");
     // lan1 dropped input: one recovery query there, Max Resp Time 0.5 s.
     let t1 = t0 + Duration::from_secs(1);
-    let out = r.handle(t1, drops(9, 3));
+    let out = r.step(t1, [drops(9, 3)]);
     assert_eq!(recovery_queries(&out), vec![LAN1]);
     // More drops within the hold-off (the Max Resp Time): one more query,
     // when the hold-off ends.
     let ms = |n| t1 + Duration::from_millis(n);
-    let out = r.handle(ms(300), drops(12, 3));
+    let out = r.step(ms(300), [drops(12, 3)]);
     assert!(recovery_queries(&out).is_empty(), "{out:?}");
-    assert!(recovery_queries(&r.handle(ms(499), Input::Timer)).is_empty());
+    assert!(recovery_queries(&r.step(ms(499), [Input::Timer])).is_empty());
     assert_eq!(
-        recovery_queries(&r.handle(ms(500), Input::Timer)),
+        recovery_queries(&r.step(ms(500), [Input::Timer])),
         vec![LAN1]
     );
     let lan1 = show_interfaces(&mut r, t1)
@@ -313,23 +313,23 @@ fn input_dropped_on_an_interface_brings_one_recovery_query_there() {
     assert_eq!(lan1.counters.get("tx_recovery_queries"), Some(&2));
     assert_eq!(lan1.counters.get("input_drops"), Some(&5));
     // While drops go on, the hold-off doubles (1 s now).
-    let out = r.handle(ms(1000), drops(13, 3));
+    let out = r.step(ms(1000), [drops(13, 3)]);
     assert!(recovery_queries(&out).is_empty(), "{out:?}");
-    assert!(recovery_queries(&r.handle(ms(1499), Input::Timer)).is_empty());
+    assert!(recovery_queries(&r.step(ms(1499), [Input::Timer])).is_empty());
     assert_eq!(
-        recovery_queries(&r.handle(ms(1500), Input::Timer)),
+        recovery_queries(&r.step(ms(1500), [Input::Timer])),
         vec![LAN1]
     );
     // No drops, no query.
-    assert!(recovery_queries(&r.handle(ms(9000), Input::Timer)).is_empty());
+    assert!(recovery_queries(&r.step(ms(9000), [Input::Timer])).is_empty());
 }
 
 #[test]
 fn an_overflow_of_the_routing_socket_asks_every_igmp_interface() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    r.handle(t0, drops(0, 0));
-    let out = r.handle(t0, drops(0, 40));
+    r.step(t0, [drops(0, 0)]);
+    let out = r.step(t0, [drops(0, 40)]);
     // lan2 runs IGMPv2: its query is a v2 one, with the same Max Resp Time.
     assert_eq!(recovery_queries(&out), vec![UP0, LAN1, LAN2]);
 }
@@ -353,10 +353,10 @@ recovery-query-response-interval = "0.5s"
     )
     .unwrap();
     let mut r = Router::new(cfg, t0);
-    r.handle(t0, dump());
-    r.handle(t0, Input::Timer);
-    r.handle(t0, drops(0, 0));
-    let out = r.handle(t0 + Duration::from_secs(1), drops(5, 10));
+    r.step(t0, [dump()]);
+    r.step(t0, [Input::Timer]);
+    r.step(t0, [drops(0, 0)]);
+    let out = r.step(t0 + Duration::from_secs(1), [drops(5, 10)]);
     assert_eq!(recovery_queries(&out), vec![LAN2]);
     let lan1 = show_interfaces(&mut r, t0)
         .into_iter()
@@ -405,9 +405,9 @@ fn after_a_crash_the_snapshot_brings_forwarding_back_with_the_first_dump() {
     // A new process, 2 s later: the kernel's table is empty.
     let t1 = t0 + Duration::from_secs(100);
     let mut b = Router::new(config(), t1);
-    let out = b.handle(t1, restore(state, 2000, false));
+    let out = b.step(t1, [restore(state, 2000, false)]);
     assert!(mrt(&out).is_empty(), "{out:?}");
-    let out = b.handle(t1, dump());
+    let out = b.step(t1, [dump()]);
     let v = |r: &mut Router, n| vif(r, t1, n);
     let (v_up0, v_lan1) = (v(&mut b, "up0"), v(&mut b, "lan1"));
     let entry = MrtAction::AddMfc {
@@ -433,7 +433,7 @@ fn after_a_crash_the_snapshot_brings_forwarding_back_with_the_first_dump() {
     let mut t = t1;
     while b.memberships_on(LAN1).len() == 1 {
         t = b.next_deadline().unwrap();
-        b.handle(t, Input::Timer);
+        b.step(t, [Input::Timer]);
     }
     assert_eq!(t - t1, Duration::from_secs(20));
 }
@@ -445,27 +445,27 @@ fn a_snapshot_of_another_configuration_or_too_old_is_ignored() {
     let mut foreign = a.state(t0, WALL, CONFIG_FP, false);
     foreign.config = "fedcba9876543210".into();
     let mut b = Router::new(config(), t0);
-    let out = b.handle(t0, restore(foreign, 1000, false));
+    let out = b.step(t0, [restore(foreign, 1000, false)]);
     assert!(
         events_of(&out).iter().any(
             |e| matches!(e, Event::SnapshotIgnored { reason } if reason.contains("another configuration"))
         ),
         "{out:?}"
     );
-    b.handle(t0, dump());
+    b.step(t0, [dump()]);
     assert!(b.memberships_on(LAN1).is_empty());
 
     // Older than the longest Group Membership Interval (22 s here).
     let stale = a.state(t0, WALL, CONFIG_FP, false);
     let mut c = Router::new(config(), t0);
-    let out = c.handle(t0, restore(stale, 23_000, false));
+    let out = c.step(t0, [restore(stale, 23_000, false)]);
     assert!(
         events_of(&out)
             .iter()
             .any(|e| matches!(e, Event::SnapshotIgnored { reason } if reason.contains("stale"))),
         "{out:?}"
     );
-    c.handle(t0, dump());
+    c.step(t0, [dump()]);
     assert!(c.memberships_on(LAN1).is_empty());
 }
 
@@ -478,7 +478,7 @@ fn a_handed_over_table_is_adopted_and_left_as_it_is() {
     assert_eq!((kernel.vifs.len(), kernel.entries.len()), (3, 1));
 
     let mut b = Router::new(config(), t0);
-    let out = b.handle(t0, restore(state, 50, true));
+    let out = b.step(t0, [restore(state, 50, true)]);
     assert!(mrt(&out).is_empty(), "{out:?}");
     assert!(
         events_of(&out).iter().any(|e| matches!(
@@ -491,15 +491,15 @@ fn a_handed_over_table_is_adopted_and_left_as_it_is() {
         "{out:?}"
     );
     // Inputs before the interfaces are known change nothing in the kernel.
-    let out = b.handle(t0, Input::Timer);
+    let out = b.step(t0, [Input::Timer]);
     assert!(mrt(&out).is_empty(), "{out:?}");
     // The dump: the same VIFs and the same entry, so not one kernel change.
-    let out = b.handle(t0, dump());
+    let out = b.step(t0, [dump()]);
     assert!(mrt(&out).is_empty(), "{out:?}");
     assert_eq!(b.memberships_on(LAN1).len(), 1);
     assert_eq!(show_routes(&mut b, t0)[0].oifs, vec!["lan1".to_string()]);
     // Later changes are plain differences against the adopted table.
-    let out = b.handle(t0, Input::Link(link(LAN1, "lan1", false)));
+    let out = b.step(t0, [Input::Link(link(LAN1, "lan1", false))]);
     assert_eq!(mrt(&out).len(), 1, "{out:?}");
 }
 
@@ -510,10 +510,10 @@ fn a_handed_over_table_with_an_unusable_snapshot_is_cleaned_up() {
     let mut state = a.state(t0, WALL, CONFIG_FP, true);
     state.config = "fedcba9876543210".into();
     let mut b = Router::new(config(), t0);
-    b.handle(t0, restore(state, 50, true));
+    b.step(t0, [restore(state, 50, true)]);
     // Nothing learned is taken over: the entry nobody asked for goes, the
     // VIFs of the configured interfaces stay.
-    let out = b.handle(t0, dump());
+    let out = b.step(t0, [dump()]);
     let actions = mrt(&out);
     assert!(
         actions

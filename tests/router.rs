@@ -107,9 +107,9 @@ fn forwarding(t0: Instant) -> Router {
 fn forwarding_with(t0: Instant, withdraws: bool) -> Router {
     let mut r = Router::new(config(), t0);
     r.add_protocol(t0, Box::new(Dummy { withdraws }));
-    r.handle(t0, dump());
-    r.handle(t0, join(LAN1));
-    let out = r.handle(t0, upcall(flow(), Some(UP0)));
+    r.step(t0, [dump()]);
+    r.step(t0, [join(LAN1)]);
+    let out = r.step(t0, [upcall(flow(), Some(UP0))]);
     let vif_lan1 = show_interfaces(&mut r, t0)
         .into_iter()
         .find(|i| i.name == "lan1")
@@ -130,7 +130,7 @@ fn forwarding_with(t0: Instant, withdraws: bool) -> Router {
 fn start_up_gives_every_configured_interface_a_vif_and_igmp() {
     let t0 = Instant::now();
     let mut r = Router::new(config(), t0);
-    let out = r.handle(t0, dump());
+    let out = r.step(t0, [dump()]);
     let vifs = mrt(&out)
         .into_iter()
         .filter(|a| matches!(a, MrtAction::AddVif { .. }))
@@ -167,7 +167,7 @@ fn a_join_then_a_flow_forwards_to_the_member() {
 fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    let installed = mrt(&r.handle(t0, upcall(flow(), Some(UP0))));
+    let installed = mrt(&r.step(t0, [upcall(flow(), Some(UP0))]));
     assert_eq!(installed.len(), 1, "{installed:?}");
     assert!(
         matches!(installed[0], MrtAction::AddMfc { flow: f, .. } if f == flow()),
@@ -175,7 +175,7 @@ fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
     );
     // The kernel lost it once more: the same entry again, and the router's
     // own view is unchanged.
-    let out = mrt(&r.handle(t0, upcall(flow(), Some(UP0))));
+    let out = mrt(&r.step(t0, [upcall(flow(), Some(UP0))]));
     assert_eq!(out, installed);
     assert_eq!(r.installed_flows(), vec![flow()]);
     assert_eq!(show_routes(&mut r, t0).len(), 1);
@@ -185,12 +185,12 @@ fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
         group: group(),
         source: Ipv4Addr::new(192, 0, 2, 7),
     };
-    let first = mrt(&r.handle(t0, upcall(other, None)));
+    let first = mrt(&r.step(t0, [upcall(other, None)]));
     assert!(
         matches!(&first[..], [MrtAction::AddMfc { flow: f, oifs, .. }] if *f == other && oifs.is_empty()),
         "{first:?}"
     );
-    assert_eq!(mrt(&r.handle(t0, upcall(other, None))), first);
+    assert_eq!(mrt(&r.step(t0, [upcall(other, None)])), first);
 }
 
 #[test]
@@ -268,7 +268,7 @@ fn host_memberships_survive_a_move_and_leave_after_the_hold_time() {
     assert_eq!(host(&out), vec![]);
     let deadline = r.next_deadline().unwrap();
     assert!(deadline <= t1 + HOST_LEAVE_HOLD);
-    let out = r.handle(t1 + HOST_LEAVE_HOLD, Input::Timer);
+    let out = r.step(t1 + HOST_LEAVE_HOLD, [Input::Timer]);
     assert_eq!(
         host(&out),
         vec![(UP0, HostFilter::Include(BTreeSet::new()))]
@@ -283,7 +283,7 @@ fn a_host_membership_on_a_vanished_interface_is_dropped_at_once() {
         let out = take(&mut r, t0, "up0", "dummy").unwrap();
         assert_eq!(host(&out).len(), 1, "{out:?}");
         // No hold time: the kernel dropped the membership with the link.
-        let out = r.handle(t0, Input::LinkGone { ifindex: UP0 });
+        let out = r.step(t0, [Input::LinkGone { ifindex: UP0 }]);
         assert_eq!(
             host(&out),
             vec![(UP0, HostFilter::Include(BTreeSet::new()))],
@@ -297,7 +297,7 @@ fn an_interface_that_vanishes_is_released_and_comes_back_with_a_new_ifindex() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
     take(&mut r, t0, "lan1", "dummy").unwrap();
-    let out = r.handle(t0, Input::LinkGone { ifindex: LAN1 });
+    let out = r.step(t0, [Input::LinkGone { ifindex: LAN1 }]);
     let ev = events(&out);
     assert!(
         ev.iter().any(|e| matches!(e, Event::InterfaceVanished { interface } if interface.ifindex == LAN1 && interface.name.as_str() == "lan1")),
@@ -311,8 +311,8 @@ fn an_interface_that_vanishes_is_released_and_comes_back_with_a_new_ifindex() {
     assert_eq!(lan1.state, "pending");
 
     let new = IfIndex(9);
-    r.handle(t0, Input::Link(link(new, "lan1", true)));
-    r.handle(t0, Input::AddrAdded(addr(new, "10.0.2.1")));
+    r.step(t0, [Input::Link(link(new, "lan1", true))]);
+    r.step(t0, [Input::AddrAdded(addr(new, "10.0.2.1"))]);
     let lan1 = show_interfaces(&mut r, t0)
         .into_iter()
         .find(|i| i.name == "lan1")
@@ -321,7 +321,7 @@ fn an_interface_that_vanishes_is_released_and_comes_back_with_a_new_ifindex() {
     assert_eq!(lan1.state, "up");
     assert_eq!(lan1.igmp, "enabled");
     // A receiver's report on the new link forwards the flow there again.
-    let out = r.handle(t0 + Duration::from_secs(1), join(new));
+    let out = r.step(t0 + Duration::from_secs(1), [join(new)]);
     assert!(
         mrt(&out)
             .iter()
@@ -347,12 +347,12 @@ fn unknown_protocol_or_interface_is_a_clear_error() {
 fn a_burst_of_reports_is_learned_in_full_with_one_commit() {
     let t0 = Instant::now();
     let mut r = Router::new(config(), t0);
-    r.handle(t0, dump());
+    r.step(t0, [dump()]);
     let groups: Vec<Ipv4Addr> = (0..4000u32)
         .map(|i| Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 2, 0, 0)) + i))
         .collect();
     let reports = groups.iter().map(|g| join_group(LAN1, *g));
-    r.handle_batch(t0, reports);
+    r.step(t0, reports);
     assert_eq!(r.memberships_on(LAN1).len(), 4000);
     // Flows for the groups: each is forwarded to lan1 once it arrives.
     let flows = groups.iter().take(10).map(|g| {
@@ -362,7 +362,7 @@ fn a_burst_of_reports_is_learned_in_full_with_one_commit() {
         };
         upcall(flow, Some(UP0))
     });
-    let out = r.handle_batch(t0, flows);
+    let out = r.step(t0, flows);
     let adds = mrt(&out)
         .into_iter()
         .filter(|a| matches!(a, MrtAction::AddMfc { oifs, .. } if oifs.len() == 1))
@@ -377,23 +377,23 @@ fn a_route_change_moves_the_flow_to_its_new_incoming_interface() {
     let source = Ipv4Addr::new(10, 0, 1, 2);
     assert_eq!(r.flow_sources(), vec![(source, Some(UP0), None)]);
     // The same route: nothing to do.
-    let out = r.handle(
+    let out = r.step(
         t0,
-        Input::RpfChanged {
+        [Input::RpfChanged {
             source,
             rpf: Some(UP0),
             upstream: None,
-        },
+        }],
     );
     assert_eq!(mrt(&out), vec![]);
     // The source is now reached through lan2: one replacement in the kernel.
-    let out = r.handle(
+    let out = r.step(
         t0,
-        Input::RpfChanged {
+        [Input::RpfChanged {
             source,
             rpf: Some(LAN2),
             upstream: Some(Ipv4Addr::new(10, 0, 3, 9)),
-        },
+        }],
     );
     let adds: Vec<_> = mrt(&out)
         .into_iter()
@@ -411,13 +411,13 @@ fn a_route_change_moves_the_flow_to_its_new_incoming_interface() {
         vec![(source, Some(LAN2), Some(Ipv4Addr::new(10, 0, 3, 9)))]
     );
     // No route any more: the flow becomes a drop entry.
-    r.handle(
+    r.step(
         t0,
-        Input::RpfChanged {
+        [Input::RpfChanged {
             source,
             rpf: None,
             upstream: None,
-        },
+        }],
     );
     let routes = show_routes(&mut r, t0);
     assert_eq!(routes.len(), 1);
@@ -433,9 +433,9 @@ fn a_route_change_moves_the_flow_to_its_new_incoming_interface() {
 fn a_point_to_point_peer_s_reports_pass_the_subnet_check() {
     let t0 = Instant::now();
     let mut r = Router::new(config(), t0);
-    r.handle(
+    r.step(
         t0,
-        Input::Snapshot {
+        [Input::Snapshot {
             links: vec![link(UP0, "up0", true), link(LAN1, "lan1", true)],
             addrs: vec![
                 addr(UP0, "10.0.1.1"),
@@ -444,23 +444,101 @@ fn a_point_to_point_peer_s_reports_pass_the_subnet_check() {
                     ..mgmd::core::iface::AddrFact::new(LAN1, Ipv4Addr::new(10, 6, 0, 1), 32)
                 },
             ],
-        },
+        }],
     );
     let lan1 = show_interfaces(&mut r, t0)
         .into_iter()
         .find(|i| i.name == "lan1")
         .unwrap();
     assert_eq!(lan1.addrs, vec!["10.6.0.1 peer 10.6.0.2/32".to_string()]);
-    r.handle(
+    r.step(
         t0,
-        common::join_from(LAN1, Ipv4Addr::new(10, 6, 0, 3), group().addr()),
+        [common::join_from(
+            LAN1,
+            Ipv4Addr::new(10, 6, 0, 3),
+            group().addr(),
+        )],
     );
     assert!(common::show_groups(&mut r, t0).is_empty());
-    r.handle(
+    r.step(
         t0,
-        common::join_from(LAN1, Ipv4Addr::new(10, 6, 0, 2), group().addr()),
+        [common::join_from(
+            LAN1,
+            Ipv4Addr::new(10, 6, 0, 2),
+            group().addr(),
+        )],
     );
     let groups = common::show_groups(&mut r, t0);
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].interface, "lan1");
+}
+
+#[test]
+fn a_refused_entry_is_retried_by_the_next_step_with_news_never_by_its_own() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let installed = r.installed_flows();
+    let add = MrtAction::AddMfc {
+        flow: flow(),
+        iif_vif: mgmd::core::types::VifIndex(0),
+        oifs: mgmd::core::types::VifSet::EMPTY,
+    };
+    // The refusal alone: reported, counted, and nothing goes to the kernel
+    // (a refusal that repeats would otherwise loop at the kernel's pace).
+    let out = r.step(
+        t0,
+        [Input::KernelRejected {
+            action: add,
+            error: "No buffer space available".into(),
+        }],
+    );
+    assert!(mrt(&out).is_empty(), "{out:?}");
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Event(Event::KernelRefused { .. }))),
+        "{out:?}"
+    );
+    // Two refusals in one step: still nothing.
+    let again = Input::KernelRejected {
+        action: add,
+        error: "No buffer space available".into(),
+    };
+    assert!(mrt(&r.step(t0, [again.clone(), again])).is_empty());
+    // The next step with news programs the entry again, once.
+    let out = mrt(&r.step(t0 + Duration::from_millis(10), [Input::Timer]));
+    let adds: Vec<_> = out
+        .iter()
+        .filter(|a| matches!(a, MrtAction::AddMfc { flow: f, .. } if *f == flow()))
+        .collect();
+    assert_eq!(adds.len(), 1, "{out:?}");
+    assert_eq!(r.installed_flows(), installed);
+}
+
+#[test]
+fn shutdown_is_one_step_that_removes_everything_installed() {
+    let t0 = Instant::now();
+    let mut r = forwarding(t0);
+    let out = r.step(t0, [Input::Shutdown]);
+    let actions = mrt(&out);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, MrtAction::DelMfc { flow: f, .. } if *f == flow())),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| matches!(a, MrtAction::DelVif { .. }))
+            .count(),
+        3,
+        "{actions:?}"
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, MrtAction::AddMfc { .. } | MrtAction::AddVif { .. })),
+        "{actions:?}"
+    );
+    assert!(r.installed_flows().is_empty());
 }

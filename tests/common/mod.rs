@@ -123,7 +123,7 @@ pub fn events(out: &[Output]) -> Vec<Event> {
 
 /// Runs a command: its answer and every output (the answer included).
 pub fn command(r: &mut Router, t: Instant, c: Command) -> (Result<Answer, String>, Vec<Output>) {
-    let out = r.handle(t, Input::Command(c));
+    let out = r.step(t, [Input::Command(c)]);
     let reply = out
         .iter()
         .find_map(|o| match o {

@@ -8,7 +8,6 @@
 use super::Router;
 use crate::core::event::Event;
 use crate::core::mroute::KernelTable;
-use crate::core::output::Output;
 use crate::core::status::AuditView;
 
 /// Differences logged one by one per audit; the rest are counted.
@@ -57,7 +56,7 @@ impl Router {
                 differences: drift.len(),
                 logged,
             });
-            self.out.extend(first.into_iter().map(Output::Mrt));
+            self.kernel_first.extend(first);
         }
         Ok(view)
     }

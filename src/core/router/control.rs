@@ -35,13 +35,9 @@ impl Router {
             Command::ShowAllCounters { interface } => self
                 .show_all_counters(interface.as_deref())
                 .map(|v| Answer::AllCounters(Box::new(v))),
-            Command::Verify { kernel, repair } => {
-                let view = self.audit_kernel(&kernel, repair)?;
-                if view.repaired {
-                    self.commit(now);
-                }
-                Ok(Answer::Audit(Box::new(view)))
-            }
+            Command::Verify { kernel, repair } => self
+                .audit_kernel(&kernel, repair)
+                .map(|view| Answer::Audit(Box::new(view))),
         }
     }
 
@@ -55,7 +51,6 @@ impl Router {
         let (ifindex, id) = self.resolve(&interface, protocol)?;
         self.change_owner(now, ifindex, op, id)
             .map_err(|e| self.describe_mgm_error(&e))?;
-        self.commit(now);
         let owner = self
             .routing_owner(ifindex)
             .map(|p| self.proto_name(p).to_owned());

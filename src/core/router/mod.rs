@@ -4,8 +4,8 @@
 //! each [`Input`] into ordered [`Output`]s. Same inputs at the same times,
 //! same outputs: nothing here depends on hash order or the clock.
 //!
-//! The daemon's event loop feeds it one input at a time (or a batch that
-//! arrived together). Every input ends with a *commit*: protocols see
+//! Everything enters through [`Router::step`]: the inputs that arrived
+//! together, applied in order. Every step ends with one *commit*: protocols see
 //! [`ProtoEvent::Commit`] and act on the net result, host memberships are
 //! merged, and the kernel's VIFs and MFC entries are reconciled with the
 //! manager's forwarding entries. The kernel is therefore always programmed
@@ -57,7 +57,7 @@ use crate::core::iface::IfaceTable;
 use crate::core::igmp::IgmpRouter;
 use crate::core::input::Input;
 use crate::core::mgm::Mgm;
-use crate::core::mroute::MrouteTable;
+use crate::core::mroute::{MrouteTable, MrtAction};
 use crate::core::output::Output;
 use crate::core::protocol::ProtoEvent;
 use crate::core::status::CounterView;
@@ -87,6 +87,11 @@ pub struct Router {
     /// reload replaced it): the sequences it runs are not told step by
     /// step nor counted; the reload tells what changed (D13).
     handover: bool,
+    /// What the kernel refused since the last step with other news.
+    refused: Vec<MrtAction>,
+    /// Kernel actions an audit's repair queued for the next commit, before
+    /// its reconciliation.
+    kernel_first: Vec<MrtAction>,
     out: Vec<Output>,
 }
 
@@ -112,6 +117,8 @@ impl Router {
             counters: CounterView::default(),
             runtime_edits: Vec::new(),
             handover: false,
+            refused: Vec::new(),
+            kernel_first: Vec::new(),
             out: Vec::new(),
         };
         for proto in protocols {
@@ -122,7 +129,7 @@ impl Router {
 
     /// Registers a protocol built outside the configuration: one a test
     /// provides, or (later) an external routing daemon registering over
-    /// the control socket. Its start-up outputs come with the next input's.
+    /// the control socket. Its start-up outputs come with the next step's.
     /// Not recorded: a recording replays only configured protocols.
     pub fn add_protocol(
         &mut self,
@@ -132,43 +139,38 @@ impl Router {
         self.register(now, proto);
     }
 
-    /// Process one input to completion.
-    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Output> {
-        match input {
-            // A refusal is remembered for the next commit, not committed
-            // now: a refusal that repeats cannot loop.
-            Input::KernelRejected { action, error } => self.kernel_rejected(action, error),
-            Input::Shutdown => self.shutdown(),
-            Input::Command(c) => {
-                let reply = self.command(now, c);
-                self.out.push(Output::Reply(reply));
-            }
-            input => {
-                self.apply(now, input);
-                self.commit(now);
-            }
-        }
-        std::mem::take(&mut self.out)
-    }
-
-    /// Process several inputs that arrived together (a burst of IGMP
-    /// reports, say) and commit once: the kernel and the protocols see the
-    /// net result of the whole batch.
-    pub fn handle_batch(
-        &mut self,
-        now: Instant,
-        inputs: impl IntoIterator<Item = Input>,
-    ) -> Vec<Output> {
+    /// The one way in: `inputs` that arrived together (one netlink
+    /// message, a burst of IGMP reports, a control request, a timer) are
+    /// applied in order and end in exactly one commit, so the kernel and
+    /// the protocols see the net result of the whole step. Every output
+    /// leaves here, kernel actions only from the commit.
+    ///
+    /// A kernel refusal ([`Input::KernelRejected`]) is reported at once but
+    /// retried only by the next step that brings anything else: a refusal
+    /// that repeats cannot loop.
+    pub fn step(&mut self, now: Instant, inputs: impl IntoIterator<Item = Input>) -> Vec<Output> {
+        let mut shutdown = false;
         for input in inputs {
             match input {
-                Input::KernelRejected { .. } | Input::Shutdown | Input::Command(_) => {
-                    let out = self.handle(now, input);
-                    self.out.extend(out);
+                Input::KernelRejected { action, error } => self.kernel_rejected(action, error),
+                Input::Shutdown => shutdown = true,
+                input => {
+                    self.retry_refused();
+                    match input {
+                        Input::Command(c) => {
+                            let reply = self.command(now, c);
+                            self.out.push(Output::Reply(reply));
+                        }
+                        input => self.apply(now, input),
+                    }
                 }
-                input => self.apply(now, input),
             }
         }
-        self.commit(now);
+        if shutdown {
+            self.shutdown();
+        } else {
+            self.commit(now);
+        }
         std::mem::take(&mut self.out)
     }
 
@@ -296,19 +298,33 @@ impl Router {
                 // Nothing to compare while a taken-over table is held.
                 let _ = self.audit_kernel(&kernel, true);
             }
-            Input::KernelRejected { .. } | Input::Command(_) | Input::Shutdown => {}
+            Input::KernelRejected { .. } | Input::Command(_) | Input::Shutdown => {
+                unreachable!("handled by step")
+            }
         }
     }
 
-    fn kernel_rejected(&mut self, action: crate::core::mroute::MrtAction, error: String) {
+    /// A refusal is reported now and forgotten by the table at the next
+    /// step with other news (see [`Router::step`]).
+    fn kernel_rejected(&mut self, action: MrtAction, error: String) {
         self.counters.kernel_errors += 1;
-        self.mroute.mark_failed(&action);
+        self.refused.push(action);
         self.emit(Event::KernelRefused { action, error });
     }
 
-    /// Remove everything this router installed in the kernel.
+    /// The table forgets what the kernel refused, so that this step's
+    /// commit programs it again.
+    fn retry_refused(&mut self) {
+        for action in std::mem::take(&mut self.refused) {
+            self.mroute.mark_failed(&action);
+        }
+    }
+
+    /// The commit of the last step: everything this router installed in
+    /// the kernel is removed, and IGMP stops listening.
     fn shutdown(&mut self) {
         self.flows.clear();
+        self.kernel_first.clear();
         let r = self.mroute.reconcile(&BTreeMap::new(), &BTreeSet::new());
         self.out.extend(r.actions.into_iter().map(Output::Mrt));
         let listening: Vec<IfIndex> = self.igmp.keys().copied().collect();
@@ -345,8 +361,8 @@ impl Router {
 
     // ===== commit =====
 
-    /// End of a top-level operation: protocols act on the net result, the
-    /// host memberships are merged, then the kernel is reconciled with the
+    /// The end of every step: protocols act on the net result, the host
+    /// memberships are merged, then the kernel is reconciled with the
     /// forwarding entries.
     fn commit(&mut self, now: Instant) {
         let ids: Vec<_> = self.protocols.iter().map(|p| p.id).collect();
@@ -372,6 +388,10 @@ impl Router {
             .map(|(ifindex, _)| ifindex)
             .filter(|i| self.ifaces.get(*i).is_some())
             .collect();
+        // What an audit's repair must undo before the table is programmed
+        // again (kernel state mgmd did not put there).
+        let first = std::mem::take(&mut self.kernel_first);
+        self.out.extend(first.into_iter().map(Output::Mrt));
         let (r, drifted) = self.flows.reconcile(&mut self.mroute, &self.mgm, &pinned);
         debug_assert_eq!(
             drifted, None,

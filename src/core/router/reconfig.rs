@@ -344,7 +344,6 @@ impl Router {
         }
 
         self.counters.reloads += 1;
-        self.commit(now);
         report
     }
 

@@ -81,25 +81,17 @@ struct Driver {
 }
 
 impl Driver {
-    /// One router step: `inputs` handled together (one commit when there
-    /// are several), recorded when recording.
+    /// One router step: `inputs` that arrived together, one commit;
+    /// recorded when recording (the inputs are copied only then).
     fn step(&mut self, inputs: Vec<Input>) -> Vec<Output> {
         let now = Instant::now().into_std();
-        let batch = inputs.len() > 1;
-        let outputs = if batch {
-            self.router.handle_batch(now, inputs.clone())
-        } else {
-            let mut out = Vec::new();
-            for input in inputs.iter().cloned() {
-                out.extend(self.router.handle(now, input));
-            }
-            out
+        let Some(recorder) = self.recorder.as_mut() else {
+            return self.router.step(now, inputs);
         };
-        if let Some(r) = self.recorder.as_mut() {
-            if let Err(e) = r.step(now, batch, &inputs, &outputs) {
-                tracing::error!("failed to record; recording stops: {e}");
-                self.recorder = None;
-            }
+        let outputs = self.router.step(now, inputs.iter().cloned());
+        if let Err(e) = recorder.step(now, &inputs, &outputs) {
+            tracing::error!("failed to record; recording stops: {e}");
+            self.recorder = None;
         }
         outputs
     }
