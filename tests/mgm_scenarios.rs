@@ -138,8 +138,10 @@ fn scenario_01_register_rejects_duplicate_names() {
     );
     let h2 = m.register("dv/2").unwrap();
     assert_ne!(h1, h2);
-    assert_eq!(m.protocol_name(h1), Some("dv/1"));
-    assert_eq!(m.protocol_name(h2), Some("dv/2"));
+    assert_eq!(
+        m.protocols().collect::<Vec<_>>(),
+        vec![(h1, "dv/1"), (h2, "dv/2")]
+    );
 }
 
 #[test]

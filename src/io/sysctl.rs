@@ -20,11 +20,6 @@ pub fn mc_forwarding(ifname: &str) -> Option<u8> {
     read_u8(&Path::new(CONF).join(ifname).join("mc_forwarding"))
 }
 
-/// `conf/all/mc_forwarding`: 1 while some socket owns the default table.
-pub fn mc_forwarding_all() -> Option<u8> {
-    mc_forwarding("all")
-}
-
 /// `conf/all/mc_forwarding` as a count: the kernel adds one for each
 /// multicast routing table a socket takes (`MRT_INIT`) in this network
 /// namespace, and takes it back when that socket closes.

@@ -87,11 +87,6 @@ impl IgmpStats {
     pub(crate) fn drop(&mut self, reason: &'static str) {
         *self.drops.entry(reason).or_insert(0) += 1;
     }
-
-    /// Drops counted under `reason`.
-    pub fn drops_for(&self, reason: &str) -> u64 {
-        self.drops.get(reason).copied().unwrap_or(0)
-    }
 }
 
 // ===== status =====

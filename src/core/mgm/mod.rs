@@ -113,10 +113,6 @@ impl Mgm {
         Ok(Vec::new())
     }
 
-    pub fn protocol_name(&self, p: ProtoId) -> Option<&str> {
-        self.protocols.get(&p).map(String::as_str)
-    }
-
     /// Registered protocols, in handle order.
     pub fn protocols(&self) -> impl Iterator<Item = (ProtoId, &str)> {
         self.protocols.iter().map(|(&p, n)| (p, n.as_str()))

@@ -1,6 +1,6 @@
 //! The event loop: one task that owns the [`Router`] and every socket,
-//! waits on all of them at once, feeds one input at a time to the router
-//! and carries out its outputs.
+//! waits on all of them at once, gives the router what arrived together as
+//! one step ([`Router::step`]) and carries out its outputs.
 //!
 //! - `mod.rs`: the loop itself (`run`), feeding inputs and carrying out
 //!   outputs;

@@ -356,11 +356,6 @@ impl IgmpRouter {
         self.other_querier.map(|(a, _)| a)
     }
 
-    /// True while the link is down (groups kept, nothing sent).
-    pub fn is_link_down(&self) -> bool {
-        self.link_down
-    }
-
     /// Status snapshot; remaining times are relative to `now`.
     pub fn status(&self, now: Instant) -> IgmpIfStatus {
         let rem = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(now));
