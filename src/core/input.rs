@@ -55,11 +55,6 @@ pub enum Input {
         rpf: Option<IfIndex>,
         upstream: Option<Ipv4Addr>,
     },
-    /// Data of a flow arrived on an interface that is not its incoming one.
-    WrongInterface {
-        flow: FlowKey,
-        arrival: IfIndex,
-    },
     /// The unicast route towards `source` changed (a new lookup after a
     /// route change): its flows are decided again at once.
     RpfChanged {

@@ -284,7 +284,7 @@ pub fn encode(snapshot: Snapshot, openmetrics: bool) -> Result<String, std::fmt:
 
 /// The router's counters as metrics: name (without prefix and `_total`),
 /// value, help.
-fn router_counters(c: &CounterView) -> [(&'static str, u64, &'static str); 18] {
+fn router_counters(c: &CounterView) -> [(&'static str, u64, &'static str); 17] {
     [
         (
             "new_flows",
@@ -305,11 +305,6 @@ fn router_counters(c: &CounterView) -> [(&'static str, u64, &'static str); 18] {
             "rpf_changes",
             c.rpf_changes,
             "Route changes that made flows be decided again.",
-        ),
-        (
-            "wrong_interface",
-            c.wrong_interface,
-            "Flow data on an interface other than the flow's incoming one (WRONGVIF).",
         ),
         (
             "ownership_moves",
@@ -459,7 +454,6 @@ impl Collector for Snapshot {
             MetricType::Counter,
             [
                 ("nocache", io.upcalls_nocache),
-                ("wrongvif", io.upcalls_wrongvif),
                 ("other", io.upcalls_other),
                 ("unknown", io.upcalls_unknown),
             ]

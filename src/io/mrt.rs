@@ -3,8 +3,8 @@
 //!
 //! One socket per (network namespace, table) can own the table; the kernel
 //! answers a second `MRT_INIT` with `EADDRINUSE` ([`MrtError::AlreadyInUse`]).
-//! The same socket carries the kernel's upcalls (`IGMPMSG_NOCACHE`,
-//! `IGMPMSG_WRONGVIF`...) and IGMP packets, including IGMPv2 reports, which
+//! The same socket carries the kernel's upcalls (`IGMPMSG_NOCACHE`; mgmd
+//! leaves `MRT_ASSERT` off, so no `IGMPMSG_WRONGVIF`) and IGMP packets, including IGMPv2 reports, which
 //! reach only this socket and only on interfaces that are VIFs.
 //!
 //! Closing the socket (dropping [`MrtSocket`]) makes the kernel delete every
@@ -107,9 +107,6 @@ pub struct Upcall {
 pub enum UpcallKind {
     /// No MFC entry for (src, dst): the packet is queued until one is added.
     NoCache,
-    /// The packet arrived on a VIF other than the entry's iif (needs
-    /// `MRT_ASSERT`).
-    WrongVif,
     WholePkt,
     WrVifWhole,
     Other(u8),
@@ -119,7 +116,6 @@ impl From<u8> for UpcallKind {
     fn from(v: u8) -> Self {
         match v {
             sys::IGMPMSG_NOCACHE => UpcallKind::NoCache,
-            sys::IGMPMSG_WRONGVIF => UpcallKind::WrongVif,
             sys::IGMPMSG_WHOLEPKT => UpcallKind::WholePkt,
             sys::IGMPMSG_WRVIFWHOLE => UpcallKind::WrVifWhole,
             other => UpcallKind::Other(other),
@@ -363,16 +359,6 @@ impl MrtSocket {
     pub fn del_mfc(&self, flow: FlowKey, iif: VifIndex) -> io::Result<()> {
         let ctl = mfcctl(flow, iif)?;
         sys::setsockopt(self.sock.as_fd(), libc::IPPROTO_IP, sys::MRT_DEL_MFC, &ctl)
-    }
-
-    /// Enables `IGMPMSG_WRONGVIF` upcalls (`MRT_ASSERT`).
-    pub fn set_assert(&self, on: bool) -> io::Result<()> {
-        sys::setsockopt(
-            self.sock.as_fd(),
-            libc::IPPROTO_IP,
-            sys::MRT_ASSERT,
-            &i32::from(on),
-        )
     }
 
     /// Deletes every non-static MFC entry and VIF of the table in place

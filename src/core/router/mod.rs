@@ -278,11 +278,6 @@ impl Router {
                 rpf,
                 upstream,
             } => self.new_flow(now, flow, arrival, rpf, upstream),
-            Input::WrongInterface { flow, arrival } => {
-                self.counters.wrong_interface += 1;
-                let arrival = self.iface_ref(arrival);
-                self.emit(Event::WrongInterface { flow, arrival });
-            }
             Input::Counters(list) => self.flows.update_counters(now, list, &self.cfg),
             Input::RpfChanged {
                 source,

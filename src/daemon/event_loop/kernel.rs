@@ -78,12 +78,11 @@ pub(super) async fn drain_mrt(router: &mut Driver, io: &mut Io, batch: Vec<MrtRx
                 let c = &mut io.counters;
                 match u.kind {
                     UpcallKind::NoCache => c.upcalls_nocache += 1,
-                    UpcallKind::WrongVif => c.upcalls_wrongvif += 1,
                     _ => c.upcalls_other += 1,
                 }
                 let known = router.router.ifindex_of_vif(u.vif);
                 let (Some(arrival), Ok(group)) = (known, GroupAddr::new(u.dst)) else {
-                    if matches!(u.kind, UpcallKind::NoCache | UpcallKind::WrongVif) {
+                    if u.kind == UpcallKind::NoCache {
                         c.upcalls_unknown += 1;
                     }
                     continue;
@@ -102,7 +101,6 @@ pub(super) async fn drain_mrt(router: &mut Driver, io: &mut Io, batch: Vec<MrtRx
                             upstream,
                         }
                     }
-                    UpcallKind::WrongVif => Input::WrongInterface { flow, arrival },
                     _ => continue,
                 }
             }
