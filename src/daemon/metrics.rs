@@ -284,7 +284,7 @@ pub fn encode(snapshot: Snapshot, openmetrics: bool) -> Result<String, std::fmt:
 
 /// The router's counters as metrics: name (without prefix and `_total`),
 /// value, help.
-fn router_counters(c: &CounterView) -> [(&'static str, u64, &'static str); 17] {
+fn router_counters(c: &CounterView) -> [(&'static str, u64, &'static str); 18] {
     [
         (
             "new_flows",
@@ -305,6 +305,11 @@ fn router_counters(c: &CounterView) -> [(&'static str, u64, &'static str); 17] {
             "rpf_changes",
             c.rpf_changes,
             "Route changes that made flows be decided again.",
+        ),
+        (
+            "upcalls_unknown",
+            c.upcalls_unknown,
+            "NOCACHE upcalls for a VIF with no interface of ours (ignored).",
         ),
         (
             "ownership_moves",
@@ -450,14 +455,10 @@ impl Collector for Snapshot {
         family(
             &mut e,
             "kernel_upcalls",
-            "Kernel upcalls by kind (unknown: for a VIF or group mgmd does not know).",
+            "Kernel upcalls by kind.",
             MetricType::Counter,
-            [
-                ("nocache", io.upcalls_nocache),
-                ("other", io.upcalls_other),
-                ("unknown", io.upcalls_unknown),
-            ]
-            .map(|(kind, v)| (vec![("kind", kind.to_owned())], counter(v))),
+            [("nocache", io.upcalls_nocache), ("other", io.upcalls_other)]
+                .map(|(kind, v)| (vec![("kind", kind.to_owned())], counter(v))),
         )?;
         family(
             &mut e,

@@ -274,10 +274,13 @@ impl Router {
             } => self.igmp_rx(now, ifindex, src, dst, ttl, router_alert, payload),
             Input::NewFlow {
                 flow,
-                arrival,
+                vif,
                 rpf,
                 upstream,
-            } => self.new_flow(now, flow, arrival, rpf, upstream),
+            } => match self.mroute.ifindex_of(vif) {
+                Some(arrival) => self.new_flow(now, flow, arrival, rpf, upstream),
+                None => self.counters.upcalls_unknown += 1,
+            },
             Input::Counters(list) => self.flows.update_counters(now, list, &self.cfg),
             Input::RpfChanged {
                 source,
