@@ -181,6 +181,7 @@ fn hosts(out: &[Output]) -> Vec<(IfIndex, GroupAddr, HostFilter)> {
                 ifindex,
                 group,
                 filter,
+                ..
             } => Some((*ifindex, *group, filter.clone())),
             _ => None,
         })

@@ -252,6 +252,14 @@ fn host_memberships_survive_a_move_and_leave_after_the_hold_time() {
         host(&out),
         vec![(UP0, HostFilter::Exclude(BTreeSet::new()))]
     );
+    // Made from the interface's address, which the router chose.
+    let local = out.iter().find_map(|o| match o {
+        Output::HostMembership { local, .. } => Some(*local),
+        _ => None,
+    });
+    let up0 = r.ifaces().get(UP0).and_then(|l| l.primary_addr());
+    assert!(up0.is_some());
+    assert_eq!(local, Some(up0));
     // Released and taken back within the hold time: nothing reaches the kernel.
     let out = release(&mut r, t0, "up0", "dummy").unwrap();
     assert_eq!(host(&out), vec![]);

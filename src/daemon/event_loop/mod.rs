@@ -488,13 +488,9 @@ async fn execute(router: &mut Driver, io: &mut Io, outputs: Vec<Output>) {
                 ifindex,
                 group,
                 filter,
+                local,
             } => {
-                let addr = router
-                    .router
-                    .ifaces()
-                    .get(ifindex)
-                    .and_then(|l| l.primary_addr());
-                if let Err(e) = io.host.set(ifindex, addr, group, &filter) {
+                if let Err(e) = io.host.set(ifindex, local, group, &filter) {
                     tracing::warn!(target: "mroute", %ifindex, %group, "failed to set host membership: {e}");
                 }
             }
