@@ -283,6 +283,10 @@ fn mgmd_round(
         "the receiver's membership was not learned"
     );
 
+    let up0 = (0..32)
+        .map(VifIndex)
+        .find(|v| router.ifindex_of_vif(*v) == Some(links.up0))
+        .expect("up0 is a VIF");
     let t = Instant::now();
     let mut applied = 0;
     for chunk in flows.chunks(batch) {
@@ -293,7 +297,7 @@ fn mgmd_round(
         };
         let upcalls = chunk.iter().zip(answers).map(|(f, rpf)| Input::NewFlow {
             flow: *f,
-            arrival: links.up0,
+            vif: up0,
             rpf,
             upstream: None,
         });

@@ -20,7 +20,7 @@ use mgmd::core::input::Input;
 use mgmd::core::mgm::{MembershipFlags, Mgm};
 use mgmd::core::output::Output;
 use mgmd::core::router::Router;
-use mgmd::core::types::{ComponentId, FlowKey, GroupAddr, IfIndex, MembershipKey};
+use mgmd::core::types::{ComponentId, FlowKey, GroupAddr, IfIndex, MembershipKey, VifIndex};
 
 const JOIN: MembershipFlags = MembershipFlags::JOIN;
 
@@ -115,12 +115,16 @@ fn ownership_setup(t0: Instant) -> Router {
     let groups: Vec<GroupAddr> = (0..HELD).map(group).collect();
     r.step(t0, groups.chunks(100).map(|c| report(LAN1, 2, c)));
     r.step(t0, groups[..1_000].chunks(100).map(|c| report(LAN2, 3, c)));
+    let up0 = (0..32)
+        .map(VifIndex)
+        .find(|v| r.ifindex_of_vif(*v) == Some(UP0))
+        .expect("up0 is a VIF");
     let flows = groups[..1_000].iter().map(|g| Input::NewFlow {
         flow: FlowKey {
             group: *g,
             source: Ipv4Addr::new(10, 0, 1, 2),
         },
-        arrival: UP0,
+        vif: up0,
         rpf: Some(UP0),
         upstream: None,
     });

@@ -147,35 +147,48 @@ fn an_unknown_interface_is_refused() {
     assert!(e.contains("eth9"), "{e}");
 }
 
+// Input: a NOCACHE upcall for a VIF no interface of the router has (its
+// interface went while the packet was queued). Output: nothing but the
+// count; the same upcall on a VIF of ours is a new flow.
+#[test]
+fn an_upcall_for_an_unknown_vif_is_counted_and_ignored() {
+    let t0 = Instant::now();
+    let mut r = router(t0);
+    let unknown = mgmd::core::types::VifIndex(31);
+    assert_eq!(r.ifindex_of_vif(unknown), None);
+    let out = r.step(
+        t0,
+        [Input::NewFlow {
+            flow: flow(),
+            vif: unknown,
+            rpf: Some(UP0),
+            upstream: None,
+        }],
+    );
+    assert!(mrt(&out).is_empty() && events(&out).is_empty(), "{out:?}");
+    let c = counters(&mut r, t0, None).unwrap().router;
+    assert_eq!((c.upcalls_unknown, c.new_flows), (1, 0));
+    let upcall = common::new_flow(&r, flow(), UP0, Some(UP0));
+    r.step(t0, [upcall]);
+    let c = counters(&mut r, t0, None).unwrap().router;
+    assert_eq!((c.upcalls_unknown, c.new_flows), (1, 1));
+}
+
 #[test]
 fn the_metrics_view_agrees_with_the_show_views() {
     let t0 = Instant::now();
     let mut r = router(t0);
     r.step(t0, [join(LAN1)]);
     let t = t0 + Duration::from_millis(5);
-    r.step(
-        t,
-        [Input::NewFlow {
-            flow: flow(),
-            arrival: UP0,
-            rpf: Some(UP0),
-            upstream: None,
-        }],
-    );
+    let upcall = common::new_flow(&r, flow(), UP0, Some(UP0));
+    r.step(t, [upcall]);
     // A flow nobody asked for and that has no route: a drop entry.
     let stray = mgmd::core::types::FlowKey {
         group: "239.7.7.7".parse().unwrap(),
         source: Ipv4Addr::new(10, 0, 9, 9),
     };
-    r.step(
-        t,
-        [Input::NewFlow {
-            flow: stray,
-            arrival: UP0,
-            rpf: None,
-            upstream: None,
-        }],
-    );
+    let upcall = common::new_flow(&r, stray, UP0, None);
+    r.step(t, [upcall]);
     r.step(
         t,
         [Input::Counters(vec![(

@@ -163,15 +163,8 @@ fn exercise(text: &str, reload: &str) {
         group: "239.1.1.1".parse().unwrap(),
         source: s(2),
     };
-    r.step(
-        t0,
-        [Input::NewFlow {
-            flow,
-            arrival: UP0,
-            rpf: Some(UP0),
-            upstream: None,
-        }],
-    );
+    let upcall = common::new_flow(&r, flow, UP0, Some(UP0));
+    r.step(t0, [upcall]);
     r.step(
         t0,
         [Input::Counters(vec![(

@@ -42,13 +42,8 @@ interface = "up0"
 group = "239.1.1.1"
 "#;
 
-fn new_flow(arrival: IfIndex) -> Input {
-    Input::NewFlow {
-        flow: flow(),
-        arrival,
-        rpf: Some(arrival),
-        upstream: None,
-    }
+fn new_flow(r: &Router, arrival: IfIndex) -> Input {
+    common::new_flow(r, flow(), arrival, Some(arrival))
 }
 
 /// A receiver on lan1 joined the group; the flow from up0 is forwarded.
@@ -69,7 +64,7 @@ fn forwarding(t0: Instant) -> Router {
         vec![(UP0, HostFilter::Exclude(BTreeSet::new()))],
         "the proxy joins upstream"
     );
-    let out = r.step(t0, [new_flow(UP0)]);
+    let out = r.step(t0, [new_flow(&r, UP0)]);
     assert!(
         mrt(&out)
             .iter()
@@ -122,7 +117,7 @@ fn upstream_moves_between_proxy_and_static_without_a_kernel_change_or_a_leave() 
     }
     // The flow kept arriving: no new upcall was needed, and one that comes
     // in anyway (the kernel lost the entry) changes nothing.
-    let out = r.step(t, [new_flow(UP0)]);
+    let out = r.step(t, [new_flow(&r, UP0)]);
     assert!(host(&out).is_empty());
 }
 
@@ -144,7 +139,7 @@ fn a_proxy_upstream_switch_still_redecides_the_flows() {
         "the membership moves to up1 (up0's is held)"
     );
     // The flow now arriving on up1 is accepted there.
-    r.step(t0, [new_flow(UP1)]);
+    r.step(t0, [new_flow(&r, UP1)]);
     let routes = show_routes(&mut r, t0);
     assert_eq!(routes.len(), 1, "{routes:?}");
     assert_eq!(routes[0].iif, "up1");

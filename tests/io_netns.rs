@@ -290,7 +290,6 @@ fn mrt_owner_is_exclusive_and_vifs_mfcs_show_in_proc() {
         assert!(mr_vifs().is_empty() && mr_cache().is_empty());
         mrt.add_vif(VifIndex(0), i0).unwrap();
         mrt.add_mfc(f, VifIndex(0), VifSet::EMPTY).unwrap();
-        mrt.set_assert(true).unwrap();
 
         // Closing the socket wipes the table and frees ownership. The
         // kernel frees the entries after an RCU grace period, so a busy

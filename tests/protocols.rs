@@ -123,12 +123,8 @@ impl Bench {
     /// The kernel reports a new flow: where its entry comes in, if it got
     /// one that forwards or not (`None`: refused, a drop entry).
     fn flow(&mut self, flow: FlowKey, arrival: IfIndex, rpf: Option<IfIndex>) -> Option<String> {
-        self.input(Input::NewFlow {
-            flow,
-            arrival,
-            rpf,
-            upstream: None,
-        });
+        let upcall = common::new_flow(&self.r, flow, arrival, rpf);
+        self.input(upcall);
         let r = self
             .route(flow)
             .unwrap_or_else(|| panic!("no entry for {flow}"));
@@ -185,6 +181,7 @@ fn hosts(out: &[Output]) -> Vec<(IfIndex, GroupAddr, HostFilter)> {
                 ifindex,
                 group,
                 filter,
+                ..
             } => Some((*ifindex, *group, filter.clone())),
             _ => None,
         })

@@ -66,15 +66,8 @@ fn router(text: &str, t0: Instant) -> Router {
         ])],
     );
     r.step(t0, [join(LAN1)]);
-    let out = r.step(
-        t0,
-        [Input::NewFlow {
-            flow: flow(),
-            arrival: UP0,
-            rpf: Some(UP0),
-            upstream: None,
-        }],
-    );
+    let upcall = common::new_flow(&r, flow(), UP0, Some(UP0));
+    let out = r.step(t0, [upcall]);
     assert!(
         mrt(&out)
             .iter()
@@ -463,15 +456,8 @@ fn a_flow_coming_in_on_a_replaced_protocols_interface_keeps_flowing() {
         group: "239.1.2.2".parse().unwrap(),
         source: Ipv4Addr::new(10, 0, 1, 2),
     };
-    r.step(
-        t0,
-        [Input::NewFlow {
-            flow: other,
-            arrival: UP0,
-            rpf: Some(UP0),
-            upstream: None,
-        }],
-    );
+    let upcall = common::new_flow(&r, other, UP0, Some(UP0));
+    r.step(t0, [upcall]);
     // Another route changes [static]; both flows' entries stay as they are.
     let changed = format!(
         "{text}\n[[static.route]]\ngroup = \"239.3.0.0/16\"\ninbound = \"up0\"\noutbound = [\"lan2\"]\n"

@@ -60,15 +60,8 @@ fn forwarding(t0: Instant) -> Router {
     let mut r = Router::new(config(), t0);
     r.step(t0, [dump()]);
     r.step(t0, [join(LAN1)]);
-    r.step(
-        t0,
-        [Input::NewFlow {
-            flow: flow(),
-            arrival: UP0,
-            rpf: Some(UP0),
-            upstream: None,
-        }],
-    );
+    let upcall = common::new_flow(&r, flow(), UP0, Some(UP0));
+    r.step(t0, [upcall]);
     assert_eq!(show_routes(&mut r, t0)[0].oifs, vec!["lan1".to_string()]);
     r
 }

@@ -90,13 +90,8 @@ impl RoutingProtocol for Dummy {
 
 /// The kernel's NOCACHE upcall for `flow` arriving on up0, with the
 /// unicast route towards its source pointing out of `rpf`.
-fn upcall(flow: FlowKey, rpf: Option<IfIndex>) -> Input {
-    Input::NewFlow {
-        flow,
-        arrival: UP0,
-        rpf,
-        upstream: None,
-    }
+fn upcall(r: &Router, flow: FlowKey, rpf: Option<IfIndex>) -> Input {
+    common::new_flow(r, flow, UP0, rpf)
 }
 
 /// A router with a receiver of the group on lan1 and the flow forwarding.
@@ -109,7 +104,7 @@ fn forwarding_with(t0: Instant, withdraws: bool) -> Router {
     r.add_protocol(t0, Box::new(Dummy { withdraws }));
     r.step(t0, [dump()]);
     r.step(t0, [join(LAN1)]);
-    let out = r.step(t0, [upcall(flow(), Some(UP0))]);
+    let out = r.step(t0, [upcall(&r, flow(), Some(UP0))]);
     let vif_lan1 = show_interfaces(&mut r, t0)
         .into_iter()
         .find(|i| i.name == "lan1")
@@ -167,7 +162,7 @@ fn a_join_then_a_flow_forwards_to_the_member() {
 fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    let installed = mrt(&r.step(t0, [upcall(flow(), Some(UP0))]));
+    let installed = mrt(&r.step(t0, [upcall(&r, flow(), Some(UP0))]));
     assert_eq!(installed.len(), 1, "{installed:?}");
     assert!(
         matches!(installed[0], MrtAction::AddMfc { flow: f, .. } if f == flow()),
@@ -175,7 +170,7 @@ fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
     );
     // The kernel lost it once more: the same entry again, and the router's
     // own view is unchanged.
-    let out = mrt(&r.step(t0, [upcall(flow(), Some(UP0))]));
+    let out = mrt(&r.step(t0, [upcall(&r, flow(), Some(UP0))]));
     assert_eq!(out, installed);
     assert_eq!(r.installed_flows(), vec![flow()]);
     assert_eq!(show_routes(&mut r, t0).len(), 1);
@@ -185,12 +180,12 @@ fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
         group: group(),
         source: Ipv4Addr::new(192, 0, 2, 7),
     };
-    let first = mrt(&r.step(t0, [upcall(other, None)]));
+    let first = mrt(&r.step(t0, [upcall(&r, other, None)]));
     assert!(
         matches!(&first[..], [MrtAction::AddMfc { flow: f, oifs, .. }] if *f == other && oifs.is_empty()),
         "{first:?}"
     );
-    assert_eq!(mrt(&r.step(t0, [upcall(other, None)])), first);
+    assert_eq!(mrt(&r.step(t0, [upcall(&r, other, None)])), first);
 }
 
 #[test]
@@ -257,6 +252,14 @@ fn host_memberships_survive_a_move_and_leave_after_the_hold_time() {
         host(&out),
         vec![(UP0, HostFilter::Exclude(BTreeSet::new()))]
     );
+    // Made from the interface's address, which the router chose.
+    let local = out.iter().find_map(|o| match o {
+        Output::HostMembership { local, .. } => Some(*local),
+        _ => None,
+    });
+    let up0 = r.ifaces().get(UP0).and_then(|l| l.primary_addr());
+    assert!(up0.is_some());
+    assert_eq!(local, Some(up0));
     // Released and taken back within the hold time: nothing reaches the kernel.
     let out = release(&mut r, t0, "up0", "dummy").unwrap();
     assert_eq!(host(&out), vec![]);
@@ -355,12 +358,15 @@ fn a_burst_of_reports_is_learned_in_full_with_one_commit() {
     r.step(t0, reports);
     assert_eq!(r.memberships_on(LAN1).len(), 4000);
     // Flows for the groups: each is forwarded to lan1 once it arrives.
-    let flows = groups.iter().take(10).map(|g| {
-        let flow = FlowKey {
+    let up0 = common::vif_of(&r, UP0);
+    let flows = groups.iter().take(10).map(|g| Input::NewFlow {
+        flow: FlowKey {
             group: GroupAddr::new(*g).unwrap(),
             source: Ipv4Addr::new(10, 0, 1, 2),
-        };
-        upcall(flow, Some(UP0))
+        },
+        vif: up0,
+        rpf: Some(UP0),
+        upstream: None,
     });
     let out = r.step(t0, flows);
     let adds = mrt(&out)

@@ -102,11 +102,6 @@ pub enum Event {
         rpf: Option<Iface>,
         flows: usize,
     },
-    /// Data of a flow arrived on one of its outgoing interfaces.
-    WrongInterface {
-        flow: FlowKey,
-        arrival: Iface,
-    },
     /// The protocol asked about a new flow did not answer in time.
     RpfUnanswered {
         flow: FlowKey,
@@ -176,7 +171,7 @@ pub enum Event {
 
 impl Event {
     /// A short category: "interface", "ownership", "effect", "igmp",
-    /// "querier", "protocol", "kernel", "wrong-if", "error", "daemon".
+    /// "querier", "protocol", "kernel", "error", "daemon".
     pub fn kind(&self) -> &'static str {
         match self {
             Event::InterfaceAppeared { .. }
@@ -199,7 +194,6 @@ impl Event {
             | Event::VifLimit { .. }
             | Event::KernelDrift { .. }
             | Event::KernelAudit { .. } => "kernel",
-            Event::WrongInterface { .. } => "wrong-if",
             Event::RpfUnanswered { .. } | Event::ManagerError { .. } | Event::EffectLoop => "error",
             Event::ConfigApplied { .. } | Event::ConfigRefused { .. } => "config",
             Event::ShuttingDown
@@ -223,7 +217,6 @@ impl Event {
                 _ => Severity::Debug,
             },
             Event::Protocol { note, .. } if note.is_detail() => Severity::Debug,
-            Event::WrongInterface { .. } => Severity::Debug,
             Event::KernelRefused { .. }
             | Event::VifLimit { .. }
             | Event::KernelDrift { .. }
@@ -299,9 +292,6 @@ impl fmt::Display for Event {
                 f,
                 "route towards {source} changed: deciding {flows} flow(s) again"
             ),
-            Event::WrongInterface { flow, arrival } => {
-                write!(f, "{flow} arrived on {arrival}, not its incoming interface")
-            }
             Event::RpfUnanswered { flow, protocol } => write!(
                 f,
                 "{protocol} did not answer for the new flow {flow}; it is asked again when the \

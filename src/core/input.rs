@@ -10,7 +10,7 @@ use crate::core::control::Command;
 use crate::core::iface::{AddrFact, LinkFact};
 use crate::core::mroute::{KernelTable, MrtAction};
 use crate::core::snapshot::Restore;
-use crate::core::types::{FlowKey, IfIndex, hex_bytes};
+use crate::core::types::{FlowKey, IfIndex, VifIndex, hex_bytes};
 
 /// Packet and byte counters of one kernel forwarding entry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,18 +47,17 @@ pub enum Input {
         #[serde(with = "hex_bytes")]
         payload: Vec<u8>,
     },
-    /// The kernel has no entry for a flow (NOCACHE upcall), with the
-    /// unicast route towards the source.
+    /// The kernel has no entry for a flow (NOCACHE upcall) that arrived
+    /// on VIF `vif`, with the unicast route towards the source as the I/O
+    /// layer answered it (a fresh lookup or one it cached: what the router
+    /// acts on is what is recorded). The router finds the interface of the
+    /// VIF; an upcall for a VIF it has no interface for (deleted while the
+    /// packet was queued) is counted and ignored.
     NewFlow {
         flow: FlowKey,
-        arrival: IfIndex,
+        vif: VifIndex,
         rpf: Option<IfIndex>,
         upstream: Option<Ipv4Addr>,
-    },
-    /// Data of a flow arrived on an interface that is not its incoming one.
-    WrongInterface {
-        flow: FlowKey,
-        arrival: IfIndex,
     },
     /// The unicast route towards `source` changed (a new lookup after a
     /// route change): its flows are decided again at once.

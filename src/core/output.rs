@@ -29,11 +29,14 @@ pub enum Output {
     /// Start/stop receiving IGMP on an interface (join 224.0.0.22,
     /// 224.0.0.2 and 224.0.0.1 on the receive socket).
     ListenIgmp { ifindex: IfIndex, on: bool },
-    /// Host-side membership of this box (proxy upstream, static joins).
+    /// Host-side membership of this box (proxy upstream, static joins),
+    /// made from `local`, the interface's primary address when it has
+    /// one (a source-specific join names it).
     HostMembership {
         ifindex: IfIndex,
         group: GroupAddr,
         filter: HostFilter,
+        local: Option<Ipv4Addr>,
     },
     /// Something happened (logged, streamed to `mgmctl events`).
     Event(Event),

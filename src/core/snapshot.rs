@@ -16,6 +16,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::core::igmp::SavedGroup;
+use crate::core::mroute::KernelTable;
 use crate::core::types::{FlowKey, IfIndex, VifIndex, VifSet};
 
 /// The format written; another one is ignored.
@@ -67,6 +68,31 @@ pub struct SavedKernel {
     pub entries: Vec<(FlowKey, VifIndex, VifSet)>,
 }
 
+impl SavedKernel {
+    /// The table as the kernel shows it (in interface terms), in VIF
+    /// terms. An entry whose incoming VIF is gone is left out: the router
+    /// does not hold it, and the audit removes it from the kernel.
+    pub fn from_table(table: &KernelTable) -> SavedKernel {
+        let vif_of: std::collections::BTreeMap<IfIndex, VifIndex> =
+            table.vifs.iter().map(|v| (v.ifindex, v.vif)).collect();
+        SavedKernel {
+            vifs: table.vifs.iter().map(|v| (v.vif, v.ifindex)).collect(),
+            entries: table
+                .entries
+                .iter()
+                .filter_map(|e| {
+                    let iif = *vif_of.get(&e.iif?)?;
+                    let mut oifs = VifSet::EMPTY;
+                    for o in e.oifs.iter().filter_map(|o| vif_of.get(o)) {
+                        oifs.insert(*o);
+                    }
+                    Some((e.flow, iif, oifs))
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What the router is given at start.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -95,6 +121,60 @@ pub fn fingerprint(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::mroute::{KernelEntry, KernelVif};
+
+    #[test]
+    fn a_kernel_table_in_vif_terms() {
+        let flow = |g: &str| FlowKey {
+            group: g.parse().unwrap(),
+            source: Ipv4Addr::new(10, 0, 1, 2),
+        };
+        let table = KernelTable {
+            vifs: vec![
+                KernelVif {
+                    vif: VifIndex(0),
+                    ifindex: IfIndex(7),
+                },
+                KernelVif {
+                    vif: VifIndex(3),
+                    ifindex: IfIndex(9),
+                },
+            ],
+            entries: vec![
+                KernelEntry {
+                    flow: flow("239.1.1.1"),
+                    iif: Some(IfIndex(7)),
+                    oifs: vec![IfIndex(9)],
+                },
+                // Its incoming VIF is gone: not taken over.
+                KernelEntry {
+                    flow: flow("239.1.1.2"),
+                    iif: None,
+                    oifs: vec![IfIndex(9)],
+                },
+                // A drop entry.
+                KernelEntry {
+                    flow: flow("239.1.1.3"),
+                    iif: Some(IfIndex(9)),
+                    oifs: vec![],
+                },
+            ],
+        };
+        let saved = SavedKernel::from_table(&table);
+        assert_eq!(
+            saved.vifs,
+            vec![(VifIndex(0), IfIndex(7)), (VifIndex(3), IfIndex(9))]
+        );
+        let mut to_lan = VifSet::EMPTY;
+        to_lan.insert(VifIndex(3));
+        assert_eq!(
+            saved.entries,
+            vec![
+                (flow("239.1.1.1"), VifIndex(0), to_lan),
+                (flow("239.1.1.3"), VifIndex(3), VifSet::EMPTY),
+            ]
+        );
+    }
 
     #[test]
     fn fingerprints_are_stable_and_tell_texts_apart() {

@@ -119,8 +119,8 @@ pub struct CounterView {
     pub rpf_unanswered: u64,
     /// Route changes that made flows be decided again.
     pub rpf_changes: u64,
-    /// WRONGVIF upcalls.
-    pub wrong_interface: u64,
+    /// NOCACHE upcalls for a VIF with no interface of ours (ignored).
+    pub upcalls_unknown: u64,
     /// Completed ownership changes.
     pub ownership_moves: u64,
     /// Configurations applied (reloads and runtime edits).

@@ -18,15 +18,10 @@ pub struct IoCounters {
     pub netlink_resyncs: u64,
     /// Kernel upcalls: a flow without a forwarding entry (`NOCACHE`).
     pub upcalls_nocache: u64,
-    /// Kernel upcalls: a flow's data on another interface than its
-    /// incoming one (`WRONGVIF`).
-    pub upcalls_wrongvif: u64,
     /// Kernel upcalls of other kinds (ignored).
     pub upcalls_other: u64,
-    /// Upcalls naming a VIF or group mgmd does not know (ignored).
-    pub upcalls_unknown: u64,
     /// Datagrams on the routing socket that could not be read (truncated,
-    /// not IPv4 or IGMP).
+    /// not IPv4 or IGMP, an upcall for a destination that is no group).
     pub rx_malformed: u64,
     /// IGMP messages the kernel refused to send.
     pub igmp_tx_errors: u64,
@@ -34,14 +29,12 @@ pub struct IoCounters {
 
 impl IoCounters {
     /// Name and value of each counter, in declaration order.
-    pub fn entries(&self) -> [(&'static str, u64); 8] {
+    pub fn entries(&self) -> [(&'static str, u64); 6] {
         [
             ("kernel_rx_drops", self.kernel_rx_drops),
             ("netlink_resyncs", self.netlink_resyncs),
             ("upcalls_nocache", self.upcalls_nocache),
-            ("upcalls_wrongvif", self.upcalls_wrongvif),
             ("upcalls_other", self.upcalls_other),
-            ("upcalls_unknown", self.upcalls_unknown),
             ("rx_malformed", self.rx_malformed),
             ("igmp_tx_errors", self.igmp_tx_errors),
         ]

@@ -3,8 +3,8 @@
 //!
 //! Two ways, both ending in the new process adopting the socket
 //! ([`crate::io::mrt::MrtSocket::adopt`]) and the kernel's table (read back
-//! with [`crate::io::mrt::kernel_table`] for the default table, as the
-//! snapshot recorded it for another):
+//! over rtnetlink with [`crate::io::mrt_table::read`], as the audit reads
+//! it; as the snapshot recorded it if that fails):
 //! - `mgmctl restart`: mgmd re-executes the binary now at its path
 //!   (`execve`, same pid); the socket survives the exec and its number is
 //!   in `MGMD_MRT_FD`.

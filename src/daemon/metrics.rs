@@ -307,9 +307,9 @@ fn router_counters(c: &CounterView) -> [(&'static str, u64, &'static str); 18] {
             "Route changes that made flows be decided again.",
         ),
         (
-            "wrong_interface",
-            c.wrong_interface,
-            "Flow data on an interface other than the flow's incoming one (WRONGVIF).",
+            "upcalls_unknown",
+            c.upcalls_unknown,
+            "NOCACHE upcalls for a VIF with no interface of ours (ignored).",
         ),
         (
             "ownership_moves",
@@ -455,15 +455,10 @@ impl Collector for Snapshot {
         family(
             &mut e,
             "kernel_upcalls",
-            "Kernel upcalls by kind (unknown: for a VIF or group mgmd does not know).",
+            "Kernel upcalls by kind.",
             MetricType::Counter,
-            [
-                ("nocache", io.upcalls_nocache),
-                ("wrongvif", io.upcalls_wrongvif),
-                ("other", io.upcalls_other),
-                ("unknown", io.upcalls_unknown),
-            ]
-            .map(|(kind, v)| (vec![("kind", kind.to_owned())], counter(v))),
+            [("nocache", io.upcalls_nocache), ("other", io.upcalls_other)]
+                .map(|(kind, v)| (vec![("kind", kind.to_owned())], counter(v))),
         )?;
         family(
             &mut e,

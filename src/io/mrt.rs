@@ -3,8 +3,8 @@
 //!
 //! One socket per (network namespace, table) can own the table; the kernel
 //! answers a second `MRT_INIT` with `EADDRINUSE` ([`MrtError::AlreadyInUse`]).
-//! The same socket carries the kernel's upcalls (`IGMPMSG_NOCACHE`,
-//! `IGMPMSG_WRONGVIF`...) and IGMP packets, including IGMPv2 reports, which
+//! The same socket carries the kernel's upcalls (`IGMPMSG_NOCACHE`; mgmd
+//! leaves `MRT_ASSERT` off, so no `IGMPMSG_WRONGVIF`) and IGMP packets, including IGMPv2 reports, which
 //! reach only this socket and only on interfaces that are VIFs.
 //!
 //! Closing the socket (dropping [`MrtSocket`]) makes the kernel delete every
@@ -24,7 +24,6 @@ use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 use crate::core::mroute::MrtAction;
-use crate::core::snapshot::SavedKernel;
 use crate::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex, VifSet};
 use crate::io::sys;
 
@@ -107,9 +106,6 @@ pub struct Upcall {
 pub enum UpcallKind {
     /// No MFC entry for (src, dst): the packet is queued until one is added.
     NoCache,
-    /// The packet arrived on a VIF other than the entry's iif (needs
-    /// `MRT_ASSERT`).
-    WrongVif,
     WholePkt,
     WrVifWhole,
     Other(u8),
@@ -119,7 +115,6 @@ impl From<u8> for UpcallKind {
     fn from(v: u8) -> Self {
         match v {
             sys::IGMPMSG_NOCACHE => UpcallKind::NoCache,
-            sys::IGMPMSG_WRONGVIF => UpcallKind::WrongVif,
             sys::IGMPMSG_WHOLEPKT => UpcallKind::WholePkt,
             sys::IGMPMSG_WRVIFWHOLE => UpcallKind::WrVifWhole,
             other => UpcallKind::Other(other),
@@ -365,16 +360,6 @@ impl MrtSocket {
         sys::setsockopt(self.sock.as_fd(), libc::IPPROTO_IP, sys::MRT_DEL_MFC, &ctl)
     }
 
-    /// Enables `IGMPMSG_WRONGVIF` upcalls (`MRT_ASSERT`).
-    pub fn set_assert(&self, on: bool) -> io::Result<()> {
-        sys::setsockopt(
-            self.sock.as_fd(),
-            libc::IPPROTO_IP,
-            sys::MRT_ASSERT,
-            &i32::from(on),
-        )
-    }
-
     /// Deletes every non-static MFC entry and VIF of the table in place
     /// (`MRT_FLUSH`), keeping ownership.
     pub fn flush(&self) -> io::Result<()> {
@@ -611,79 +596,6 @@ impl AsyncMrtSocket {
             }
         }
     }
-}
-
-// ===== reading the kernel's table back =====
-
-/// The default table's VIFs and entries as the kernel shows them
-/// (`/proc/net/ip_mr_vif`, `/proc/net/ip_mr_cache` of this network
-/// namespace): what a process that took the socket over finds.
-/// `Ok(None)` for another table (the kernel shows only the default one
-/// there). VIFs not made by interface index (`VIFF_USE_IFINDEX`, as mgmd
-/// makes them) and unresolved entries are left out.
-pub fn kernel_table(table: Option<u32>) -> io::Result<Option<SavedKernel>> {
-    if table.is_some() {
-        return Ok(None);
-    }
-    let vifs = std::fs::read_to_string("/proc/net/ip_mr_vif")?;
-    let cache = std::fs::read_to_string("/proc/net/ip_mr_cache")?;
-    Ok(Some(SavedKernel {
-        vifs: parse_ip_mr_vif(&vifs),
-        entries: parse_ip_mr_cache(&cache),
-    }))
-}
-
-/// `/proc/net/ip_mr_vif`: ` 0 up0  19228  209  0  0 00008 000008B3 00000000`
-/// (index, device, counters, flags, local: the ifindex with
-/// `VIFF_USE_IFINDEX`, remote).
-pub fn parse_ip_mr_vif(text: &str) -> Vec<(VifIndex, IfIndex)> {
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let vif = f.first()?.parse::<u16>().ok()?;
-            let flags = u32::from_str_radix(f.get(6)?, 16).ok()?;
-            let local = u32::from_str_radix(f.get(7)?, 16).ok()?;
-            (flags & u32::from(sys::VIFF_USE_IFINDEX) != 0 && usize::from(vif) < MAXVIFS)
-                .then_some((VifIndex(vif), IfIndex(local)))
-        })
-        .collect()
-}
-
-/// `/proc/net/ip_mr_cache`: `040404EF 0201000A 0  209 19228 0  1:1`
-/// (group and origin as the kernel's network-order words in hex, the
-/// incoming VIF, counters, then `vif:ttl` per outgoing VIF).
-pub fn parse_ip_mr_cache(text: &str) -> Vec<(FlowKey, VifIndex, VifSet)> {
-    let addr = |h: &str| {
-        u32::from_str_radix(h, 16)
-            .ok()
-            .map(|w| Ipv4Addr::from(w.to_ne_bytes()))
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let group = GroupAddr::new(addr(f.first()?)?).ok()?;
-            let source = addr(f.get(1)?)?;
-            let iif = f
-                .get(2)?
-                .parse::<u16>()
-                .ok()
-                .filter(|v| usize::from(*v) < MAXVIFS)?;
-            let mut oifs = VifSet::EMPTY;
-            for o in f.iter().skip(6) {
-                let (vif, ttl) = o.split_once(':')?;
-                let vif = vif
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|v| usize::from(*v) < MAXVIFS)?;
-                if ttl.parse::<u32>().is_ok_and(|t| t > 0) {
-                    oifs.insert(VifIndex(vif));
-                }
-            }
-            Some((FlowKey { group, source }, VifIndex(iif), oifs))
-        })
-        .collect()
 }
 
 // ===== helper functions =====

@@ -1,5 +1,6 @@
-//! Reading the kernel's multicast routing table back, for the audit: the
-//! VIFs and the resolved MFC entries of one table, in interface terms
+//! Reading the kernel's multicast routing table back, for the audit and
+//! for adopting a handed-over table at start (mgmd's one reader of it):
+//! the VIFs and the resolved MFC entries of one table, in interface terms
 //! ([`KernelTable`]).
 //!
 //! rtnetlink serves every table: `RTM_GETLINK` of family `RTNL_FAMILY_IPMR`
@@ -7,12 +8,11 @@
 //! under `IFLA_AF_SPEC`), `RTM_GETROUTE` of that family dumps the entries
 //! (`RTA_IIF`, the outgoing interfaces as `RTA_MULTIPATH` next hops, the
 //! table in `RTA_TABLE`; entries waiting for the answer to an upcall carry
-//! `RTNH_F_UNRESOLVED`). A kernel without the VIF dump answers the link
-//! request with its ordinary links; then the default table is read from
-//! `/proc/net/ip_mr_vif` and `/proc/net/ip_mr_cache` (the only one shown
-//! there), and another table cannot be read.
+//! `RTNH_F_UNRESOLVED`). A kernel without the VIF dump (before Linux 4.13)
+//! answers the link request with its ordinary links; its table cannot be
+//! read back (`/proc/net/ip_mr_*` would show the default table only, and
+//! VIFs without their device unless made by interface index).
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use futures::StreamExt;
@@ -26,7 +26,6 @@ use rtnetlink::Handle;
 
 use crate::core::mroute::{KernelEntry, KernelTable, KernelVif};
 use crate::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex};
-use crate::io::mrt;
 
 /// `RTNL_FAMILY_IPMR`.
 const RTNL_FAMILY_IPMR: u8 = 128;
@@ -47,15 +46,9 @@ pub enum TableReadError {
         #[source]
         source: rtnetlink::Error,
     },
-    #[error("failed to read {path}: {source}")]
-    Proc {
-        path: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(
-        "this kernel does not dump multicast routing VIFs over rtnetlink, and shows only the \
-         default table in /proc: table {0} cannot be read back"
+        "this kernel does not dump multicast routing VIFs over rtnetlink (Linux 4.13 does): \
+         table {0} cannot be read back"
     )]
     Unsupported(u32),
     #[error("the kernel sent a malformed {0}")]
@@ -66,10 +59,7 @@ pub enum TableReadError {
 pub async fn read(handle: &Handle, table: Option<u32>) -> Result<KernelTable, TableReadError> {
     let id = table.unwrap_or(DEFAULT_TABLE);
     let Some(vifs) = dump_vifs(handle, id).await? else {
-        if table.is_some() {
-            return Err(TableReadError::Unsupported(id));
-        }
-        return read_proc();
+        return Err(TableReadError::Unsupported(id));
     };
     let entries = dump_entries(handle, id).await?;
     Ok(KernelTable { vifs, entries })
@@ -230,33 +220,6 @@ fn kernel_entry(m: &RouteMessage, id: u32) -> Option<KernelEntry> {
         },
         iif,
         oifs,
-    })
-}
-
-/// The default table from `/proc` (VIFs made by interface index only).
-fn read_proc() -> Result<KernelTable, TableReadError> {
-    let read = |path: &'static str| {
-        std::fs::read_to_string(path).map_err(|source| TableReadError::Proc { path, source })
-    };
-    let vifs = mrt::parse_ip_mr_vif(&read("/proc/net/ip_mr_vif")?);
-    let entries = mrt::parse_ip_mr_cache(&read("/proc/net/ip_mr_cache")?);
-    let by_vif: BTreeMap<VifIndex, IfIndex> = vifs.iter().copied().collect();
-    Ok(KernelTable {
-        vifs: vifs
-            .into_iter()
-            .map(|(vif, ifindex)| KernelVif { vif, ifindex })
-            .collect(),
-        entries: entries
-            .into_iter()
-            .map(|(flow, iif, oifs)| KernelEntry {
-                flow,
-                iif: by_vif.get(&iif).copied(),
-                oifs: oifs
-                    .iter()
-                    .filter_map(|v| by_vif.get(&v).copied())
-                    .collect(),
-            })
-            .collect(),
     })
 }
 

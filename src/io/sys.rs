@@ -19,7 +19,6 @@ pub const MRT_ADD_VIF: c_int = 202;
 pub const MRT_DEL_VIF: c_int = 203;
 pub const MRT_ADD_MFC: c_int = 204;
 pub const MRT_DEL_MFC: c_int = 205;
-pub const MRT_ASSERT: c_int = 207;
 pub const MRT_TABLE: c_int = 209;
 pub const MRT_FLUSH: c_int = 212;
 
@@ -38,7 +37,6 @@ pub const MRT_FLUSH_VIFS: c_int = 4;
 pub const VIFF_USE_IFINDEX: u8 = 8;
 
 pub const IGMPMSG_NOCACHE: u8 = 1;
-pub const IGMPMSG_WRONGVIF: u8 = 2;
 pub const IGMPMSG_WHOLEPKT: u8 = 3;
 pub const IGMPMSG_WRVIFWHOLE: u8 = 4;
 

@@ -14,7 +14,7 @@ use mgmd::core::mroute::MrtAction;
 use mgmd::core::output::Output;
 use mgmd::core::router::Router;
 use mgmd::core::status::{GroupView, InterfaceView, ProtocolView, RouteView};
-use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
+use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex};
 
 /// A multicast-capable link, administratively and operationally `up`.
 pub fn link(ifindex: IfIndex, name: &str, up: bool) -> LinkFact {
@@ -190,4 +190,24 @@ pub fn show_protocols(r: &mut Router, t: Instant) -> Vec<ProtocolView> {
         Ok(Answer::Protocols(v)) => v,
         other => panic!("{other:?}"),
     }
+}
+
+/// The kernel's NOCACHE upcall for `flow` arriving on `arrival`, whose VIF
+/// the router must have made (the kernel reports flows on VIFs only), with
+/// the unicast route towards the source pointing out of `rpf`.
+pub fn new_flow(r: &Router, flow: FlowKey, arrival: IfIndex, rpf: Option<IfIndex>) -> Input {
+    Input::NewFlow {
+        flow,
+        vif: vif_of(r, arrival),
+        rpf,
+        upstream: None,
+    }
+}
+
+/// The VIF the router made for `ifindex`.
+pub fn vif_of(r: &Router, ifindex: IfIndex) -> VifIndex {
+    (0..MAXVIFS)
+        .filter_map(|v| u16::try_from(v).ok().map(VifIndex))
+        .find(|v| r.ifindex_of_vif(*v) == Some(ifindex))
+        .unwrap_or_else(|| panic!("interface {ifindex} has no VIF"))
 }

@@ -108,6 +108,7 @@ impl HostTable {
                             ifindex,
                             group,
                             filter,
+                            local: ifaces.get(ifindex).and_then(|l| l.primary_addr()),
                         });
                     }
                 }
@@ -124,6 +125,7 @@ impl HostTable {
                             ifindex,
                             group,
                             filter: HostFilter::none(),
+                            local: ifaces.get(ifindex).and_then(|l| l.primary_addr()),
                         });
                     }
                 }

@@ -276,15 +276,13 @@ impl Router {
             } => self.igmp_rx(now, ifindex, src, dst, ttl, router_alert, payload),
             Input::NewFlow {
                 flow,
-                arrival,
+                vif,
                 rpf,
                 upstream,
-            } => self.new_flow(now, flow, arrival, rpf, upstream),
-            Input::WrongInterface { flow, arrival } => {
-                self.counters.wrong_interface += 1;
-                let arrival = self.iface_ref(arrival);
-                self.emit(Event::WrongInterface { flow, arrival });
-            }
+            } => match self.mroute.ifindex_of(vif) {
+                Some(arrival) => self.new_flow(now, flow, arrival, rpf, upstream),
+                None => self.counters.upcalls_unknown += 1,
+            },
             Input::Counters(list) => self.flows.update_counters(now, list, &self.cfg),
             Input::RpfChanged {
                 source,

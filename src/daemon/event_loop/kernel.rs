@@ -78,32 +78,28 @@ pub(super) async fn drain_mrt(router: &mut Driver, io: &mut Io, batch: Vec<MrtRx
                 let c = &mut io.counters;
                 match u.kind {
                     UpcallKind::NoCache => c.upcalls_nocache += 1,
-                    UpcallKind::WrongVif => c.upcalls_wrongvif += 1,
                     _ => c.upcalls_other += 1,
                 }
-                let known = router.router.ifindex_of_vif(u.vif);
-                let (Some(arrival), Ok(group)) = (known, GroupAddr::new(u.dst)) else {
-                    if matches!(u.kind, UpcallKind::NoCache | UpcallKind::WrongVif) {
-                        c.upcalls_unknown += 1;
-                    }
+                if u.kind != UpcallKind::NoCache {
+                    continue;
+                }
+                let Ok(group) = GroupAddr::new(u.dst) else {
+                    // The kernel reports multicast destinations only.
+                    c.rx_malformed += 1;
                     continue;
                 };
                 let flow = FlowKey {
                     group,
                     source: u.src,
                 };
-                match u.kind {
-                    UpcallKind::NoCache => {
-                        let (rpf, upstream) = rpf_lookup(io, u.src).await.unwrap_or((None, None));
-                        Input::NewFlow {
-                            flow,
-                            arrival,
-                            rpf,
-                            upstream,
-                        }
-                    }
-                    UpcallKind::WrongVif => Input::WrongInterface { flow, arrival },
-                    _ => continue,
+                // Whether the VIF is one of the router's interfaces is the
+                // router's to decide (and count): the lookup is made anyway.
+                let (rpf, upstream) = rpf_lookup(io, u.src).await.unwrap_or((None, None));
+                Input::NewFlow {
+                    flow,
+                    vif: u.vif,
+                    rpf,
+                    upstream,
                 }
             }
             MrtRx::Malformed(reason) => {

@@ -157,14 +157,20 @@ pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
     let table = cfg.global.table;
     let config_fp = fingerprint(&opts.config_text);
     let snapshot_path = snapshot::path_for(&cfg.global.pid_file);
-    let (mrt, saved, adopted) =
-        start::routing_socket(opts.inherited_mrt.take(), table, &snapshot_path, &config_fp)?;
+    let mut watcher = netlink::start().await.map_err(DaemonError::Netlink)?;
+    let rtnl = watcher.handle().clone();
+    let (mrt, saved, adopted) = start::routing_socket(
+        opts.inherited_mrt.take(),
+        &rtnl,
+        table,
+        &snapshot_path,
+        &config_fp,
+    )
+    .await?;
     let mrt = AsyncMrtSocket::new(mrt)
         .map_err(|e| DaemonError::Io("failed to register the multicast routing socket", e))?;
     let tx = IgmpTxSocket::open()
         .map_err(|e| DaemonError::Io("failed to open the IGMP send socket", e))?;
-    let mut watcher = netlink::start().await.map_err(DaemonError::Netlink)?;
-    let rtnl = watcher.handle().clone();
     // Before the control socket and the pid file, which a failure here
     // would leave behind.
     let metrics_listener = match cfg.global.metrics_listen {
@@ -480,13 +486,9 @@ async fn execute(router: &mut Driver, io: &mut Io, outputs: Vec<Output>) {
                 ifindex,
                 group,
                 filter,
+                local,
             } => {
-                let addr = router
-                    .router
-                    .ifaces()
-                    .get(ifindex)
-                    .and_then(|l| l.primary_addr());
-                if let Err(e) = io.host.set(ifindex, addr, group, &filter) {
+                if let Err(e) = io.host.set(ifindex, local, group, &filter) {
                     tracing::warn!(target: "mroute", %ifindex, %group, "failed to set host membership: {e}");
                 }
             }

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::core::snapshot::RouterState;
+use crate::core::snapshot::{RouterState, SavedKernel};
 use crate::ctl::proto::Reply;
 use crate::daemon::DaemonError;
 use crate::daemon::handover::SelfExec;
 use crate::daemon::snapshot::{self, SnapshotFile};
-use crate::io::mrt::{self, MrtSocket};
+use crate::io::mrt::MrtSocket;
+use crate::io::mrt_table;
 
 use super::{Driver, Io, drain_writer};
 
@@ -21,8 +22,9 @@ use super::{Driver, Io, drain_writer};
 /// (adopted, with the kernel's table as it is) or a new one; and the
 /// snapshot to restore from, if one was left (with the adopted table's
 /// contents in it).
-pub(super) fn routing_socket(
+pub(super) async fn routing_socket(
     inherited: Option<OwnedFd>,
+    rtnl: &rtnetlink::Handle,
     table: Option<u32>,
     snapshot_path: &Path,
     config_fp: &str,
@@ -39,12 +41,12 @@ pub(super) fn routing_socket(
         }
     };
     if adopted {
-        // What the kernel holds: read back (the default table), else as
-        // the previous process recorded it when it handed the socket over.
+        // What the kernel holds: read back (the reader the audit uses),
+        // else as the previous process recorded it when it handed the
+        // socket over.
         let recorded = saved.as_ref().and_then(|s| s.kernel.clone());
-        let kernel = match mrt::kernel_table(table) {
-            Ok(Some(k)) => Some(k),
-            Ok(None) => recorded,
+        let kernel = match mrt_table::read(rtnl, table).await {
+            Ok(k) => Some(SavedKernel::from_table(&k)),
             Err(e) => {
                 tracing::warn!("failed to read the kernel's multicast routing table: {e}");
                 recorded
@@ -67,8 +69,8 @@ pub(super) fn routing_socket(
                 tracing::warn!(
                     path = %snapshot_path.display(),
                     "the multicast routing socket was handed over, but the kernel's table \
-                     (another table than the default) was not recorded; flushing it, \
-                     forwarding is rebuilt"
+                     could not be read back and was not recorded; flushing it, forwarding \
+                     is rebuilt"
                 );
                 if let Err(e) = mrt.flush() {
                     tracing::warn!("failed to flush the multicast routing table: {e}");

@@ -72,7 +72,7 @@ fn the_text_format_carries_every_value() {
         ("mgmd_ownership_moves_total", "2"),
         ("mgmd_new_flows_total", "0"),
         ("mgmd_kernel_upcalls_total{kind=\"nocache\"}", "9"),
-        ("mgmd_kernel_upcalls_total{kind=\"wrongvif\"}", "0"),
+        ("mgmd_kernel_upcalls_total{kind=\"other\"}", "0"),
         ("mgmd_forwarding_entries{kind=\"forwarding\"}", "6"),
         ("mgmd_forwarding_entries{kind=\"drop\"}", "1"),
         (
