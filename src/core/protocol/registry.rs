@@ -1,6 +1,8 @@
 //! The routing protocols mgmd knows, by the name of their configuration
 //! section, and what the rest of mgmd needs of a protocol's configuration.
-//! Adding a protocol adds one line to [`PROTOCOLS`].
+//! Adding a protocol to mgmd adds one line to [`PROTOCOLS`]; a program
+//! that embeds mgmd's core (a test, say) may run its own protocols beside
+//! them with a [`Registry`] of its own.
 
 use std::any::Any;
 use std::fmt;
@@ -15,6 +17,7 @@ use crate::config::{Checker, ConfigError, InterfaceUse};
 pub static PROTOCOLS: &[ProtocolKind] = &[super::static_routes::KIND, super::proxy::KIND];
 
 /// A routing protocol as the configuration knows it.
+#[derive(Clone, Copy, Debug)]
 pub struct ProtocolKind {
     /// The section name, which is also the protocol's name.
     pub name: &'static str,
@@ -76,15 +79,57 @@ impl<T: serde::Serialize + PartialEq + Any> ConfigData for T {
     }
 }
 
-/// The protocol whose section is called `name`.
-pub fn find(name: &str) -> Option<&'static ProtocolKind> {
-    PROTOCOLS.iter().find(|k| k.name == name)
+// ===== Registry =====
+
+/// The protocols one configuration may name: the sections the parser
+/// hands to a protocol, in the order protocols are built and shown. The
+/// default is mgmd's own, [`PROTOCOLS`]. A [`crate::config::Config`]
+/// remembers the registry it was parsed with, so that a reload reads the
+/// new file with the same protocols.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    kinds: Vec<ProtocolKind>,
 }
 
-/// Where `name` is in [`PROTOCOLS`] (unknown names last).
-pub fn position(name: &str) -> usize {
-    PROTOCOLS
-        .iter()
-        .position(|k| k.name == name)
-        .unwrap_or(PROTOCOLS.len())
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            kinds: PROTOCOLS.to_vec(),
+        }
+    }
+}
+
+impl Registry {
+    /// A registry with no protocol at all.
+    pub fn empty() -> Registry {
+        Registry { kinds: Vec::new() }
+    }
+
+    /// This registry with `kind` added after the others. A name that is
+    /// already registered is replaced in its place.
+    pub fn with(mut self, kind: ProtocolKind) -> Registry {
+        match self.kinds.iter_mut().find(|k| k.name == kind.name) {
+            Some(k) => *k = kind,
+            None => self.kinds.push(kind),
+        }
+        self
+    }
+
+    /// Every protocol, in order.
+    pub fn kinds(&self) -> &[ProtocolKind] {
+        &self.kinds
+    }
+
+    /// The protocol whose section is called `name`.
+    pub fn find(&self, name: &str) -> Option<&ProtocolKind> {
+        self.kinds.iter().find(|k| k.name == name)
+    }
+
+    /// Where `name` is in the registry (unknown names last).
+    pub fn position(&self, name: &str) -> usize {
+        self.kinds
+            .iter()
+            .position(|k| k.name == name)
+            .unwrap_or(self.kinds.len())
+    }
 }

@@ -120,18 +120,6 @@ impl Router {
         router
     }
 
-    /// Registers a protocol built outside the configuration: one a test
-    /// provides, or (later) an external routing daemon registering over
-    /// the control socket. Its start-up outputs come with the next input's.
-    /// Not recorded: a recording replays only configured protocols.
-    pub fn add_protocol(
-        &mut self,
-        now: Instant,
-        proto: Box<dyn crate::core::protocol::RoutingProtocol>,
-    ) {
-        self.register(now, proto);
-    }
-
     /// Process one input to completion.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Output> {
         match input {

@@ -36,7 +36,7 @@ use crate::core::control::Answer;
 use crate::core::event::{Event, OwnerOp};
 use crate::core::igmp::IgmpEvent;
 use crate::core::mgm::MgmError;
-use crate::core::protocol::registry::{PROTOCOLS, ProtocolConfig};
+use crate::core::protocol::registry::ProtocolConfig;
 use crate::core::protocol::static_routes::{Edit, StaticConfig};
 use crate::core::status::{ConfigChange, ConfigView, ReloadReport};
 use crate::core::types::{ComponentId, IfIndex, ProtoId};
@@ -50,7 +50,7 @@ impl Router {
         text: &str,
         overrides: &Overrides,
     ) -> Result<Answer, String> {
-        let new = match Config::parse(text, path) {
+        let new = match Config::parse_with(&self.cfg.registry, text, path) {
             Ok(mut c) => {
                 overrides.apply(&mut c);
                 c
@@ -183,7 +183,7 @@ impl Router {
         let owners_before = self.owners_by_name();
         let mut replaced: BTreeSet<&'static str> = BTreeSet::new();
         let mut taken_back: Vec<(ProtoId, Vec<IfIndex>)> = Vec::new();
-        for kind in PROTOCOLS {
+        for kind in old.registry.kinds() {
             let (o, n) = (
                 old.section(kind.name).cloned(),
                 self.cfg.section(kind.name).cloned(),
