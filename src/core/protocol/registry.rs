@@ -6,12 +6,13 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 use toml::Spanned;
 use toml::de::DeValue;
 
 use super::RoutingProtocol;
-use crate::config::{Checker, ConfigError, InterfaceUse};
+use crate::config::{Checker, Config, ConfigError, InterfaceUse};
 
 /// Every routing protocol, in the order they are built and shown.
 pub static PROTOCOLS: &[ProtocolKind] = &[super::static_routes::KIND, super::proxy::KIND];
@@ -27,7 +28,7 @@ pub struct ProtocolKind {
 
 /// A validated protocol section and what it says about interfaces.
 pub struct ParsedSection {
-    pub config: std::sync::Arc<dyn ProtocolConfig>,
+    pub config: Arc<dyn ProtocolConfig>,
     /// Every interface the section names, in file order.
     pub uses: Vec<InterfaceUse>,
 }
@@ -51,6 +52,26 @@ pub trait ProtocolConfig: fmt::Debug + Send + Sync + ConfigData {
 
     /// A protocol instance running this configuration.
     fn build(&self) -> Box<dyn RoutingProtocol>;
+
+    /// A runtime edit of this section (`mgmctl route add`, say), in the
+    /// protocol's own form: the section with it applied, or why it cannot
+    /// be. `running` is the whole running configuration, to check what the
+    /// edit names against. The router applies the result like a reload of
+    /// the section; the edit lasts until the next reload or restart.
+    fn edit(&self, edit: &serde_json::Value, running: &Config) -> Result<Edited, String> {
+        let _ = (edit, running);
+        Err(format!("{} takes no runtime edits", self.name()))
+    }
+}
+
+/// A section with a runtime edit applied.
+pub struct Edited {
+    pub config: Arc<dyn ProtocolConfig>,
+    /// The edit as the file would say it (`mgmctl show config` lists it).
+    pub text: String,
+    /// What the edit does that does nothing useful, as `--check` would
+    /// warn of it in the file.
+    pub warnings: Vec<String>,
 }
 
 /// What a protocol configuration is as data; implemented for every

@@ -14,9 +14,9 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use crate::config::raw::SpStr;
-use crate::config::{Checker, ConfigError, GroupRange, IgmpUse, InterfaceUse};
+use crate::config::{Checker, Config, ConfigError, GroupRange, IgmpUse, InterfaceUse};
 use crate::core::protocol::RoutingProtocol;
-use crate::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind};
+use crate::core::protocol::registry::{Edited, ParsedSection, ProtocolConfig, ProtocolKind};
 use crate::core::types::GroupAddr;
 
 /// The section name and the protocol's name.
@@ -84,6 +84,10 @@ impl ProtocolConfig for StaticConfig {
 
     fn build(&self) -> Box<dyn RoutingProtocol> {
         Box::new(super::StaticRoutes::new(self.clone()))
+    }
+
+    fn edit(&self, edit: &serde_json::Value, running: &Config) -> Result<Edited, String> {
+        super::edit::apply(self, edit, running)
     }
 }
 
