@@ -3,7 +3,8 @@
 //! RPF question for flows arriving there, joins upstream as a host the
 //! groups IGMP learned on the interfaces it is given, and tells when it
 //! does. It plugs in through the public API only (a registry with its
-//! kind, its section parsed by its own code), which is what adding a
+//! kind, its section parsed by its own code, notes of its own), which is
+//! what adding a
 //! protocol to mgmd takes besides one registry line.
 //!
 //! The golden scenario (`tests/third_protocol/input.jsonl`, replayed like
@@ -24,7 +25,9 @@ use std::sync::Arc;
 use mgmd::config::{Checker, ConfigError, IgmpUse, InterfaceUse};
 use mgmd::core::filter::HostFilter;
 use mgmd::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind, Registry};
-use mgmd::core::protocol::{ProtoAction, ProtoEvent, ProtoView, RoutingProtocol};
+use mgmd::core::protocol::{
+    NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol,
+};
 use mgmd::core::types::{GroupAddr, IfIndex};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -136,18 +139,26 @@ impl RoutingProtocol for Relay {
                 let wanted: BTreeSet<GroupAddr> = self.members.iter().map(|(_, g)| *g).collect();
                 let leave = self.joined.difference(&wanted).map(|&group| (group, false));
                 let join = wanted.difference(&self.joined).map(|&group| (group, true));
-                let actions = leave
-                    .chain(join)
-                    .map(|(group, on)| ProtoAction::HostMembership {
+                let mut actions = Vec::new();
+                for (group, on) in leave.chain(join) {
+                    let (filter, text) = if on {
+                        (
+                            HostFilter::Exclude(BTreeSet::new()),
+                            "joins {group} on {upstream}",
+                        )
+                    } else {
+                        (HostFilter::none(), "leaves {group} on {upstream}")
+                    };
+                    actions.push(ProtoAction::HostMembership {
                         ifindex: up,
                         group,
-                        filter: if on {
-                            HostFilter::Exclude(BTreeSet::new())
-                        } else {
-                            HostFilter::none()
-                        },
-                    })
-                    .collect();
+                        filter,
+                    });
+                    let note = ProtoNote::new("upstream-membership", text)
+                        .with("group", NoteValue::Group(group))
+                        .with("upstream", NoteValue::Interface(Some(up)));
+                    actions.push(ProtoAction::Note(note));
+                }
                 self.joined = wanted;
                 actions
             }
@@ -217,9 +228,36 @@ fn a_protocol_outside_mgmd_takes_forwards_and_releases() {
         has(2, r#""host-membership""#) && has(2, r#""mode":"exclude""#),
         "the relay joins upstream"
     );
+    assert!(
+        has(
+            2,
+            r#"{"group":"239.1.1.1","note":"upstream-membership","upstream":{"ifindex":2,"name":"up0"}}"#
+        ),
+        "its note is an event like any protocol's"
+    );
     assert!(has(3, r#""add-mfc""#), "the flow is installed");
     assert!(has(4, r#""op":"release""#) && !has(4, r#""del-mfc""#));
     assert!(has(5, r#""host-membership""#) && has(5, r#""mode":"include""#));
+}
+
+/// The relay's note reads in the log as it wrote it.
+#[test]
+fn its_notes_are_logged_in_its_words() {
+    use mgmd::core::event::Event;
+    use mgmd::core::types::{IfName, Iface};
+    let up0 = Iface {
+        ifindex: IfIndex(2),
+        name: IfName::lossy("up0"),
+    };
+    let note = ProtoNote::new("upstream-membership", "joins {group} on {upstream}")
+        .with("group", NoteValue::Group("239.1.1.1".parse().unwrap()))
+        .with("upstream", NoteValue::Interface(Some(up0)));
+    let event = Event::Protocol {
+        protocol: NAME,
+        note,
+    };
+    assert_eq!(event.to_string(), "relay: joins 239.1.1.1 on up0");
+    assert_eq!(event.kind(), "protocol");
 }
 
 /// The relay's section is checked by its own code, with the file's
