@@ -13,6 +13,7 @@ use toml::de::DeValue;
 
 use super::RoutingProtocol;
 use crate::config::{Checker, Config, ConfigError, InterfaceUse};
+use crate::core::types::GroupAddr;
 
 /// Every routing protocol, in the order they are built and shown.
 pub static PROTOCOLS: &[ProtocolKind] = &[super::static_routes::KIND, super::proxy::KIND];
@@ -53,6 +54,12 @@ pub trait ProtocolConfig: fmt::Debug + Send + Sync + ConfigData {
     /// A protocol instance running this configuration.
     fn build(&self) -> Box<dyn RoutingProtocol>;
 
+    /// The host memberships this configuration makes mgmd hold (`mgmd
+    /// check-system` counts them against the kernel's limits).
+    fn host_memberships(&self) -> HostMemberships {
+        HostMemberships::default()
+    }
+
     /// A runtime edit of this section (`mgmctl route add`, say), in the
     /// protocol's own form: the section with it applied, or why it cannot
     /// be. `running` is the whole running configuration, to check what the
@@ -62,6 +69,22 @@ pub trait ProtocolConfig: fmt::Debug + Send + Sync + ConfigData {
         let _ = (edit, running);
         Err(format!("{} takes no runtime edits", self.name()))
     }
+}
+
+/// The host memberships a protocol's configuration makes mgmd hold, each
+/// on a socket of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostMemberships {
+    /// How messages name one of those the configuration fixes ("static
+    /// join").
+    pub noun: &'static str,
+    /// Those the configuration fixes, one per interface and group, with
+    /// the number of sources its filter lists (`None`: any source, an
+    /// exclude filter without sources).
+    pub fixed: Vec<(String, GroupAddr, Option<usize>)>,
+    /// How messages name those that follow what hosts report and cannot
+    /// be counted in advance ("the proxy's upstream joins"), if any.
+    pub following_hosts: Option<&'static str>,
 }
 
 /// A section with a runtime edit applied.
