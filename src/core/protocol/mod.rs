@@ -49,7 +49,15 @@
 //! Nothing else changes: the configuration parser hands the section named
 //! after the protocol to its `KIND.parse`, the router builds and drives it
 //! through the trait, `mgmctl take/release` and the status view find it by
-//! name.
+//! name, runtime edits addressed to it reach its config's
+//! [`registry::ProtocolConfig::edit`], its notes are [`ProtoNote`]s of its
+//! own kinds, and `mgmd check-system` asks its config for its
+//! [`registry::ProtocolConfig::host_memberships`].
+//!
+//! A protocol outside mgmd (a test's) needs no line at all: a
+//! [`registry::Registry`] with its kind goes to
+//! [`crate::config::Config::parse_with`]; `tests/third_protocol.rs` does
+//! that.
 
 use std::collections::BTreeMap;
 use std::fmt;
