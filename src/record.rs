@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::core::input::Input;
 use crate::core::output::Output;
+use crate::core::protocol::registry::Registry;
 use crate::core::router::Router;
 
 /// The format version in the header.
@@ -186,6 +187,17 @@ pub struct Summary {
 /// order. Stops at the first line that cannot be read or replayed.
 pub fn replay(
     path: &Path,
+    reader: impl BufRead,
+    each: impl FnMut(&Replayed) -> Result<(), RecordError>,
+) -> Result<Summary, RecordError> {
+    replay_with(&Registry::default(), path, reader, each)
+}
+
+/// [`replay`] of a recording whose configuration names the protocols of
+/// `registry`.
+pub fn replay_with(
+    registry: &Registry,
+    path: &Path,
     mut reader: impl BufRead,
     mut each: impl FnMut(&Replayed) -> Result<(), RecordError>,
 ) -> Result<Summary, RecordError> {
@@ -241,7 +253,7 @@ pub fn replay(
                     ),
                 ));
             }
-            let mut cfg = Config::parse(&header.config, &header.config_path)
+            let mut cfg = Config::parse_with(registry, &header.config, &header.config_path)
                 .map_err(|e| bad(line, format!("the recorded configuration is refused: {e}")))?;
             header.overrides.apply(&mut cfg);
             let start = Instant::now();

@@ -381,7 +381,7 @@ fn runtime_routes_and_joins_apply_like_a_reload_of_static() {
     let t0 = Instant::now();
     let mut r = router(BASE, t0);
     let t = t0 + Duration::from_millis(500);
-    let edit = |r: &mut Router, e: Edit| command(r, t, Command::EditStatic { edit: e });
+    let edit = |r: &mut Router, e: Edit| command(r, t, static_edit(e));
     let (reply, out) = edit(
         &mut r,
         Edit::RouteAdd {
@@ -492,15 +492,13 @@ fn reports_name_what_changed_as_an_operator_wrote_it() {
     let (rep, _) = command(
         &mut r,
         t0,
-        Command::EditStatic {
-            edit: Edit::RouteAdd {
-                source: Some("10.0.1.0/24".into()),
-                group: "239.5.0.0/16".into(),
-                inbound: "up0".into(),
-                outbound: vec!["lan2".into()],
-                with_members: vec![],
-            },
-        },
+        static_edit(Edit::RouteAdd {
+            source: Some("10.0.1.0/24".into()),
+            group: "239.5.0.0/16".into(),
+            inbound: "up0".into(),
+            outbound: vec!["lan2".into()],
+            with_members: vec![],
+        }),
     );
     let Ok(Answer::Reload(rep)) = rep else {
         panic!("{rep:?}")
@@ -549,12 +547,10 @@ fn a_replaced_protocol_moves_no_interface_it_keeps() {
     let (_, out) = command(
         &mut r,
         t0,
-        Command::EditStatic {
-            edit: Edit::RouteDel {
-                source: None,
-                group: "239.9.0.0/16".into(),
-            },
-        },
+        static_edit(Edit::RouteDel {
+            source: None,
+            group: "239.9.0.0/16".into(),
+        }),
     );
     assert!(
         ownership_events(&out).is_empty(),
@@ -575,6 +571,34 @@ fn a_replaced_protocol_moves_no_interface_it_keeps() {
     assert_eq!(moves(&mut r), before + 1);
 }
 
+/// An edit goes to the protocol it names, which reads it; the router
+/// knows only whether that protocol is configured.
+#[test]
+fn a_runtime_edit_is_the_named_protocols_to_read() {
+    let t0 = Instant::now();
+    let mut r = router(BASE, t0);
+    let edit = |protocol: &str, edit: serde_json::Value| Command::Edit {
+        protocol: protocol.into(),
+        edit,
+    };
+    let (rep, _) = command(&mut r, t0, edit("pim", serde_json::json!({})));
+    assert_eq!(
+        rep.unwrap_err(),
+        "no routing protocol named pim (known: static, proxy)"
+    );
+    let (rep, _) = command(&mut r, t0, edit("proxy", serde_json::json!({})));
+    assert_eq!(
+        rep.unwrap_err(),
+        "no [proxy] section is configured; runtime edits of proxy need one"
+    );
+    let (rep, _) = command(&mut r, t0, edit("static", serde_json::json!({"edit": "x"})));
+    let e = rep.unwrap_err();
+    assert!(
+        e.starts_with("malformed edit of static: unknown variant `x`"),
+        "{e}"
+    );
+}
+
 /// A runtime edit is warned about as the same lines in the file would be.
 #[test]
 fn a_useless_runtime_edit_is_warned_about() {
@@ -583,15 +607,13 @@ fn a_useless_runtime_edit_is_warned_about() {
     let (rep, _) = command(
         &mut r,
         t0,
-        Command::EditStatic {
-            edit: Edit::RouteAdd {
-                source: None,
-                group: "224.0.0.5".into(),
-                inbound: "up0".into(),
-                outbound: vec!["lan2".into()],
-                with_members: vec![],
-            },
-        },
+        static_edit(Edit::RouteAdd {
+            source: None,
+            group: "224.0.0.5".into(),
+            inbound: "up0".into(),
+            outbound: vec!["lan2".into()],
+            with_members: vec![],
+        }),
     );
     let Ok(Answer::Reload(rep)) = rep else {
         panic!("{rep:?}")
@@ -601,13 +623,11 @@ fn a_useless_runtime_edit_is_warned_about() {
     let (rep, _) = command(
         &mut r,
         t0,
-        Command::EditStatic {
-            edit: Edit::Join {
-                interface: "up0".into(),
-                group: "239.8.8.8".into(),
-                source: None,
-            },
-        },
+        static_edit(Edit::Join {
+            interface: "up0".into(),
+            group: "239.8.8.8".into(),
+            source: None,
+        }),
     );
     let Ok(Answer::Reload(rep)) = rep else {
         panic!("{rep:?}")
@@ -681,4 +701,12 @@ fn a_lowered_query_interval_paces_the_queries_from_the_next_one_on() {
         after.iter().map(|q| *q - last).collect::<Vec<_>>(),
         [7, 21, 35].map(Duration::from_secs),
     );
+}
+
+/// A runtime edit of `[static]` as mgmctl sends it.
+fn static_edit(edit: Edit) -> Command {
+    Command::Edit {
+        protocol: "static".into(),
+        edit: serde_json::to_value(edit).unwrap(),
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -13,13 +14,14 @@ use common::{
     addr, events, flow, group, host, join, join_group, link, mrt, release, show_interfaces,
     show_routes, take,
 };
-use mgmd::config::Config;
+use mgmd::config::{Checker, Config, ConfigError};
 use mgmd::core::event::{Event, OwnerOp};
 use mgmd::core::filter::HostFilter;
 use mgmd::core::input::Input;
 use mgmd::core::mgm::Effect;
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::output::Output;
+use mgmd::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind, Registry};
 use mgmd::core::protocol::{ProtoAction, ProtoEvent, ProtoView, RoutingProtocol};
 use mgmd::core::router::{HOST_LEAVE_HOLD, Router};
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
@@ -88,6 +90,52 @@ impl RoutingProtocol for Dummy {
     }
 }
 
+/// `[dummy]`, which owns no interface until it is given one.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DummyConfig {
+    withdraws: bool,
+}
+
+impl ProtocolConfig for DummyConfig {
+    fn name(&self) -> &'static str {
+        "dummy"
+    }
+    fn owned_interfaces(&self) -> &[String] {
+        &[]
+    }
+    fn build(&self) -> Box<dyn RoutingProtocol> {
+        Box::new(Dummy {
+            withdraws: self.withdraws,
+        })
+    }
+}
+
+const DUMMY: ProtocolKind = ProtocolKind {
+    name: "dummy",
+    parse: parse_dummy,
+};
+
+fn parse_dummy(
+    c: &Checker<'_>,
+    value: toml::Spanned<toml::de::DeValue<'_>>,
+) -> Result<ParsedSection, ConfigError> {
+    let config: DummyConfig = c.section(value)?;
+    Ok(ParsedSection {
+        config: Arc::new(config),
+        uses: Vec::new(),
+    })
+}
+
+/// The interfaces of [`config`] and a `[dummy]` section.
+fn config_with_dummy(withdraws: bool) -> Config {
+    let text = format!(
+        "[[interface]]\nname = \"up0\"\n[[interface]]\nname = \"lan1\"\n[[interface]]\n\
+         name = \"lan2\"\n[dummy]\nwithdraws = {withdraws}\n"
+    );
+    Config::parse_with(&Registry::default().with(DUMMY), &text, "test.toml").unwrap()
+}
+
 /// The kernel's NOCACHE upcall for `flow` arriving on up0, with the
 /// unicast route towards its source pointing out of `rpf`.
 fn upcall(r: &Router, flow: FlowKey, rpf: Option<IfIndex>) -> Input {
@@ -100,8 +148,7 @@ fn forwarding(t0: Instant) -> Router {
 }
 
 fn forwarding_with(t0: Instant, withdraws: bool) -> Router {
-    let mut r = Router::new(config(), t0);
-    r.add_protocol(t0, Box::new(Dummy { withdraws }));
+    let mut r = Router::new(config_with_dummy(withdraws), t0);
     r.step(t0, [dump()]);
     r.step(t0, [join(LAN1)]);
     let out = r.step(t0, [upcall(&r, flow(), Some(UP0))]);

@@ -15,7 +15,7 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mgmd::ctl::proto::{EventRecord, PROTOCOL_VERSION, Reply, Request, RequestMsg};
+use mgmd::ctl::proto::{EventRecord, OLDEST_VERSION, PROTOCOL_VERSION, Reply, Request, RequestMsg};
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
@@ -50,7 +50,7 @@ fn server_side(data: &[u8]) {
                     Some(&msg),
                     "request round trip: {again}"
                 );
-                if msg.version != PROTOCOL_VERSION {
+                if !(OLDEST_VERSION..=PROTOCOL_VERSION).contains(&msg.version) {
                     Reply::err(format!(
                         "unsupported control protocol version {} (this mgmd speaks \
                          {PROTOCOL_VERSION})",

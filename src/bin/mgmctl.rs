@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use mgmd::cli::mgmctl::{Args, Cmd, Failure, RouteOp, Show};
 use mgmd::core::mroute::{Drift, Forwarding};
-use mgmd::core::protocol::static_routes::Edit;
+use mgmd::core::protocol::static_routes::{self, Edit};
 use mgmd::core::status::{
     AuditView, GroupView, IgmpCountersView, InterfaceView, ProtocolView, ReloadReport, RouteView,
 };
@@ -82,53 +82,47 @@ fn run(args: &Args) -> Result<Outcome, Error> {
             },
         },
         Cmd::Reload => Request::Reload,
-        Cmd::Route { op } => Request::StaticEdit {
-            edit: match op {
-                RouteOp::Add {
-                    group,
-                    inbound,
-                    outbound,
-                    source,
-                    with_members,
-                } => Edit::RouteAdd {
-                    source: source.clone(),
-                    group: group.clone(),
-                    inbound: inbound.clone(),
-                    outbound: outbound
-                        .iter()
-                        .filter(|o| !with_members.contains(o))
-                        .cloned()
-                        .collect(),
-                    with_members: with_members.clone(),
-                },
-                RouteOp::Del { group, source } => Edit::RouteDel {
-                    source: source.clone(),
-                    group: group.clone(),
-                },
+        Cmd::Route { op } => static_edit(match op {
+            RouteOp::Add {
+                group,
+                inbound,
+                outbound,
+                source,
+                with_members,
+            } => Edit::RouteAdd {
+                source: source.clone(),
+                group: group.clone(),
+                inbound: inbound.clone(),
+                outbound: outbound
+                    .iter()
+                    .filter(|o| !with_members.contains(o))
+                    .cloned()
+                    .collect(),
+                with_members: with_members.clone(),
             },
-        },
+            RouteOp::Del { group, source } => Edit::RouteDel {
+                source: source.clone(),
+                group: group.clone(),
+            },
+        }),
         Cmd::Join {
             interface,
             group,
             source,
-        } => Request::StaticEdit {
-            edit: Edit::Join {
-                interface: interface.clone(),
-                group: group.clone(),
-                source: source.clone(),
-            },
-        },
+        } => static_edit(Edit::Join {
+            interface: interface.clone(),
+            group: group.clone(),
+            source: source.clone(),
+        }),
         Cmd::Leave {
             interface,
             group,
             source,
-        } => Request::StaticEdit {
-            edit: Edit::Leave {
-                interface: interface.clone(),
-                group: group.clone(),
-                source: source.clone(),
-            },
-        },
+        } => static_edit(Edit::Leave {
+            interface: interface.clone(),
+            group: group.clone(),
+            source: source.clone(),
+        }),
         Cmd::Take {
             interface,
             protocol,
@@ -238,6 +232,14 @@ fn run(args: &Args) -> Result<Outcome, Error> {
         ),
     }
     Ok(outcome)
+}
+
+/// `mgmctl route|join|leave` edit the static protocol's section.
+fn static_edit(edit: Edit) -> Request {
+    Request::Edit {
+        protocol: static_routes::NAME.to_owned(),
+        edit: serde_json::to_value(edit).unwrap_or_default(),
+    }
 }
 
 // ===== rendering =====

@@ -19,7 +19,7 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use crate::core::igmp::config::IgmpIfConfig;
-use crate::core::protocol::registry::ProtocolConfig;
+use crate::core::protocol::registry::{ProtocolConfig, Registry};
 use crate::core::types::GroupAddr;
 
 pub mod check;
@@ -46,9 +46,11 @@ pub struct Config {
     /// Every interface mgmd uses: the `[[interface]]` sections in file
     /// order, then interfaces named only by a protocol section.
     pub interfaces: Vec<InterfaceConfig>,
-    /// The routing protocol sections present, in registry order
-    /// ([`crate::core::protocol::registry::PROTOCOLS`]).
+    /// The routing protocol sections present, in registry order.
     pub protocols: Vec<Arc<dyn ProtocolConfig>>,
+    /// The protocols this configuration was read with (a reload reads the
+    /// new text with the same).
+    pub registry: Registry,
     /// What the file does that is allowed but does nothing useful.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -69,9 +71,20 @@ impl Config {
         Config::parse(&text, path).map(|c| (c, text))
     }
 
-    /// Validates configuration text; `path` is only used in messages.
+    /// Validates configuration text with mgmd's protocols; `path` is only
+    /// used in messages.
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
-        validate::parse(text, path.as_ref())
+        Config::parse_with(&Registry::default(), text, path)
+    }
+
+    /// Validates configuration text whose protocol sections are those of
+    /// `registry`.
+    pub fn parse_with(
+        registry: &Registry,
+        text: &str,
+        path: impl AsRef<Path>,
+    ) -> Result<Config, ConfigError> {
+        validate::parse(registry, text, path.as_ref())
     }
 
     /// Which routing protocol owns `ifname` according to the configuration
@@ -95,7 +108,7 @@ impl Config {
             .find_map(|p| p.as_any().downcast_ref::<T>())
     }
 
-    /// The section named `name` (`"static"`, `"proxy"`), if present.
+    /// The section of the protocol called `name`, if present.
     pub fn section(&self, name: &str) -> Option<&Arc<dyn ProtocolConfig>> {
         self.protocols.iter().find(|p| p.name() == name)
     }

@@ -18,7 +18,7 @@ use super::check::{Checker, IgmpUse, InterfaceUse, Result, fmt_dur};
 use super::igmp::{IgmpSettings, Level};
 use super::raw::{RawGlobal, RawIgmp, RawInterface, SpStr};
 use super::{Config, ConfigError, GlobalConfig, InterfaceConfig, LogLevel};
-use crate::core::protocol::registry::{self, ParsedSection};
+use crate::core::protocol::registry::{ParsedSection, ProtocolKind, Registry};
 
 // ===== limits =====
 
@@ -38,7 +38,7 @@ const MAX_KERNEL_AUDIT_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 const BUILTIN_SECTIONS: [&str; 3] = ["global", "igmp", "interface"];
 
 /// Parses and validates configuration text.
-pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
+pub(super) fn parse(registry: &Registry, text: &str, path: &Path) -> Result<Config> {
     let c = Checker::new(path, text);
     let doc = DeTable::parse(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
     let mut entries: Vec<(Spanned<String>, Spanned<DeValue<'_>>)> = doc
@@ -53,7 +53,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
     let mut global = RawGlobal::default();
     let mut igmp = RawIgmp::default();
     let mut interfaces: Vec<RawInterface> = Vec::new();
-    let mut sections: Vec<(&'static registry::ProtocolKind, Spanned<DeValue<'_>>)> = Vec::new();
+    let mut sections: Vec<(&ProtocolKind, Spanned<DeValue<'_>>)> = Vec::new();
     for (key, value) in entries {
         match key.get_ref().as_str() {
             "global" => global = c.section(value)?,
@@ -69,13 +69,13 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
                 }
                 interfaces = c.section(value)?;
             }
-            name => match registry::find(name) {
+            name => match registry.find(name) {
                 Some(kind) => sections.push((kind, value)),
                 None => {
                     let allowed: Vec<String> = BUILTIN_SECTIONS
                         .iter()
                         .copied()
-                        .chain(registry::PROTOCOLS.iter().map(|k| k.name))
+                        .chain(registry.kinds().iter().map(|k| k.name))
                         .map(|n| format!("`{n}`"))
                         .collect();
                     return Err(c.err(
@@ -87,12 +87,12 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Config> {
         }
     }
     // Protocols in registry order, whatever the order of the file.
-    sections.sort_by_key(|(kind, _)| registry::position(kind.name));
+    sections.sort_by_key(|(kind, _)| registry.position(kind.name));
     let protocols = sections
         .into_iter()
         .map(|(kind, value)| (kind.parse)(&c, value))
         .collect::<Result<Vec<ParsedSection>>>()?;
-    c.config(&global, &igmp, &interfaces, protocols)
+    c.config(&global, &igmp, &interfaces, protocols, registry)
 }
 
 // ===== impl Checker =====
@@ -104,6 +104,7 @@ impl Checker<'_> {
         raw_igmp: &RawIgmp,
         raw_interfaces: &[RawInterface],
         protocols: Vec<ParsedSection>,
+        registry: &Registry,
     ) -> Result<Config> {
         let global = self.validate_global(raw_global)?;
         let global_igmp = self.validate_igmp(raw_igmp, Level::Global)?;
@@ -184,6 +185,7 @@ impl Checker<'_> {
             igmp_defaults,
             interfaces,
             protocols: protocols.into_iter().map(|p| p.config).collect(),
+            registry: registry.clone(),
             warnings: {
                 let mut w = std::mem::take(&mut *self.warnings.borrow_mut());
                 w.sort_by_key(|w| (w.at.line, w.at.column));

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::mroute::KernelTable;
-use crate::core::protocol::static_routes::Edit;
 use crate::core::status::{
     AuditView, ConfigView, CounterView, CountersView, GroupView, InterfaceView, OwnerView,
     ProtocolView, ReloadReport, RouteView,
@@ -40,10 +39,12 @@ pub enum Command {
         #[serde(default)]
         overrides: crate::config::Overrides,
     },
-    /// A runtime edit of the static routes and joins, applied like a
-    /// reload of `[static]`; it lasts until the next reload or restart.
-    EditStatic {
-        edit: Edit,
+    /// A runtime edit of `protocol`'s section, in that protocol's own form
+    /// (the router hands it over unread); applied like a reload of the
+    /// section, it lasts until the next reload or restart.
+    Edit {
+        protocol: String,
+        edit: serde_json::Value,
     },
     /// The running configuration, runtime edits included.
     ShowConfig,

@@ -267,17 +267,7 @@ impl fmt::Display for Event {
                 write!(f, "{interface}: ")?;
                 fmt_igmp(log, f)
             }
-            Event::Protocol { protocol, note } => {
-                write!(f, "{protocol}: ")?;
-                match note {
-                    ProtoNote::UpstreamChanged { old, new } => {
-                        write!(f, "upstream {} -> {}", or_none(old), or_none(new))
-                    }
-                    ProtoNote::RouteMatched { flow, iif } => {
-                        write!(f, "a route matched {flow} coming in on {iif}")
-                    }
-                }
-            }
+            Event::Protocol { protocol, note } => write!(f, "{protocol}: {note}"),
             Event::FlowRefused { flow, arrival } => write!(
                 f,
                 "{flow} from {arrival}: no incoming interface of ours towards the source; \
@@ -374,10 +364,6 @@ fn verb(op: OwnerOp) -> &'static str {
         OwnerOp::Take => "takes",
         OwnerOp::Release => "releases",
     }
-}
-
-fn or_none(i: &Option<Iface>) -> String {
-    i.map_or_else(|| "none".to_owned(), |i| i.to_string())
 }
 
 fn list(ifaces: &[Iface]) -> String {

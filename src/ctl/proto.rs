@@ -3,20 +3,21 @@
 //! [`EventRecord`] per line until the client goes away.
 //!
 //! ```text
-//! -> {"version":1,"cmd":"show-groups"}
+//! -> {"version":2,"cmd":"show-groups"}
 //! <- {"ok":true,"data":[...]}
-//! -> {"version":1,"cmd":"take","interface":"eth1","protocol":"static"}
+//! -> {"version":2,"cmd":"take","interface":"eth1","protocol":"static"}
 //! <- {"ok":false,"error":"interface eth1 is already owned by proxy"}
-//! -> {"version":1,"cmd":"show-counters","interface":"lan1"}
+//! -> {"version":2,"cmd":"show-counters","interface":"lan1"}
 //! <- {"ok":true,"data":{"router":{...},"io":{...},"interfaces":[...]}}
-//! -> {"version":1,"cmd":"log","level":"debug","target":"mgmd::core"}
+//! -> {"version":2,"cmd":"log","level":"debug","target":"mgmd::core"}
 //! <- {"ok":true,"data":{"filter":"info,mgmd::core=debug"}}
 //! ```
 //!
 //! # Versions
 //!
-//! Every request carries [`PROTOCOL_VERSION`]; the server answers any
-//! other version with an error naming its own. Compatible changes keep
+//! Every request carries [`PROTOCOL_VERSION`]; the server answers a
+//! version older than [`OLDEST_VERSION`] or newer than its own with an
+//! error naming its own. Compatible changes keep
 //! the version: a new request is added at the end of [`Request`] (an older
 //! server answers it with `malformed request: unknown variant ...`), a
 //! reply may gain fields (clients ignore fields they do not know). An
@@ -28,8 +29,15 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Bumped on incompatible changes; the server rejects other versions.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Bumped on incompatible changes.
+///
+/// 2: `static-edit {edit}` became `edit {protocol, edit}`.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The oldest version the server still serves: every request of version 1
+/// but `static-edit` means the same in version 2, so a version-1 client
+/// works but for that one (answered `malformed request: unknown variant`).
+pub const OLDEST_VERSION: u32 = 1;
 
 /// How the error reply to a user the daemon does not serve begins (only
 /// root and the daemon's own user may talk to it).
@@ -61,10 +69,12 @@ pub enum Request {
     /// Read the configuration file again and apply it (as SIGHUP does);
     /// the reply is what changed, or why the file was refused.
     Reload,
-    /// A runtime edit of the static routes and joins (until the next
-    /// reload or restart).
-    StaticEdit {
-        edit: crate::core::protocol::static_routes::Edit,
+    /// A runtime edit of `protocol`'s section (until the next reload or
+    /// restart), in the protocol's own form: mgmd hands `edit` to the
+    /// protocol, which reads it. The reply is as for `reload`.
+    Edit {
+        protocol: String,
+        edit: serde_json::Value,
     },
     /// The running configuration: the file's text and what mgmd runs on,
     /// runtime edits included.
@@ -265,13 +275,31 @@ mod tests {
         let line = serde_json::to_string(&msg).unwrap();
         assert_eq!(
             line,
-            r#"{"version":1,"cmd":"take","interface":"eth1","protocol":"static"}"#
+            r#"{"version":2,"cmd":"take","interface":"eth1","protocol":"static"}"#
         );
         assert_eq!(serde_json::from_str::<RequestMsg>(&line).unwrap(), msg);
         let show: RequestMsg =
-            serde_json::from_str(r#"{"version":1,"cmd":"show-groups"}"#).unwrap();
+            serde_json::from_str(r#"{"version":2,"cmd":"show-groups"}"#).unwrap();
         assert_eq!(show.request, Request::ShowGroups);
-        assert!(serde_json::from_str::<RequestMsg>(r#"{"version":1,"cmd":"reboot"}"#).is_err());
+        assert!(serde_json::from_str::<RequestMsg>(r#"{"version":2,"cmd":"reboot"}"#).is_err());
+    }
+
+    #[test]
+    fn edits_are_addressed_to_a_protocol_and_opaque() {
+        let line = r#"{"version":2,"cmd":"edit","protocol":"p","edit":{"any":["thing"]}}"#;
+        let msg: RequestMsg = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            msg.request,
+            Request::Edit {
+                protocol: "p".into(),
+                edit: serde_json::json!({"any": ["thing"]}),
+            }
+        );
+        assert_eq!(serde_json::to_string(&msg).unwrap(), line);
+        // Version 1's edit request is gone (see OLDEST_VERSION).
+        let old = r#"{"version":1,"cmd":"static-edit","edit":{"edit":"route-del","group":"239.1.1.1","source":null}}"#;
+        let e = serde_json::from_str::<RequestMsg>(old).unwrap_err();
+        assert!(e.to_string().contains("unknown variant"), "{e}");
     }
 
     #[test]
@@ -279,27 +307,27 @@ mod tests {
         let cases = [
             (
                 Request::ShowCounters { interface: None },
-                r#"{"version":1,"cmd":"show-counters"}"#,
+                r#"{"version":2,"cmd":"show-counters"}"#,
             ),
             (
                 Request::ShowCounters {
                     interface: Some("lan1".into()),
                 },
-                r#"{"version":1,"cmd":"show-counters","interface":"lan1"}"#,
+                r#"{"version":2,"cmd":"show-counters","interface":"lan1"}"#,
             ),
             (
                 Request::Log {
                     level: "debug".into(),
                     target: Some("mgmd::core".into()),
                 },
-                r#"{"version":1,"cmd":"log","level":"debug","target":"mgmd::core"}"#,
+                r#"{"version":2,"cmd":"log","level":"debug","target":"mgmd::core"}"#,
             ),
             (
                 Request::Log {
                     level: "info".into(),
                     target: None,
                 },
-                r#"{"version":1,"cmd":"log","level":"info"}"#,
+                r#"{"version":2,"cmd":"log","level":"info"}"#,
             ),
         ];
         for (request, line) in cases {
@@ -308,7 +336,7 @@ mod tests {
             assert_eq!(serde_json::from_str::<RequestMsg>(line).unwrap(), msg);
         }
         // A level is required.
-        assert!(serde_json::from_str::<RequestMsg>(r#"{"version":1,"cmd":"log"}"#).is_err());
+        assert!(serde_json::from_str::<RequestMsg>(r#"{"version":2,"cmd":"log"}"#).is_err());
     }
 
     #[test]

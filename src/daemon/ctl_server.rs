@@ -31,7 +31,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::ctl::proto::{PERMISSION_DENIED, PROTOCOL_VERSION, Reply, Request, RequestMsg};
+use crate::ctl::proto::{
+    OLDEST_VERSION, PERMISSION_DENIED, PROTOCOL_VERSION, Reply, Request, RequestMsg,
+};
 use crate::daemon::events::{EventBus, EventStream};
 
 /// A request waiting for the event loop's answer.
@@ -317,10 +319,12 @@ impl Client {
             }
             let reply = match serde_json::from_slice::<RequestMsg>(&buf) {
                 Err(e) => Reply::err(format!("malformed request: {e}")),
-                Ok(msg) if msg.version != PROTOCOL_VERSION => Reply::err(format!(
-                    "unsupported control protocol version {} (this mgmd speaks {PROTOCOL_VERSION})",
-                    msg.version
-                )),
+                Ok(msg) if !(OLDEST_VERSION..=PROTOCOL_VERSION).contains(&msg.version) => {
+                    Reply::err(format!(
+                        "unsupported control protocol version {} (this mgmd speaks {PROTOCOL_VERSION})",
+                        msg.version
+                    ))
+                }
                 Ok(RequestMsg {
                     request: Request::Events,
                     ..

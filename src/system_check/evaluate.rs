@@ -1,14 +1,11 @@
 //! Facts and configuration in, findings out: one function per check, each
 //! a plain match over what was found.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::facts::{Probe, ProbeNamespace, ProbeStep, SystemFacts};
 use super::{Check, Finding, Status};
 use crate::config::Config;
-use crate::core::protocol::proxy::ProxyConfig;
-use crate::core::protocol::static_routes::StaticConfig;
 use crate::core::types::GroupAddr;
 
 /// `CAP_NET_ADMIN` and `CAP_NET_RAW` (`linux/capability.h`).
@@ -63,57 +60,65 @@ pub fn evaluate(facts: &SystemFacts, path: &Path, config: Result<&Config, &str>)
 ///
 /// Each interface where IGMP runs has a socket of its own holding
 /// 224.0.0.22, 224.0.0.2 and 224.0.0.1 (`MrtSocket::join_group`); each
-/// host membership (a static join's interface and group, a group the proxy
-/// joins upstream) has a socket of its own (`HostMemberships`). So one
-/// socket holds at most three memberships, whatever the number of
-/// interfaces and groups.
+/// host membership a protocol holds (see
+/// [`crate::core::protocol::registry::HostMemberships`]) has a socket of its
+/// own (`HostMemberships`). So one socket holds at most three memberships,
+/// whatever the number of interfaces and groups.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MembershipNeed {
     /// Interfaces where IGMP runs (three memberships each, on one socket).
     pub igmp_interfaces: usize,
-    /// Distinct (interface, group) pairs of the static joins (one each).
-    pub static_memberships: usize,
-    /// Whether a proxy joins groups upstream (one socket per group that
-    /// hosts downstream join: not known in advance).
-    pub proxy: bool,
-    /// The static membership with the most sources in its filter: its
-    /// interface, group and number of sources (source-specific joins of
-    /// one group on one interface share a filter; a join without a source
-    /// makes it an exclude filter without sources).
-    pub largest_filter: Option<(String, GroupAddr, usize)>,
+    /// The host memberships the protocols' configurations fix, protocol by
+    /// protocol: how messages name one, and how many there are (one each).
+    pub fixed: Vec<(&'static str, usize)>,
+    /// Host memberships that follow what hosts report (one socket per
+    /// group: not known in advance), as messages name them.
+    pub following_hosts: Vec<&'static str>,
+    /// The fixed membership with the most sources in its filter: how
+    /// messages name it, its interface, group and number of sources.
+    pub largest_filter: Option<(&'static str, String, GroupAddr, usize)>,
 }
 
 impl MembershipNeed {
     pub fn of(cfg: &Config) -> MembershipNeed {
         let igmp_interfaces = cfg.interfaces.iter().filter(|i| i.igmp.is_some()).count();
-        // (interface, group) -> the sources, `None` once one join has none.
-        let mut filters: BTreeMap<(&str, GroupAddr), Option<usize>> = BTreeMap::new();
-        if let Some(s) = cfg.protocol::<StaticConfig>() {
-            for j in &s.joins {
-                let entry = filters
-                    .entry((j.interface.as_str(), j.group))
-                    .or_insert(Some(0));
-                *entry = match (j.source, *entry) {
-                    (Some(_), Some(n)) => Some(n + 1),
-                    _ => None,
+        let mut need = MembershipNeed {
+            igmp_interfaces,
+            ..MembershipNeed::default()
+        };
+        for p in &cfg.protocols {
+            let h = p.host_memberships();
+            if !h.fixed.is_empty() {
+                need.fixed.push((h.noun, h.fixed.len()));
+            }
+            need.following_hosts.extend(h.following_hosts);
+            for (i, g, n) in h.fixed {
+                // The first of the largest, in (interface, group) order.
+                let larger = match (&need.largest_filter, n) {
+                    (_, None | Some(0)) => false,
+                    (None, Some(_)) => true,
+                    (Some((_, _, _, best)), Some(n)) => n > *best,
                 };
+                if larger {
+                    need.largest_filter = n.map(|n| (h.noun, i, g, n));
+                }
             }
         }
-        let largest_filter = filters
-            .iter()
-            .filter_map(|((i, g), n)| n.map(|n| (n, *i, *g)))
-            .filter(|(n, _, _)| *n > 0)
-            // The first of the largest, in (interface, group) order.
-            .fold(None::<(usize, &str, GroupAddr)>, |best, cur| match best {
-                Some(b) if b.0 >= cur.0 => Some(b),
-                _ => Some(cur),
-            })
-            .map(|(n, i, g)| (i.to_owned(), g, n));
-        MembershipNeed {
-            igmp_interfaces,
-            static_memberships: filters.len(),
-            proxy: cfg.protocol::<ProxyConfig>().is_some(),
-            largest_filter,
+        need
+    }
+
+    /// Memberships the configuration fixes, in all.
+    fn fixed_count(&self) -> usize {
+        self.fixed.iter().map(|(_, n)| n).sum()
+    }
+
+    /// What no limit per socket can be checked for in advance, as the
+    /// end of a finding (" plus the proxy's upstream joins").
+    fn plus_following(&self) -> String {
+        if self.following_hosts.is_empty() {
+            String::new()
+        } else {
+            format!(" plus {}", self.following_hosts.join(" and "))
         }
     }
 
@@ -121,7 +126,7 @@ impl MembershipNeed {
     pub fn per_socket(&self) -> u32 {
         if self.igmp_interfaces > 0 {
             IGMP_LISTEN.len() as u32
-        } else if self.static_memberships > 0 || self.proxy {
+        } else if self.fixed_count() > 0 || !self.following_hosts.is_empty() {
             1
         } else {
             0
@@ -139,19 +144,21 @@ impl MembershipNeed {
                 plural(self.igmp_interfaces)
             ));
         }
-        if self.static_memberships > 0 {
+        for (noun, n) in &self.fixed {
             parts.push(format!(
-                "1 on each static join's socket ({} join{})",
-                self.static_memberships,
-                plural(self.static_memberships)
+                "1 on each {noun}'s socket ({n} join{})",
+                plural(*n)
             ));
         }
-        if self.proxy {
-            parts.push("1 on the socket of each group the proxy joins upstream".to_owned());
+        for f in &self.following_hosts {
+            parts.push(format!("1 on the socket of each of {f}"));
         }
-        let known = IGMP_LISTEN.len() * self.igmp_interfaces + self.static_memberships;
-        let proxy = if self.proxy { " plus the proxy's" } else { "" };
-        format!("{}; {known} in all{proxy}", parts.join(", "))
+        let known = IGMP_LISTEN.len() * self.igmp_interfaces + self.fixed_count();
+        format!(
+            "{}; {known} in all{}",
+            parts.join(", "),
+            self.plus_following()
+        )
     }
 }
 
@@ -657,8 +664,14 @@ fn max_memberships(f: &SystemFacts, need: &MembershipNeed) -> Finding {
             missed.join(", ")
         ));
     }
-    if value == 0 && (need.static_memberships > 0 || need.proxy) {
-        lost.push("static joins and the proxy's upstream joins fail".to_owned());
+    let host: Vec<String> = need
+        .fixed
+        .iter()
+        .map(|(noun, _)| format!("{noun}s"))
+        .chain(need.following_hosts.iter().map(|f| f.to_string()))
+        .collect();
+    if value == 0 && !host.is_empty() {
+        lost.push(format!("{} fail", host.join(" and ")));
     }
     Finding::not_ok(
         CHECK,
@@ -677,22 +690,22 @@ fn max_memberships(f: &SystemFacts, need: &MembershipNeed) -> Finding {
 
 fn max_msf(f: &SystemFacts, need: &MembershipNeed) -> Finding {
     const CHECK: Check = Check::IgmpMaxMsf;
-    let proxy = if need.proxy {
-        "; the proxy's upstream filters follow what hosts report and are not counted"
+    let proxy = if need.following_hosts.is_empty() {
+        String::new()
     } else {
-        ""
+        format!(
+            "; the filters of {} follow what hosts report and are not counted",
+            need.following_hosts.join(" and ")
+        )
     };
-    let Some((ifname, group, sources)) = &need.largest_filter else {
+    let Some((noun, ifname, group, sources)) = &need.largest_filter else {
         return match f.igmp_max_msf {
-            Some(v) => Finding::ok(CHECK, format!("{v}; no source-specific static join{proxy}")),
-            None => Finding::ok(
-                CHECK,
-                format!("unreadable; no source-specific static join{proxy}"),
-            ),
+            Some(v) => Finding::ok(CHECK, format!("{v}; no source-specific join{proxy}")),
+            None => Finding::ok(CHECK, format!("unreadable; no source-specific join{proxy}")),
         };
     };
     let largest = format!(
-        "the static joins of {group} on {ifname} filter {sources} source{}",
+        "the {noun}s of {group} on {ifname} filter {sources} source{}",
         plural(*sources)
     );
     match f.igmp_max_msf {

@@ -49,9 +49,18 @@
 //! Nothing else changes: the configuration parser hands the section named
 //! after the protocol to its `KIND.parse`, the router builds and drives it
 //! through the trait, `mgmctl take/release` and the status view find it by
-//! name.
+//! name, runtime edits addressed to it reach its config's
+//! [`registry::ProtocolConfig::edit`], its notes are [`ProtoNote`]s of its
+//! own kinds, and `mgmd check-system` asks its config for its
+//! [`registry::ProtocolConfig::host_memberships`].
+//!
+//! A protocol outside mgmd (a test's) needs no line at all: a
+//! [`registry::Registry`] with its kind goes to
+//! [`crate::config::Config::parse_with`]; `tests/third_protocol.rs` does
+//! that.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -183,32 +192,144 @@ pub enum ProtoAction {
     Note(ProtoNote),
 }
 
-/// What a protocol tells about itself. Interfaces are named by the router.
+/// What a protocol tells about itself: a note of its own kind with typed
+/// fields, which the router logs and `mgmctl events` streams. Interfaces
+/// are named by the router. Any protocol may define its notes; nothing
+/// outside it needs to know them:
+///
+/// ```
+/// # use mgmd::core::protocol::{NoteValue, ProtoNote};
+/// # use mgmd::core::types::IfIndex;
+/// let note = ProtoNote::new("upstream-changed", "upstream {old} -> {new}")
+///     .with("old", NoteValue::Interface(None))
+///     .with("new", NoteValue::Interface(Some(IfIndex(3))));
+/// assert_eq!(note.to_string(), "upstream none -> 3");
+/// ```
+///
+/// In events it reads `{"note":"upstream-changed","old":null,"new":...}`:
+/// the kind, then the fields in the order given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtoNote<I = IfIndex> {
+    /// What kind of note this is, in kebab-case.
+    pub kind: &'static str,
+    /// The log line, with `{field}` where a field's value goes.
+    pub text: &'static str,
+    /// Routine detail (logged at debug) rather than a change of state.
+    pub detail: bool,
+    pub fields: Vec<(&'static str, NoteValue<I>)>,
+}
+
+/// One field of a [`ProtoNote`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "note", rename_all = "kebab-case")]
-pub enum ProtoNote<I = IfIndex> {
-    /// The interface the protocol receives from changed (a proxy's
-    /// upstream in use).
-    UpstreamChanged { old: Option<I>, new: Option<I> },
-    /// A configured route decided the entry of `flow`.
-    RouteMatched { flow: FlowKey, iif: I },
+#[serde(untagged)]
+pub enum NoteValue<I = IfIndex> {
+    /// An interface, or none (written "none").
+    Interface(Option<I>),
+    Flow(FlowKey),
+    Group(GroupAddr),
+    Address(std::net::Ipv4Addr),
+    Count(u64),
+    Text(String),
 }
 
 impl<I> ProtoNote<I> {
-    /// The same note with interfaces renamed.
-    pub fn map<I2>(self, f: impl Fn(I) -> I2) -> ProtoNote<I2> {
-        match self {
-            ProtoNote::UpstreamChanged { old, new } => ProtoNote::UpstreamChanged {
-                old: old.map(&f),
-                new: new.map(&f),
-            },
-            ProtoNote::RouteMatched { flow, iif } => ProtoNote::RouteMatched { flow, iif: f(iif) },
+    /// A note of `kind` that the log writes as `text`.
+    pub fn new(kind: &'static str, text: &'static str) -> ProtoNote<I> {
+        ProtoNote {
+            kind,
+            text,
+            detail: false,
+            fields: Vec::new(),
         }
+    }
+
+    /// The note with the field `name` added.
+    pub fn with(mut self, name: &'static str, value: NoteValue<I>) -> ProtoNote<I> {
+        self.fields.push((name, value));
+        self
+    }
+
+    /// The note as routine detail (logged at debug).
+    pub fn detail(mut self) -> ProtoNote<I> {
+        self.detail = true;
+        self
     }
 
     /// Routine detail (logged at debug) rather than a change of state.
     pub fn is_detail(&self) -> bool {
-        matches!(self, ProtoNote::RouteMatched { .. })
+        self.detail
+    }
+
+    /// The same note with interfaces renamed.
+    pub fn map<I2>(self, f: impl Fn(I) -> I2) -> ProtoNote<I2> {
+        let fields = self
+            .fields
+            .into_iter()
+            .map(|(name, v)| {
+                let v = match v {
+                    NoteValue::Interface(i) => NoteValue::Interface(i.map(&f)),
+                    NoteValue::Flow(x) => NoteValue::Flow(x),
+                    NoteValue::Group(x) => NoteValue::Group(x),
+                    NoteValue::Address(x) => NoteValue::Address(x),
+                    NoteValue::Count(x) => NoteValue::Count(x),
+                    NoteValue::Text(x) => NoteValue::Text(x),
+                };
+                (name, v)
+            })
+            .collect();
+        ProtoNote {
+            kind: self.kind,
+            text: self.text,
+            detail: self.detail,
+            fields,
+        }
+    }
+}
+
+impl<I: Serialize> Serialize for ProtoNote<I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.fields.len() + 1))?;
+        m.serialize_entry("note", self.kind)?;
+        for (name, value) in &self.fields {
+            m.serialize_entry(name, value)?;
+        }
+        m.end()
+    }
+}
+
+impl<I: fmt::Display> fmt::Display for NoteValue<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoteValue::Interface(None) => f.write_str("none"),
+            NoteValue::Interface(Some(i)) => i.fmt(f),
+            NoteValue::Flow(x) => x.fmt(f),
+            NoteValue::Group(x) => x.fmt(f),
+            NoteValue::Address(x) => x.fmt(f),
+            NoteValue::Count(x) => x.fmt(f),
+            NoteValue::Text(x) => f.write_str(x),
+        }
+    }
+}
+
+/// The note's text with each `{field}` replaced by its value (a name no
+/// field has stays as written).
+impl<I: fmt::Display> fmt::Display for ProtoNote<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.text;
+        while let Some(open) = rest.find('{') {
+            let Some(len) = rest[open..].find('}') else {
+                break;
+            };
+            let name = &rest[open + 1..open + len];
+            f.write_str(&rest[..open])?;
+            match self.fields.iter().find(|(n, _)| *n == name) {
+                Some((_, v)) => v.fmt(f)?,
+                None => f.write_str(&rest[open..=open + len])?,
+            }
+            rest = &rest[open + len + 1..];
+        }
+        f.write_str(rest)
     }
 }
 
@@ -289,6 +410,29 @@ mod tests {
 
     fn g(s: &str) -> GroupAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_note_reads_as_its_text_and_serializes_kind_first() {
+        let note = ProtoNote::new("route-matched", "a route matched {flow} on {iif} ({x})")
+            .with(
+                "flow",
+                NoteValue::Flow(FlowKey {
+                    group: g("239.1.1.1"),
+                    source: Ipv4Addr::new(10, 0, 0, 1),
+                }),
+            )
+            .with("iif", NoteValue::Interface(Some(IfIndex(3))))
+            .detail();
+        assert_eq!(
+            note.to_string(),
+            "a route matched (10.0.0.1,239.1.1.1) on 3 ({x})"
+        );
+        assert!(note.is_detail());
+        assert_eq!(
+            serde_json::to_string(&note.map(|i| i.0 + 1)).unwrap(),
+            r#"{"note":"route-matched","flow":{"group":"239.1.1.1","source":"10.0.0.1"},"iif":4}"#
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl Router {
                 text,
                 overrides,
             } => self.reload(now, &path, &text, &overrides),
-            Command::EditStatic { edit } => self.edit_static(now, edit),
+            Command::Edit { protocol, edit } => self.edit_section(now, &protocol, &edit),
             Command::ShowConfig => Ok(self.show_config()),
             Command::ShowAllCounters { interface } => self
                 .show_all_counters(interface.as_deref())

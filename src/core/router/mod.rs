@@ -81,8 +81,9 @@ pub struct Router {
     /// A snapshot waiting for the interfaces, with when it came.
     restore: Option<(crate::core::snapshot::Restore, Instant)>,
     counters: CounterView,
-    /// Runtime edits since the last reload (for `show config`).
-    runtime_edits: Vec<crate::core::protocol::static_routes::Edit>,
+    /// Runtime edits since the last reload, as the file would say them
+    /// (for `show config`).
+    runtime_edits: Vec<String>,
     /// A protocol instance is handing its interfaces to its successor (a
     /// reload replaced it): the sequences it runs are not told step by
     /// step nor counted; the reload tells what changed (D13).
@@ -125,18 +126,6 @@ impl Router {
             router.register(now, proto);
         }
         router
-    }
-
-    /// Registers a protocol built outside the configuration: one a test
-    /// provides, or (later) an external routing daemon registering over
-    /// the control socket. Its start-up outputs come with the next step's.
-    /// Not recorded: a recording replays only configured protocols.
-    pub fn add_protocol(
-        &mut self,
-        now: Instant,
-        proto: Box<dyn crate::core::protocol::RoutingProtocol>,
-    ) {
-        self.register(now, proto);
     }
 
     /// The one way in: `inputs` that arrived together (one netlink

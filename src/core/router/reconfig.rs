@@ -36,8 +36,7 @@ use crate::core::control::Answer;
 use crate::core::event::{Event, OwnerOp};
 use crate::core::igmp::IgmpEvent;
 use crate::core::mgm::MgmError;
-use crate::core::protocol::registry::{PROTOCOLS, ProtocolConfig};
-use crate::core::protocol::static_routes::{Edit, StaticConfig};
+use crate::core::protocol::registry::{Edited, ProtocolConfig};
 use crate::core::status::{ConfigChange, ConfigView, ReloadReport};
 use crate::core::types::{ComponentId, IfIndex, ProtoId};
 
@@ -50,7 +49,7 @@ impl Router {
         text: &str,
         overrides: &Overrides,
     ) -> Result<Answer, String> {
-        let new = match Config::parse(text, path) {
+        let new = match Config::parse_with(&self.cfg.registry, text, path) {
             Ok(mut c) => {
                 overrides.apply(&mut c);
                 c
@@ -75,11 +74,16 @@ impl Router {
         Ok(Answer::Reload(report))
     }
 
-    /// `mgmctl route|join|leave`: a runtime edit of `[static]`.
-    pub(super) fn edit_static(&mut self, now: Instant, edit: Edit) -> Result<Answer, String> {
-        let result = self.edited_config(&edit);
-        let cfg = match result {
-            Ok(cfg) => cfg,
+    /// `mgmctl route|join|leave`: a runtime edit of one protocol's
+    /// section, which that protocol reads and applies.
+    pub(super) fn edit_section(
+        &mut self,
+        now: Instant,
+        protocol: &str,
+        edit: &Value,
+    ) -> Result<Answer, String> {
+        let (cfg, edited) = match self.edited_config(protocol, edit) {
+            Ok(r) => r,
             Err(error) => {
                 self.counters.reloads_refused += 1;
                 self.emit(Event::ConfigRefused {
@@ -90,8 +94,8 @@ impl Router {
             }
         };
         let mut report = self.apply_config(now, cfg);
-        report.warnings.extend(edit.warnings());
-        self.runtime_edits.push(edit);
+        report.warnings.extend(edited.warnings);
+        self.runtime_edits.push(edited.text);
         self.emit(Event::ConfigApplied {
             how: "runtime edit",
             changes: report.changes.clone(),
@@ -104,35 +108,37 @@ impl Router {
     pub(super) fn show_config(&self) -> Answer {
         Answer::Config(Box::new(ConfigView {
             config: serde_json::to_value(&self.cfg).unwrap_or_default(),
-            runtime_edits: self.runtime_edits.iter().map(Edit::to_toml).collect(),
+            runtime_edits: self.runtime_edits.clone(),
         }))
     }
 
-    /// The running configuration with `edit` applied to `[static]`.
-    fn edited_config(&self, edit: &Edit) -> Result<Config, String> {
-        let current = self.cfg.protocol::<StaticConfig>().ok_or_else(|| {
-            "no [static] section is configured; runtime routes and joins need one (an empty \
-             [static] will do)"
-                .to_owned()
-        })?;
-        let edited = current.edited(edit)?;
-        // An outbound that forwards only with members needs IGMP there.
-        if let Edit::RouteAdd { with_members, .. } = edit {
-            if let Some(name) = with_members.iter().find(|n| self.igmp_cfg(n).is_none()) {
-                return Err(format!(
-                    "outbound interface '{name}' forwards only with members, but IGMP does not \
-                     run on it"
-                ));
-            }
-        }
+    /// The running configuration with `edit` applied to `protocol`'s
+    /// section.
+    fn edited_config(&self, protocol: &str, edit: &Value) -> Result<(Config, Edited), String> {
+        let Some(current) = self.cfg.section(protocol) else {
+            return Err(match self.cfg.registry.find(protocol) {
+                Some(_) => format!(
+                    "no [{protocol}] section is configured; runtime edits of {protocol} need one"
+                ),
+                None => {
+                    let known: Vec<&str> =
+                        self.cfg.registry.kinds().iter().map(|k| k.name).collect();
+                    format!(
+                        "no routing protocol named {protocol} (known: {})",
+                        known.join(", ")
+                    )
+                }
+            });
+        };
+        let edited = current.edit(edit, &self.cfg)?;
         let mut cfg = self.cfg.clone();
         for p in cfg.protocols.iter_mut() {
-            if p.name() == edited.name() {
-                *p = Arc::new(edited.clone());
+            if p.name() == protocol {
+                *p = Arc::clone(&edited.config);
             }
         }
         cfg.warnings.clear();
-        Ok(cfg)
+        Ok((cfg, edited))
     }
 
     /// Applies `new` as its difference from the running configuration.
@@ -183,7 +189,7 @@ impl Router {
         let owners_before = self.owners_by_name();
         let mut replaced: BTreeSet<&'static str> = BTreeSet::new();
         let mut taken_back: Vec<(ProtoId, Vec<IfIndex>)> = Vec::new();
-        for kind in PROTOCOLS {
+        for kind in old.registry.kinds() {
             let (o, n) = (
                 old.section(kind.name).cloned(),
                 self.cfg.section(kind.name).cloned(),

@@ -125,7 +125,7 @@ pub(super) async fn answer(router: &mut Driver, io: &mut Io, request: Request) -
             interface,
             protocol,
         },
-        Request::StaticEdit { edit } => Command::EditStatic { edit },
+        Request::Edit { protocol, edit } => Command::Edit { protocol, edit },
         Request::ShowConfig => {
             return match ask(router, io, Command::ShowConfig).await {
                 Ok(answer) => match serde_json::to_value(&answer) {

@@ -667,18 +667,23 @@ fn membership_need_counts_sockets_not_groups() {
     let need = MembershipNeed::of(&static_only());
     assert_eq!(need.igmp_interfaces, 0);
     // Three groups on one interface: three memberships, one socket each.
-    assert_eq!(need.static_memberships, 3);
-    assert!(!need.proxy);
+    assert_eq!(need.fixed, [("static join", 3)]);
+    assert!(need.following_hosts.is_empty());
     assert_eq!(need.per_socket(), 1);
     // 239.3.3.3 has a join without a source: an exclude filter, no list.
     assert_eq!(
         need.largest_filter,
-        Some(("up0".to_owned(), "239.1.1.1".parse().unwrap(), 3))
+        Some((
+            "static join",
+            "up0".to_owned(),
+            "239.1.1.1".parse().unwrap(),
+            3
+        ))
     );
 
     let proxy = config("[proxy]\nupstream = [\"wan0\"]\ndownstream = [\"lan0\", \"lan1\"]\n");
     let need = MembershipNeed::of(&proxy);
-    assert!(need.proxy);
+    assert_eq!(need.following_hosts, ["the proxy's upstream joins"]);
     assert_eq!(need.igmp_interfaces, 2);
     assert_eq!(need.per_socket(), 3);
 
@@ -733,11 +738,7 @@ fn max_memberships_too_small_names_what_is_lost() {
     assert_has(
         &f,
         Status::Warning,
-        &[
-            "below the 1",
-            "static joins and the proxy's upstream joins fail",
-            "3 joins",
-        ],
+        &["below the 1", "static joins fail", "3 joins"],
     );
     assert!(!f.cost.as_deref().unwrap().contains("224.0.0.22"));
 }
@@ -777,7 +778,7 @@ fn max_msf_against_the_largest_static_filter() {
 #[test]
 fn max_msf_without_source_specific_joins() {
     let f = check_of(&healthy(), &config(MINIMAL), Check::IgmpMaxMsf);
-    assert_has(&f, Status::Ok, &["10; no source-specific static join"]);
+    assert_has(&f, Status::Ok, &["10; no source-specific join"]);
     let proxy = config("[proxy]\nupstream = [\"wan0\"]\ndownstream = [\"lan0\"]\n");
     let mut facts = healthy();
     facts.igmp_max_msf = None;
@@ -785,7 +786,7 @@ fn max_msf_without_source_specific_joins() {
     assert_has(
         &f,
         Status::Ok,
-        &["unreadable", "the proxy's upstream filters"],
+        &["unreadable", "the filters of the proxy's upstream joins"],
     );
 }
 

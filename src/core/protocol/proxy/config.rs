@@ -12,7 +12,9 @@ use toml::de::DeValue;
 use crate::config::raw::SpStr;
 use crate::config::{Checker, ConfigError, GroupFilter, GroupRange, IgmpUse, InterfaceUse};
 use crate::core::protocol::RoutingProtocol;
-use crate::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind};
+use crate::core::protocol::registry::{
+    HostMemberships, ParsedSection, ProtocolConfig, ProtocolKind,
+};
 
 /// The section name and the protocol's name.
 pub const NAME: &str = "proxy";
@@ -60,6 +62,13 @@ impl ProtocolConfig for ProxyConfig {
 
     fn build(&self) -> Box<dyn RoutingProtocol> {
         Box::new(super::Proxy::new(self.clone()))
+    }
+
+    fn host_memberships(&self) -> HostMemberships {
+        HostMemberships {
+            following_hosts: Some("the proxy's upstream joins"),
+            ..HostMemberships::default()
+        }
     }
 }
 

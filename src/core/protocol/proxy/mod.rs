@@ -55,7 +55,7 @@ use std::net::Ipv4Addr;
 
 pub use self::config::{KIND, NAME, ProxyConfig};
 
-use super::{ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol};
+use super::{NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol};
 use crate::core::filter::{self, HostFilter};
 use crate::core::mgm::MembershipFlags;
 use crate::core::types::{FlowKey, GroupAddr, IfIndex, MembershipKey, SourceSel};
@@ -255,10 +255,10 @@ impl Proxy {
         let moved_upstream = upstream != self.upstream;
         if moved_upstream {
             self.counters.upstream_changes += 1;
-            actions.push(ProtoAction::Note(ProtoNote::UpstreamChanged {
-                old: self.upstream,
-                new: upstream,
-            }));
+            let note = ProtoNote::new("upstream-changed", "upstream {old} -> {new}")
+                .with("old", NoteValue::Interface(self.upstream))
+                .with("new", NoteValue::Interface(upstream));
+            actions.push(ProtoAction::Note(note));
             for iif in [self.upstream, upstream].into_iter().flatten() {
                 if !self.moved.contains(&iif) {
                     actions.push(ProtoAction::FlushFlows { iif });

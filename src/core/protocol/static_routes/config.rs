@@ -1,7 +1,7 @@
 //! The `[static]` section: its raw form, its validation and the validated
 //! [`StaticConfig`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::ops::Range;
@@ -14,9 +14,11 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use crate::config::raw::SpStr;
-use crate::config::{Checker, ConfigError, GroupRange, IgmpUse, InterfaceUse};
+use crate::config::{Checker, Config, ConfigError, GroupRange, IgmpUse, InterfaceUse};
 use crate::core::protocol::RoutingProtocol;
-use crate::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind};
+use crate::core::protocol::registry::{
+    Edited, HostMemberships, ParsedSection, ProtocolConfig, ProtocolKind,
+};
 use crate::core::types::GroupAddr;
 
 /// The section name and the protocol's name.
@@ -84,6 +86,34 @@ impl ProtocolConfig for StaticConfig {
 
     fn build(&self) -> Box<dyn RoutingProtocol> {
         Box::new(super::StaticRoutes::new(self.clone()))
+    }
+
+    /// One membership per interface and group: joins of one group on one
+    /// interface share a filter, and a join without a source makes it an
+    /// exclude filter without sources.
+    fn host_memberships(&self) -> HostMemberships {
+        let mut filters: BTreeMap<(&str, GroupAddr), Option<usize>> = BTreeMap::new();
+        for j in &self.joins {
+            let entry = filters
+                .entry((j.interface.as_str(), j.group))
+                .or_insert(Some(0));
+            *entry = match (j.source, *entry) {
+                (Some(_), Some(n)) => Some(n + 1),
+                _ => None,
+            };
+        }
+        HostMemberships {
+            noun: "static join",
+            fixed: filters
+                .into_iter()
+                .map(|((i, g), n)| (i.to_owned(), g, n))
+                .collect(),
+            following_hosts: None,
+        }
+    }
+
+    fn edit(&self, edit: &serde_json::Value, running: &Config) -> Result<Edited, String> {
+        super::edit::apply(self, edit, running)
     }
 }
 

@@ -1,15 +1,20 @@
 //! Runtime edits of the static routes and joins (`mgmctl route add|del`,
-//! `mgmctl join|leave`): each is checked by the same validation as the
-//! file (it is written as a `[static]` snippet and read back), then applied
-//! to the running [`StaticConfig`]. Edits last until the next reload or
+//! `mgmctl join|leave`). The router hands an edit addressed to static over
+//! unread ([`StaticConfig`]'s `ProtocolConfig::edit`); it is read here as an
+//! [`Edit`], checked by the same validation as the file (it is written as
+//! a `[static]` snippet and read back), then applied to the running
+//! [`StaticConfig`]. Edits last until the next reload or
 //! restart. They never change which interfaces static owns: a route or
 //! join applies while static owns the interfaces it names (as with an
 //! explicit `interfaces` list; `mgmctl take IFACE static` gives it more).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::{StaticConfig, StaticJoin, StaticRoute};
 use crate::config::Config;
+use crate::core::protocol::registry::Edited;
 
 /// One runtime edit, as `mgmctl` sends it (addresses and names as typed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +114,31 @@ impl Edit {
             ),
         }
     }
+}
+
+/// A runtime edit as the router hands it to static (an [`Edit`] in JSON),
+/// applied to `cfg`; `running` is the whole running configuration.
+pub(super) fn apply(
+    cfg: &StaticConfig,
+    edit: &serde_json::Value,
+    running: &Config,
+) -> Result<Edited, String> {
+    let edit = Edit::deserialize(edit).map_err(|e| format!("malformed edit of static: {e}"))?;
+    // An outbound that forwards only with members needs IGMP there.
+    if let Edit::RouteAdd { with_members, .. } = &edit {
+        let igmp = |n: &String| running.interface(n).is_some_and(|i| i.igmp.is_some());
+        if let Some(name) = with_members.iter().find(|n| !igmp(n)) {
+            return Err(format!(
+                "outbound interface '{name}' forwards only with members, but IGMP does not run \
+                 on it"
+            ));
+        }
+    }
+    Ok(Edited {
+        config: Arc::new(cfg.edited(&edit)?),
+        text: edit.to_toml(),
+        warnings: edit.warnings(),
+    })
 }
 
 impl StaticConfig {

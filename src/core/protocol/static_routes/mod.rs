@@ -49,7 +49,8 @@ pub use self::config::{KIND, NAME, Outbound, StaticConfig, StaticJoin, StaticRou
 pub use self::edit::Edit;
 
 use super::{
-    HostWishes, ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol, host_wish_changes,
+    HostWishes, NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol,
+    host_wish_changes,
 };
 use crate::core::filter::HostFilter;
 use crate::core::mgm::MembershipFlags;
@@ -180,7 +181,11 @@ impl StaticRoutes {
             return Vec::new();
         };
         self.counters.flows_matched += 1;
-        let mut actions = vec![ProtoAction::Note(ProtoNote::RouteMatched { flow, iif })];
+        let note = ProtoNote::new("route-matched", "a route matched {flow} coming in on {iif}")
+            .with("flow", NoteValue::Flow(flow))
+            .with("iif", NoteValue::Interface(Some(iif)))
+            .detail();
+        let mut actions = vec![ProtoAction::Note(note)];
         actions.extend(self.forward_adds(view, flow, iif, &route, None));
         actions
     }
