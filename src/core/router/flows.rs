@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::Router;
+use super::agenda::Work;
 use crate::config::Config;
 use crate::core::event::Event;
 use crate::core::hash::IntMap;
@@ -271,8 +272,26 @@ impl Router {
 
     /// Asks for the incoming interface of `flow`: the owner of its RPF
     /// interface, else of the interface it arrived on, else the kernel's
-    /// unicast answer decides.
+    /// unicast answer decides. The entry point of an operation.
     pub(super) fn decide_flow(
+        &mut self,
+        now: Instant,
+        flow: FlowKey,
+        origin: FlowOrigin,
+        carried: Option<FlowInfo>,
+    ) {
+        self.carry_out(
+            now,
+            [Work::Decide {
+                flow,
+                origin,
+                carried,
+            }],
+        );
+    }
+
+    /// [`Work::Decide`]: the question planned, or the flow installed.
+    pub(super) fn decide(
         &mut self,
         now: Instant,
         flow: FlowKey,
@@ -285,7 +304,7 @@ impl Router {
             .or_else(|| self.routing_owner(origin.arrival))
             .filter(|id| self.slot(*id).is_some());
         let Some(asked) = asked else {
-            self.install_flow(now, flow, rpf, origin, carried);
+            self.install(now, flow, rpf, origin, carried);
             return;
         };
         self.flows.pending.insert(
@@ -297,15 +316,14 @@ impl Router {
                 carried,
             },
         );
-        self.deliver(
-            now,
-            asked,
-            ProtoEvent::RpfQuery {
+        self.plan([Work::Deliver {
+            to: asked,
+            ev: ProtoEvent::RpfQuery {
                 flow,
                 arrival: origin.arrival,
                 rpf,
             },
-        );
+        }]);
     }
 
     /// A protocol answered the RPF question for `flow`.
@@ -320,15 +338,17 @@ impl Router {
             Some(p) if p.asked == from => {
                 let p = *p;
                 self.flows.pending.remove(&flow);
-                self.install_flow(now, flow, iif, p.origin, p.carried);
+                self.install(now, flow, iif, p.origin, p.carried);
             }
             // Not asked of this protocol, or asked again since: ignored.
             _ => {}
         }
     }
 
-    /// Installs `flow` coming in on `iif` (`None`: refused, a drop entry).
-    fn install_flow(
+    /// [`Work::Install`]: installs `flow` coming in on `iif` (`None`:
+    /// refused, a drop entry); the manager's effects and the protocols'
+    /// news are planned.
+    pub(super) fn install(
         &mut self,
         now: Instant,
         flow: FlowKey,
@@ -346,20 +366,9 @@ impl Router {
                 self.flows.flows.insert(flow, info);
                 self.flows.dirty.push(flow);
                 self.flows.note_active(now, &self.cfg);
-                self.process_effects(now, effects);
-                let owner = self.routing_owner(iif);
-                if let Some(id) = owner {
-                    self.deliver(now, id, ProtoEvent::FlowCreated { flow, iif });
-                }
-                let others: Vec<ProtoId> = self
-                    .protocols
-                    .iter()
-                    .map(|p| p.id)
-                    .filter(|id| Some(*id) != owner)
-                    .collect();
-                for id in others {
-                    self.deliver(now, id, ProtoEvent::FlowSeen { flow, iif });
-                }
+                let effects = effects.into_iter().map(Work::Effect);
+                let work: Vec<Work> = effects.chain([Work::Installed { flow, iif }]).collect();
+                self.plan(work);
             }
             Some((_, Err(e))) => self.mgm_error("new flow", e),
             None => {
@@ -371,6 +380,28 @@ impl Router {
                 self.flows.note_active(now, &self.cfg);
             }
         }
+    }
+
+    /// [`Work::Installed`]: the owner of the incoming interface hears of
+    /// the new entry first, then every other protocol.
+    pub(super) fn installed(&mut self, flow: FlowKey, iif: IfIndex) {
+        let owner = self.routing_owner(iif);
+        let told = owner.map(|id| Work::Deliver {
+            to: id,
+            ev: ProtoEvent::FlowCreated { flow, iif },
+        });
+        let others: Vec<Work> = self
+            .protocols
+            .iter()
+            .map(|p| p.id)
+            .filter(|id| Some(*id) != owner)
+            .map(|id| Work::Deliver {
+                to: id,
+                ev: ProtoEvent::FlowSeen { flow, iif },
+            })
+            .collect();
+        let work: Vec<Work> = told.into_iter().chain(others).collect();
+        self.plan(work);
     }
 
     /// The kernel asked about a flow we have an entry for: it lost the
@@ -411,20 +442,39 @@ impl Router {
     /// forgotten; age and counters carry over. The kernel sees one
     /// replacement at commit, or nothing when the decision is the same.
     pub(super) fn redecide(&mut self, now: Instant, flows: Vec<(FlowKey, FlowInfo)>) {
-        for (flow, info) in flows {
-            if self.flows.drops.remove(&flow).is_some() {
-                self.flows.dirty.push(flow);
-            }
-            if self.mgm.mfe(flow).is_some() {
-                self.flows.flows.remove(&flow);
-                match self.mgm.delete_mfe(flow) {
-                    Ok(effects) => self.process_effects(now, effects),
-                    Err(e) => self.mgm_error("re-deciding a flow", e),
-                }
-            }
-            self.flows.pending.remove(&flow);
-            self.decide_flow(now, flow, info.origin, Some(info));
+        let work: Vec<Work> = flows
+            .into_iter()
+            .map(|(flow, info)| Work::Redecide { flow, info })
+            .collect();
+        self.carry_out(now, work);
+    }
+
+    /// [`Work::Redecide`]: the flow's entry forgotten (its effects
+    /// planned), then the flow decided.
+    pub(super) fn redecide_one(&mut self, flow: FlowKey, info: FlowInfo) {
+        if self.flows.drops.remove(&flow).is_some() {
+            self.flows.dirty.push(flow);
         }
+        let mut effects = Vec::new();
+        if self.mgm.mfe(flow).is_some() {
+            self.flows.flows.remove(&flow);
+            match self.mgm.delete_mfe(flow) {
+                Ok(e) => effects = e,
+                Err(e) => self.mgm_error("re-deciding a flow", e),
+            }
+        }
+        self.flows.pending.remove(&flow);
+        let decide = Work::Decide {
+            flow,
+            origin: info.origin,
+            carried: Some(info),
+        };
+        let work: Vec<Work> = effects
+            .into_iter()
+            .map(Work::Effect)
+            .chain([decide])
+            .collect();
+        self.plan(work);
     }
 
     /// The route towards `source` changed: its flows are decided again.

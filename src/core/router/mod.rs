@@ -15,8 +15,11 @@
 //! The rooms:
 //! - `iface`: links and addresses from the kernel, configured interfaces
 //!   appearing, vanishing, going up and down.
-//! - `ownership`: the one path for every change of ownership, and the
-//!   loop that delivers the manager's effects.
+//! - `agenda`: the one loop that does what an operation causes, in order
+//!   (effects, protocols' events and actions, ownership sequences, flows
+//!   decided), without calls that recurse.
+//! - `ownership`: the one path for every change of ownership, and what
+//!   the manager's effects cause.
 //! - `dispatch`: delivering events to protocols and carrying out their
 //!   actions (one view constructor).
 //! - `igmp`: IGMP per interface, its packets and memberships.
@@ -31,6 +34,7 @@
 //!   drift logged and repaired.
 //! - `status`: the views `mgmctl show` prints.
 
+mod agenda;
 mod audit;
 mod control;
 mod dispatch;
@@ -93,6 +97,8 @@ pub struct Router {
     /// Kernel actions an audit's repair queued for the next commit, before
     /// its reconciliation.
     kernel_first: Vec<MrtAction>,
+    /// What the current operation still has to do.
+    agenda: agenda::Agenda,
     out: Vec<Output>,
 }
 
@@ -120,6 +126,7 @@ impl Router {
             handover: false,
             refused: Vec::new(),
             kernel_first: Vec::new(),
+            agenda: agenda::Agenda::default(),
             out: Vec::new(),
         };
         for proto in protocols {

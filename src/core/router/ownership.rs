@@ -1,20 +1,16 @@
 //! The one path for every change of ownership ([`Router::change_owner`]),
-//! and the loop that delivers the manager's effects with everything they
-//! cause: IGMP's re-adds after an enable, protocols' answers to alerts.
-//! Every effect is also told as an event, named.
+//! and what the manager's effects cause: IGMP's re-adds after an enable,
+//! protocols' answers to alerts. Every effect is also told as an event,
+//! named. The work is done in order by the agenda (`agenda.rs`).
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::Router;
+use super::agenda::Work;
 use crate::core::event::{Event, NamedEffect, OwnerOp};
 use crate::core::mgm::{Effect, MembershipFlags, MgmError};
 use crate::core::protocol::ProtoEvent;
 use crate::core::types::{ComponentId, IfIndex, ProtoId};
-
-/// The number of effects one input may cause before the router assumes a
-/// loop between components and stops delivering (logged).
-const EFFECT_BUDGET: usize = 1_000_000;
 
 impl Router {
     /// The one path for every change of ownership (configuration,
@@ -22,10 +18,23 @@ impl Router {
     /// the disable/enable sequence; IGMP's re-adds are delivered as its
     /// answer to the enable; the protocol is told once the sequence is
     /// complete; the flows coming in on the interface are decided again by
-    /// the new owner.
+    /// the new owner. Done at once; an error of the manager changes
+    /// nothing.
     pub(super) fn change_owner(
         &mut self,
         now: Instant,
+        ifindex: IfIndex,
+        op: OwnerOp,
+        id: ProtoId,
+    ) -> Result<(), MgmError> {
+        self.plan_owner_change(ifindex, op, id)?;
+        self.carry_out(now, []);
+        Ok(())
+    }
+
+    /// The manager's part of an ownership change now; the rest planned.
+    pub(super) fn plan_owner_change(
+        &mut self,
         ifindex: IfIndex,
         op: OwnerOp,
         id: ProtoId,
@@ -49,92 +58,98 @@ impl Router {
                 op,
             });
         }
-        self.process_effects(now, effects);
         let ev = match op {
             OwnerOp::Take => ProtoEvent::InterfaceTaken { ifindex },
             OwnerOp::Release => ProtoEvent::InterfaceReleased { ifindex },
         };
-        self.deliver(now, id, ev);
-        self.redecide(now, redecide);
-        if !self.handover {
-            self.counters.ownership_moves += 1;
-            self.emit(Event::OwnershipComplete {
-                interface,
-                protocol,
-                op,
-            });
-        }
+        let effects = effects.into_iter().map(Work::Effect);
+        let told = Work::Deliver { to: id, ev };
+        let redecide = redecide
+            .into_iter()
+            .map(|(flow, info)| Work::Redecide { flow, info });
+        let complete = Work::OwnerComplete {
+            interface,
+            protocol,
+            op,
+        };
+        let work: Vec<Work> = effects
+            .chain([told])
+            .chain(redecide)
+            .chain([complete])
+            .collect();
+        self.plan(work);
         Ok(())
     }
 
     /// Delivers the manager's effects, in order, with everything they cause
     /// (IGMP re-adds after an enable, protocol answers to alerts).
     pub(super) fn process_effects(&mut self, now: Instant, effects: Vec<Effect>) {
-        let mut queue: VecDeque<Effect> = effects.into();
-        let mut budget = EFFECT_BUDGET;
-        while let Some(effect) = queue.pop_front() {
-            budget -= 1;
-            if budget == 0 {
-                self.counters.effect_loops += 1;
-                self.emit(Event::EffectLoop);
-                return;
+        self.carry_out(now, effects.into_iter().map(Work::Effect));
+    }
+
+    /// One effect: told, and handed to the component it is for (what that
+    /// causes is planned).
+    pub(super) fn effect(&mut self, effect: Effect) {
+        if !(self.handover && effect.is_ownership_step()) {
+            let named = self.named(&effect);
+            self.emit(Event::Effect(named));
+        }
+        match effect {
+            Effect::EnableIgmp { ifindex } => {
+                let more = self.igmp_readd(ifindex);
+                self.plan_effects(more);
             }
-            if !(self.handover && effect.is_ownership_step()) {
-                let named = self.named(&effect);
-                self.emit(Event::Effect(named));
-            }
-            let more = match effect {
-                Effect::EnableIgmp { ifindex } => self.igmp_readd(ifindex),
-                Effect::JoinAlert {
-                    to: ComponentId::Protocol(p),
-                    key,
-                    member_update,
-                } => self.deliver_collect(now, p, ProtoEvent::JoinAlert { key, member_update }),
-                Effect::PruneAlert {
-                    to: ComponentId::Protocol(p),
+            Effect::JoinAlert {
+                to: ComponentId::Protocol(p),
+                key,
+                member_update,
+            } => self.plan([Work::Deliver {
+                to: p,
+                ev: ProtoEvent::JoinAlert { key, member_update },
+            }]),
+            Effect::PruneAlert {
+                to: ComponentId::Protocol(p),
+                key,
+                ifindex,
+                member_delete,
+            } => self.plan([Work::Deliver {
+                to: p,
+                ev: ProtoEvent::PruneAlert {
                     key,
                     ifindex,
                     member_delete,
-                } => self.deliver_collect(
-                    now,
-                    p,
-                    ProtoEvent::PruneAlert {
-                        key,
-                        ifindex,
-                        member_delete,
-                    },
-                ),
-                Effect::LocalJoin { to, key, ifindex } => {
-                    self.deliver_collect(now, to, ProtoEvent::LocalJoin { key, ifindex })
-                }
-                Effect::LocalLeave { to, key, ifindex } => {
-                    self.deliver_collect(now, to, ProtoEvent::LocalLeave { key, ifindex })
-                }
-                Effect::CreationAlert {
-                    to: ComponentId::Protocol(p),
-                    flow,
-                    iif,
-                    oifs,
-                } => self.deliver_collect(now, p, ProtoEvent::CreationAlert { flow, iif, oifs }),
-                Effect::MfeCreated { flow, .. } | Effect::MfeChanged { flow, .. } => {
-                    self.flow_changed(flow);
-                    Vec::new()
-                }
-                Effect::MfeDeleted { flow } => {
-                    self.flow_deleted(flow);
-                    Vec::new()
-                }
-                // IGMP ignores alerts; the rest is for the record.
-                Effect::JoinAlert { .. }
-                | Effect::PruneAlert { .. }
-                | Effect::CreationAlert { .. }
-                | Effect::DisableIgmp { .. }
-                | Effect::OwnerChanged { .. }
-                | Effect::MembershipAdded { .. }
-                | Effect::MembershipRemoved { .. }
-                | Effect::UpstreamChanged { .. } => Vec::new(),
-            };
-            queue.extend(more);
+                },
+            }]),
+            Effect::LocalJoin { to, key, ifindex } => self.plan([Work::Deliver {
+                to,
+                ev: ProtoEvent::LocalJoin { key, ifindex },
+            }]),
+            Effect::LocalLeave { to, key, ifindex } => self.plan([Work::Deliver {
+                to,
+                ev: ProtoEvent::LocalLeave { key, ifindex },
+            }]),
+            Effect::CreationAlert {
+                to: ComponentId::Protocol(p),
+                flow,
+                iif,
+                oifs,
+            } => self.plan([Work::Deliver {
+                to: p,
+                ev: ProtoEvent::CreationAlert { flow, iif, oifs },
+            }]),
+            Effect::MfeCreated { flow, .. } | Effect::MfeChanged { flow, .. } => {
+                self.flow_changed(flow)
+            }
+            Effect::MfeDeleted { flow } => self.flow_deleted(flow),
+            // IGMP ignores alerts; the rest is for the record.
+            Effect::JoinAlert { .. }
+            | Effect::PruneAlert { .. }
+            | Effect::CreationAlert { .. }
+            | Effect::DisableIgmp { .. }
+            | Effect::OwnerChanged { .. }
+            | Effect::MembershipAdded { .. }
+            | Effect::MembershipRemoved { .. }
+            | Effect::UpstreamChanged { .. } => {}
         }
     }
 
