@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use super::Router;
-use super::flows::{FlowInfo, FlowOrigin};
+use super::flow_book::{FlowInfo, FlowOrigin};
 use crate::core::event::{Event, OwnerOp};
 use crate::core::mgm::Effect;
 use crate::core::protocol::{ProtoAction, ProtoEvent};

@@ -1,22 +1,17 @@
 //! Flows: a new flow is decided (RPF, asked of the owner of its incoming
 //! interface), installed as a forwarding entry or refused with a drop
 //! entry, decided again when its interface changes hands or the route
-//! towards its source changes, and removed once idle. [`FlowBook`] keeps
-//! the book-keeping; the `impl Router` part takes the decisions.
+//! towards its source changes, and removed once idle. The book-keeping is
+//! the flow book's (`flow_book.rs`); here the router takes the decisions.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::Router;
 use super::agenda::Work;
-use crate::config::Config;
+use super::flow_book::{FlowInfo, FlowOrigin};
 use crate::core::event::Event;
-use crate::core::hash::IntMap;
-use crate::core::input::FlowCounters;
-use crate::core::mgm::Mgm;
-use crate::core::mroute::{Desired, MrouteTable, MrtAction, Reconcile};
+use crate::core::mroute::MrtAction;
 use crate::core::protocol::ProtoEvent;
 use crate::core::types::{FlowKey, IfIndex, ProtoId};
 
@@ -24,220 +19,6 @@ use crate::core::types::{FlowKey, IfIndex, ProtoId};
 /// queues a new flow's first packets for 10 s and asks again afterwards,
 /// so a flow whose question timed out is asked about again.
 pub const RPF_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Where a flow arrived and the unicast route towards its source: what
-/// the kernel told us, kept to decide the flow again without another
-/// upcall.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct FlowOrigin {
-    pub arrival: IfIndex,
-    pub rpf: Option<IfIndex>,
-    pub upstream: Option<Ipv4Addr>,
-}
-
-/// Book-keeping for one forwarding or drop entry.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct FlowInfo {
-    pub created: Instant,
-    pub last_active: Instant,
-    pub counters: FlowCounters,
-    pub origin: FlowOrigin,
-}
-
-impl FlowInfo {
-    fn new(now: Instant, origin: FlowOrigin) -> FlowInfo {
-        FlowInfo {
-            created: now,
-            last_active: now,
-            counters: FlowCounters::default(),
-            origin,
-        }
-    }
-}
-
-/// A flow waiting for its RPF answer.
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    origin: FlowOrigin,
-    asked: ProtoId,
-    deadline: Instant,
-    /// The book-keeping of the entry it replaces (decided again).
-    carried: Option<FlowInfo>,
-}
-
-/// What the router knows about flows besides the manager's entries.
-#[derive(Debug, Default)]
-pub(super) struct FlowBook {
-    /// Book-keeping of the manager's entries (hashed: searched on every
-    /// new flow; views walk the manager's ordered table).
-    pub flows: IntMap<FlowKey, FlowInfo>,
-    /// Flows nobody may forward, installed with no outgoing interface so
-    /// the kernel stops asking.
-    pub drops: BTreeMap<FlowKey, (IfIndex, FlowInfo)>,
-    /// Flows whose RPF question is not answered yet.
-    pending: BTreeMap<FlowKey, Pending>,
-    /// Flows whose entry may have changed since the last commit (repeats
-    /// allowed; sorted out at commit).
-    dirty: Vec<FlowKey>,
-    /// When the next entry may have been idle long enough.
-    idle_deadline: Option<Instant>,
-}
-
-impl FlowBook {
-    /// Entries whose counters are worth reading, in flow order.
-    pub fn installed(&self) -> Vec<FlowKey> {
-        let mut flows: Vec<FlowKey> = self
-            .flows
-            .keys()
-            .chain(self.drops.keys())
-            .copied()
-            .collect();
-        flows.sort_unstable();
-        flows
-    }
-
-    /// Every source with the route recorded for it, sorted, each once.
-    pub fn sources(&self) -> Vec<(Ipv4Addr, Option<IfIndex>, Option<Ipv4Addr>)> {
-        let mut out: Vec<_> = self
-            .all()
-            .map(|(f, i)| (f.source, i.origin.rpf, i.origin.upstream))
-            .collect();
-        out.sort();
-        out.dedup();
-        out
-    }
-
-    /// Every entry's book-keeping, forwarding and drop entries alike (in
-    /// no particular order).
-    fn all(&self) -> impl Iterator<Item = (&FlowKey, &FlowInfo)> {
-        self.flows
-            .iter()
-            .chain(self.drops.iter().map(|(f, (_, i))| (f, i)))
-    }
-
-    fn info_mut(&mut self, flow: &FlowKey) -> Option<&mut FlowInfo> {
-        match self.flows.get_mut(flow) {
-            Some(i) => Some(i),
-            None => self.drops.get_mut(flow).map(|(_, i)| i),
-        }
-    }
-
-    pub fn update_counters(
-        &mut self,
-        now: Instant,
-        list: Vec<(FlowKey, FlowCounters)>,
-        cfg: &Config,
-    ) {
-        for (flow, c) in list {
-            let Some(info) = self.info_mut(&flow) else {
-                continue;
-            };
-            if c.packets != info.counters.packets {
-                info.last_active = now;
-            }
-            info.counters = c;
-        }
-        self.recompute_idle_deadline(cfg);
-    }
-
-    pub fn clear(&mut self) {
-        self.flows.clear();
-        self.drops.clear();
-        self.pending.clear();
-        self.idle_deadline = None;
-    }
-
-    pub fn next_deadline(&self) -> Option<Instant> {
-        let pending = self.pending.values().map(|p| p.deadline).min();
-        self.idle_deadline.into_iter().chain(pending).min()
-    }
-
-    /// A flow became active now: its idle deadline is no earlier than the
-    /// one already known. Saturates: an idle time too long to add to
-    /// `now` means never.
-    fn note_active(&mut self, now: Instant, cfg: &Config) {
-        if let Some(d) = now.checked_add(cfg.global.mfe_idle_timeout) {
-            self.idle_deadline = Some(self.idle_deadline.map_or(d, |x| x.min(d)));
-        }
-    }
-
-    /// Questions asked of protocol `id` are dropped (it is gone; the kernel
-    /// reports the flows again).
-    pub fn forget_questions_to(&mut self, id: ProtoId) {
-        self.pending.retain(|_, p| p.asked != id);
-    }
-
-    pub fn recompute_idle_deadline(&mut self, cfg: &Config) {
-        let idle = cfg.global.mfe_idle_timeout;
-        self.idle_deadline = self
-            .all()
-            .filter_map(|(_, f)| f.last_active.checked_add(idle))
-            .min();
-    }
-
-    fn is_idle(info: &FlowInfo, now: Instant, idle: Duration) -> bool {
-        info.last_active.checked_add(idle).is_some_and(|d| d <= now)
-    }
-
-    /// Reconciles the kernel with the entries that changed since the last
-    /// commit. Also returns, in debug builds, the first entry that differs
-    /// from what the kernel was told (there must be none).
-    pub fn reconcile(
-        &mut self,
-        mroute: &mut MrouteTable,
-        mgm: &Mgm,
-        pinned: &BTreeSet<IfIndex>,
-    ) -> (Reconcile, Option<FlowKey>) {
-        let mut dirty = std::mem::take(&mut self.dirty);
-        dirty.sort_unstable();
-        dirty.dedup();
-        let desired = DesiredEntries {
-            mgm,
-            drops: &self.drops,
-        };
-        let r = mroute.reconcile_flows(&desired, &dirty, pinned);
-        let drift = if cfg!(debug_assertions) {
-            mroute.first_drift(&desired)
-        } else {
-            None
-        };
-        // Keep the allocation for the next commit.
-        dirty.clear();
-        self.dirty = dirty;
-        (r, drift)
-    }
-}
-
-/// The forwarding entries the kernel should have: the manager's entries
-/// and the drop entries, read where they live.
-struct DesiredEntries<'a> {
-    mgm: &'a Mgm,
-    drops: &'a BTreeMap<FlowKey, (IfIndex, FlowInfo)>,
-}
-
-impl Desired for DesiredEntries<'_> {
-    fn lookup(&self, flow: &FlowKey) -> Option<(IfIndex, impl Iterator<Item = IfIndex> + '_)> {
-        match self.mgm.mfe(*flow) {
-            Some(m) => Some((m.iif(), m.oifs().iter().copied())),
-            None => self
-                .drops
-                .get(flow)
-                .map(|(iif, _)| (*iif, [].iter().copied())),
-        }
-    }
-
-    fn all(&self) -> Cow<'_, BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)>> {
-        let mut all: BTreeMap<FlowKey, (IfIndex, BTreeSet<IfIndex>)> = self
-            .mgm
-            .mfes()
-            .map(|(flow, m)| (*flow, (m.iif(), m.oifs().iter().copied().collect())))
-            .collect();
-        for (flow, (iif, _)) in self.drops {
-            all.entry(*flow).or_insert((*iif, BTreeSet::new()));
-        }
-        Cow::Owned(all)
-    }
-}
 
 // ===== impl Router =====
 
@@ -252,13 +33,13 @@ impl Router {
         upstream: Option<Ipv4Addr>,
     ) {
         self.counters.new_flows += 1;
-        if self.flows.flows.contains_key(&flow) || self.flows.drops.contains_key(&flow) {
+        if self.flows.has_entry(&flow) {
             // The kernel lost an entry we have (flushed by someone else,
             // say): install it again.
             self.reinstall(flow);
             return;
         }
-        if self.flows.pending.contains_key(&flow) {
+        if self.flows.is_asked(&flow) {
             // Asked already; the answer comes.
             return;
         }
@@ -307,15 +88,8 @@ impl Router {
             self.install(now, flow, rpf, origin, carried);
             return;
         };
-        self.flows.pending.insert(
-            flow,
-            Pending {
-                origin,
-                asked,
-                deadline: now + RPF_ANSWER_TIMEOUT,
-                carried,
-            },
-        );
+        self.flows
+            .ask(flow, origin, asked, now + RPF_ANSWER_TIMEOUT, carried);
         self.plan([Work::Deliver {
             to: asked,
             ev: ProtoEvent::RpfQuery {
@@ -334,14 +108,9 @@ impl Router {
         flow: FlowKey,
         iif: Option<IfIndex>,
     ) {
-        match self.flows.pending.get(&flow) {
-            Some(p) if p.asked == from => {
-                let p = *p;
-                self.flows.pending.remove(&flow);
-                self.install(now, flow, iif, p.origin, p.carried);
-            }
-            // Not asked of this protocol, or asked again since: ignored.
-            _ => {}
+        // Not asked of this protocol, or asked again since: ignored.
+        if let Some((origin, carried)) = self.flows.answer(&flow, from) {
+            self.install(now, flow, iif, origin, carried);
         }
     }
 
@@ -363,9 +132,8 @@ impl Router {
         let iif = iif.filter(|i| self.mgm.interface(*i).is_some() && !flow.group.is_link_local());
         match iif.map(|iif| (iif, self.mgm.create_mfe(flow, iif, origin.upstream))) {
             Some((iif, Ok(effects))) => {
-                self.flows.flows.insert(flow, info);
-                self.flows.dirty.push(flow);
-                self.flows.note_active(now, &self.cfg);
+                let idle = self.cfg.global.mfe_idle_timeout;
+                self.flows.forwarding(now, flow, info, idle);
                 let effects = effects.into_iter().map(Work::Effect);
                 let work: Vec<Work> = effects.chain([Work::Installed { flow, iif }]).collect();
                 self.plan(work);
@@ -375,9 +143,8 @@ impl Router {
                 self.counters.flows_refused += 1;
                 let arrival = self.iface_ref(origin.arrival);
                 self.emit(Event::FlowRefused { flow, arrival });
-                self.flows.drops.insert(flow, (origin.arrival, info));
-                self.flows.dirty.push(flow);
-                self.flows.note_active(now, &self.cfg);
+                let idle = self.cfg.global.mfe_idle_timeout;
+                self.flows.dropping(now, flow, origin.arrival, info, idle);
             }
         }
     }
@@ -423,14 +190,8 @@ impl Router {
             .mgm
             .mfes()
             .filter(|(_, m)| m.iif() == ifindex)
-            .filter_map(|(f, _)| self.flows.flows.get(f).map(|i| (*f, *i)))
-            .chain(
-                self.flows
-                    .drops
-                    .iter()
-                    .filter(|(_, (iif, _))| *iif == ifindex)
-                    .map(|(f, (_, i))| (*f, *i)),
-            )
+            .filter_map(|(f, _)| self.flows.info(f).map(|i| (*f, *i)))
+            .chain(self.flows.drops_in_on(ifindex))
             .collect();
         v.sort_unstable_by_key(|(f, _)| *f);
         v
@@ -452,18 +213,14 @@ impl Router {
     /// [`Work::Redecide`]: the flow's entry forgotten (its effects
     /// planned), then the flow decided.
     pub(super) fn redecide_one(&mut self, flow: FlowKey, info: FlowInfo) {
-        if self.flows.drops.remove(&flow).is_some() {
-            self.flows.dirty.push(flow);
-        }
+        self.flows.unbook(&flow);
         let mut effects = Vec::new();
         if self.mgm.mfe(flow).is_some() {
-            self.flows.flows.remove(&flow);
             match self.mgm.delete_mfe(flow) {
                 Ok(e) => effects = e,
                 Err(e) => self.mgm_error("re-deciding a flow", e),
             }
         }
-        self.flows.pending.remove(&flow);
         let decide = Work::Decide {
             flow,
             origin: info.origin,
@@ -487,46 +244,16 @@ impl Router {
     ) {
         // Only the gateway changed (same interface): the decision stands,
         // the entries get their new upstream neighbour.
-        let mut regateway: Vec<FlowKey> = self
-            .flows
-            .flows
-            .iter()
-            .filter(|(f, i)| {
-                f.source == source && i.origin.rpf == rpf && i.origin.upstream != upstream
-            })
-            .map(|(f, _)| *f)
-            .collect();
-        regateway.sort_unstable();
-        for flow in regateway {
-            if let Some(i) = self.flows.flows.get_mut(&flow) {
-                i.origin.upstream = upstream;
-            }
+        for flow in self.flows.regateway(source, rpf, upstream) {
             match self.mgm.set_upstream(flow, upstream) {
                 Ok(effects) => self.process_effects(now, effects),
                 Err(e) => self.mgm_error("changing an upstream neighbour", e),
             }
         }
-        for (f, (_, i)) in self.flows.drops.iter_mut() {
-            if f.source == source && i.origin.rpf == rpf {
-                i.origin.upstream = upstream;
-            }
-        }
-        let mut flows: Vec<(FlowKey, FlowInfo)> = self
-            .flows
-            .all()
-            .filter(|(f, i)| f.source == source && i.origin.rpf != rpf)
-            .map(|(f, i)| {
-                let mut i = *i;
-                i.origin.rpf = rpf;
-                i.origin.upstream = upstream;
-                (*f, i)
-            })
-            .collect();
+        let flows = self.flows.rerouted(source, rpf, upstream);
         if flows.is_empty() {
             return;
         }
-        // Hash order must not show.
-        flows.sort_unstable_by_key(|(f, _)| *f);
         self.counters.rpf_changes += 1;
         let rpf_iface = rpf.map(|i| self.iface_ref(i));
         self.emit(Event::RouteChanged {
@@ -539,43 +266,27 @@ impl Router {
 
     /// Removes the drop entries whose incoming interface fails `keep`.
     pub(super) fn drops_retain(&mut self, keep: impl Fn(IfIndex) -> bool) {
-        let dirty = &mut self.flows.dirty;
-        self.flows.drops.retain(|flow, (iif, _)| {
-            let k = keep(*iif);
-            if !k {
-                dirty.push(*flow);
-            }
-            k
-        });
+        self.flows.retain_drops(keep);
     }
 
     /// Marks a manager entry as changed (for the next commit).
     pub(super) fn flow_changed(&mut self, flow: FlowKey) {
-        self.flows.dirty.push(flow);
+        self.flows.changed(flow);
     }
 
     /// A manager entry is gone.
     pub(super) fn flow_deleted(&mut self, flow: FlowKey) {
-        self.flows.flows.remove(&flow);
-        self.flows.dirty.push(flow);
+        self.flows.deleted(flow);
     }
 
     /// Idle entries and unanswered RPF questions.
     pub(super) fn flow_timers(&mut self, now: Instant) {
-        let expired: Vec<(FlowKey, ProtoId)> = self
-            .flows
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(f, p)| (*f, p.asked))
-            .collect();
-        for (flow, asked) in expired {
-            self.flows.pending.remove(&flow);
+        for (flow, asked) in self.flows.expire_questions(now) {
             self.counters.rpf_unanswered += 1;
             let protocol = self.proto_name(asked);
             self.emit(Event::RpfUnanswered { flow, protocol });
         }
-        if self.flows.idle_deadline.is_some_and(|d| d <= now) {
+        if self.flows.idle_due(now) {
             self.expire_idle_flows(now);
         }
     }
@@ -583,30 +294,14 @@ impl Router {
     /// Removes the entries that carried no traffic for the idle time.
     fn expire_idle_flows(&mut self, now: Instant) {
         let idle = self.cfg.global.mfe_idle_timeout;
-        let mut expired: Vec<FlowKey> = self
-            .flows
-            .flows
-            .iter()
-            .filter(|(_, f)| FlowBook::is_idle(f, now, idle))
-            .map(|(k, _)| *k)
-            .collect();
-        expired.sort_unstable();
-        for flow in expired {
+        for flow in self.flows.expire_idle(now, idle) {
             self.emit(Event::FlowIdle { flow, idle });
             match self.mgm.delete_mfe(flow) {
                 Ok(effects) => self.process_effects(now, effects),
                 Err(e) => self.mgm_error("idle flow", e),
             }
-            self.flows.flows.remove(&flow);
+            self.flows.deleted(flow);
         }
-        let dirty = &mut self.flows.dirty;
-        self.flows.drops.retain(|flow, (_, f)| {
-            let keep = !FlowBook::is_idle(f, now, idle);
-            if !keep {
-                dirty.push(*flow);
-            }
-            keep
-        });
-        self.flows.recompute_idle_deadline(&self.cfg);
+        self.flows.recompute_idle_deadline(idle);
     }
 }

@@ -23,7 +23,10 @@
 //! - `dispatch`: delivering events to protocols and carrying out their
 //!   actions (one view constructor).
 //! - `igmp`: IGMP per interface, its packets and memberships.
-//! - `flows`: new flows, RPF, drop entries, idle expiry, route changes.
+//! - `flow_book`: the flows' book-keeping (entries, drop entries, RPF
+//!   questions, idle time), its data private, tested alone.
+//! - `flows`: the decisions: new flows, RPF, drop entries, idle expiry,
+//!   route changes.
 //! - `host`: the box's own host memberships (proxy upstream, static joins).
 //! - `recovery`: the kernel's receive drop counters, turned into IGMP's
 //!   recovery queries.
@@ -38,6 +41,7 @@ mod agenda;
 mod audit;
 mod control;
 mod dispatch;
+mod flow_book;
 mod flows;
 mod host;
 mod iface;
@@ -53,7 +57,7 @@ use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use self::dispatch::ProtoSlot;
-use self::flows::FlowBook;
+use self::flow_book::FlowBook;
 use self::host::HostTable;
 use crate::config::Config;
 use crate::core::event::Event;
@@ -279,7 +283,10 @@ impl Router {
                 Some(arrival) => self.new_flow(now, flow, arrival, rpf, upstream),
                 None => self.counters.upcalls_unknown += 1,
             },
-            Input::Counters(list) => self.flows.update_counters(now, list, &self.cfg),
+            Input::Counters(list) => {
+                let idle = self.cfg.global.mfe_idle_timeout;
+                self.flows.update_counters(now, list, idle);
+            }
             Input::RpfChanged {
                 source,
                 rpf,

@@ -180,7 +180,8 @@ impl Router {
 
         let old = std::mem::replace(&mut self.cfg, new);
         if idle_changed {
-            self.flows.recompute_idle_deadline(&self.cfg);
+            self.flows
+                .recompute_idle_deadline(self.cfg.global.mfe_idle_timeout);
         }
 
         // Protocols: gone, replaced, new. A replaced one hands its

@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use super::Router;
-use super::flows::FlowOrigin;
+use super::flow_book::FlowOrigin;
 use crate::core::event::Event;
 use crate::core::igmp::{IgmpAction, IgmpLog, WallClock};
 use crate::core::snapshot::{FORMAT, Restore, RouterState, SavedFlow, SavedInterface, SavedKernel};
@@ -48,9 +48,7 @@ impl Router {
             .collect();
         let mut flows: Vec<SavedFlow> = self
             .flows
-            .flows
-            .iter()
-            .chain(self.flows.drops.iter().map(|(f, (_, i))| (f, i)))
+            .all()
             .map(|(flow, info)| SavedFlow {
                 flow: *flow,
                 arrival: info.origin.arrival,
@@ -183,8 +181,7 @@ impl Router {
         for f in &r.state.flows {
             // Known already, or arriving on an interface that is gone or
             // down: the kernel reports it again when its data comes.
-            let skip = self.flows.flows.contains_key(&f.flow)
-                || self.flows.drops.contains_key(&f.flow)
+            let skip = self.flows.has_entry(&f.flow)
                 || !self.ifaces.get(f.arrival).is_some_and(|l| l.oper_up());
             if skip {
                 continue;

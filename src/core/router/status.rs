@@ -63,7 +63,7 @@ impl Router {
             counters: self.counters_view(None),
             interfaces,
             entries_forwarding: forwarding,
-            entries_drop: empty + self.flows.drops.len(),
+            entries_drop: empty + self.flows.drop_count(),
         }
     }
 
@@ -204,7 +204,7 @@ impl Router {
             .mgm
             .mfes()
             .map(|(flow, m)| {
-                let info = self.flows.flows.get(flow);
+                let info = self.flows.info(flow);
                 let c = info.map(|i| i.counters).unwrap_or_default();
                 RouteView {
                     source: flow.source,
@@ -225,11 +225,11 @@ impl Router {
                 }
             })
             .collect();
-        for (flow, (iif, info)) in &self.flows.drops {
+        for (flow, iif, info) in self.flows.drops() {
             out.push(RouteView {
                 source: flow.source,
                 group: flow.group.addr(),
-                iif: self.ifname(*iif),
+                iif: self.ifname(iif),
                 oifs: Vec::new(),
                 iif_owner: None,
                 upstream: None,
