@@ -8,7 +8,7 @@ use super::Router;
 use super::agenda::Work;
 use crate::core::event::{Event, OwnerOp};
 use crate::core::protocol::{ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol};
-use crate::core::types::{ComponentId, FlowKey, ProtoId};
+use crate::core::types::{ComponentId, ProtoId};
 
 /// A registered routing protocol.
 pub(super) struct ProtoSlot {
@@ -93,20 +93,7 @@ impl Router {
                 Ok(())
             }
             ProtoAction::FlushFlows { iif } => {
-                let flows: Vec<FlowKey> = self
-                    .mgm
-                    .mfes()
-                    .filter(|(_, m)| m.iif() == iif)
-                    .map(|(f, _)| *f)
-                    .collect();
-                let mut e = Vec::new();
-                for flow in flows {
-                    if let Ok(more) = self.mgm.delete_mfe(flow) {
-                        e.extend(more);
-                    }
-                }
-                self.drops_retain(|i| i != iif);
-                self.plan_effects(e);
+                self.flush_flows(iif);
                 Ok(())
             }
             ProtoAction::RpfAnswer { flow, iif } => {

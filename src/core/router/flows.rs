@@ -264,6 +264,26 @@ impl Router {
         self.redecide(now, flows);
     }
 
+    /// Every entry coming in on `iif` is deleted (its effects planned) and
+    /// every drop entry there removed: the kernel asks again for what
+    /// still flows.
+    pub(super) fn flush_flows(&mut self, iif: IfIndex) {
+        let flows: Vec<FlowKey> = self
+            .mgm
+            .mfes()
+            .filter(|(_, m)| m.iif() == iif)
+            .map(|(f, _)| *f)
+            .collect();
+        let mut effects = Vec::new();
+        for flow in flows {
+            if let Ok(more) = self.mgm.delete_mfe(flow) {
+                effects.extend(more);
+            }
+        }
+        self.drops_retain(|i| i != iif);
+        self.plan_effects(effects);
+    }
+
     /// Removes the drop entries whose incoming interface fails `keep`.
     pub(super) fn drops_retain(&mut self, keep: impl Fn(IfIndex) -> bool) {
         self.flows.retain_drops(keep);
