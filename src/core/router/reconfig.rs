@@ -200,8 +200,8 @@ impl Router {
                     match n {
                         None => change(kind.name, "removed".to_owned()),
                         Some(n) => {
-                            for c in json_changes(&o.to_json(), &n.to_json()) {
-                                change(kind.name, c);
+                            for c in o.diff(n.as_ref()) {
+                                change(kind.name, c.to_string());
                             }
                             // Interfaces it owned come back to it, but for
                             // those the configuration no longer gives it.

@@ -6,10 +6,13 @@
 //! join applies while static owns the interfaces it names (as with an
 //! explicit `interfaces` list; `mgmctl take IFACE static` gives it more).
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
+use super::config::{NAME, parse_section};
 use super::{StaticConfig, StaticJoin, StaticRoute};
-use crate::config::Config;
+use crate::core::config_check::{Checker, ConfigError, ConfigWarning, IgmpUse};
 
 /// One runtime edit, as `mgmctl` sends it (addresses and names as typed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,10 +187,9 @@ impl Edit {
             return Vec::new();
         }
         let text = format!("{SNIPPET_HEAD}{}", self.to_toml());
-        match Config::parse(&text, "edit") {
+        match read_snippet(&text) {
             // The head's own lines are not the edit's.
-            Ok(cfg) => cfg
-                .warnings
+            Ok((_, warnings)) => warnings
                 .into_iter()
                 .filter(|w| w.at.line > SNIPPET_HEAD.lines().count())
                 .map(|w| w.message)
@@ -202,13 +204,36 @@ const SNIPPET_HEAD: &str = "[static]\ninterfaces = []\n";
 
 // ===== helper functions =====
 
+/// Reads a snippet holding a `[static]` section as the file's validation
+/// reads a file holding only that section: what the section checks, and
+/// what the rest of a file would refuse of it (no `[[interface]]` section
+/// runs IGMP, so an interface that needs IGMP is refused).
+fn read_snippet(text: &str) -> Result<(Option<StaticConfig>, Vec<ConfigWarning>), ConfigError> {
+    let c = Checker::new(Path::new("edit"), text);
+    let mut section = None;
+    for (key, value) in c.entries()? {
+        if key.get_ref() == NAME {
+            section = Some(parse_section(&c, value)?);
+        }
+    }
+    let Some((cfg, uses)) = section else {
+        return Ok((None, c.take_warnings()));
+    };
+    for u in &uses {
+        if let IgmpUse::Needs { refusal } = &u.igmp {
+            return Err(c.err(u.span.clone(), refusal.clone()));
+        }
+    }
+    Ok((Some(cfg), c.take_warnings()))
+}
+
 /// Reads the edit back through the file's validation. Errors lose their
 /// position in the snippet: the edit is the position.
 fn parse_snippet(edit: &Edit) -> Result<StaticConfig, String> {
     let text = format!("{SNIPPET_HEAD}{}", edit.to_toml());
-    let cfg = Config::parse(&text, "edit").map_err(|e| e.message())?;
-    cfg.protocol::<StaticConfig>()
-        .cloned()
+    read_snippet(&text)
+        .map_err(|e| e.message())?
+        .0
         .ok_or_else(|| "the edit holds no [static] entry".to_owned())
 }
 
@@ -257,14 +282,12 @@ mod tests {
     use super::*;
 
     fn base() -> StaticConfig {
-        Config::parse(
+        read_snippet(
             "[static]\ninterfaces = [\"eth0\", \"eth1\"]\n[[static.route]]\ngroup = \
              \"239.1.1.0/24\"\ninbound = \"eth0\"\noutbound = [\"eth1\"]\n",
-            "t.toml",
         )
         .unwrap()
-        .protocol::<StaticConfig>()
-        .cloned()
+        .0
         .unwrap()
     }
 
