@@ -571,6 +571,45 @@ mod tests {
         );
     }
 
+    /// A protocol's own diff reads as the key-by-key comparison of its
+    /// section printed as data.
+    #[test]
+    fn sections_diff_as_their_data_compares() {
+        let head = "[[interface]]\nname = \"lan1\"\n";
+        let files = [
+            "[static]\n",
+            "[static]\ninterfaces = [\"up0\", \"lan1\"]\n[[static.route]]\nsource = \
+             \"10.0.0.0/24\"\ngroup = \"239.1.0.0/16\"\ninbound = \"up0\"\noutbound = \
+             [\"lan2\", { name = \"lan1\", only-with-members = true }]\n[[static.join]]\n\
+             interface = \"up0\"\ngroup = \"239.7.7.7\"\nsource = \"10.0.0.1\"\n",
+            "[static]\ninterfaces = [\"lan1\", \"up0\"]\n[[static.join]]\n\
+             interface = \"up0\"\ngroup = \"239.7.7.7\"\n",
+            "[proxy]\nupstream = [\"up0\"]\ndownstream = [\"lan1\"]\n",
+            "[proxy]\nupstream = [\"up0\", \"up1\"]\ndownstream = [\"lan1\"]\n\
+             upstream-allow-groups = [\"239.0.0.0/8\"]\nupstream-deny-groups = \
+             [\"239.255.0.0/16\"]\nlegal-sources = [\"10.0.0.0/8\", \"10.1.1.1\"]\n",
+            "[proxy]\nupstream = [\"up1\"]\ndownstream = [\"lan1\", \"lan2\"]\n\
+             downstream-deny-groups = [\"239.9.0.0/16\"]\nlegal-sources = [\"10.1.1.1\"]\n",
+        ];
+        let sections: Vec<Arc<dyn ProtocolConfig>> = files
+            .iter()
+            .map(|f| {
+                let cfg = Config::parse(&format!("{head}{f}"), "t.toml").unwrap();
+                cfg.protocols[0].clone()
+            })
+            .collect();
+        for a in &sections {
+            for b in sections.iter().filter(|b| b.name() == a.name()) {
+                let typed: Vec<String> = a.diff(b.as_ref()).iter().map(|c| c.to_string()).collect();
+                assert_eq!(
+                    typed,
+                    json_changes(&a.to_json(), &b.to_json()),
+                    "{a:?} -> {b:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn values_read_as_written() {
         let route = json!({"source": null, "group": "239.1.0.0/16", "inbound": "up0",
