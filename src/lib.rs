@@ -25,10 +25,14 @@
 //!     when mgmd runs on a table of its own.
 //!   - [`core::protocol`]: the routing-protocol trait, the registry, and one
 //!     folder per protocol.
+//!   - [`core::config_check`]: the configuration checker and its errors,
+//!     shared by [`config`] and the protocols' sections (a leaf: it knows
+//!     neither).
 //!   - [`core::router`]: ties the above together; the one `handle()` the
 //!     daemon drives, ending every input with a commit.
 //! - [`config`]: TOML config types, parsing with positions, validation
-//!   (protocol sections are validated by their protocol).
+//!   (protocol sections are validated by their protocol); the file is read
+//!   by [`cli::config_file`] and the daemon.
 //! - [`io`]: the only code that touches the kernel (rtnetlink, the multicast
 //!   routing socket and its writer thread, raw IGMP sockets).
 //! - [`daemon`]: the event loop, the control socket server and the service

@@ -11,7 +11,9 @@ use common::{events, join};
 use mgmd::config::{Checker, Config, ConfigError};
 use mgmd::core::event::{Event, NamedEffect, OwnerOp};
 use mgmd::core::mgm::MembershipFlags;
-use mgmd::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind, Registry};
+use mgmd::core::protocol::registry::{
+    ParsedSection, ProtocolConfig, ProtocolKind, Registry, TableKeys,
+};
 use mgmd::core::protocol::{ProtoAction, ProtoEvent, ProtoView, RoutingProtocol};
 use mgmd::core::router::Router;
 use mgmd::core::types::IfIndex;
@@ -104,6 +106,12 @@ fn parse_grabber(
 const GRABBER: ProtocolKind = ProtocolKind {
     name: "grabber",
     parse: parse_grabber,
+    keys: || {
+        vec![TableKeys {
+            table: "grabber".into(),
+            keys: mgmd::core::config_check::table_keys::<GrabberConfig>(),
+        }]
+    },
 };
 
 /// A router with the test protocol, its interfaces known; then a member

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
+use mgmd::cli::config_file::load;
 use mgmd::config::{Config, ConfigError, GroupRange, Position};
 use mgmd::core::igmp::config::{IgmpIfConfig, IgmpVersion};
 use mgmd::core::protocol::proxy::{NAME as PROXY, ProxyConfig};
@@ -19,7 +20,7 @@ fn example(name: &str) -> Config {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name);
-    Config::load(&path).unwrap_or_else(|e| panic!("{name} must validate: {e}"))
+    load(&path).unwrap_or_else(|e| panic!("{name} must validate: {e}"))
 }
 
 fn parse(text: &str) -> Config {
@@ -62,7 +63,7 @@ fn every_example_validates() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            load(&path).unwrap_or_else(|e| panic!("{e}"));
             count += 1;
         }
     }
@@ -338,7 +339,7 @@ fn group_range_keeps_single_groups_and_prefixes_apart() {
 
 #[test]
 fn read_error_names_the_file() {
-    let e = Config::load("/nonexistent/mgmd.toml").unwrap_err();
+    let e = load("/nonexistent/mgmd.toml").unwrap_err();
     assert!(matches!(e, ConfigError::Read { .. }));
     assert!(
         e.to_string()

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{command, link, release, show_protocols, show_routes, take};
+use mgmd::cli::config_file::load;
 use mgmd::config::Config;
 use mgmd::core::control::Command;
 use mgmd::core::filter::HostFilter;
@@ -19,7 +20,7 @@ use mgmd::core::igmp::{GroupRecord, IgmpPacket, Query, QueryVersion, RecordType}
 use mgmd::core::input::Input;
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::output::Output;
-use mgmd::core::protocol::registry::PROTOCOLS;
+use mgmd::core::protocol::registry::{PROTOCOLS, Registry};
 use mgmd::core::router::{HOST_LEAVE_HOLD, Router};
 use mgmd::core::status::RouteView;
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
@@ -226,19 +227,69 @@ fn names(list: &[&str]) -> Vec<String> {
 // ===== the registry =====
 
 #[test]
+fn every_registered_protocol_has_a_section_of_its_own() {
+    assert!(!PROTOCOLS.is_empty());
+    let registry = Registry::default();
+    let mut seen = BTreeSet::new();
+    for (i, kind) in PROTOCOLS.iter().enumerate() {
+        let name = kind.name;
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "`{name}` is not a section name as the file writes one"
+        );
+        assert!(
+            !["global", "igmp", "interface"].contains(&name),
+            "`{name}` is a built-in section"
+        );
+        assert!(seen.insert(name), "`{name}` is registered twice");
+        assert_eq!(registry.find(name).map(|k| k.name), Some(name));
+        assert_eq!(registry.position(name), i);
+
+        // Its tables: the section first, then tables inside it, each with
+        // keys.
+        let tables = (kind.keys)();
+        assert_eq!(tables.first().map(|t| t.table.as_str()), Some(name));
+        for t in &tables {
+            assert!(!t.keys.is_empty(), "{}: no keys", t.table);
+            assert!(
+                t.table == name || t.table.starts_with(&format!("{name}.")),
+                "{} is not inside [{name}]",
+                t.table
+            );
+        }
+        // The keys it declares are the keys its section accepts: an
+        // unknown one is refused with that list.
+        let e = Config::parse(&format!("[{name}]\nzz-unknown = 1\n"), "t.toml")
+            .expect_err("an unknown key is refused")
+            .to_string();
+        let allowed: Vec<String> = tables[0].keys.iter().map(|k| format!("`{k}`")).collect();
+        assert!(e.ends_with(&allowed.join(", ")), "{name}: {e}");
+    }
+}
+
+#[test]
 fn protocols_are_built_in_registry_order() {
-    let registry: Vec<&str> = PROTOCOLS.iter().map(|k| k.name).collect();
-    assert_eq!(registry, ["static", "proxy"]);
-    let mut b = Bench::new(
-        "[proxy]\nupstream = [\"wan0\"]\ndownstream = [\"lan0\"]\n\
-         [static]\ninterfaces = [\"eth0\"]\n",
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let text = std::fs::read_to_string(dir.join("full.toml")).unwrap();
+    let cfg = Config::parse(&text, "full.toml").unwrap();
+    let configured: Vec<&str> = cfg.protocols.iter().map(|p| p.name()).collect();
+    assert!(
+        configured.len() > 1,
+        "full.toml configures several protocols"
     );
+    let registry = Registry::default();
+    let positions: Vec<usize> = configured.iter().map(|n| registry.position(n)).collect();
+    assert!(positions.is_sorted(), "{configured:?}");
+    let mut b = Bench::new(&text);
     let t = b.tick();
-    let names: Vec<String> = show_protocols(&mut b.r, t)
+    let shown: Vec<String> = show_protocols(&mut b.r, t)
         .into_iter()
         .map(|p| p.name)
         .collect();
-    assert_eq!(names, ["static", "proxy"]);
+    assert_eq!(shown, configured);
     let mut b = Bench::new("[[interface]]\nname = \"eth0\"\n");
     let t = b.tick();
     assert!(show_protocols(&mut b.r, t).is_empty());
@@ -247,14 +298,14 @@ fn protocols_are_built_in_registry_order() {
 #[test]
 fn migration_examples_configure_their_protocols() {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let cfg = Config::load(dir.join("smcroute-migration.toml")).unwrap();
+    let cfg = load(dir.join("smcroute-migration.toml")).unwrap();
     assert_eq!(cfg.protocols.len(), 1);
     assert_eq!(cfg.protocols[0].name(), "static");
     assert_eq!(
         cfg.protocols[0].owned_interfaces(),
         names(&["eth0", "eth1", "eth2", "eth3", "eth4"])
     );
-    let cfg = Config::load(dir.join("igmpproxy-migration.toml")).unwrap();
+    let cfg = load(dir.join("igmpproxy-migration.toml")).unwrap();
     assert_eq!(cfg.protocols.len(), 1);
     assert_eq!(cfg.protocols[0].name(), "proxy");
     assert_eq!(cfg.protocols[0].owned_interfaces(), names(&["eth0"]));

@@ -710,3 +710,39 @@ fn static_edit(edit: Edit) -> Command {
         edit: serde_json::to_value(edit).unwrap(),
     }
 }
+
+/// A runtime route whose outbound forwards only with members is taken
+/// where IGMP runs and refused, with the reason, where it does not.
+#[test]
+fn a_runtime_route_with_members_needs_igmp_on_that_interface() {
+    let t0 = Instant::now();
+    let text = BASE.replace(
+        "name = \"lan2\"\n",
+        "name = \"lan2\"\n[[interface]]\nname = \"lan3\"\nigmp = false\n",
+    );
+    let mut r = router(&text, t0);
+    let add = |with: &str| {
+        static_edit(Edit::RouteAdd {
+            source: None,
+            group: "239.5.0.0/16".into(),
+            inbound: "up0".into(),
+            outbound: vec![],
+            with_members: vec![with.into()],
+        })
+    };
+    let (rep, _) = command(&mut r, t0, add("lan3"));
+    let err = rep.expect_err("lan3 runs no IGMP");
+    assert!(
+        err.contains("outbound interface 'lan3' forwards only with members, but IGMP does not run"),
+        "{err}"
+    );
+    let (rep, _) = command(&mut r, t0, add("lan2"));
+    let Ok(Answer::Reload(rep)) = rep else {
+        panic!("{rep:?}")
+    };
+    assert_eq!(
+        changes(&rep),
+        ["static: routes added: group=239.5.0.0/16 inbound=up0 \
+             outbound=(name=lan2 only-with-members=true) runtime=true"]
+    );
+}

@@ -21,7 +21,9 @@ use mgmd::core::input::Input;
 use mgmd::core::mgm::Effect;
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::output::Output;
-use mgmd::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind, Registry};
+use mgmd::core::protocol::registry::{
+    ParsedSection, ProtocolConfig, ProtocolKind, Registry, TableKeys,
+};
 use mgmd::core::protocol::{ProtoAction, ProtoEvent, ProtoView, RoutingProtocol};
 use mgmd::core::router::{HOST_LEAVE_HOLD, Router};
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
@@ -114,6 +116,12 @@ impl ProtocolConfig for DummyConfig {
 const DUMMY: ProtocolKind = ProtocolKind {
     name: "dummy",
     parse: parse_dummy,
+    keys: || {
+        vec![TableKeys {
+            table: "dummy".into(),
+            keys: mgmd::core::config_check::table_keys::<DummyConfig>(),
+        }]
+    },
 };
 
 fn parse_dummy(

@@ -24,7 +24,9 @@ use std::sync::Arc;
 
 use mgmd::config::{Checker, ConfigError, IgmpUse, InterfaceUse};
 use mgmd::core::filter::HostFilter;
-use mgmd::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind, Registry};
+use mgmd::core::protocol::registry::{
+    ParsedSection, ProtocolConfig, ProtocolKind, Registry, TableKeys,
+};
 use mgmd::core::protocol::{
     NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol,
 };
@@ -38,7 +40,16 @@ use toml::de::DeValue;
 const NAME: &str = "relay";
 
 /// The relay in a registry.
-const KIND: ProtocolKind = ProtocolKind { name: NAME, parse };
+const KIND: ProtocolKind = ProtocolKind {
+    name: NAME,
+    parse,
+    keys: || {
+        vec![TableKeys {
+            table: NAME.into(),
+            keys: mgmd::core::config_check::table_keys::<RawRelay>(),
+        }]
+    },
+};
 
 /// `[relay]`, validated.
 #[derive(Clone, Debug, PartialEq, Serialize)]

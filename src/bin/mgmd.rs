@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         None => {}
     }
 
-    let (mut config, config_text) = match Config::load_with_text(&args.config) {
+    let (mut config, config_text) = match mgmd::cli::config_file::load_with_text(&args.config) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{e}");

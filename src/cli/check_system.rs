@@ -26,7 +26,7 @@ pub fn report(path: &Path, config: Result<&Config, &str>) -> Report {
 /// `mgmd check-system`: prints the report (a table, or JSON) and returns
 /// the exit status.
 pub fn run(path: &Path, json: bool) -> u8 {
-    let loaded = Config::load(path);
+    let loaded = super::config_file::load(path);
     let error = loaded.as_ref().err().map(ToString::to_string);
     let config = match (&loaded, &error) {
         (Ok(c), _) => Ok(c),

@@ -246,7 +246,7 @@ pub fn control_socket(args: &Args) -> Result<PathBuf, String> {
     let Some(path) = &args.config else {
         return Ok(crate::config::default_control_socket(args.table));
     };
-    match crate::config::Config::load(path) {
+    match super::config_file::load(path) {
         Ok(cfg) => Ok(cfg.global.control_socket),
         Err(e) => socket_named_in(path).ok_or_else(|| {
             format!("{e} (mgmd was not asked: the file does not say where its control socket is)")

@@ -18,8 +18,10 @@
 //! - [`detach`]: `mgmd -d`, which returns only once the daemon is ready.
 //! - [`check_system`]: `mgmd check-system` and the system part of
 //!   `mgmd --check`.
+//! - [`config_file`]: reading the configuration file.
 
 pub mod check_system;
+pub mod config_file;
 pub mod detach;
 pub mod logging;
 pub mod mgmctl;

@@ -9,9 +9,8 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use toml::Spanned;
 
-use super::GroupRange;
-use super::check::{Checker, IgmpUse, InterfaceUse, Result, fmt_dur};
 use super::raw::{DurationInput, RawIgmp, RawInterface, SpStr};
+use crate::core::config_check::{Checker, GroupRange, IgmpUse, InterfaceUse, Result, fmt_dur};
 use crate::core::igmp::config::{IgmpIfConfig, IgmpVersion};
 use crate::core::igmp::timers;
 

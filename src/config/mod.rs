@@ -9,27 +9,24 @@
 //! `docs/configuration.md`, in `mgmd.toml(5)` and in `examples/full.toml`.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use crate::core::igmp::config::IgmpIfConfig;
 use crate::core::protocol::registry::{ProtocolConfig, Registry};
-use crate::core::types::GroupAddr;
 
-pub mod check;
-mod error;
 mod igmp;
 pub(crate) mod raw;
 mod validate;
 
-pub use check::{Checker, IgmpUse, InterfaceUse};
-pub use error::{ConfigError, ConfigWarning, Position};
+pub use crate::core::config_check::{
+    Checker, ConfigError, ConfigWarning, GroupFilter, GroupRange, IgmpUse, InterfaceUse, Position,
+};
 
 /// Where mgmd looks for its configuration unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/mgmd/mgmd.toml";
@@ -56,23 +53,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and validates the file at `path`.
-    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
-        Config::load_with_text(path).map(|(c, _)| c)
-    }
-
-    /// Reads and validates the file at `path`; also returns its text.
-    pub fn load_with_text(path: impl AsRef<Path>) -> Result<(Config, String), ConfigError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Config::parse(&text, path).map(|c| (c, text))
-    }
-
     /// Validates configuration text with mgmd's protocols; `path` is only
-    /// used in messages.
+    /// used in messages. Reading the file is the caller's
+    /// (`crate::cli::config_file`).
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         Config::parse_with(&Registry::default(), text, path)
     }
@@ -290,77 +273,6 @@ pub struct InterfaceConfig {
     pub igmp: Option<IgmpIfConfig>,
 }
 
-// ===== GroupRange =====
-
-/// A multicast group or a prefix of groups, inside 224.0.0.0/4, with no
-/// host bits set. A single group is a /32.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct GroupRange(Ipv4Net);
-
-impl GroupRange {
-    /// `None` if `net` is not inside 224.0.0.0/4 or has host bits set.
-    pub fn new(net: Ipv4Net) -> Option<GroupRange> {
-        let multicast = Ipv4Net::new(Ipv4Addr::new(224, 0, 0, 0), 4).expect("valid literal prefix");
-        (multicast.contains(&net) && net.trunc() == net).then_some(GroupRange(net))
-    }
-
-    /// 224.0.0.0/24, the link-local groups (never forwarded).
-    pub fn link_local() -> GroupRange {
-        GroupRange(Ipv4Net::new(Ipv4Addr::new(224, 0, 0, 0), 24).expect("valid literal prefix"))
-    }
-
-    /// Exactly one group.
-    pub fn single(group: GroupAddr) -> GroupRange {
-        GroupRange(Ipv4Net::from(group.addr()))
-    }
-
-    pub fn net(self) -> Ipv4Net {
-        self.0
-    }
-
-    /// The group, if this range is exactly one group.
-    pub fn as_single(self) -> Option<GroupAddr> {
-        if self.0.prefix_len() == 32 {
-            GroupAddr::new(self.0.addr()).ok()
-        } else {
-            None
-        }
-    }
-
-    pub fn contains(self, group: GroupAddr) -> bool {
-        self.0.contains(&group.addr())
-    }
-}
-
-impl fmt::Display for GroupRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.prefix_len() == 32 {
-            self.0.addr().fmt(f)
-        } else {
-            self.0.fmt(f)
-        }
-    }
-}
-
-// ===== GroupFilter =====
-
-/// An allow/deny list of group ranges.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct GroupFilter {
-    /// If non-empty, only groups inside these ranges pass.
-    pub allow: Vec<GroupRange>,
-    /// Groups inside these ranges never pass (checked after `allow`).
-    pub deny: Vec<GroupRange>,
-}
-
-impl GroupFilter {
-    pub fn permits(&self, group: GroupAddr) -> bool {
-        (self.allow.is_empty() || self.allow.iter().any(|r| r.contains(group)))
-            && !self.deny.iter().any(|r| r.contains(group))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,20 +283,5 @@ mod tests {
             assert_eq!(l.as_str().parse::<LogLevel>(), Ok(l));
         }
         assert!("verbose".parse::<LogLevel>().is_err());
-    }
-
-    #[test]
-    fn group_filter_checks_allow_then_deny() {
-        let r = |s: &str| GroupRange::new(s.parse().unwrap()).unwrap();
-        let g = |s: &str| s.parse::<GroupAddr>().unwrap();
-        let open = GroupFilter::default();
-        assert!(open.permits(g("239.1.1.1")));
-        let f = GroupFilter {
-            allow: vec![r("239.0.0.0/8")],
-            deny: vec![r("239.255.0.0/16")],
-        };
-        assert!(f.permits(g("239.1.1.1")));
-        assert!(!f.permits(g("239.255.1.1")));
-        assert!(!f.permits(g("238.1.1.1")));
     }
 }

@@ -5,14 +5,10 @@
 //! Protocol sections keep their raw form in their own folder and use the
 //! loosely typed values from here.
 
-use std::fmt;
-
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 
-/// A string with its position.
-pub type SpStr = Spanned<String>;
+pub use crate::core::config_check::{DurationInput, LimitInput, SpStr};
 
 /// `[global]`
 #[derive(Debug, Default, Deserialize)]
@@ -179,69 +175,5 @@ with_igmp_settings! {
         pub name: SpStr,
         #[serde(default)]
         pub igmp: Option<Spanned<bool>>,
-    }
-}
-
-// ===== loosely typed values =====
-
-/// A duration as written: a string (to be parsed with `humantime`) or a
-/// bare number (always rejected, with a hint to add a unit).
-#[derive(Clone, Debug, PartialEq)]
-pub enum DurationInput {
-    Text(String),
-    Number(String),
-}
-
-impl<'de> Deserialize<'de> for DurationInput {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = DurationInput;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration string such as \"125s\", \"1m\" or \"500ms\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationInput, E> {
-                Ok(DurationInput::Text(v.to_owned()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationInput, E> {
-                Ok(DurationInput::Number(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationInput, E> {
-                Ok(DurationInput::Number(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationInput, E> {
-                Ok(DurationInput::Number(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A cap such as `max-groups`: a positive integer or `"unlimited"`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum LimitInput {
-    Count(i64),
-    Text(String),
-}
-
-impl<'de> Deserialize<'de> for LimitInput {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = LimitInput;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a positive integer or \"unlimited\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<LimitInput, E> {
-                Ok(LimitInput::Text(v.to_owned()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LimitInput, E> {
-                Ok(LimitInput::Count(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LimitInput, E> {
-                Ok(LimitInput::Count(i64::try_from(v).unwrap_or(i64::MAX)))
-            }
-        }
-        d.deserialize_any(V)
     }
 }

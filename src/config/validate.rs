@@ -12,12 +12,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeValue;
 
-use super::check::{Checker, IgmpUse, InterfaceUse, Result, fmt_dur};
 use super::igmp::{IgmpSettings, Level};
 use super::raw::{RawGlobal, RawIgmp, RawInterface, SpStr};
-use super::{Config, ConfigError, GlobalConfig, InterfaceConfig, LogLevel};
+use super::{Config, GlobalConfig, InterfaceConfig, LogLevel};
+use crate::core::config_check::{Checker, IgmpUse, InterfaceUse, Result, fmt_dur};
 use crate::core::protocol::registry::{ParsedSection, ProtocolKind, Registry};
 
 // ===== limits =====
@@ -40,15 +40,7 @@ const BUILTIN_SECTIONS: [&str; 3] = ["global", "igmp", "interface"];
 /// Parses and validates configuration text.
 pub(super) fn parse(registry: &Registry, text: &str, path: &Path) -> Result<Config> {
     let c = Checker::new(path, text);
-    let doc = DeTable::parse(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
-    let mut entries: Vec<(Spanned<String>, Spanned<DeValue<'_>>)> = doc
-        .into_inner()
-        .into_iter()
-        .map(|(k, v)| (Spanned::new(k.span(), k.into_inner().into_owned()), v))
-        .collect();
-    // In file order, so that the first problem reported is the first one
-    // written.
-    entries.sort_by_key(|(k, _)| k.span().start);
+    let entries = c.entries()?;
 
     let mut global = RawGlobal::default();
     let mut igmp = RawIgmp::default();
@@ -186,11 +178,7 @@ impl Checker<'_> {
             interfaces,
             protocols: protocols.into_iter().map(|p| p.config).collect(),
             registry: registry.clone(),
-            warnings: {
-                let mut w = std::mem::take(&mut *self.warnings.borrow_mut());
-                w.sort_by_key(|w| (w.at.line, w.at.column));
-                w
-            },
+            warnings: self.take_warnings(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! The router takes [`input::Input`]s and returns [`output::Output`]s;
 //! what happened is told as [`event::Event`]s.
 
+pub mod config_check;
 pub mod control;
 pub mod event;
 pub mod filter;

@@ -38,10 +38,13 @@
 //! 1. `config.rs`: the section's raw form (serde, `deny_unknown_fields`,
 //!    values `Spanned`), its validation into a config type (`Serialize`,
 //!    `PartialEq`: comparing and printing it come with that) implementing
-//!    [`registry::ProtocolConfig`] (errors through [`crate::config::Checker`],
-//!    so they carry the file, line and column), the [`crate::config::InterfaceUse`]s
-//!    it reports (which interfaces it claims and owns, and what it needs of
-//!    IGMP there), and a `pub const KIND: ProtocolKind`.
+//!    [`registry::ProtocolConfig`] (errors through
+//!    [`crate::core::config_check::Checker`], so they carry the file, line
+//!    and column; its `diff` says what a reload changed), the
+//!    [`crate::core::config_check::InterfaceUse`]s it reports (which
+//!    interfaces it claims and owns, and what it needs of IGMP there), and
+//!    a `pub const KIND: ProtocolKind` (its name, its parser, its tables'
+//!    keys).
 //! 2. `mod.rs`: the state machine implementing [`RoutingProtocol`].
 //! 3. `status.rs`: what `mgmctl show protocols` shows of it.
 //! 4. One line in [`registry::PROTOCOLS`] and the `mod` line below.

@@ -36,7 +36,7 @@ use crate::core::control::Answer;
 use crate::core::event::{Event, OwnerOp};
 use crate::core::igmp::IgmpEvent;
 use crate::core::mgm::MgmError;
-use crate::core::protocol::registry::{Edited, ProtocolConfig};
+use crate::core::protocol::registry::{Edited, ProtocolConfig, Running};
 use crate::core::status::{ConfigChange, ConfigView, ReloadReport};
 use crate::core::types::{ComponentId, IfIndex, ProtoId};
 
@@ -130,7 +130,9 @@ impl Router {
                 }
             });
         };
-        let edited = current.edit(edit, &self.cfg)?;
+        let igmp_on = |name: &str| self.cfg.interface(name).is_some_and(|i| i.igmp.is_some());
+        let running = Running { igmp_on: &igmp_on };
+        let edited = current.edit(edit, &running)?;
         let mut cfg = self.cfg.clone();
         for p in cfg.protocols.iter_mut() {
             if p.name() == protocol {
@@ -207,8 +209,8 @@ impl Router {
                     match n {
                         None => change(kind.name, "removed".to_owned()),
                         Some(n) => {
-                            for c in json_changes(&o.to_json(), &n.to_json()) {
-                                change(kind.name, c);
+                            for c in o.diff(n.as_ref()) {
+                                change(kind.name, c.to_string());
                             }
                             // Interfaces it owned come back to it, but for
                             // those the configuration no longer gives it.
@@ -575,6 +577,45 @@ mod tests {
             json_changes(&json!({"routes": []}), &json!({ "routes": many })),
             ["routes: 20 added"]
         );
+    }
+
+    /// A protocol's own diff reads as the key-by-key comparison of its
+    /// section printed as data.
+    #[test]
+    fn sections_diff_as_their_data_compares() {
+        let head = "[[interface]]\nname = \"lan1\"\n";
+        let files = [
+            "[static]\n",
+            "[static]\ninterfaces = [\"up0\", \"lan1\"]\n[[static.route]]\nsource = \
+             \"10.0.0.0/24\"\ngroup = \"239.1.0.0/16\"\ninbound = \"up0\"\noutbound = \
+             [\"lan2\", { name = \"lan1\", only-with-members = true }]\n[[static.join]]\n\
+             interface = \"up0\"\ngroup = \"239.7.7.7\"\nsource = \"10.0.0.1\"\n",
+            "[static]\ninterfaces = [\"lan1\", \"up0\"]\n[[static.join]]\n\
+             interface = \"up0\"\ngroup = \"239.7.7.7\"\n",
+            "[proxy]\nupstream = [\"up0\"]\ndownstream = [\"lan1\"]\n",
+            "[proxy]\nupstream = [\"up0\", \"up1\"]\ndownstream = [\"lan1\"]\n\
+             upstream-allow-groups = [\"239.0.0.0/8\"]\nupstream-deny-groups = \
+             [\"239.255.0.0/16\"]\nlegal-sources = [\"10.0.0.0/8\", \"10.1.1.1\"]\n",
+            "[proxy]\nupstream = [\"up1\"]\ndownstream = [\"lan1\", \"lan2\"]\n\
+             downstream-deny-groups = [\"239.9.0.0/16\"]\nlegal-sources = [\"10.1.1.1\"]\n",
+        ];
+        let sections: Vec<Arc<dyn ProtocolConfig>> = files
+            .iter()
+            .map(|f| {
+                let cfg = Config::parse(&format!("{head}{f}"), "t.toml").unwrap();
+                cfg.protocols[0].clone()
+            })
+            .collect();
+        for a in &sections {
+            for b in sections.iter().filter(|b| b.name() == a.name()) {
+                let typed: Vec<String> = a.diff(b.as_ref()).iter().map(|c| c.to_string()).collect();
+                assert_eq!(
+                    typed,
+                    json_changes(&a.to_json(), &b.to_json()),
+                    "{a:?} -> {b:?}"
+                );
+            }
+        }
     }
 
     #[test]

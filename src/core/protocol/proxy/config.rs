@@ -9,18 +9,24 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::DeValue;
 
-use crate::config::raw::SpStr;
-use crate::config::{Checker, ConfigError, GroupFilter, GroupRange, IgmpUse, InterfaceUse};
+use crate::core::config_check::{
+    Checker, ConfigError, GroupFilter, GroupRange, IgmpUse, InterfaceUse, SpStr, table_keys,
+};
 use crate::core::protocol::RoutingProtocol;
 use crate::core::protocol::registry::{
-    HostMemberships, ParsedSection, ProtocolConfig, ProtocolKind,
+    HostMemberships, ParsedSection, ProtocolConfig, ProtocolKind, SectionChange, TableKeys,
+    list_changes, show_list, value_change,
 };
 
 /// The section name and the protocol's name.
 pub const NAME: &str = "proxy";
 
 /// The proxy in the registry.
-pub const KIND: ProtocolKind = ProtocolKind { name: NAME, parse };
+pub const KIND: ProtocolKind = ProtocolKind {
+    name: NAME,
+    parse,
+    keys,
+};
 
 // ===== validated =====
 
@@ -70,6 +76,62 @@ impl ProtocolConfig for ProxyConfig {
             ..HostMemberships::default()
         }
     }
+    /// Interface and source lists that went and came, group filters old
+    /// and new, by key in name order.
+    fn diff(&self, new: &dyn ProtocolConfig) -> Vec<SectionChange> {
+        let Some(new) = new.as_any().downcast_ref::<ProxyConfig>() else {
+            return vec![SectionChange::Changed];
+        };
+        let mut out = list_changes(
+            "downstream",
+            &self.downstream,
+            &new.downstream,
+            String::clone,
+        );
+        out.extend(value_change(
+            "downstream-groups",
+            &self.downstream_groups,
+            &new.downstream_groups,
+            brief_filter,
+        ));
+        out.extend(list_changes(
+            "legal-sources",
+            &self.legal_sources,
+            &new.legal_sources,
+            Ipv4Net::to_string,
+        ));
+        out.extend(list_changes(
+            "upstream",
+            &self.upstream,
+            &new.upstream,
+            String::clone,
+        ));
+        out.extend(value_change(
+            "upstream-groups",
+            &self.upstream_groups,
+            &new.upstream_groups,
+            brief_filter,
+        ));
+        out
+    }
+}
+
+/// `allow=239.0.0.0/8 deny=239.255.0.0/16`, the empty lists left out.
+fn brief_filter(f: &GroupFilter) -> String {
+    [("allow", &f.allow), ("deny", &f.deny)]
+        .into_iter()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(k, l)| format!("{k}={}", show_list(l, |r| r.net().to_string())))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The one table of `[proxy]` and its keys.
+fn keys() -> Vec<TableKeys> {
+    vec![TableKeys {
+        table: NAME.to_owned(),
+        keys: table_keys::<RawProxy>(),
+    }]
 }
 
 // ===== raw =====

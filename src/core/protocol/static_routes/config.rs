@@ -13,11 +13,13 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::DeValue;
 
-use crate::config::raw::SpStr;
-use crate::config::{Checker, Config, ConfigError, GroupRange, IgmpUse, InterfaceUse};
+use crate::core::config_check::{
+    Checker, ConfigError, GroupRange, IgmpUse, InterfaceUse, SpStr, table_keys,
+};
 use crate::core::protocol::RoutingProtocol;
 use crate::core::protocol::registry::{
-    Edited, HostMemberships, ParsedSection, ProtocolConfig, ProtocolKind,
+    Edited, HostMemberships, ParsedSection, ProtocolConfig, ProtocolKind, Running, SectionChange,
+    TableKeys, list_changes, show_list,
 };
 use crate::core::types::GroupAddr;
 
@@ -25,7 +27,11 @@ use crate::core::types::GroupAddr;
 pub const NAME: &str = "static";
 
 /// The static protocol in the registry.
-pub const KIND: ProtocolKind = ProtocolKind { name: NAME, parse };
+pub const KIND: ProtocolKind = ProtocolKind {
+    name: NAME,
+    parse,
+    keys,
+};
 
 // ===== validated =====
 
@@ -41,7 +47,7 @@ pub struct StaticConfig {
 
 /// `[[static.route]]`: forward traffic for `group` (from `source`) that
 /// arrives on `inbound` out of `outbound`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct StaticRoute {
     /// A source address (/32) or prefix; `None` = any source (*,G).
     pub source: Option<Ipv4Net>,
@@ -55,7 +61,7 @@ pub struct StaticRoute {
 }
 
 /// One outgoing interface of a static route.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Outbound {
     pub name: String,
     /// Forward only while IGMP reports members there (IGMP runs on it).
@@ -64,7 +70,7 @@ pub struct Outbound {
 
 /// `[[static.join]]`: join `group` (from `source`) on `interface`, so that
 /// upstream routers send the traffic.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct StaticJoin {
     pub interface: String,
     pub group: GroupAddr,
@@ -112,8 +118,79 @@ impl ProtocolConfig for StaticConfig {
         }
     }
 
-    fn edit(&self, edit: &serde_json::Value, running: &Config) -> Result<Edited, String> {
+    fn edit(&self, edit: &serde_json::Value, running: &Running<'_>) -> Result<Edited, String> {
         super::edit::apply(self, edit, running)
+    }
+    /// Interfaces, joins and routes that went and came, by key in that
+    /// order.
+    fn diff(&self, new: &dyn ProtocolConfig) -> Vec<SectionChange> {
+        let Some(new) = new.as_any().downcast_ref::<StaticConfig>() else {
+            return vec![SectionChange::Changed];
+        };
+        let mut out = list_changes(
+            "interfaces",
+            &self.interfaces,
+            &new.interfaces,
+            String::clone,
+        );
+        out.extend(list_changes(
+            "joins",
+            &self.joins,
+            &new.joins,
+            StaticJoin::brief,
+        ));
+        out.extend(list_changes(
+            "routes",
+            &self.routes,
+            &new.routes,
+            StaticRoute::brief,
+        ));
+        out
+    }
+}
+
+impl StaticRoute {
+    /// The route as a reload reports it: its keys in name order, those
+    /// that are empty or off left out.
+    fn brief(&self) -> String {
+        let mut s = format!(
+            "group={} inbound={} outbound={}",
+            self.group.net(),
+            self.inbound,
+            show_list(&self.outbound, Outbound::brief)
+        );
+        if self.runtime {
+            s.push_str(" runtime=true");
+        }
+        if let Some(source) = self.source {
+            s.push_str(&format!(" source={source}"));
+        }
+        s
+    }
+}
+
+impl Outbound {
+    /// `eth3`, or `name=eth3 only-with-members=true`.
+    fn brief(&self) -> String {
+        if self.only_with_members {
+            format!("name={} only-with-members=true", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+impl StaticJoin {
+    /// The join as a reload reports it (as [`StaticRoute::brief`]).
+    fn brief(&self) -> String {
+        let mut s = format!("group={} interface={}", self.group, self.interface);
+        if self.runtime {
+            s.push_str(" runtime=true");
+        }
+        if let Some(source) = self.source {
+            s.push_str(&format!(" source={source}"));
+        }
+        s
     }
 }
 
@@ -193,16 +270,42 @@ impl<'de> Deserialize<'de> for OutboundInput {
     }
 }
 
+/// The tables of `[static]` and their keys.
+fn keys() -> Vec<TableKeys> {
+    let table = |name: &str, keys| TableKeys {
+        table: name.to_owned(),
+        keys,
+    };
+    vec![
+        table(NAME, table_keys::<RawStatic>()),
+        table(&format!("{NAME}.route"), table_keys::<RawRoute>()),
+        table(
+            &format!("{NAME}.route.outbound"),
+            table_keys::<OutboundTable>(),
+        ),
+        table(&format!("{NAME}.join"), table_keys::<RawJoin>()),
+    ]
+}
+
 // ===== validation =====
 
 fn parse(c: &Checker<'_>, value: Spanned<DeValue<'_>>) -> Result<ParsedSection, ConfigError> {
-    let raw: RawStatic = c.section(value)?;
-    let mut uses = Vec::new();
-    let config = validate(c, &raw, &mut uses)?;
+    let (config, uses) = parse_section(c, value)?;
     Ok(ParsedSection {
         config: Arc::new(config),
         uses,
     })
+}
+
+/// The section and the interfaces it names.
+pub(super) fn parse_section(
+    c: &Checker<'_>,
+    value: Spanned<DeValue<'_>>,
+) -> Result<(StaticConfig, Vec<InterfaceUse>), ConfigError> {
+    let raw: RawStatic = c.section(value)?;
+    let mut uses = Vec::new();
+    let config = validate(c, &raw, &mut uses)?;
+    Ok((config, uses))
 }
 
 fn validate(

@@ -8,13 +8,15 @@
 //! join applies while static owns the interfaces it names (as with an
 //! explicit `interfaces` list; `mgmctl take IFACE static` gives it more).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::config::{NAME, parse_section};
 use super::{StaticConfig, StaticJoin, StaticRoute};
-use crate::config::Config;
-use crate::core::protocol::registry::Edited;
+use crate::core::config_check::{Checker, ConfigError, ConfigWarning};
+use crate::core::protocol::registry::{Edited, Running};
 
 /// One runtime edit, as `mgmctl` sends it (addresses and names as typed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,16 +119,16 @@ impl Edit {
 }
 
 /// A runtime edit as the router hands it to static (an [`Edit`] in JSON),
-/// applied to `cfg`; `running` is the whole running configuration.
+/// applied to `cfg`, checked against the `running` configuration.
 pub(super) fn apply(
     cfg: &StaticConfig,
     edit: &serde_json::Value,
-    running: &Config,
+    running: &Running<'_>,
 ) -> Result<Edited, String> {
     let edit = Edit::deserialize(edit).map_err(|e| format!("malformed edit of static: {e}"))?;
     // An outbound that forwards only with members needs IGMP there.
     if let Edit::RouteAdd { with_members, .. } = &edit {
-        let igmp = |n: &String| running.interface(n).is_some_and(|i| i.igmp.is_some());
+        let igmp = |n: &String| (running.igmp_on)(n);
         if let Some(name) = with_members.iter().find(|n| !igmp(n)) {
             return Err(format!(
                 "outbound interface '{name}' forwards only with members, but IGMP does not run \
@@ -214,10 +216,9 @@ impl Edit {
             return Vec::new();
         }
         let text = format!("{SNIPPET_HEAD}{}", self.to_toml());
-        match Config::parse(&text, "edit") {
+        match read_snippet(&text) {
             // The head's own lines are not the edit's.
-            Ok(cfg) => cfg
-                .warnings
+            Ok((_, warnings)) => warnings
                 .into_iter()
                 .filter(|w| w.at.line > SNIPPET_HEAD.lines().count())
                 .map(|w| w.message)
@@ -232,13 +233,28 @@ const SNIPPET_HEAD: &str = "[static]\ninterfaces = []\n";
 
 // ===== helper functions =====
 
+/// Reads a snippet holding a `[static]` section as the file's validation
+/// reads that section. Whether IGMP runs where the section needs it is not
+/// the snippet's to say: [`apply`] checks that against the running
+/// configuration.
+fn read_snippet(text: &str) -> Result<(Option<StaticConfig>, Vec<ConfigWarning>), ConfigError> {
+    let c = Checker::new(Path::new("edit"), text);
+    let mut section = None;
+    for (key, value) in c.entries()? {
+        if key.get_ref() == NAME {
+            section = Some(parse_section(&c, value)?.0);
+        }
+    }
+    Ok((section, c.take_warnings()))
+}
+
 /// Reads the edit back through the file's validation. Errors lose their
 /// position in the snippet: the edit is the position.
 fn parse_snippet(edit: &Edit) -> Result<StaticConfig, String> {
     let text = format!("{SNIPPET_HEAD}{}", edit.to_toml());
-    let cfg = Config::parse(&text, "edit").map_err(|e| e.message())?;
-    cfg.protocol::<StaticConfig>()
-        .cloned()
+    read_snippet(&text)
+        .map_err(|e| e.message())?
+        .0
         .ok_or_else(|| "the edit holds no [static] entry".to_owned())
 }
 
@@ -287,14 +303,12 @@ mod tests {
     use super::*;
 
     fn base() -> StaticConfig {
-        Config::parse(
+        read_snippet(
             "[static]\ninterfaces = [\"eth0\", \"eth1\"]\n[[static.route]]\ngroup = \
              \"239.1.1.0/24\"\ninbound = \"eth0\"\noutbound = [\"eth1\"]\n",
-            "t.toml",
         )
         .unwrap()
-        .protocol::<StaticConfig>()
-        .cloned()
+        .0
         .unwrap()
     }
 

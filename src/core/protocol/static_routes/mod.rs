@@ -332,7 +332,7 @@ fn specificity(r: &StaticRoute) -> (i8, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::GroupRange;
+    use crate::core::config_check::GroupRange;
 
     fn route(source: Option<&str>, group: &str, inbound: &str) -> StaticRoute {
         StaticRoute {

@@ -1,7 +1,18 @@
-//! Checks shared by every configuration section: single values (durations,
-//! limits, interface names, groups, sources, paths) checked with their
-//! position, and what a protocol section tells the rest of the file about
-//! the interfaces it uses ([`InterfaceUse`]).
+//! The configuration checker and what it speaks in: [`Checker`] checks
+//! single values (durations, limits, interface names, groups, sources,
+//! paths) with their position in the text, [`ConfigError`] and
+//! [`ConfigWarning`] say where (`FILE:LINE:COL`), and [`InterfaceUse`] is
+//! what a protocol section tells the rest of the file about the interfaces
+//! it uses.
+//!
+//! Both `crate::config` (the built-in sections and the whole file) and
+//! every protocol's `config.rs` under `core::protocol` use it, so it is a
+//! leaf: it knows neither of them, only `core::types` for the group
+//! address. It lives in `core` because it is sans-IO like the rest of the
+//! core (it checks text it is given; reading the file is the caller's
+//! job, in `cli` and `daemon`) and because the protocols in
+//! `core::protocol` parse their sections with it; `crate::config` builds
+//! on it and re-exports its types.
 
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
@@ -12,16 +23,22 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use serde::de::DeserializeOwned;
 use toml::Spanned;
-use toml::de::DeValue;
+use toml::de::{DeTable, DeValue};
 
-use super::raw::{DurationInput, LimitInput, SpStr};
-use super::{ConfigError, ConfigWarning, GroupRange};
 use crate::core::types::GroupAddr;
+
+mod error;
+mod keys;
+mod value;
+
+pub use self::error::{ConfigError, ConfigWarning, Position};
+pub use self::keys::table_keys;
+pub use self::value::{DurationInput, GroupFilter, GroupRange, LimitInput, SpStr};
 
 /// `IFNAMSIZ` in `linux/if.h`, including the terminating NUL.
 const IFNAMSIZ: usize = 16;
 
-pub(crate) type Result<T> = std::result::Result<T, ConfigError>;
+pub type Result<T> = std::result::Result<T, ConfigError>;
 
 // ===== InterfaceUse =====
 
@@ -73,7 +90,7 @@ pub struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    pub(crate) fn new(path: &'a Path, text: &'a str) -> Checker<'a> {
+    pub fn new(path: &'a Path, text: &'a str) -> Checker<'a> {
         Checker {
             path,
             text,
@@ -82,7 +99,7 @@ impl<'a> Checker<'a> {
     }
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
     /// An error about the text at `span`.
     pub fn err(&self, span: Range<usize>, message: String) -> ConfigError {
         ConfigError::invalid(self.path, self.text, span, message)
@@ -93,7 +110,7 @@ impl Checker<'_> {
     pub fn warn(&self, span: Range<usize>, message: String) {
         self.warnings.borrow_mut().push(ConfigWarning {
             path: self.path.to_path_buf(),
-            at: super::Position::of_offset(self.text, span.start),
+            at: Position::of_offset(self.text, span.start),
             message,
         });
     }
@@ -124,7 +141,7 @@ impl Checker<'_> {
 
     /// The line of a position (for "first defined at line N").
     pub fn line_of(&self, span: &Range<usize>) -> usize {
-        super::Position::of_offset(self.text, span.start).line
+        Position::of_offset(self.text, span.start).line
     }
 
     /// Reads a section of the file into its raw form (unknown keys and
@@ -134,7 +151,28 @@ impl Checker<'_> {
             .map_err(|e| ConfigError::from_toml(self.path, self.text, &e))
     }
 
-    pub(crate) fn validate_abs_path(&self, key: &str, v: &SpStr) -> Result<PathBuf> {
+    /// The text's top-level tables and keys, in file order (so that the
+    /// first problem reported is the first one written).
+    pub fn entries(&self) -> Result<Vec<(Spanned<String>, Spanned<DeValue<'a>>)>> {
+        let doc = DeTable::parse(self.text)
+            .map_err(|e| ConfigError::from_toml(self.path, self.text, &e))?;
+        let mut entries: Vec<(Spanned<String>, Spanned<DeValue<'a>>)> = doc
+            .into_inner()
+            .into_iter()
+            .map(|(k, v)| (Spanned::new(k.span(), k.into_inner().into_owned()), v))
+            .collect();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        Ok(entries)
+    }
+
+    /// The warnings collected so far, in file order; the checker keeps none.
+    pub fn take_warnings(&self) -> Vec<ConfigWarning> {
+        let mut w = std::mem::take(&mut *self.warnings.borrow_mut());
+        w.sort_by_key(|w| (w.at.line, w.at.column));
+        w
+    }
+
+    pub fn validate_abs_path(&self, key: &str, v: &SpStr) -> Result<PathBuf> {
         let p = Path::new(v.get_ref());
         if !p.is_absolute() {
             return Err(self.err(
@@ -148,11 +186,7 @@ impl Checker<'_> {
         Ok(p.to_path_buf())
     }
 
-    pub(crate) fn validate_duration(
-        &self,
-        key: &str,
-        v: &Spanned<DurationInput>,
-    ) -> Result<Duration> {
+    pub fn validate_duration(&self, key: &str, v: &Spanned<DurationInput>) -> Result<Duration> {
         match v.get_ref() {
             DurationInput::Text(s) => humantime::parse_duration(s.trim()).map_err(|e| {
                 self.err(
@@ -173,7 +207,7 @@ impl Checker<'_> {
         }
     }
 
-    pub(crate) fn validate_limit(&self, key: &str, v: &Spanned<LimitInput>) -> Result<Option<u32>> {
+    pub fn validate_limit(&self, key: &str, v: &Spanned<LimitInput>) -> Result<Option<u32>> {
         match v.get_ref() {
             LimitInput::Text(t) if t == "unlimited" => Ok(None),
             LimitInput::Count(n) if *n >= 1 && *n <= i64::from(u32::MAX) => Ok(Some(*n as u32)),
@@ -194,16 +228,11 @@ impl Checker<'_> {
     }
 
     /// Interface names as the kernel accepts them (`dev_valid_name()`).
-    pub(crate) fn validate_ifname(&self, key: &str, v: &SpStr) -> Result<String> {
+    pub fn validate_ifname(&self, key: &str, v: &SpStr) -> Result<String> {
         self.validate_ifname_str(key, v.get_ref(), v.span())
     }
 
-    pub(crate) fn validate_ifname_str(
-        &self,
-        key: &str,
-        name: &str,
-        span: Range<usize>,
-    ) -> Result<String> {
+    pub fn validate_ifname_str(&self, key: &str, name: &str, span: Range<usize>) -> Result<String> {
         let problem = if name.is_empty() {
             Some("is empty".to_owned())
         } else if name.len() >= IFNAMSIZ {
@@ -230,7 +259,7 @@ impl Checker<'_> {
     }
 
     /// A group or a prefix of groups.
-    pub(crate) fn validate_group_range(&self, key: &str, v: &SpStr) -> Result<GroupRange> {
+    pub fn validate_group_range(&self, key: &str, v: &SpStr) -> Result<GroupRange> {
         let s = v.get_ref().trim();
         let net = self.parse_addr_or_prefix(
             key,
@@ -249,7 +278,7 @@ impl Checker<'_> {
     }
 
     /// Exactly one group.
-    pub(crate) fn validate_group_addr(&self, key: &str, v: &SpStr) -> Result<GroupAddr> {
+    pub fn validate_group_addr(&self, key: &str, v: &SpStr) -> Result<GroupAddr> {
         let range = self.validate_group_range(key, v)?;
         range.as_single().ok_or_else(|| {
             self.err(
@@ -263,7 +292,7 @@ impl Checker<'_> {
     }
 
     /// A sender: a unicast address or prefix.
-    pub(crate) fn validate_source_prefix(&self, key: &str, v: &SpStr) -> Result<Ipv4Net> {
+    pub fn validate_source_prefix(&self, key: &str, v: &SpStr) -> Result<Ipv4Net> {
         let s = v.get_ref().trim();
         let net = self.parse_addr_or_prefix(
             key,
@@ -291,7 +320,7 @@ impl Checker<'_> {
     }
 
     /// Exactly one sender address.
-    pub(crate) fn validate_source_addr(&self, key: &str, v: &SpStr) -> Result<Ipv4Addr> {
+    pub fn validate_source_addr(&self, key: &str, v: &SpStr) -> Result<Ipv4Addr> {
         let net = self.validate_source_prefix(key, v)?;
         if net.prefix_len() != 32 {
             return Err(self.err(
@@ -306,12 +335,7 @@ impl Checker<'_> {
     }
 
     /// "a.b.c.d" (as a /32) or "a.b.c.d/len" with no host bits set.
-    pub(crate) fn parse_addr_or_prefix(
-        &self,
-        key: &str,
-        v: &SpStr,
-        expected: &str,
-    ) -> Result<Ipv4Net> {
+    pub fn parse_addr_or_prefix(&self, key: &str, v: &SpStr, expected: &str) -> Result<Ipv4Net> {
         let s = v.get_ref().trim();
         if s.contains('/') {
             let net: Ipv4Net = s.parse().map_err(|_| {
@@ -345,6 +369,6 @@ impl Checker<'_> {
 // ===== helper functions =====
 
 /// "125s", "25.5s", "0.1s": seconds, as short as exact.
-pub(crate) fn fmt_dur(d: Duration) -> String {
+pub fn fmt_dur(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
