@@ -9,9 +9,12 @@
 //! The same recordings prove the core deterministic: `mgmd replay` run
 //! twice, in two processes (two hash seeds), prints the same bytes.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod common;
+
+use mgmd::core::protocol::registry::Registry;
 
 fn scenarios() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
@@ -26,16 +29,7 @@ fn scenarios() -> Vec<PathBuf> {
 
 /// Each step's outputs, one JSON line per step (`mgmd replay --json`).
 fn replay(input: &Path) -> String {
-    let file = std::fs::File::open(input).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
-    let mut out = String::new();
-    mgmd::record::replay(input, BufReader::new(file), |step| {
-        let line = serde_json::json!({ "t-ns": step.t_ns, "out": step.outputs });
-        out.push_str(&line.to_string());
-        out.push('\n');
-        Ok(())
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    out
+    common::replay_outputs(&Registry::default(), input)
 }
 
 #[test]

@@ -18,9 +18,10 @@
 //! `expected.jsonl` anew; review its diff.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
+
+mod common;
 
 use mgmd::config::{Checker, ConfigError, IgmpUse, InterfaceUse};
 use mgmd::core::filter::HostFilter;
@@ -189,17 +190,7 @@ impl RoutingProtocol for Relay {
 /// Each step's outputs, one JSON line per step (as `mgmd replay --json`
 /// prints them).
 fn replay(input: &Path) -> String {
-    let registry = Registry::default().with(KIND);
-    let file = std::fs::File::open(input).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
-    let mut out = String::new();
-    mgmd::record::replay_with(&registry, input, BufReader::new(file), |step| {
-        let line = serde_json::json!({ "t-ns": step.t_ns, "out": step.outputs });
-        out.push_str(&line.to_string());
-        out.push('\n');
-        Ok(())
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    out
+    common::replay_outputs(&Registry::default().with(KIND), input)
 }
 
 // Input: a member on lan1, take lan1, a flow on up0, release lan1, timer.

@@ -16,6 +16,24 @@ use mgmd::core::router::Router;
 use mgmd::core::status::{GroupView, InterfaceView, ProtocolView, RouteView};
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex};
 
+/// A recording replayed with `registry`: each step's outputs, one JSON line
+/// per step (as `mgmd replay --json` prints them).
+pub fn replay_outputs(
+    registry: &mgmd::core::protocol::registry::Registry,
+    input: &std::path::Path,
+) -> String {
+    let file = std::fs::File::open(input).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+    let mut out = String::new();
+    mgmd::record::replay_with(registry, input, std::io::BufReader::new(file), |step| {
+        let line = serde_json::json!({ "t-ns": step.t_ns, "out": step.outputs });
+        out.push_str(&line.to_string());
+        out.push('\n');
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
 /// A multicast-capable link, administratively and operationally `up`.
 pub fn link(ifindex: IfIndex, name: &str, up: bool) -> LinkFact {
     LinkFact {
