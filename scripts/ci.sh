@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command: formatting, lints, the docs' links, every
 # cargo test, the kernel tests, the network-namespace tests, the demo and a
-# two-minute soak (root only) while the Debian package is built (as root
+# one-minute soak (root only) while the Debian package is built (as root
 # also installed, checked and removed) and every fuzz target runs briefly.
 #
 # The kernel-dependent stages run through scripts/kernel-env.sh: on the
@@ -197,7 +197,7 @@ if [ $root = 1 ]; then
 
     # After the namespace tests, not beside them: they time IGMP exchanges
     # to the tenth of a second, and the soak's churn would load the machine.
-    stage "soak (${SOAK_CI_DURATION:=2m})" scripts/soak.sh "$SOAK_CI_DURATION" || soak_rc=$?
+    stage "soak (${SOAK_CI_DURATION:=1m})" scripts/soak.sh "$SOAK_CI_DURATION" || soak_rc=$?
     [ $soak_rc = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
 else
     echo "== kernel tests, namespace tests, demo and soak skipped (they need root: network namespaces)"
