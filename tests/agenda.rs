@@ -12,7 +12,7 @@ use mgmd::config::{Checker, Config, ConfigError};
 use mgmd::core::event::{Event, NamedEffect, OwnerOp};
 use mgmd::core::mgm::MembershipFlags;
 use mgmd::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind, Registry};
-use mgmd::core::protocol::{ProtoAction, ProtoEvent, ProtoView, RoutingProtocol};
+use mgmd::core::protocol::{ProtoAction, ProtoEvent, ProtoStatus, ProtoView, RoutingProtocol};
 use mgmd::core::router::Router;
 use mgmd::core::types::IfIndex;
 
@@ -64,8 +64,8 @@ impl RoutingProtocol for Grabber {
             _ => Vec::new(),
         }
     }
-    fn status(&self, _view: &ProtoView<'_>) -> serde_json::Value {
-        serde_json::Value::Null
+    fn status(&self, _view: &ProtoView<'_>) -> ProtoStatus {
+        ProtoStatus::new()
     }
 }
 

@@ -17,7 +17,7 @@
 //! `UPDATE_GOLDEN=1 cargo test --test third_protocol` writes
 //! `expected.jsonl` anew; review its diff.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
@@ -26,7 +26,8 @@ use mgmd::config::{Checker, ConfigError, IgmpUse, InterfaceUse};
 use mgmd::core::filter::HostFilter;
 use mgmd::core::protocol::registry::{ParsedSection, ProtocolConfig, ProtocolKind, Registry};
 use mgmd::core::protocol::{
-    NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol,
+    Cell, NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoStatus, ProtoView, RoutingProtocol,
+    StatusTable,
 };
 use mgmd::core::types::{GroupAddr, IfIndex};
 use serde::{Deserialize, Serialize};
@@ -166,10 +167,16 @@ impl RoutingProtocol for Relay {
         }
     }
 
-    fn status(&self, _view: &ProtoView<'_>) -> serde_json::Value {
-        let joined: BTreeMap<String, bool> =
-            self.joined.iter().map(|g| (g.to_string(), true)).collect();
-        serde_json::json!({ "upstream": self.upstream, "joined": joined })
+    fn status(&self, _view: &ProtoView<'_>) -> ProtoStatus {
+        let joined = self
+            .joined
+            .iter()
+            .fold(StatusTable::new(&["group"]), |t, g| {
+                t.row(vec![Cell::Group(*g)])
+            });
+        ProtoStatus::new()
+            .value("upstream", Cell::Interface(self.upstream.clone()))
+            .table("joined", joined)
     }
 }
 
