@@ -168,16 +168,17 @@ impl RoutingProtocol for Relay {
     }
 
     fn status(&self, _view: &ProtoView<'_>) -> ProtoStatus {
-        let joined = self
-            .joined
-            .iter()
-            .fold(StatusTable::new(&["group"]), |t, g| {
-                t.row(vec![Cell::Group(*g)])
-            });
-        ProtoStatus::new()
-            .value("upstream", Cell::Interface(self.upstream.clone()))
-            .table("joined", joined)
+        relay_status(&self.upstream, &self.joined)
     }
+}
+
+fn relay_status(upstream: &str, joined: &BTreeSet<GroupAddr>) -> ProtoStatus {
+    let joined = joined.iter().fold(StatusTable::new(&["group"]), |t, g| {
+        t.row(vec![Cell::Group(*g)])
+    });
+    ProtoStatus::new()
+        .value("upstream", Cell::Interface(upstream.to_owned()))
+        .table("joined", joined)
 }
 
 // ===== the scenario =====
@@ -283,4 +284,27 @@ fn the_section_is_the_protocol_s_own() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("unknown key `relay`"), "{e}");
+}
+
+/// The relay's status travels and prints like static's or proxy's: mgmctl
+/// reads it back from the reply and renders it without knowing the relay.
+#[test]
+fn its_status_reads_back_and_prints_without_mgmd_knowing_it() {
+    use mgmd::core::status::ProtocolView;
+    let joined = ["239.1.1.1".parse().unwrap(), "239.1.1.2".parse().unwrap()].into();
+    let view = ProtocolView {
+        name: NAME.to_owned(),
+        interfaces: vec!["up0".into()],
+        detail: relay_status("up0", &joined),
+    };
+    let wire = serde_json::to_value(&view).unwrap();
+    assert_eq!(
+        wire["detail"],
+        serde_json::json!({"upstream": "up0", "joined": [{"group": "239.1.1.1"}, {"group": "239.1.1.2"}]})
+    );
+    let back: ProtocolView = serde_json::from_value(wire).unwrap();
+    assert_eq!(
+        back.detail.to_string(),
+        "upstream: up0\njoined:\n  GROUP\n  239.1.1.1\n  239.1.1.2\n"
+    );
 }
