@@ -14,7 +14,7 @@ use mgmd::core::mgm::MembershipFlags;
 use mgmd::core::protocol::registry::{
     ParsedSection, ProtocolConfig, ProtocolKind, Registry, TableKeys,
 };
-use mgmd::core::protocol::{ProtoAction, ProtoEvent, ProtoView, RoutingProtocol};
+use mgmd::core::protocol::{ProtoAction, ProtoEvent, ProtoStatus, ProtoView, RoutingProtocol};
 use mgmd::core::router::Router;
 use mgmd::core::types::IfIndex;
 
@@ -66,8 +66,8 @@ impl RoutingProtocol for Grabber {
             _ => Vec::new(),
         }
     }
-    fn status(&self, _view: &ProtoView<'_>) -> serde_json::Value {
-        serde_json::Value::Null
+    fn status(&self, _view: &ProtoView<'_>) -> ProtoStatus {
+        ProtoStatus::new()
     }
 }
 

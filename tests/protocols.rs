@@ -22,7 +22,7 @@ use mgmd::core::mroute::MrtAction;
 use mgmd::core::output::Output;
 use mgmd::core::protocol::registry::{PROTOCOLS, Registry};
 use mgmd::core::router::{HOST_LEAVE_HOLD, Router};
-use mgmd::core::status::RouteView;
+use mgmd::core::status::{ProtocolView, RouteView};
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
 
 // ===== the bench =====
@@ -148,11 +148,15 @@ impl Bench {
 
     fn status(&mut self, name: &str) -> serde_json::Value {
         let t = self.tick();
-        show_protocols(&mut self.r, t)
+        let p = show_protocols(&mut self.r, t)
             .into_iter()
             .find(|p| p.name == name)
-            .unwrap_or_else(|| panic!("no protocol {name}"))
-            .detail
+            .unwrap_or_else(|| panic!("no protocol {name}"));
+        // What mgmctl reads back from the reply is the same status.
+        let wire = serde_json::to_value(&p).unwrap();
+        let back: ProtocolView = serde_json::from_value(wire.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), wire);
+        wire["detail"].clone()
     }
 
     fn take(&mut self, iface: &str, proto: &str) -> Vec<Output> {
@@ -445,6 +449,9 @@ fn static_absent_and_unowned_outbounds_are_skipped_until_taken() {
     let st = b.status("static");
     assert_eq!(st["routes"][3]["outbound"][1]["present"], false);
     assert_eq!(st["routes"][3]["outbound"][0]["owned"], true);
+    assert_eq!(st["routes"][0]["outbound"][1]["name"], "eth3");
+    assert_eq!(st["routes"][0]["with_members"], serde_json::json!(["eth3"]));
+    assert_eq!(st["routes"][3]["with_members"], serde_json::json!([]));
 }
 
 #[test]

@@ -24,7 +24,7 @@ use mgmd::core::output::Output;
 use mgmd::core::protocol::registry::{
     ParsedSection, ProtocolConfig, ProtocolKind, Registry, TableKeys,
 };
-use mgmd::core::protocol::{ProtoAction, ProtoEvent, ProtoView, RoutingProtocol};
+use mgmd::core::protocol::{ProtoAction, ProtoEvent, ProtoStatus, ProtoView, RoutingProtocol};
 use mgmd::core::router::{HOST_LEAVE_HOLD, Router};
 use mgmd::core::types::{FlowKey, GroupAddr, IfIndex};
 
@@ -87,8 +87,8 @@ impl RoutingProtocol for Dummy {
             _ => Vec::new(),
         }
     }
-    fn status(&self, _view: &ProtoView<'_>) -> serde_json::Value {
-        serde_json::Value::Null
+    fn status(&self, _view: &ProtoView<'_>) -> ProtoStatus {
+        ProtoStatus::new()
     }
 }
 

@@ -17,7 +17,7 @@
 //! `UPDATE_GOLDEN=1 cargo test --test third_protocol` writes
 //! `expected.jsonl` anew; review its diff.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,7 +29,8 @@ use mgmd::core::protocol::registry::{
     ParsedSection, ProtocolConfig, ProtocolKind, Registry, TableKeys,
 };
 use mgmd::core::protocol::{
-    NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol,
+    Cell, NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoStatus, ProtoView, RoutingProtocol,
+    StatusTable,
 };
 use mgmd::core::types::{GroupAddr, IfIndex};
 use serde::{Deserialize, Serialize};
@@ -178,11 +179,18 @@ impl RoutingProtocol for Relay {
         }
     }
 
-    fn status(&self, _view: &ProtoView<'_>) -> serde_json::Value {
-        let joined: BTreeMap<String, bool> =
-            self.joined.iter().map(|g| (g.to_string(), true)).collect();
-        serde_json::json!({ "upstream": self.upstream, "joined": joined })
+    fn status(&self, _view: &ProtoView<'_>) -> ProtoStatus {
+        relay_status(&self.upstream, &self.joined)
     }
+}
+
+fn relay_status(upstream: &str, joined: &BTreeSet<GroupAddr>) -> ProtoStatus {
+    let joined = joined.iter().fold(StatusTable::new(&["group"]), |t, g| {
+        t.row(vec![Cell::Group(*g)])
+    });
+    ProtoStatus::new()
+        .value("upstream", Cell::Interface(upstream.to_owned()))
+        .table("joined", joined)
 }
 
 // ===== the scenario =====
@@ -278,4 +286,27 @@ fn the_section_is_the_protocol_s_own() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("unknown key `relay`"), "{e}");
+}
+
+/// The relay's status travels and prints like static's or proxy's: mgmctl
+/// reads it back from the reply and renders it without knowing the relay.
+#[test]
+fn its_status_reads_back_and_prints_without_mgmd_knowing_it() {
+    use mgmd::core::status::ProtocolView;
+    let joined = ["239.1.1.1".parse().unwrap(), "239.1.1.2".parse().unwrap()].into();
+    let view = ProtocolView {
+        name: NAME.to_owned(),
+        interfaces: vec!["up0".into()],
+        detail: relay_status("up0", &joined),
+    };
+    let wire = serde_json::to_value(&view).unwrap();
+    assert_eq!(
+        wire["detail"],
+        serde_json::json!({"upstream": "up0", "joined": [{"group": "239.1.1.1"}, {"group": "239.1.1.2"}]})
+    );
+    let back: ProtocolView = serde_json::from_value(wire).unwrap();
+    assert_eq!(
+        back.detail.to_string(),
+        "upstream: up0\njoined:\n  GROUP\n  239.1.1.1\n  239.1.1.2\n"
+    );
 }

@@ -491,12 +491,20 @@ fn print_ping(p: &PingReply) {
     table(&["COUNTER", "VALUE"], rows);
 }
 
+/// The protocols and their interfaces, then a block per protocol with
+/// what it shows of itself, whatever the protocol.
 fn print_protocols(list: &[ProtocolView]) {
     let rows = list
         .iter()
         .map(|p| vec![p.name.clone(), p.interfaces.join(",")])
         .collect();
     table(&["PROTOCOL", "INTERFACES"], rows);
+    for p in list.iter().filter(|p| !p.detail.sections.is_empty()) {
+        println!("\n{}", p.name);
+        for line in p.detail.to_string().lines() {
+            println!("  {line}");
+        }
+    }
 }
 
 /// `show counters`: the daemon's counters (without IFACE), then one

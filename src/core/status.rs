@@ -8,6 +8,8 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::core::mroute::Drift;
+use crate::core::protocol::ProtoStatus;
+use crate::core::protocol::status::SectionLayout;
 use crate::core::types::{IfIndex, Iface, MembershipKey, VifIndex};
 
 /// One configured interface (or one the kernel has that a protocol uses).
@@ -101,11 +103,47 @@ pub struct RouteView {
 }
 
 /// One registered routing protocol.
+///
+/// In JSON, `detail` is the protocol's status as a plain object and
+/// `layout` the order and shape of its sections, which is how a reader
+/// that knows no protocol gets the typed status back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "ProtocolWire", from = "ProtocolWire")]
 pub struct ProtocolView {
     pub name: String,
     pub interfaces: Vec<String>,
-    pub detail: serde_json::Value,
+    pub detail: ProtoStatus,
+}
+
+/// [`ProtocolView`] as it travels.
+#[derive(Serialize, Deserialize)]
+struct ProtocolWire {
+    name: String,
+    interfaces: Vec<String>,
+    detail: serde_json::Value,
+    #[serde(default)]
+    layout: Vec<SectionLayout>,
+}
+
+impl From<ProtocolView> for ProtocolWire {
+    fn from(p: ProtocolView) -> ProtocolWire {
+        ProtocolWire {
+            layout: p.detail.layout(),
+            detail: serde_json::to_value(&p.detail).unwrap_or_default(),
+            name: p.name,
+            interfaces: p.interfaces,
+        }
+    }
+}
+
+impl From<ProtocolWire> for ProtocolView {
+    fn from(w: ProtocolWire) -> ProtocolView {
+        ProtocolView {
+            detail: ProtoStatus::from_json(&w.layout, &w.detail),
+            name: w.name,
+            interfaces: w.interfaces,
+        }
+    }
 }
 
 /// The router's own counters (`mgmctl ping`, `show counters`).

@@ -46,7 +46,9 @@
 //!    a `pub const KIND: ProtocolKind` (its name, its parser, its tables'
 //!    keys).
 //! 2. `mod.rs`: the state machine implementing [`RoutingProtocol`].
-//! 3. `status.rs`: what `mgmctl show protocols` shows of it.
+//! 3. `status.rs`: what `mgmctl show protocols` shows of it, as a
+//!    [`ProtoStatus`] of its own sections (values, blocks and tables of
+//!    typed cells), which `mgmctl` prints as JSON and as text.
 //! 4. One line in [`registry::PROTOCOLS`] and the `mod` line below.
 //!
 //! Nothing else changes: the configuration parser hands the section named
@@ -75,8 +77,10 @@ use crate::core::types::{FlowKey, GroupAddr, IfIndex, MembershipKey};
 pub mod proxy;
 pub mod registry;
 pub mod static_routes;
+pub mod status;
 mod view;
 
+pub use self::status::{Cell, ProtoStatus, StatusTable};
 pub use self::view::ProtoView;
 
 /// Callbacks and inputs delivered to a protocol.
@@ -349,8 +353,9 @@ pub trait RoutingProtocol: Send {
         None
     }
 
-    /// State for `mgmctl show protocols`.
-    fn status(&self, view: &ProtoView<'_>) -> serde_json::Value;
+    /// What `mgmctl show protocols` shows of the protocol, in sections of
+    /// its own ([`ProtoStatus::new`] for nothing).
+    fn status(&self, view: &ProtoView<'_>) -> ProtoStatus;
 }
 
 // ===== helper functions =====
@@ -380,29 +385,6 @@ pub(crate) fn host_wish_changes(old: &HostWishes, new: &HostWishes) -> Vec<Proto
             filter: f.clone(),
         });
     withdraw.chain(wish).collect()
-}
-
-/// One configured interface name as a protocol sees it now.
-#[derive(Serialize)]
-pub(crate) struct IfaceStatus {
-    pub name: String,
-    pub ifindex: Option<IfIndex>,
-    pub present: bool,
-    pub up: bool,
-    pub owned: bool,
-}
-
-impl IfaceStatus {
-    pub(crate) fn of(view: &ProtoView<'_>, name: &str) -> IfaceStatus {
-        let link = view.link_named(name);
-        IfaceStatus {
-            name: name.to_owned(),
-            ifindex: link.map(|l| l.ifindex),
-            present: link.is_some(),
-            up: link.is_some_and(|l| l.oper_up()),
-            owned: link.is_some_and(|l| view.owns(l.ifindex)),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -55,7 +55,9 @@ use std::net::Ipv4Addr;
 
 pub use self::config::{KIND, NAME, ProxyConfig};
 
-use super::{NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol};
+use super::{
+    Cell, NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoStatus, ProtoView, RoutingProtocol,
+};
 use crate::core::filter::{self, HostFilter};
 use crate::core::mgm::MembershipFlags;
 use crate::core::types::{FlowKey, GroupAddr, IfIndex, MembershipKey, SourceSel};
@@ -80,7 +82,7 @@ pub struct Proxy {
 }
 
 /// What the proxy counts.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ProxyCounters {
     pub flows_accepted: u64,
     pub refused_illegal_source: u64,
@@ -88,6 +90,22 @@ pub(crate) struct ProxyCounters {
     pub refused_standby_upstream: u64,
     /// Changes of the upstream in use (including to and from none).
     pub upstream_changes: u64,
+}
+
+impl ProxyCounters {
+    /// The counters by name, for the status.
+    fn cells(&self) -> Vec<(String, Cell)> {
+        [
+            ("flows_accepted", self.flows_accepted),
+            ("refused_illegal_source", self.refused_illegal_source),
+            ("refused_group_filtered", self.refused_group_filtered),
+            ("refused_standby_upstream", self.refused_standby_upstream),
+            ("upstream_changes", self.upstream_changes),
+        ]
+        .into_iter()
+        .map(|(name, v)| (name.to_owned(), Cell::Count(v)))
+        .collect()
+    }
 }
 
 impl Proxy {
@@ -363,7 +381,7 @@ impl RoutingProtocol for Proxy {
         }
     }
 
-    fn status(&self, view: &ProtoView<'_>) -> serde_json::Value {
+    fn status(&self, view: &ProtoView<'_>) -> ProtoStatus {
         status::view(&self.cfg, self.upstream, &self.merged, &self.counters, view)
     }
 }

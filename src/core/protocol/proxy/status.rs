@@ -4,22 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::{ProxyConfig, ProxyCounters};
 use crate::core::filter::HostFilter;
-use crate::core::protocol::{IfaceStatus, ProtoView};
+use crate::core::protocol::{Cell, ProtoStatus, ProtoView, StatusTable};
 use crate::core::types::{GroupAddr, IfIndex};
-
-#[derive(Serialize)]
-struct ProxyStatus<'a> {
-    upstream: Option<String>,
-    candidates: Vec<IfaceStatus>,
-    downstream: Vec<IfaceStatus>,
-    /// What is reported upstream (when there is an upstream), by group.
-    membership: &'a BTreeMap<GroupAddr, HostFilter>,
-    counters: ProxyCounters,
-}
 
 pub(super) fn view(
     cfg: &ProxyConfig,
@@ -27,21 +15,22 @@ pub(super) fn view(
     merged: &BTreeMap<GroupAddr, HostFilter>,
     counters: &ProxyCounters,
     view: &ProtoView<'_>,
-) -> serde_json::Value {
-    let status = ProxyStatus {
-        upstream: upstream.and_then(|i| view.link(i)).map(|l| l.name.clone()),
-        candidates: cfg
-            .upstream
-            .iter()
-            .map(|n| IfaceStatus::of(view, n))
-            .collect(),
-        downstream: cfg
-            .downstream
-            .iter()
-            .map(|n| IfaceStatus::of(view, n))
-            .collect(),
-        membership: merged,
-        counters: *counters,
-    };
-    serde_json::to_value(status).unwrap_or_default()
+) -> ProtoStatus {
+    let upstream = upstream.and_then(|i| view.link(i));
+    ProtoStatus::new()
+        .value(
+            "upstream",
+            Cell::opt(upstream, |l| Cell::Interface(l.name.clone())),
+        )
+        .table("candidates", StatusTable::links(view, &cfg.upstream))
+        .table("downstream", StatusTable::links(view, &cfg.downstream))
+        // What is reported upstream (when there is an upstream), by group.
+        .block(
+            "membership",
+            merged
+                .iter()
+                .map(|(g, f)| (g.to_string(), Cell::Filter(f.clone())))
+                .collect(),
+        )
+        .block("counters", counters.cells())
 }

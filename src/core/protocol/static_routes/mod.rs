@@ -49,8 +49,8 @@ pub use self::config::{KIND, NAME, Outbound, StaticConfig, StaticJoin, StaticRou
 pub use self::edit::Edit;
 
 use super::{
-    HostWishes, NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoView, RoutingProtocol,
-    host_wish_changes,
+    Cell, HostWishes, NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoStatus, ProtoView,
+    RoutingProtocol, host_wish_changes,
 };
 use crate::core::filter::HostFilter;
 use crate::core::mgm::MembershipFlags;
@@ -71,7 +71,7 @@ pub struct StaticRoutes {
 }
 
 /// What static counts.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct StaticCounters {
     /// RPF answers given by a route.
     pub rpf_by_route: u64,
@@ -83,6 +83,22 @@ pub(crate) struct StaticCounters {
     pub flows_unmatched: u64,
     /// Forward-only outbound adds sent.
     pub forward_adds: u64,
+}
+
+impl StaticCounters {
+    /// The counters by name, for the status.
+    fn cells(&self) -> Vec<(String, Cell)> {
+        [
+            ("rpf_by_route", self.rpf_by_route),
+            ("rpf_by_kernel", self.rpf_by_kernel),
+            ("flows_matched", self.flows_matched),
+            ("flows_unmatched", self.flows_unmatched),
+            ("forward_adds", self.forward_adds),
+        ]
+        .into_iter()
+        .map(|(name, v)| (name.to_owned(), Cell::Count(v)))
+        .collect()
+    }
 }
 
 impl StaticRoutes {
@@ -268,7 +284,7 @@ impl RoutingProtocol for StaticRoutes {
         }
     }
 
-    fn status(&self, view: &ProtoView<'_>) -> serde_json::Value {
+    fn status(&self, view: &ProtoView<'_>) -> ProtoStatus {
         status::view(&self.cfg, &self.wished, &self.counters, view)
     }
 }

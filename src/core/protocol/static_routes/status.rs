@@ -1,87 +1,53 @@
 //! What `mgmctl show protocols` shows of the static protocol: its
 //! interfaces, routes and joins as they stand now, and its counters.
 
-use serde::Serialize;
-
 use super::{StaticConfig, StaticCounters};
-use crate::core::filter::HostFilter;
-use crate::core::protocol::{HostWishes, IfaceStatus, ProtoView};
-
-#[derive(Serialize)]
-struct StaticStatus {
-    interfaces: Vec<IfaceStatus>,
-    routes: Vec<RouteStatus>,
-    joins: Vec<JoinStatus>,
-    counters: StaticCounters,
-}
-
-#[derive(Serialize)]
-struct RouteStatus {
-    source: Option<String>,
-    group: String,
-    inbound: IfaceStatus,
-    outbound: Vec<OutboundStatus>,
-}
-
-#[derive(Serialize)]
-struct OutboundStatus {
-    #[serde(flatten)]
-    interface: IfaceStatus,
-    only_with_members: bool,
-}
-
-#[derive(Serialize)]
-struct JoinStatus {
-    interface: String,
-    group: String,
-    source: Option<String>,
-    joined: bool,
-    filter: Option<HostFilter>,
-}
+use crate::core::protocol::status::LinkState;
+use crate::core::protocol::{Cell, HostWishes, ProtoStatus, ProtoView, StatusTable};
 
 pub(super) fn view(
     cfg: &StaticConfig,
     wished: &HostWishes,
     counters: &StaticCounters,
     view: &ProtoView<'_>,
-) -> serde_json::Value {
-    let iface = |name: &str| IfaceStatus::of(view, name);
-    let status = StaticStatus {
-        interfaces: cfg.interfaces.iter().map(|n| iface(n)).collect(),
-        routes: cfg
-            .routes
-            .iter()
-            .map(|r| RouteStatus {
-                source: r.source.map(|n| n.to_string()),
-                group: r.group.to_string(),
-                inbound: iface(&r.inbound),
-                outbound: r
-                    .outbound
-                    .iter()
-                    .map(|o| OutboundStatus {
-                        interface: iface(&o.name),
-                        only_with_members: o.only_with_members,
-                    })
-                    .collect(),
-            })
-            .collect(),
-        joins: cfg
-            .joins
-            .iter()
-            .map(|j| {
-                let wish = view
-                    .owned_named(&j.interface)
-                    .and_then(|i| wished.get(&(i, j.group)));
-                JoinStatus {
-                    interface: j.interface.clone(),
-                    group: j.group.to_string(),
-                    source: j.source.map(|s| s.to_string()),
-                    joined: wish.is_some(),
-                    filter: wish.cloned(),
-                }
-            })
-            .collect(),
-        counters: *counters,
-    };
-    serde_json::to_value(status).unwrap_or_default()
+) -> ProtoStatus {
+    let link = |name: &str| Cell::Link(LinkState::of(view, name));
+    let routes = cfg.routes.iter().fold(
+        StatusTable::new(&["source", "group", "inbound", "outbound", "with_members"]),
+        |t, r| {
+            t.row(vec![
+                Cell::opt(r.source, |s| Cell::Text(s.to_string())),
+                Cell::Text(r.group.to_string()),
+                link(&r.inbound),
+                Cell::List(r.outbound.iter().map(|o| link(&o.name)).collect()),
+                Cell::List(
+                    r.outbound
+                        .iter()
+                        .filter(|o| o.only_with_members)
+                        .map(|o| Cell::Interface(o.name.clone()))
+                        .collect(),
+                ),
+            ])
+        },
+    );
+    let joins = cfg.joins.iter().fold(
+        StatusTable::new(&["interface", "group", "source", "joined", "filter"]),
+        |t, j| {
+            let wish = view
+                .owned_named(&j.interface)
+                .and_then(|i| wished.get(&(i, j.group)));
+            t.row(vec![
+                Cell::Interface(j.interface.clone()),
+                Cell::Group(j.group),
+                Cell::opt(j.source, Cell::Address),
+                Cell::Flag(wish.is_some()),
+                Cell::opt(wish.cloned(), Cell::Filter),
+            ])
+        },
+    );
+    ProtoStatus::new()
+        .table("interfaces", StatusTable::links(view, &cfg.interfaces))
+        .table("routes", routes)
+        .table("joins", joins)
+        .block("counters", counters.cells())
 }
