@@ -329,7 +329,7 @@ fn median(v: &mut [f64]) -> f64 {
 fn run(n: usize, rounds: usize) {
     let links = make_links();
     let sock = Arc::new(MrtSocket::open(None).expect("open the multicast routing socket"));
-    let mut writer = MrtWriter::start(Arc::clone(&sock)).expect("start the kernel writer");
+    let mut writer = MrtWriter::start(Arc::clone(&sock), None).expect("start the kernel writer");
     let flows = flows(n);
     let nl = Netlink::new();
     // (label, upcalls per commit, how actions are applied, route lookups)

@@ -45,12 +45,20 @@ need_kernel netns veth mroute
 
 # Every recording a passing test leaves must replay to the same outputs:
 # the daemon's core is deterministic (another process, another hash seed).
+# And the kernel writer's trace next to it (FILE.kernel) must hold, per
+# run, exactly the kernel changes the router asked for, in order (only a
+# run cut off by a kill may stop short), and every refusal the recording
+# holds.
 verify_recordings() {
     local f
     for f in "$TOPO_DIR"/*.rec; do
         [ -f "$f" ] || continue
-        if ! "$MGMD" replay --verify "$f" >/dev/null 2>"$f.verify"; then
-            echo "FAIL: $(basename "$f") does not replay as recorded:" >&2
+        if [ ! -f "$f.kernel" ]; then
+            echo "FAIL: $(basename "$f") has no kernel trace ($(basename "$f").kernel)" >&2
+            return 1
+        fi
+        if ! "$MGMD" replay --verify --kernel-trace "$f.kernel" "$f" >/dev/null 2>"$f.verify"; then
+            echo "FAIL: $(basename "$f") does not replay as recorded, or its kernel trace differs:" >&2
             cat "$f.verify" >&2
             return 1
         fi

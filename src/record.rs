@@ -25,6 +25,17 @@
 //! left out (a hand-written scenario); `--verify` then has nothing to
 //! compare that step with. A file may hold several runs one after another
 //! (each header starts a new router).
+//!
+//! # The kernel trace
+//!
+//! A replay proves what the router decided; [`trace`] proves the kernel
+//! was asked for exactly that. With `--record FILE` the kernel writer
+//! appends every action it handled to `FILE.kernel` (applied, refused, or
+//! skipped because it needs a VIF the kernel refused), a run for every run
+//! of the recording, and `mgmd replay --kernel-trace FILE.kernel FILE`
+//! checks, per run, that those actions are the steps' `mrt` outputs in
+//! order (a prefix only for a run cut off by a kill) and that every
+//! recorded [`Input::KernelRejected`] is the trace's next refusal.
 
 use std::io::{self, BufRead, Write};
 use std::path::Path;
@@ -37,6 +48,8 @@ use crate::core::input::Input;
 use crate::core::output::Output;
 use crate::core::protocol::registry::Registry;
 use crate::core::router::Router;
+
+pub mod trace;
 
 /// The format version in the header.
 pub const FORMAT: u32 = 1;
@@ -92,6 +105,13 @@ pub enum RecordError {
         line: usize,
         step: usize,
         difference: String,
+    },
+    #[error("{path}:{line}: run {run}: {message}")]
+    Kernel {
+        path: String,
+        line: usize,
+        run: usize,
+        message: String,
     },
 }
 
@@ -166,6 +186,8 @@ impl Recorder {
 /// One step as replayed: its time, and the outputs the router produced
 /// now and when it was recorded.
 pub struct Replayed {
+    /// The run it belongs to (1 for the first header's).
+    pub run: usize,
     pub line: usize,
     pub step: usize,
     pub t_ns: u64,
@@ -177,6 +199,8 @@ pub struct Replayed {
 /// What a replay went through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// Runs (headers) read.
+    pub runs: usize,
     pub steps: usize,
     /// The recording ends in a line cut short (the daemon was killed while
     /// writing it, or is still writing): that step was left out.
@@ -208,6 +232,7 @@ pub fn replay_with(
         message,
     };
     let mut run: Option<(Router, Instant)> = None;
+    let mut runs = 0;
     let mut steps = 0;
     let mut line = 0;
     let mut text = String::new();
@@ -226,6 +251,7 @@ pub fn replay_with(
         if !text.ends_with('\n') {
             // A last line without its end: written only in part.
             return Ok(Summary {
+                runs,
                 steps,
                 cut_short: true,
             });
@@ -257,6 +283,7 @@ pub fn replay_with(
                 .map_err(|e| bad(line, format!("the recorded configuration is refused: {e}")))?;
             header.overrides.apply(&mut cfg);
             let start = Instant::now();
+            runs += 1;
             run = Some((Router::new(cfg, start), start));
             continue;
         }
@@ -269,6 +296,7 @@ pub fn replay_with(
         let outputs = router.step(now, step.inputs.iter().cloned());
         steps += 1;
         each(&Replayed {
+            run: runs,
             line,
             step: steps,
             t_ns: step.t_ns,
@@ -278,6 +306,7 @@ pub fn replay_with(
         })?;
     }
     Ok(Summary {
+        runs,
         steps,
         cut_short: false,
     })

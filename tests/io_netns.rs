@@ -369,7 +369,7 @@ fn kernel_writer_applies_in_order_and_reports_vifs_and_refusals() {
         veth_up("w0", "w1");
         let (i0, i1) = (ifindex("w0"), ifindex("w1"));
         let sock = Arc::new(MrtSocket::open(None).unwrap());
-        let mut w = MrtWriter::start(Arc::clone(&sock)).unwrap();
+        let mut w = MrtWriter::start(Arc::clone(&sock), None).unwrap();
         let f = flow([10, 0, 0, 2], [239, 1, 1, 1]);
         let other = flow([10, 0, 0, 3], [239, 1, 1, 1]);
         w.submit(vec![

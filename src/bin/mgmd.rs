@@ -34,7 +34,12 @@ fn main() -> ExitCode {
         }
     };
     match &args.command {
-        Some(Sub::Replay { file, verify, json }) => return replay(file, *verify, *json),
+        Some(Sub::Replay {
+            file,
+            verify,
+            json,
+            kernel_trace,
+        }) => return replay(file, *verify, *json, kernel_trace.as_deref()),
         Some(Sub::CheckSystem { config, json }) => {
             return ExitCode::from(mgmd::cli::check_system::run(config, *json));
         }
@@ -137,17 +142,36 @@ fn run(config: Config, opts: mgmd::daemon::Options) -> ExitCode {
 // ===== replay =====
 
 /// `mgmd replay FILE`: prints every step's outputs, or checks them.
-fn replay(path: &Path, verify: bool, json: bool) -> ExitCode {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("mgmd: {}: {e}", path.display());
-            return ExitCode::FAILURE;
+fn replay(path: &Path, verify: bool, json: bool, kernel_trace: Option<&Path>) -> ExitCode {
+    let open = |path: &Path| {
+        std::fs::File::open(path)
+            .map(io::BufReader::new)
+            .map_err(|e| eprintln!("mgmd: {}: {e}", path.display()))
+    };
+    let Ok(file) = open(path) else {
+        return ExitCode::FAILURE;
+    };
+    let mut check = match kernel_trace {
+        None => None,
+        Some(t) => {
+            let Ok(reader) = open(t) else {
+                return ExitCode::FAILURE;
+            };
+            match mgmd::record::trace::read(t, reader) {
+                Ok(runs) => Some(mgmd::record::trace::Check::new(t, runs)),
+                Err(e) => {
+                    eprintln!("mgmd: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
         }
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let result = mgmd::record::replay(path, io::BufReader::new(file), |step| {
+    let result = mgmd::record::replay(path, file, |step| {
+        if let Some(check) = check.as_mut() {
+            check.step(step)?;
+        }
         if verify {
             if let Some(difference) = mgmd::record::difference(step) {
                 return Err(mgmd::record::RecordError::Differs {
@@ -164,13 +188,45 @@ fn replay(path: &Path, verify: bool, json: bool) -> ExitCode {
         })
     });
     let _ = out.flush();
+    let result = result.and_then(|summary| {
+        let Some(check) = check else {
+            return Ok((summary, None));
+        };
+        check.finish(summary.runs).map(|c| (summary, Some(c)))
+    });
     match result {
-        Ok(summary) => {
+        Ok((summary, checked)) => {
             if verify {
                 eprintln!(
                     "{}: {} steps replayed, every output as recorded",
                     path.display(),
                     summary.steps
+                );
+            }
+            if let (Some(t), Some(c)) = (kernel_trace, checked) {
+                eprintln!(
+                    "{}: {} run(s), {} kernel action(s) ({} refused or skipped) as the router \
+                     asked for them{}{}",
+                    t.display(),
+                    c.runs,
+                    c.actions,
+                    c.refusals,
+                    if c.cut_off > 0 {
+                        format!(
+                            "; {} run(s) cut off, {} action(s) never reached the writer",
+                            c.cut_off, c.not_reached
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if c.unheard > 0 {
+                        format!(
+                            "; {} refusal(s) came after the daemon stopped listening",
+                            c.unheard
+                        )
+                    } else {
+                        String::new()
+                    }
                 );
             }
             if summary.cut_short {

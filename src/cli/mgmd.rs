@@ -238,6 +238,13 @@ pub enum Sub {
         /// Print each step as one JSON line ({"t-ns":..,"out":[..]}).
         #[arg(long)]
         json: bool,
+        /// Check the kernel writer's trace (FILE.kernel, written next to a
+        /// --record FILE) against the recording: per run, the actions the
+        /// writer applied, skipped or saw refused are the router's kernel
+        /// outputs in order (a prefix if the daemon was killed), and every
+        /// recorded kernel refusal is the trace's.
+        #[arg(long, value_name = "TRACE")]
+        kernel_trace: Option<PathBuf>,
     },
 }
 
@@ -305,6 +312,7 @@ mod tests {
             Some(Sub::Replay {
                 verify: true,
                 json: false,
+                kernel_trace: None,
                 ..
             })
         ));

@@ -11,6 +11,10 @@
 //! as it would for a refusal seen at once) and which VIFs it added (for the
 //! `mc_forwarding` check). An entry that depends on a VIF change the kernel
 //! refused is not attempted ([`VifGate`]) and is reported as refused too.
+//!
+//! With `--record`, the writer also keeps the kernel trace
+//! ([`crate::record::trace`]): every action it handled and how, so that a
+//! replay can show the kernel was asked for exactly what the router decided.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -21,6 +25,7 @@ use tokio::sync::{mpsc as tmpsc, oneshot};
 use crate::core::mroute::{MrtAction, VifGate};
 use crate::core::types::IfIndex;
 use crate::io::mrt::MrtSocket;
+use crate::record::trace::{Entry, Trace};
 
 /// What the writer tells the event loop.
 #[derive(Debug)]
@@ -47,13 +52,14 @@ pub struct MrtWriter {
 
 impl MrtWriter {
     /// Starts the thread; it applies through `sock`, which must be the
-    /// socket that owns the table (`MRT_INIT`).
-    pub fn start(sock: Arc<MrtSocket>) -> std::io::Result<MrtWriter> {
+    /// socket that owns the table (`MRT_INIT`), and writes what it did to
+    /// `trace` if given.
+    pub fn start(sock: Arc<MrtSocket>, trace: Option<Trace>) -> std::io::Result<MrtWriter> {
         let (jobs, rx) = mpsc::channel::<Job>();
         let (report_tx, reports) = tmpsc::unbounded_channel();
         let thread = std::thread::Builder::new()
             .name("mgmd-kernel".into())
-            .spawn(move || run(&sock, &rx, &report_tx))?;
+            .spawn(move || run(&sock, &rx, &report_tx, trace))?;
         Ok(MrtWriter {
             jobs: Some(jobs),
             reports,
@@ -115,41 +121,86 @@ fn run(
     sock: &MrtSocket,
     jobs: &mpsc::Receiver<Job>,
     reports: &tmpsc::UnboundedSender<WriterReport>,
+    trace: Option<Trace>,
 ) {
+    let mut trace = Tracing(trace);
     let mut gate = VifGate::default();
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Apply(actions) => {
                 for action in actions {
                     if let Some(vif) = gate.blocked_by(&action) {
-                        let _ = reports.send(WriterReport::Rejected {
+                        let error = format!(
+                            "failed to {action}: not attempted, the kernel refused a change of \
+                             VIF {vif}"
+                        );
+                        trace.refusal(Entry::Skipped {
                             action,
-                            error: format!(
-                                "failed to {action}: not attempted, the kernel refused a \
-                                 change of VIF {vif}"
-                            ),
+                            error: error.clone(),
                         });
+                        let _ = reports.send(WriterReport::Rejected { action, error });
                         continue;
                     }
                     let result = sock.apply(&action);
                     gate.record(&action, result.is_ok());
                     let report = match result {
-                        Ok(()) => match action {
-                            MrtAction::AddVif { ifindex, .. } => WriterReport::VifAdded(ifindex),
-                            _ => continue,
-                        },
-                        Err(e) => WriterReport::Rejected {
-                            action,
-                            error: e.to_string(),
-                        },
+                        Ok(()) => {
+                            trace.entry(&Entry::Applied(action));
+                            match action {
+                                MrtAction::AddVif { ifindex, .. } => {
+                                    WriterReport::VifAdded(ifindex)
+                                }
+                                _ => continue,
+                            }
+                        }
+                        Err(e) => {
+                            let error = e.to_string();
+                            trace.refusal(Entry::Refused {
+                                action,
+                                error: error.clone(),
+                            });
+                            WriterReport::Rejected { action, error }
+                        }
                     };
                     // The event loop may be gone at shutdown: nothing to tell.
                     let _ = reports.send(report);
                 }
+                trace.flush();
             }
             Job::Flush(done) => {
                 let _ = done.send(());
             }
+        }
+    }
+    // Everything submitted was handled: the run is complete.
+    trace.entry(&Entry::End);
+    trace.flush();
+}
+
+/// The trace, while it can be written.
+struct Tracing(Option<Trace>);
+
+impl Tracing {
+    fn entry(&mut self, entry: &Entry) {
+        let Some(t) = self.0.as_mut() else { return };
+        if let Err(e) = t.entry(entry) {
+            tracing::error!(target: "mroute", "failed to write the kernel trace; it stops: {e}");
+            self.0 = None;
+        }
+    }
+
+    /// A refusal is on disk before the router hears of it (and may record
+    /// that it did).
+    fn refusal(&mut self, entry: Entry) {
+        self.entry(&entry);
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        let Some(t) = self.0.as_mut() else { return };
+        if let Err(e) = t.flush() {
+            tracing::error!(target: "mroute", "failed to write the kernel trace; it stops: {e}");
+            self.0 = None;
         }
     }
 }

@@ -45,7 +45,7 @@ use crate::io::mrt::AsyncMrtSocket;
 use crate::io::mrt_writer::MrtWriter;
 use crate::io::netlink::{self, NetEvent};
 use crate::io::raw_igmp::IgmpTxSocket;
-use crate::record::Recorder;
+use crate::record::{Recorder, trace};
 /// How often forwarding-entry counters are read back from the kernel.
 const COUNTER_POLL: Duration = Duration::from_secs(5);
 
@@ -211,7 +211,26 @@ pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
         "mgmd started"
     );
 
-    let writer = MrtWriter::start(mrt.shared())
+    // The recording and the kernel writer's trace start together, so their
+    // runs pair up.
+    let start = Instant::now();
+    let (recorder, trace) = match &opts.record {
+        Some(path) => {
+            let recorder = Recorder::create(
+                path,
+                &opts.config_path,
+                &opts.config_text,
+                &opts.overrides,
+                start.into_std(),
+            )
+            .map_err(|e| DaemonError::Io("failed to open the recording", e))?;
+            let trace = trace::Trace::create(&trace::path_for(path))
+                .map_err(|e| DaemonError::Io("failed to open the kernel trace", e))?;
+            (Some(recorder), Some(trace))
+        }
+        None => (None, None),
+    };
+    let writer = MrtWriter::start(mrt.shared(), trace)
         .map_err(|e| DaemonError::Io("failed to start the kernel writer thread", e))?;
     let mut io = Io {
         mrt,
@@ -235,20 +254,6 @@ pub async fn run(cfg: Config, mut opts: Options) -> Result<(), DaemonError> {
             "RPF lookups use the routes of routing table {t} first, then the kernel's own lookup"
         );
     }
-    let start = Instant::now();
-    let recorder = match &opts.record {
-        Some(path) => Some(
-            Recorder::create(
-                path,
-                &opts.config_path,
-                &opts.config_text,
-                &opts.overrides,
-                start.into_std(),
-            )
-            .map_err(|e| DaemonError::Io("failed to open the recording", e))?,
-        ),
-        None => None,
-    };
     let mut router = Driver {
         router: Router::new(cfg, start.into_std()),
         start: start.into_std(),
