@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the Debian package: target/debian/mgmd_<version>-1_<arch>.deb with
-# the binaries, the systemd units (dist/systemd), man pages and shell
-# completions (generated from the clap definitions by examples/gen-dist.rs,
-# plus dist/man/mgmd.toml.5), the commented example configuration as the
+# the binary (mgmd, and mgmctl as a link to it), the systemd units
+# (dist/systemd), man pages and shell completions (generated from the clap
+# definitions by examples/gen-dist.rs, plus dist/man/mgmd.toml.5), the commented example configuration as the
 # conffile /etc/mgmd/mgmd.toml, and a postinst that checks every
 # configuration (dist/debian/postinst). Prints the package's path last.
 #
@@ -17,7 +17,9 @@ if ! cargo deb --version >/dev/null 2>&1; then
 fi
 
 echo "== build (profile dist: release, stripped, without debug info)" >&2
-cargo build --profile dist --locked --bins
+# One binary: the package installs mgmctl as a link to mgmd, which runs
+# the control tool when invoked by that name.
+cargo build --profile dist --locked --bin mgmd
 
 echo "== man pages and completions" >&2
 # The debug profile: the test build has already compiled what it needs.

@@ -1,6 +1,7 @@
 //! What the package ships beside the binaries stays true to the code:
 //! `mgmd.toml(5)` describes every configuration key the parser accepts and
-//! no other; the units start the installed binaries.
+//! no other; the units start the installed binaries; mgmctl is mgmd by
+//! another name.
 
 use std::collections::BTreeSet;
 
@@ -143,4 +144,42 @@ fn the_units_start_the_packaged_binary_with_the_packaged_config() {
             "\nExecReload=/usr/sbin/mgmctl -c {config} reload\n"
         )));
     }
+}
+
+/// The package ships one program: `mgmctl` is a link to `mgmd`, which is
+/// the control tool when invoked by that name, the same as the
+/// development binary `mgmctl`.
+#[test]
+fn mgmd_invoked_as_mgmctl_is_mgmctl() {
+    let cargo = include_str!("../Cargo.toml");
+    assert!(cargo.contains(r#"{ dest = "usr/sbin/mgmctl", link_name = "mgmd" }"#));
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let link = dir.path().join("mgmctl");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mgmd"), &link).expect("a symlink");
+    let socket = dir.path().join("none.sock");
+    let socket = socket.to_str().expect("a UTF-8 path");
+    for args in [
+        &["--version"][..],
+        &["--help"],
+        &["-s", socket, "ping"],
+        &["--json", "-s", socket, "show", "groups"],
+        &["show", "nothing"],
+    ] {
+        let run = |program: &std::path::Path| {
+            std::process::Command::new(program)
+                .args(args)
+                .output()
+                .expect("runs")
+        };
+        let linked = run(&link);
+        let built = run(env!("CARGO_BIN_EXE_mgmctl").as_ref());
+        assert_eq!(linked.status.code(), built.status.code(), "{args:?}");
+        assert_eq!(linked.stdout, built.stdout, "{args:?}");
+        assert_eq!(linked.stderr, built.stderr, "{args:?}");
+    }
+    let version = std::process::Command::new(&link)
+        .arg("--version")
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("mgmctl "));
 }

@@ -1,5 +1,6 @@
 //! mgmd, the multicast group manager daemon: parses the command line,
-//! loads the configuration, sets up logging and runs the daemon.
+//! loads the configuration, sets up logging and runs the daemon. Invoked
+//! as `mgmctl` (the package's link to it), it is the control tool.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -13,6 +14,10 @@ use mgmd::cli::{detach, mgmd::EX_OSERR};
 use mgmd::config::{Config, LogLevel};
 
 fn main() -> ExitCode {
+    // The package installs mgmctl as a link to this program.
+    if mgmd::cli::invoked_as("mgmctl") {
+        return mgmd::cli::mgmctl::main();
+    }
     // First, while this is the only thread: a routing socket handed over
     // by the previous mgmd (its variables leave the environment).
     let inherited_mrt = match mgmd::daemon::handover::inherited_socket() {

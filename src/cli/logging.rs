@@ -14,10 +14,11 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Mutex, OnceLock};
 
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::{self, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Registry, reload};
+use tracing_subscriber::{Registry, reload};
 
 use crate::cli::mgmd::LogFormat;
 use crate::config::LogLevel;
@@ -103,8 +104,8 @@ pub fn init(level: LogLevel, output: LogOutput, level_from_config: bool) {
     let rust_log = std::env::var("RUST_LOG").ok();
     let directives = initial_directives(level, rust_log.as_deref());
     let follows_config = level_from_config && directives == [level.as_str()];
-    let filter =
-        EnvFilter::try_new(directives.join(",")).unwrap_or_else(|_| EnvFilter::new(level.as_str()));
+    let filter = parse_filter(&directives.join(","))
+        .unwrap_or_else(|_| Targets::new().with_default(level_filter(level)));
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     match output {
@@ -171,7 +172,7 @@ pub enum LogFilterError {
 
 /// The filter in force, as directives, with the handle that replaces it.
 struct RuntimeFilter {
-    handle: reload::Handle<EnvFilter, Registry>,
+    handle: reload::Handle<Targets, Registry>,
     directives: Vec<String>,
     /// The level came from `global.log-level`; a reload that changes it
     /// sets the filter to the new level.
@@ -203,7 +204,7 @@ pub fn set_level(level: &str, target: Option<&str>) -> Result<String, LogFilterE
     let mut current = cell.lock().unwrap_or_else(|e| e.into_inner());
     let directives = edit_directives(&current.directives, level, target)?;
     let joined = directives.join(",");
-    let filter = EnvFilter::try_new(&joined).map_err(|e| LogFilterError::Reload(e.to_string()))?;
+    let filter = parse_filter(&joined).map_err(|e| LogFilterError::Reload(e.to_string()))?;
     current
         .handle
         .reload(filter)
@@ -216,13 +217,69 @@ pub fn set_level(level: &str, target: Option<&str>) -> Result<String, LogFilterE
 /// else the configured level.
 fn initial_directives(level: LogLevel, rust_log: Option<&str>) -> Vec<String> {
     match rust_log.map(str::trim) {
-        Some(s) if !s.is_empty() && EnvFilter::try_new(s).is_ok() => s
+        Some(s) if !s.is_empty() && parse_filter(s).is_ok() => s
             .split(',')
             .map(str::trim)
             .filter(|d| !d.is_empty())
             .map(str::to_owned)
             .collect(),
         _ => vec![level.as_str().to_owned()],
+    }
+}
+
+/// Why a filter (`RUST_LOG`) was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FilterSyntaxError {
+    #[error("'{0}' is not a filter directive; use LEVEL, TARGET or TARGET=LEVEL")]
+    Directive(String),
+    #[error("'{0}' is not a log level; use one of off, error, warn, info, debug, trace")]
+    Level(String),
+    #[error("'{0}' filters on spans or fields, which mgmd does not have; use TARGET=LEVEL")]
+    Span(String),
+}
+
+/// Reads a filter as `RUST_LOG` writes it: directives separated by commas,
+/// each `LEVEL` (the default), `TARGET` (every level of the target and
+/// those below it) or `TARGET=LEVEL`; blank directives are skipped, a
+/// level is a name in any case or 0..=5, `TARGET=` is every level. This is
+/// tracing's `EnvFilter` syntax without its span and field filters, which
+/// would match nothing here: mgmd logs events, never spans.
+pub fn parse_filter(s: &str) -> Result<Targets, FilterSyntaxError> {
+    let mut filter = Targets::new();
+    for d in s.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let starts_well = d
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | ':' | '_'));
+        if !starts_well {
+            return Err(FilterSyntaxError::Directive(d.to_owned()));
+        }
+        if d.contains('[') {
+            return Err(FilterSyntaxError::Span(d.to_owned()));
+        }
+        let parse_level = |l: &str| {
+            l.parse::<LevelFilter>()
+                .map_err(|_| FilterSyntaxError::Level(l.to_owned()))
+        };
+        filter = match d.split_once('=') {
+            Some((target, "")) => filter.with_target(target, LevelFilter::TRACE),
+            Some((target, level)) => filter.with_target(target, parse_level(level)?),
+            None => match parse_level(d) {
+                Ok(level) => filter.with_default(level),
+                Err(_) => filter.with_target(d, LevelFilter::TRACE),
+            },
+        };
+    }
+    Ok(filter)
+}
+
+fn level_filter(level: LogLevel) -> LevelFilter {
+    match level {
+        LogLevel::Error => LevelFilter::ERROR,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Trace => LevelFilter::TRACE,
     }
 }
 
@@ -483,7 +540,7 @@ mod tests {
         // Every result is a filter tracing accepts.
         for level in LEVELS {
             let d = edit_directives(&current, level, Some("mgmd::daemon")).unwrap();
-            assert!(EnvFilter::try_new(d.join(",")).is_ok(), "{d:?}");
+            assert!(parse_filter(&d.join(",")).is_ok(), "{d:?}");
         }
     }
 
@@ -517,6 +574,59 @@ mod tests {
             initial_directives(LogLevel::Debug, Some("=nonsense=")),
             ["debug"]
         );
+    }
+
+    /// What `RUST_LOG` may say, and what each filter lets through.
+    #[test]
+    fn filters_read_as_rust_log_writes_them() {
+        use tracing::Level;
+        let f = parse_filter("info, mgmd::core=debug,,packet=TRACE,mroute=").unwrap();
+        assert!(f.would_enable("mgmd::daemon", &Level::INFO));
+        assert!(!f.would_enable("mgmd::daemon", &Level::DEBUG));
+        assert!(f.would_enable("mgmd::core::igmp", &Level::DEBUG));
+        assert!(!f.would_enable("mgmd::core", &Level::TRACE));
+        assert!(f.would_enable("packet", &Level::TRACE));
+        assert!(f.would_enable("mroute", &Level::TRACE));
+        // A bare target: all its levels; nothing else without a default.
+        let f = parse_filter("ctl").unwrap();
+        assert!(f.would_enable("ctl", &Level::TRACE));
+        assert!(!f.would_enable("mgmd", &Level::ERROR));
+        // Levels by number, and off.
+        let f = parse_filter("2,iface=0").unwrap();
+        assert!(f.would_enable("mgmd", &Level::WARN));
+        assert!(!f.would_enable("mgmd", &Level::INFO));
+        assert!(!f.would_enable("iface", &Level::ERROR));
+        assert!(parse_filter("").is_ok());
+    }
+
+    #[test]
+    fn filters_that_are_refused() {
+        use FilterSyntaxError::*;
+        assert_eq!(
+            parse_filter("=nonsense=").unwrap_err(),
+            Directive("=nonsense=".into())
+        );
+        assert_eq!(
+            parse_filter("info,mgmd=loud").unwrap_err(),
+            Level("loud".into())
+        );
+        assert_eq!(parse_filter("a=b=c").unwrap_err(), Level("b=c".into()));
+        assert_eq!(
+            parse_filter("mgmd[iface]=debug").unwrap_err(),
+            Span("mgmd[iface]=debug".into())
+        );
+        assert_eq!(
+            parse_filter("[{group}]=trace").unwrap_err(),
+            Directive("[{group}]=trace".into())
+        );
+    }
+
+    #[test]
+    fn a_configured_level_is_the_filter_of_its_name() {
+        for level in LogLevel::ALL {
+            let named = level.as_str().parse::<LevelFilter>().ok();
+            assert_eq!(named, Some(level_filter(level)), "{level:?}");
+        }
     }
 
     #[test]

@@ -62,8 +62,9 @@ FILES:
                            /run/mgmd/mgmd-N.pid with global.table = N
 
 ENVIRONMENT:
-    RUST_LOG         a tracing filter (e.g. \"info,mgmd::core=debug\");
-                     overrides --log-level and global.log-level when set
+    RUST_LOG         a log filter: LEVEL, TARGET or TARGET=LEVEL, separated
+                     by commas (e.g. \"info,mgmd::core=debug\"); overrides
+                     --log-level and global.log-level when set
     NOTIFY_SOCKET    where readiness, status and stopping are reported
                      (sd_notify protocol; set by systemd for Type=notify)
     WATCHDOG_USEC    the watchdog interval: mgmd sends WATCHDOG=1 from its

@@ -1,4 +1,5 @@
-//! The control tool's command line and exit codes.
+//! The control tool's command line and exit codes, and (in `run`) what it
+//! does with them.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,10 @@ use clap::{Parser, Subcommand};
 
 use crate::cli::logging::LEVELS;
 use crate::ctl::client::ClientError;
+
+mod run;
+
+pub use run::main;
 
 const AFTER_LONG_HELP: &str = "\
 EXIT STATUS:
