@@ -83,7 +83,7 @@ impl Harness {
                 .retain(|_, v| links.iter().any(|l| l.ifindex == *v)),
             _ => {}
         }
-        let out = self.r.handle(self.now, input);
+        let out = self.r.step(self.now, [input]);
         self.kernel(&out);
         self.check_table(&ev);
     }
@@ -200,9 +200,9 @@ fuzz_target!(|data: &[u8]| {
     });
     if let Some(t) = h.r.next_deadline() {
         h.now = h.now.max(t);
-        let out = h.r.handle(h.now, Input::Timer);
+        let out = h.r.step(h.now, [Input::Timer]);
         h.kernel(&out);
     }
-    let out = h.r.handle(h.now, Input::Shutdown);
+    let out = h.r.step(h.now, [Input::Shutdown]);
     h.kernel(&out);
 });
