@@ -183,6 +183,22 @@ impl Recorder {
 
 // ===== replay =====
 
+/// Reads the next line of a recording (or of its kernel trace) into
+/// `text`: `None` at the end, `Some(false)` for a last line without its end
+/// (written only in part: the daemon was killed while writing it).
+pub(crate) fn read_line(
+    reader: &mut impl BufRead,
+    text: &mut String,
+    path: &str,
+) -> Result<Option<bool>, RecordError> {
+    text.clear();
+    let n = reader.read_line(text).map_err(|source| RecordError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok((n > 0).then(|| text.ends_with('\n')))
+}
+
 /// One step as replayed: its time, and the outputs the router produced
 /// now and when it was recorded.
 pub struct Replayed {
@@ -237,18 +253,12 @@ pub fn replay_with(
     let mut line = 0;
     let mut text = String::new();
     loop {
-        text.clear();
-        let n = reader
-            .read_line(&mut text)
-            .map_err(|source| RecordError::Io {
-                path: name.clone(),
-                source,
-            })?;
-        if n == 0 {
-            break;
-        }
+        let whole = match read_line(&mut reader, &mut text, &name)? {
+            None => break,
+            Some(whole) => whole,
+        };
         line += 1;
-        if !text.ends_with('\n') {
+        if !whole {
             // A last line without its end: written only in part.
             return Ok(Summary {
                 runs,

@@ -190,18 +190,12 @@ pub fn read(path: &Path, mut reader: impl BufRead) -> Result<Vec<Run>, RecordErr
     let mut text = String::new();
     let mut line = 0;
     loop {
-        text.clear();
-        let n = reader
-            .read_line(&mut text)
-            .map_err(|source| RecordError::Io {
-                path: name.clone(),
-                source,
-            })?;
-        if n == 0 {
-            break;
-        }
+        let whole = match super::read_line(&mut reader, &mut text, &name)? {
+            None => break,
+            Some(whole) => whole,
+        };
         line += 1;
-        if !text.ends_with('\n') {
+        if !whole {
             // Written only in part: the daemon was killed.
             break;
         }
