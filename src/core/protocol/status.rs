@@ -134,6 +134,20 @@ impl ProtoStatus {
         self
     }
 
+    /// The status with the block `name` of counters added, in the order
+    /// given.
+    pub fn counts<'a>(
+        self,
+        name: &str,
+        counters: impl IntoIterator<Item = (&'a str, u64)>,
+    ) -> ProtoStatus {
+        let cells = counters
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), Cell::Count(v)))
+            .collect();
+        self.block(name, cells)
+    }
+
     /// The status with the table `name` added.
     pub fn table(mut self, name: &str, table: StatusTable) -> ProtoStatus {
         self.sections.push((name.to_owned(), Section::Table(table)));

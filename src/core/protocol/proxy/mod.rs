@@ -56,7 +56,7 @@ use std::net::Ipv4Addr;
 pub use self::config::{KIND, NAME, ProxyConfig};
 
 use super::{
-    Cell, NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoStatus, ProtoView, RoutingProtocol,
+    NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoStatus, ProtoView, RoutingProtocol,
 };
 use crate::core::filter::{self, HostFilter};
 use crate::core::mgm::MembershipFlags;
@@ -94,7 +94,7 @@ pub(crate) struct ProxyCounters {
 
 impl ProxyCounters {
     /// The counters by name, for the status.
-    fn cells(&self) -> Vec<(String, Cell)> {
+    fn by_name(&self) -> [(&'static str, u64); 5] {
         [
             ("flows_accepted", self.flows_accepted),
             ("refused_illegal_source", self.refused_illegal_source),
@@ -102,9 +102,6 @@ impl ProxyCounters {
             ("refused_standby_upstream", self.refused_standby_upstream),
             ("upstream_changes", self.upstream_changes),
         ]
-        .into_iter()
-        .map(|(name, v)| (name.to_owned(), Cell::Count(v)))
-        .collect()
     }
 }
 

@@ -32,5 +32,5 @@ pub(super) fn view(
                 .map(|(g, f)| (g.to_string(), Cell::Filter(f.clone())))
                 .collect(),
         )
-        .block("counters", counters.cells())
+        .counts("counters", counters.by_name())
 }

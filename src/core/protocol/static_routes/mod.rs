@@ -49,7 +49,7 @@ pub use self::config::{KIND, NAME, Outbound, StaticConfig, StaticJoin, StaticRou
 pub use self::edit::Edit;
 
 use super::{
-    Cell, HostWishes, NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoStatus, ProtoView,
+    HostWishes, NoteValue, ProtoAction, ProtoEvent, ProtoNote, ProtoStatus, ProtoView,
     RoutingProtocol, host_wish_changes,
 };
 use crate::core::filter::HostFilter;
@@ -87,7 +87,7 @@ pub(crate) struct StaticCounters {
 
 impl StaticCounters {
     /// The counters by name, for the status.
-    fn cells(&self) -> Vec<(String, Cell)> {
+    fn by_name(&self) -> [(&'static str, u64); 5] {
         [
             ("rpf_by_route", self.rpf_by_route),
             ("rpf_by_kernel", self.rpf_by_kernel),
@@ -95,9 +95,6 @@ impl StaticCounters {
             ("flows_unmatched", self.flows_unmatched),
             ("forward_adds", self.forward_adds),
         ]
-        .into_iter()
-        .map(|(name, v)| (name.to_owned(), Cell::Count(v)))
-        .collect()
     }
 }
 

@@ -49,5 +49,5 @@ pub(super) fn view(
         .table("interfaces", StatusTable::links(view, &cfg.interfaces))
         .table("routes", routes)
         .table("joins", joins)
-        .block("counters", counters.cells())
+        .counts("counters", counters.by_name())
 }
