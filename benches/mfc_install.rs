@@ -54,7 +54,7 @@ fn flows(n: usize) -> Vec<FlowKey> {
             let i = u32::try_from(i).expect("flow count fits u32");
             FlowKey {
                 group,
-                source: Ipv4Addr::from(0x0a00_0000 + 0x100 + i),
+                source: Ipv4Addr::from(0x0a00_0000 + 0x100 + i).into(),
             }
         })
         .collect()
@@ -124,7 +124,7 @@ name = "lan2"
 fn addr(ifindex: IfIndex, a: Ipv4Addr, prefix_len: u8) -> AddrFact {
     AddrFact {
         ifindex,
-        addr: a,
+        addr: a.into(),
         prefix_len,
         peer: None,
     }

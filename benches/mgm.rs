@@ -87,7 +87,7 @@ fn ownership_setup(t0: Instant) -> Router {
                 .iter()
                 .map(|&(ifindex, _, net)| AddrFact {
                     ifindex,
-                    addr: Ipv4Addr::new(10, 0, net, 1),
+                    addr: Ipv4Addr::new(10, 0, net, 1).into(),
                     prefix_len: 24,
                     peer: None,
                 })
@@ -105,7 +105,7 @@ fn ownership_setup(t0: Instant) -> Router {
                 .iter()
                 .map(|g| GroupRecord {
                     record_type: RecordType::ChangeToExclude,
-                    group: g.addr(),
+                    group: g.v4().unwrap(),
                     sources: vec![],
                 })
                 .collect(),
@@ -122,7 +122,7 @@ fn ownership_setup(t0: Instant) -> Router {
     let flows = groups[..1_000].iter().map(|g| Input::NewFlow {
         flow: FlowKey {
             group: *g,
-            source: Ipv4Addr::new(10, 0, 1, 2),
+            source: Ipv4Addr::new(10, 0, 1, 2).into(),
         },
         vif: up0,
         rpf: Some(UP0),

@@ -87,13 +87,13 @@ fn router(n: u32, t0: Instant) -> Router {
             addrs: vec![
                 AddrFact {
                     ifindex: WAN0,
-                    addr: Ipv4Addr::new(10, 0, 0, 1),
+                    addr: Ipv4Addr::new(10, 0, 0, 1).into(),
                     prefix_len: 24,
                     peer: None,
                 },
                 AddrFact {
                     ifindex: LAN0,
-                    addr: Ipv4Addr::new(10, 1, 0, 1),
+                    addr: Ipv4Addr::new(10, 1, 0, 1).into(),
                     prefix_len: 24,
                     peer: None,
                 },

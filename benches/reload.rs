@@ -16,7 +16,7 @@
 //! `cargo test` (no `--bench`) a short smoke run of 1,000 routes.
 
 use std::hint::black_box;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
@@ -63,7 +63,7 @@ fn router(text: &str, t0: Instant) -> Router {
             LinkFact::up(ifindex, name),
             AddrFact {
                 ifindex,
-                addr,
+                addr: IpAddr::V4(addr),
                 prefix_len: 24,
                 peer: None,
             },

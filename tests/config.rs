@@ -141,8 +141,8 @@ fn proxy_example_owns_upstreams_and_runs_igmp_downstream() {
     assert!(p.upstream_groups.permits(group("239.1.2.3")));
     assert!(!p.upstream_groups.permits(group("238.1.2.3")));
     assert!(p.downstream_groups.permits(group("238.1.2.3")));
-    assert!(p.is_legal_source(Ipv4Addr::new(10, 9, 9, 9)));
-    assert!(!p.is_legal_source(Ipv4Addr::new(172, 16, 0, 1)));
+    assert!(p.is_legal_source(Ipv4Addr::new(10, 9, 9, 9).into()));
+    assert!(!p.is_legal_source(Ipv4Addr::new(172, 16, 0, 1).into()));
     // No IGMP router side on the upstreams.
     assert!(igmp_of(&c, "wan0").is_none());
     assert!(igmp_of(&c, "wan1").is_none());
@@ -327,7 +327,7 @@ igmp = false
 
 #[test]
 fn group_range_keeps_single_groups_and_prefixes_apart() {
-    let single = GroupRange::single(group("239.1.1.1"));
+    let single = GroupRange::single(group("239.1.1.1")).unwrap();
     assert_eq!(single.to_string(), "239.1.1.1");
     assert_eq!(single.as_single(), Some(group("239.1.1.1")));
     let prefix = GroupRange::new(net("239.1.0.0/16")).unwrap();

@@ -65,7 +65,7 @@ fn bad_checksum(t: Instant) -> (Instant, Input) {
     let mut payload = IgmpPacket::V3Report {
         records: vec![GroupRecord {
             record_type: RecordType::ChangeToExclude,
-            group: group().addr(),
+            group: group().v4().unwrap(),
             sources: vec![],
         }],
     }
@@ -185,7 +185,7 @@ fn the_metrics_view_agrees_with_the_show_views() {
     // A flow nobody asked for and that has no route: a drop entry.
     let stray = mgmd::core::types::FlowKey {
         group: "239.7.7.7".parse().unwrap(),
-        source: Ipv4Addr::new(10, 0, 9, 9),
+        source: Ipv4Addr::new(10, 0, 9, 9).into(),
     };
     let upcall = common::new_flow(&r, stray, UP0, None);
     r.step(t, [upcall]);

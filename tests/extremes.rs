@@ -161,7 +161,7 @@ fn exercise(text: &str, reload: &str) {
     }
     let flow = FlowKey {
         group: "239.1.1.1".parse().unwrap(),
-        source: s(2),
+        source: s(2).into(),
     };
     let upcall = common::new_flow(&r, flow, UP0, Some(UP0));
     r.step(t0, [upcall]);

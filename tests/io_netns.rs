@@ -102,7 +102,7 @@ fn proc_hex(addr: Ipv4Addr) -> String {
 
 fn flow(src: [u8; 4], grp: [u8; 4]) -> FlowKey {
     FlowKey {
-        source: Ipv4Addr::from(src),
+        source: Ipv4Addr::from(src).into(),
         group: GroupAddr::new(Ipv4Addr::from(grp)).unwrap(),
     }
 }
@@ -581,7 +581,7 @@ fn netlink_watcher_follows_links_renames_and_addresses() {
         };
         assert_eq!(
             (a.ifindex, a.addr, a.prefix_len),
-            (n0, Ipv4Addr::new(10, 5, 0, 1), 24)
+            (n0, Ipv4Addr::new(10, 5, 0, 1).into(), 24)
         );
 
         ip(&["link", "set", "n0", "down"]);

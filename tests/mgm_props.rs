@@ -47,7 +47,7 @@ fn key(kind: u8, s: u8, g: u8) -> MembershipKey {
 fn flow(s: u8, g: u8) -> FlowKey {
     FlowKey {
         group: group(g),
-        source: source(s),
+        source: source(s).into(),
     }
 }
 

@@ -38,10 +38,7 @@ fn sg(s: Ipv4Addr, g: GroupAddr) -> MembershipKey {
 }
 
 fn flow(s: Ipv4Addr, g: GroupAddr) -> FlowKey {
-    FlowKey {
-        group: g,
-        source: s,
-    }
+    FlowKey::new(s, g)
 }
 
 /// A manager with DV and PM registered and eth0..eth4 up.
@@ -938,7 +935,7 @@ fn scenario_33_set_upstream() {
     // Changing the upstream neighbour shows in the MFE; a missing (S,G) is not found.
     let mut w = receivers();
     let f = flow(S1, g1());
-    let nbr = Some(Ipv4Addr::new(10, 0, 0, 1));
+    let nbr = Some(Ipv4Addr::new(10, 0, 0, 1).into());
     w.m.create_mfe(f, ETH0, None).unwrap();
     assert_eq!(
         w.m.set_upstream(f, nbr),
@@ -1083,4 +1080,50 @@ fn interface_down_and_removal_clean_forwarding() {
     assert_eq!(w.m.mfe(f).map(|m| m.iif()), Some(ETH0));
     assert_eq!(w.m.interface_set_up(ETH0, true), Ok(vec![]));
     assert_eq!(w.m.delete_mfe(f), Ok(vec![Effect::MfeDeleted { flow: f }]));
+}
+
+// ===== both address families in one manager =====
+
+#[test]
+fn ipv6_and_ipv4_state_share_interfaces_but_not_entries() {
+    // One manager holds both families: an IPv6 (*,G) on eth2 and eth3 and
+    // an IPv4 (*,G) on eth3 only. Each family's entry forwards to its own
+    // family's members; a change to one family's membership touches only
+    // that family's entry; a protocol releasing an interface flushes both.
+    let g6: GroupAddr = "ff3e::8000:1".parse().unwrap();
+    let s6: std::net::Ipv6Addr = "2001:db8::5".parse().unwrap();
+    let mut w = World::new();
+    let (dv, pm) = (w.dv(), w.pm());
+    w.m.take_ownership(dv, ETH0).unwrap();
+    w.m.take_ownership(pm, ETH2).unwrap();
+    w.m.take_ownership(IGMP, ETH3).unwrap();
+    w.m.add_membership(pm, any(g6), ETH2, JOIN).unwrap();
+    w.m.add_membership(IGMP, any(g6), ETH3, JOIN).unwrap();
+    w.m.add_membership(IGMP, any(g1()), ETH3, JOIN).unwrap();
+    let f6 = FlowKey::new(s6, g6);
+    let f4 = flow(S1, g1());
+    w.m.create_mfe(f6, ETH0, None).unwrap();
+    w.m.create_mfe(f4, ETH0, None).unwrap();
+    assert_eq!(w.m.mfe(f6).unwrap().oifs(), &[ETH2, ETH3]);
+    assert_eq!(w.m.mfe(f4).unwrap().oifs(), &[ETH3]);
+    // IGMP leaves the IPv6 group on eth3: only the IPv6 entry changes.
+    let fx = w.m.delete_membership(IGMP, any(g6), ETH3, JOIN).unwrap();
+    assert!(
+        fx.iter()
+            .all(|e| !matches!(e, Effect::MfeChanged { flow, .. } if *flow == f4)),
+        "{fx:?}"
+    );
+    assert_eq!(w.m.mfe(f6).unwrap().oifs(), &[ETH2]);
+    assert_eq!(w.m.mfe(f4).unwrap().oifs(), &[ETH3]);
+    // (S,G) of the IPv6 source is kept apart from the IPv4 one.
+    w.m.add_membership(IGMP, MembershipKey::only(s6, g6), ETH3, JOIN)
+        .unwrap();
+    assert_eq!(w.m.mfe(f6).unwrap().oifs(), &[ETH2, ETH3]);
+    // Listings order IPv4 keys first, then IPv6 ones.
+    let keys: Vec<MembershipKey> = w.m.memberships_on(ETH3).map(|m| m.key).collect();
+    assert_eq!(keys, vec![any(g1()), MembershipKey::only(s6, g6)]);
+    // PM gives eth2 back: its IPv6 membership goes, the entry follows.
+    w.m.release_ownership(pm, ETH2).unwrap();
+    assert_eq!(w.m.mfe(f6).unwrap().oifs(), &[ETH3]);
+    assert_eq!(w.m.memberships_on(ETH2).count(), 0);
 }

@@ -5,7 +5,7 @@
 //! `show routes` and `show protocols` say.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -61,7 +61,7 @@ impl Bench {
         let mut out = self.input(Input::Link(link(i, name, true)));
         out.extend(self.input(Input::AddrAdded(AddrFact {
             ifindex: i,
-            addr: Ipv4Addr::new(10, 0, ifindex as u8, 1),
+            addr: Ipv4Addr::new(10, 0, ifindex as u8, 1).into(),
             prefix_len: 24,
             peer: None,
         })));
@@ -202,14 +202,11 @@ fn ip(s: &str) -> Ipv4Addr {
 }
 
 fn flow(s: &str, grp: &str) -> FlowKey {
-    FlowKey {
-        source: ip(s),
-        group: g(grp),
-    }
+    FlowKey::new(ip(s), g(grp))
 }
 
-fn set(list: &[&str]) -> BTreeSet<Ipv4Addr> {
-    list.iter().map(|s| ip(s)).collect()
+fn set(list: &[&str]) -> BTreeSet<IpAddr> {
+    list.iter().map(|s| ip(s).into()).collect()
 }
 
 fn host(ifindex: IfIndex, grp: &str, filter: HostFilter) -> (IfIndex, GroupAddr, HostFilter) {

@@ -210,7 +210,7 @@ fn a_lowered_limit_and_a_new_deny_list_remove_only_what_they_must() {
         .map(|k| k.group.addr())
         .collect();
     assert_eq!(left.len(), 3, "{left:?}");
-    assert!(!left.contains(&g(4)));
+    assert!(!left.contains(&g(4).into()));
     // The flow's group stays (the limit removes the highest addresses).
     assert!(left.contains(&flow().group.addr()));
     assert!(
@@ -454,7 +454,7 @@ fn a_flow_coming_in_on_a_replaced_protocols_interface_keeps_flowing() {
     let mut r = router(&text, t0);
     let other = FlowKey {
         group: "239.1.2.2".parse().unwrap(),
-        source: Ipv4Addr::new(10, 0, 1, 2),
+        source: Ipv4Addr::new(10, 0, 1, 2).into(),
     };
     let upcall = common::new_flow(&r, other, UP0, Some(UP0));
     r.step(t0, [upcall]);

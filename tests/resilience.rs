@@ -248,7 +248,7 @@ fn an_address_change_keeps_the_groups_and_the_election_runs_again() {
         .and_then(|i| i.querier)
         .unwrap();
     assert!(q.is_querier);
-    assert_eq!(q.querier_addr, Some(Ipv4Addr::new(10, 0, 2, 7)));
+    assert_eq!(q.querier_addr, Some(Ipv4Addr::new(10, 0, 2, 7).into()));
     assert_eq!(show_routes(&mut r, t1)[0].oifs, vec!["lan1".to_string()]);
 }
 

@@ -4,7 +4,7 @@
 //! kernel only ever sees the net result.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -233,7 +233,7 @@ fn an_upcall_for_a_flow_we_have_reinstalls_the_same_entry() {
     // The same for a drop entry (no route towards the source).
     let other = FlowKey {
         group: group(),
-        source: Ipv4Addr::new(192, 0, 2, 7),
+        source: Ipv4Addr::new(192, 0, 2, 7).into(),
     };
     let first = mrt(&r.step(t0, [upcall(&r, other, None)]));
     assert!(
@@ -312,7 +312,7 @@ fn host_memberships_survive_a_move_and_leave_after_the_hold_time() {
         Output::HostMembership { local, .. } => Some(*local),
         _ => None,
     });
-    let up0 = r.ifaces().get(UP0).and_then(|l| l.primary_addr());
+    let up0 = r.ifaces().get(UP0).and_then(|l| l.primary_v4());
     assert!(up0.is_some());
     assert_eq!(local, Some(up0));
     // Released and taken back within the hold time: nothing reaches the kernel.
@@ -417,7 +417,7 @@ fn a_burst_of_reports_is_learned_in_full_with_one_commit() {
     let flows = groups.iter().take(10).map(|g| Input::NewFlow {
         flow: FlowKey {
             group: GroupAddr::new(*g).unwrap(),
-            source: Ipv4Addr::new(10, 0, 1, 2),
+            source: Ipv4Addr::new(10, 0, 1, 2).into(),
         },
         vif: up0,
         rpf: Some(UP0),
@@ -435,7 +435,7 @@ fn a_burst_of_reports_is_learned_in_full_with_one_commit() {
 fn a_route_change_moves_the_flow_to_its_new_incoming_interface() {
     let t0 = Instant::now();
     let mut r = forwarding(t0);
-    let source = Ipv4Addr::new(10, 0, 1, 2);
+    let source: IpAddr = Ipv4Addr::new(10, 0, 1, 2).into();
     assert_eq!(r.flow_sources(), vec![(source, Some(UP0), None)]);
     // The same route: nothing to do.
     let out = r.step(
@@ -453,7 +453,7 @@ fn a_route_change_moves_the_flow_to_its_new_incoming_interface() {
         [Input::RpfChanged {
             source,
             rpf: Some(LAN2),
-            upstream: Some(Ipv4Addr::new(10, 0, 3, 9)),
+            upstream: Some(Ipv4Addr::new(10, 0, 3, 9).into()),
         }],
     );
     let adds: Vec<_> = mrt(&out)
@@ -469,7 +469,7 @@ fn a_route_change_moves_the_flow_to_its_new_incoming_interface() {
     assert_eq!(routes[0].oifs, vec!["lan1".to_string()]);
     assert_eq!(
         r.flow_sources(),
-        vec![(source, Some(LAN2), Some(Ipv4Addr::new(10, 0, 3, 9)))]
+        vec![(source, Some(LAN2), Some(Ipv4Addr::new(10, 0, 3, 9).into()))]
     );
     // No route any more: the flow becomes a drop entry.
     r.step(
@@ -501,7 +501,7 @@ fn a_point_to_point_peer_s_reports_pass_the_subnet_check() {
             addrs: vec![
                 addr(UP0, "10.0.1.1"),
                 mgmd::core::iface::AddrFact {
-                    peer: Some(Ipv4Addr::new(10, 6, 0, 2)),
+                    peer: Some(Ipv4Addr::new(10, 6, 0, 2).into()),
                     ..mgmd::core::iface::AddrFact::new(LAN1, Ipv4Addr::new(10, 6, 0, 1), 32)
                 },
             ],
@@ -517,7 +517,7 @@ fn a_point_to_point_peer_s_reports_pass_the_subnet_check() {
         [common::join_from(
             LAN1,
             Ipv4Addr::new(10, 6, 0, 3),
-            group().addr(),
+            group().v4().unwrap(),
         )],
     );
     assert!(common::show_groups(&mut r, t0).is_empty());
@@ -526,7 +526,7 @@ fn a_point_to_point_peer_s_reports_pass_the_subnet_check() {
         [common::join_from(
             LAN1,
             Ipv4Addr::new(10, 6, 0, 2),
-            group().addr(),
+            group().v4().unwrap(),
         )],
     );
     let groups = common::show_groups(&mut r, t0);

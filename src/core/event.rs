@@ -5,7 +5,7 @@
 //! time), protocols by name.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -98,7 +98,7 @@ pub enum Event {
     },
     /// The route towards a source changed: its flows are decided again.
     RouteChanged {
-        source: Ipv4Addr,
+        source: IpAddr,
         rpf: Option<Iface>,
         flows: usize,
     },

@@ -6,18 +6,19 @@
 //! (RFC 4605 4.1).
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 /// A host-side group filter (what a host would ask its upstream router).
+/// Its sources are of the group's family.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", content = "sources", rename_all = "kebab-case")]
 pub enum HostFilter {
     /// Receive only from these sources (empty = not a member).
-    Include(BTreeSet<Ipv4Addr>),
+    Include(BTreeSet<IpAddr>),
     /// Receive from every source but these.
-    Exclude(BTreeSet<Ipv4Addr>),
+    Exclude(BTreeSet<IpAddr>),
 }
 
 impl HostFilter {
@@ -37,8 +38,8 @@ impl HostFilter {
 /// includes; otherwise INCLUDE of every included source. `None`: nobody
 /// wants anything.
 pub fn merge<'a>(filters: impl IntoIterator<Item = &'a HostFilter>) -> Option<HostFilter> {
-    let mut include: BTreeSet<Ipv4Addr> = BTreeSet::new();
-    let mut exclude: Option<BTreeSet<Ipv4Addr>> = None;
+    let mut include: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut exclude: Option<BTreeSet<IpAddr>> = None;
     for f in filters {
         match f {
             HostFilter::Include(set) => include.extend(set),
@@ -64,12 +65,13 @@ pub fn merge<'a>(filters: impl IntoIterator<Item = &'a HostFilter>) -> Option<Ho
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
-    fn a(last: u8) -> Ipv4Addr {
-        Ipv4Addr::new(10, 0, 0, last)
+    fn a(last: u8) -> IpAddr {
+        Ipv4Addr::new(10, 0, 0, last).into()
     }
 
-    fn set(l: &[u8]) -> BTreeSet<Ipv4Addr> {
+    fn set(l: &[u8]) -> BTreeSet<IpAddr> {
         l.iter().map(|&l| a(l)).collect()
     }
 

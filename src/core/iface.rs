@@ -7,9 +7,9 @@
 //! netlink messages are harmless.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use serde::{Deserialize, Serialize};
 
 use crate::core::types::IfIndex;
@@ -46,36 +46,39 @@ impl LinkFact {
     }
 }
 
-/// One IPv4 address on a link.
+/// One address on a link, of either family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AddrFact {
     pub ifindex: IfIndex,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub prefix_len: u8,
     /// The far end of a point-to-point address (`IFA_ADDRESS` when it
     /// differs from `IFA_LOCAL`: PPP, GRE, `ip addr add A peer B`); the
     /// prefix length then belongs to the peer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer: Option<Ipv4Addr>,
+    pub peer: Option<IpAddr>,
 }
 
 impl AddrFact {
     /// An address with its prefix (no peer).
-    pub fn new(ifindex: IfIndex, addr: Ipv4Addr, prefix_len: u8) -> AddrFact {
+    pub fn new(ifindex: IfIndex, addr: impl Into<IpAddr>, prefix_len: u8) -> AddrFact {
         AddrFact {
             ifindex,
-            addr,
+            addr: addr.into(),
             prefix_len,
             peer: None,
         }
     }
 
+    /// `None` for a prefix too long for the family, or a peer of the
+    /// other family.
     fn link_addr(&self) -> Option<LinkAddr> {
-        let net = Ipv4Net::new(self.addr, self.prefix_len).ok()?;
-        Some(LinkAddr {
-            net,
-            peer: self.peer.filter(|p| *p != self.addr),
-        })
+        let net = IpNet::new(self.addr, self.prefix_len).ok()?;
+        let peer = self.peer.filter(|p| *p != self.addr);
+        if peer.is_some_and(|p| p.is_ipv4() != self.addr.is_ipv4()) {
+            return None;
+        }
+        Some(LinkAddr { net, peer })
     }
 }
 
@@ -85,22 +88,22 @@ impl AddrFact {
 /// link the peer's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct LinkAddr {
-    pub net: Ipv4Net,
-    pub peer: Option<Ipv4Addr>,
+    pub net: IpNet,
+    pub peer: Option<IpAddr>,
 }
 
 impl LinkAddr {
-    pub fn addr(&self) -> Ipv4Addr {
+    pub fn addr(&self) -> IpAddr {
         self.net.addr()
     }
 
     /// The addresses this one makes directly reachable: our own subnet,
     /// and on a point-to-point link the peer's (its address with the
     /// prefix length, as the kernel's connected route has it).
-    pub fn subnets(&self) -> impl Iterator<Item = Ipv4Net> {
+    pub fn subnets(&self) -> impl Iterator<Item = IpNet> {
         let peer = self
             .peer
-            .and_then(|p| Ipv4Net::new(p, self.net.prefix_len()).ok())
+            .and_then(|p| IpNet::new(p, self.net.prefix_len()).ok())
             .map(|n| n.trunc());
         std::iter::once(self.net.trunc()).chain(peer)
     }
@@ -143,15 +146,36 @@ impl Link {
         self.up && self.running
     }
 
-    /// The primary IPv4 address, the source of our IGMP messages.
-    pub fn primary_addr(&self) -> Option<Ipv4Addr> {
-        self.addrs.first().map(|n| n.addr())
+    /// The primary IPv4 address (the first one added, as the kernel
+    /// treats it), the source of our IGMP messages.
+    pub fn primary_v4(&self) -> Option<Ipv4Addr> {
+        self.addrs.iter().find_map(|n| match n.addr() {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        })
     }
 
-    /// The connected subnets, a point-to-point peer's included (for the
-    /// RFC 9776 9.2 source check).
-    pub fn subnets(&self) -> Vec<Ipv4Net> {
-        let mut nets: Vec<Ipv4Net> = self.addrs.iter().flat_map(|a| a.subnets()).collect();
+    /// The first IPv6 link-local address (fe80::/10), the source of MLD
+    /// messages (RFC 9777 section 5).
+    pub fn link_local_v6(&self) -> Option<Ipv6Addr> {
+        self.addrs.iter().find_map(|n| match n.addr() {
+            IpAddr::V6(a) if a.is_unicast_link_local() => Some(a),
+            _ => None,
+        })
+    }
+
+    /// The connected IPv4 subnets, a point-to-point peer's included (for
+    /// the RFC 9776 9.2 source check).
+    pub fn subnets_v4(&self) -> Vec<Ipv4Net> {
+        let mut nets: Vec<Ipv4Net> = self
+            .addrs
+            .iter()
+            .flat_map(|a| a.subnets())
+            .filter_map(|n| match n {
+                IpNet::V4(n) => Some(n),
+                IpNet::V6(_) => None,
+            })
+            .collect();
         nets.dedup();
         nets
     }
@@ -211,7 +235,7 @@ impl IfaceTable {
     }
 
     /// Whether `addr` is one of our own addresses, on any link.
-    pub fn is_local_addr(&self, addr: Ipv4Addr) -> bool {
+    pub fn is_local_addr(&self, addr: IpAddr) -> bool {
         self.links
             .values()
             .any(|l| l.addrs.iter().any(|n| n.addr() == addr))
@@ -374,7 +398,7 @@ mod tests {
     }
 
     fn addr(ifindex: u32, a: &str, len: u8) -> AddrFact {
-        AddrFact::new(IfIndex(ifindex), a.parse().unwrap(), len)
+        AddrFact::new(IfIndex(ifindex), a.parse::<IpAddr>().unwrap(), len)
     }
 
     #[test]
@@ -467,13 +491,13 @@ mod tests {
         assert!(t.add_addr(addr(2, "10.0.1.1", 24)).is_some());
         assert!(t.add_addr(addr(2, "10.0.0.1", 24)).is_none());
         let l = t.get(IfIndex(2)).unwrap();
-        assert_eq!(l.primary_addr(), Some("10.0.0.1".parse().unwrap()));
-        assert_eq!(l.subnets()[1], "10.0.1.0/24".parse::<Ipv4Net>().unwrap());
+        assert_eq!(l.primary_v4(), Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(l.subnets_v4()[1], "10.0.1.0/24".parse::<Ipv4Net>().unwrap());
         assert!(t.is_local_addr("10.0.1.1".parse().unwrap()));
         assert!(t.remove_addr(addr(2, "10.0.0.1", 24)).is_some());
         assert!(t.remove_addr(addr(2, "10.0.0.1", 24)).is_none());
         assert_eq!(
-            t.get(IfIndex(2)).unwrap().primary_addr(),
+            t.get(IfIndex(2)).unwrap().primary_v4(),
             Some("10.0.1.1".parse().unwrap())
         );
         // Addresses for unknown links are ignored.
@@ -493,9 +517,9 @@ mod tests {
         assert!(t.add_addr(a).is_some());
         assert!(t.add_addr(a).is_none());
         let l = t.get(IfIndex(5)).unwrap();
-        assert_eq!(l.primary_addr(), Some("10.6.0.1".parse().unwrap()));
+        assert_eq!(l.primary_v4(), Some("10.6.0.1".parse().unwrap()));
         assert_eq!(
-            l.subnets(),
+            l.subnets_v4(),
             vec![
                 "10.6.0.1/32".parse::<Ipv4Net>().unwrap(),
                 "10.6.0.2/32".parse().unwrap()
@@ -508,7 +532,7 @@ mod tests {
         b.peer = Some("10.7.0.0".parse().unwrap());
         t.add_addr(b);
         let l = t.get(IfIndex(5)).unwrap();
-        assert!(l.subnets().contains(&"10.7.0.0/30".parse().unwrap()));
+        assert!(l.subnets_v4().contains(&"10.7.0.0/30".parse().unwrap()));
         // A peer equal to the local address is no peer.
         let mut c = addr(5, "10.8.0.1", 24);
         c.peer = Some("10.8.0.1".parse().unwrap());

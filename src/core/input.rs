@@ -2,7 +2,7 @@
 //! daemon turns sockets, timers and control requests into inputs;
 //! `mgmd --record` writes them down and `mgmd replay` feeds them again.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -57,14 +57,14 @@ pub enum Input {
         flow: FlowKey,
         vif: VifIndex,
         rpf: Option<IfIndex>,
-        upstream: Option<Ipv4Addr>,
+        upstream: Option<IpAddr>,
     },
     /// The unicast route towards `source` changed (a new lookup after a
     /// route change): its flows are decided again at once.
     RpfChanged {
-        source: Ipv4Addr,
+        source: IpAddr,
         rpf: Option<IfIndex>,
-        upstream: Option<Ipv4Addr>,
+        upstream: Option<IpAddr>,
     },
     /// Counters read back from the kernel.
     Counters(Vec<(FlowKey, FlowCounters)>),

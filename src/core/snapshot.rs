@@ -11,7 +11,7 @@
 //! the longest Group Membership Interval (nothing in it would still hold),
 //! and says why.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +56,7 @@ pub struct SavedFlow {
     pub flow: FlowKey,
     pub arrival: IfIndex,
     pub rpf: Option<IfIndex>,
-    pub upstream: Option<Ipv4Addr>,
+    pub upstream: Option<IpAddr>,
 }
 
 /// The kernel's multicast routing table as the old process last applied
@@ -127,7 +127,7 @@ mod tests {
     fn a_kernel_table_in_vif_terms() {
         let flow = |g: &str| FlowKey {
             group: g.parse().unwrap(),
-            source: Ipv4Addr::new(10, 0, 1, 2),
+            source: std::net::Ipv4Addr::new(10, 0, 1, 2).into(),
         };
         let table = KernelTable {
             vifs: vec![

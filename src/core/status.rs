@@ -3,7 +3,7 @@
 //! the control tool; no logic lives here.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,7 @@ pub struct QuerierView {
     /// We are the elected querier.
     pub is_querier: bool,
     /// The elected querier's address, if known.
-    pub querier_addr: Option<Ipv4Addr>,
+    pub querier_addr: Option<IpAddr>,
     /// Seconds until the next general query (when querier).
     pub next_query_s: Option<f64>,
     /// Seconds until the Other Querier Present timer expires.
@@ -53,7 +53,7 @@ pub struct QuerierView {
 pub struct GroupView {
     pub interface: String,
     pub ifindex: IfIndex,
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// "include", "exclude" (IGMPv3) or "v1"/"v2" compatibility.
     pub mode: String,
     pub expires_s: Option<f64>,
@@ -65,7 +65,7 @@ pub struct GroupView {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SourceView {
-    pub source: Ipv4Addr,
+    pub source: IpAddr,
     pub expires_s: Option<f64>,
     /// Forwarded (timer running) or blocked (EXCLUDE list).
     pub forwarding: bool,
@@ -81,13 +81,13 @@ pub struct AttributionView {
 /// One forwarding entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RouteView {
-    pub source: Ipv4Addr,
-    pub group: Ipv4Addr,
+    pub source: IpAddr,
+    pub group: IpAddr,
     pub iif: String,
     pub oifs: Vec<String>,
     /// Owner of the incoming interface.
     pub iif_owner: Option<String>,
-    pub upstream: Option<Ipv4Addr>,
+    pub upstream: Option<IpAddr>,
     pub packets: u64,
     pub bytes: u64,
     pub wrong_if: u64,

@@ -1,12 +1,14 @@
 //! Newtypes shared by every module: interface and VIF indices, group
 //! addresses, component identities and membership keys.
 //!
-//! Nothing crosses a module boundary as a bare `u32` or `Ipv4Addr` when it
+//! Nothing crosses a module boundary as a bare `u32` or address when it
 //! has a meaning of its own: an ifindex is an [`IfIndex`], a multicast group
-//! is a [`GroupAddr`] (which cannot hold a unicast address).
+//! is a [`GroupAddr`] (which cannot hold a unicast address). Groups,
+//! sources, memberships and flows are of either [`Family`]: the tables
+//! hold both, and only the codecs and the kernel sockets are per family.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -248,41 +250,75 @@ impl fmt::Debug for VifSet {
     }
 }
 
+// ===== Family =====
+
+/// An address family: what a group, a source, an interface address or a
+/// flow belongs to. The kernel keeps one multicast routing table per family
+/// (IPv4's `MRT_*`, IPv6's `MRT6_*`), with its own interface numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    /// The family of `addr`.
+    pub fn of(addr: IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// The family's multicast range, as error messages name it.
+    pub fn multicast_range(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "224.0.0.0/4",
+            Family::Ipv6 => "ff00::/8",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        })
+    }
+}
+
 // ===== GroupAddr =====
 
-/// An IPv4 multicast group address (224.0.0.0/4). Construction checks it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "Ipv4Addr", into = "Ipv4Addr")]
-pub struct GroupAddr(Ipv4Addr);
+/// A multicast group address of either family: IPv4 224.0.0.0/4 or IPv6
+/// ff00::/8. Construction checks it. IPv4 groups order before IPv6 ones;
+/// within a family, addresses order as integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "IpAddr", into = "IpAddr")]
+pub struct GroupAddr(IpAddr);
 
-// Address order, compared as one integer (the tables keyed by group and
-// flow are searched on every packet-driven event).
-impl Ord for GroupAddr {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.to_bits().cmp(&other.0.to_bits())
-    }
-}
-
-impl PartialOrd for GroupAddr {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// The error for an address that is not in 224.0.0.0/4.
+/// The error for an address outside its family's multicast range.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0} is not a multicast address (expected 224.0.0.0/4)")]
-pub struct NotMulticast(pub Ipv4Addr);
+#[error("{0} is not a multicast address (expected {range})", range = Family::of(*.0).multicast_range())]
+pub struct NotMulticast(pub IpAddr);
 
 impl GroupAddr {
     /// 224.0.0.1, all systems on this subnet.
-    pub const ALL_SYSTEMS: GroupAddr = GroupAddr(Ipv4Addr::new(224, 0, 0, 1));
+    pub const ALL_SYSTEMS: GroupAddr = GroupAddr(IpAddr::V4(Ipv4Addr::new(224, 0, 0, 1)));
     /// 224.0.0.2, all routers on this subnet (IGMPv2 leaves).
-    pub const ALL_ROUTERS: GroupAddr = GroupAddr(Ipv4Addr::new(224, 0, 0, 2));
+    pub const ALL_ROUTERS: GroupAddr = GroupAddr(IpAddr::V4(Ipv4Addr::new(224, 0, 0, 2)));
     /// 224.0.0.22, IGMPv3-capable routers (IGMPv3 reports).
-    pub const ALL_V3_ROUTERS: GroupAddr = GroupAddr(Ipv4Addr::new(224, 0, 0, 22));
+    pub const ALL_V3_ROUTERS: GroupAddr = GroupAddr(IpAddr::V4(Ipv4Addr::new(224, 0, 0, 22)));
+    /// ff02::1, all nodes on the link (MLD general queries).
+    pub const ALL_NODES: GroupAddr =
+        GroupAddr(IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)));
+    /// ff02::16, MLDv2-capable routers (MLDv2 reports).
+    pub const ALL_MLDV2_ROUTERS: GroupAddr =
+        GroupAddr(IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16)));
 
-    pub fn new(addr: Ipv4Addr) -> Result<Self, NotMulticast> {
+    pub fn new(addr: impl Into<IpAddr>) -> Result<Self, NotMulticast> {
+        let addr = addr.into();
         if addr.is_multicast() {
             Ok(GroupAddr(addr))
         } else {
@@ -290,19 +326,60 @@ impl GroupAddr {
         }
     }
 
-    pub fn addr(self) -> Ipv4Addr {
+    pub fn addr(self) -> IpAddr {
         self.0
     }
 
-    /// 224.0.0.0/24: link-local groups never create routing state.
-    pub fn is_link_local(self) -> bool {
-        let o = self.0.octets();
-        o[0] == 224 && o[1] == 0 && o[2] == 0
+    pub fn family(self) -> Family {
+        Family::of(self.0)
     }
 
-    /// 232.0.0.0/8, the default source-specific multicast range (RFC 4607).
+    /// The address if the group is an IPv4 one.
+    pub fn v4(self) -> Option<Ipv4Addr> {
+        match self.0 {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    /// The address if the group is an IPv6 one.
+    pub fn v6(self) -> Option<Ipv6Addr> {
+        match self.0 {
+            IpAddr::V4(_) => None,
+            IpAddr::V6(a) => Some(a),
+        }
+    }
+
+    /// Groups that never create routing state: 224.0.0.0/24 (RFC 5771),
+    /// IPv6 interface-local and link-local scopes (ff01::/16, ff02::/16 and
+    /// the reserved scopes 0 and 1, RFC 7346).
+    pub fn is_link_local(self) -> bool {
+        match self.0 {
+            IpAddr::V4(a) => {
+                let o = a.octets();
+                o[0] == 224 && o[1] == 0 && o[2] == 0
+            }
+            IpAddr::V6(a) => a.octets()[1] & 0x0f <= 2,
+        }
+    }
+
+    /// The default source-specific multicast ranges (RFC 4607 section 1):
+    /// 232.0.0.0/8 and ff3x::/32.
     pub fn is_default_ssm(self) -> bool {
-        self.0.octets()[0] == 232
+        match self.0 {
+            IpAddr::V4(a) => a.octets()[0] == 232,
+            IpAddr::V6(a) => {
+                let s = a.segments();
+                s[0] & 0xfff0 == 0xff30 && s[1] == 0
+            }
+        }
+    }
+}
+
+impl TryFrom<IpAddr> for GroupAddr {
+    type Error = NotMulticast;
+    fn try_from(addr: IpAddr) -> Result<Self, NotMulticast> {
+        GroupAddr::new(addr)
     }
 }
 
@@ -313,8 +390,8 @@ impl TryFrom<Ipv4Addr> for GroupAddr {
     }
 }
 
-impl From<GroupAddr> for Ipv4Addr {
-    fn from(g: GroupAddr) -> Ipv4Addr {
+impl From<GroupAddr> for IpAddr {
+    fn from(g: GroupAddr) -> IpAddr {
         g.0
     }
 }
@@ -322,9 +399,9 @@ impl From<GroupAddr> for Ipv4Addr {
 impl FromStr for GroupAddr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let addr: Ipv4Addr = s
+        let addr: IpAddr = s
             .parse()
-            .map_err(|_| format!("'{s}' is not an IPv4 address"))?;
+            .map_err(|_| format!("'{s}' is not an IP address"))?;
         GroupAddr::new(addr).map_err(|e| e.to_string())
     }
 }
@@ -375,11 +452,11 @@ pub enum SourceSel {
     /// (*,G): every source.
     Any,
     /// (S,G): this source only (IGMPv3 INCLUDE / SSM).
-    Only(Ipv4Addr),
+    Only(IpAddr),
     /// (S,G) blocked: not this source, although (*,G) is wanted on the same
     /// interface (IGMPv3 EXCLUDE mode). Raises no join/prune alerts; it only
     /// filters forwarding.
-    Except(Ipv4Addr),
+    Except(IpAddr),
 }
 
 /// A group membership: (*,G), (S,G) or an EXCLUDE-mode (S,G) block.
@@ -397,18 +474,28 @@ impl MembershipKey {
         }
     }
 
-    pub fn only(source: Ipv4Addr, group: GroupAddr) -> Self {
+    /// (S,G). `source` is of the group's family.
+    pub fn only(source: impl Into<IpAddr>, group: GroupAddr) -> Self {
+        let source = source.into();
+        debug_assert_eq!(Family::of(source), group.family(), "({source},{group})");
         MembershipKey {
             group,
             source: SourceSel::Only(source),
         }
     }
 
-    pub fn except(source: Ipv4Addr, group: GroupAddr) -> Self {
+    /// An EXCLUDE-mode block of `source` (of the group's family).
+    pub fn except(source: impl Into<IpAddr>, group: GroupAddr) -> Self {
+        let source = source.into();
+        debug_assert_eq!(Family::of(source), group.family(), "(!{source},{group})");
         MembershipKey {
             group,
             source: SourceSel::Except(source),
         }
+    }
+
+    pub fn family(&self) -> Family {
+        self.group.family()
     }
 }
 
@@ -422,31 +509,68 @@ impl fmt::Display for MembershipKey {
     }
 }
 
-/// A forwarding flow: one source sending to one group.
+/// A forwarding flow: one source sending to one group, both of one family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowKey {
     /// Ordered by group first, then source (`mgmctl show routes` order).
     pub group: GroupAddr,
-    pub source: Ipv4Addr,
+    pub source: IpAddr,
 }
 
 impl FlowKey {
-    /// Group and source as one integer, in the key's order.
-    fn ordinal(&self) -> u64 {
-        (u64::from(self.group.addr().to_bits()) << 32) | u64::from(self.source.to_bits())
+    pub fn new(source: impl Into<IpAddr>, group: GroupAddr) -> FlowKey {
+        let source = source.into();
+        debug_assert_eq!(Family::of(source), group.family(), "({source},{group})");
+        FlowKey { group, source }
+    }
+
+    pub fn family(&self) -> Family {
+        self.group.family()
+    }
+
+    /// The lowest and the highest flow of `group` (every source of its
+    /// family lies between them).
+    pub fn group_range(group: GroupAddr) -> (FlowKey, FlowKey) {
+        let (lo, hi): (IpAddr, IpAddr) = match group.family() {
+            Family::Ipv4 => (Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::BROADCAST.into()),
+            Family::Ipv6 => (
+                Ipv6Addr::UNSPECIFIED.into(),
+                Ipv6Addr::from_bits(u128::MAX).into(),
+            ),
+        };
+        (FlowKey { group, source: lo }, FlowKey { group, source: hi })
+    }
+
+    /// An IPv4 flow's group and source as one integer, in the key's order.
+    fn ordinal_v4(&self) -> Option<u64> {
+        match (self.group.addr(), self.source) {
+            (IpAddr::V4(g), IpAddr::V4(s)) => {
+                Some((u64::from(g.to_bits()) << 32) | u64::from(s.to_bits()))
+            }
+            _ => None,
+        }
     }
 }
 
-// One integer write: cheap with the core's integer hasher.
+// An IPv4 flow is one integer write: cheap with the core's integer hasher.
 impl std::hash::Hash for FlowKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.ordinal());
+        match self.ordinal_v4() {
+            Some(o) => state.write_u64(o),
+            None => {
+                self.group.hash(state);
+                self.source.hash(state);
+            }
+        }
     }
 }
 
 impl Ord for FlowKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.ordinal().cmp(&other.ordinal())
+        match (self.ordinal_v4(), other.ordinal_v4()) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => (self.group, self.source).cmp(&(other.group, other.source)),
+        }
     }
 }
 
@@ -525,16 +649,72 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_groups_are_checked_scoped_and_ordered_after_ipv4() {
+        let g = |s: &str| s.parse::<GroupAddr>();
+        assert_eq!(g("ff3e::1").unwrap().family(), Family::Ipv6);
+        assert!(g("2001:db8::1").is_err());
+        assert_eq!(
+            g("2001:db8::1").unwrap_err(),
+            "2001:db8::1 is not a multicast address (expected ff00::/8)"
+        );
+        assert_eq!(
+            g("10.0.0.1").unwrap_err(),
+            "10.0.0.1 is not a multicast address (expected 224.0.0.0/4)"
+        );
+        // Interface-local and link-local scopes never create routing state.
+        assert!(g("ff01::1").unwrap().is_link_local());
+        assert!(g("ff02::1:ff00:1").unwrap().is_link_local());
+        assert!(!g("ff05::1:3").unwrap().is_link_local());
+        assert!(!g("ff0e::1").unwrap().is_link_local());
+        // SSM: ff3x::/32 only.
+        assert!(g("ff3e::8000:1").unwrap().is_default_ssm());
+        assert!(!g("ff3e:40:2001:db8::1").unwrap().is_default_ssm());
+        assert!(!g("ff1e::1").unwrap().is_default_ssm());
+        assert!(g("239.1.1.1").unwrap() < g("ff02::1").unwrap());
+        assert_eq!(GroupAddr::ALL_NODES, g("ff02::1").unwrap());
+        assert_eq!(GroupAddr::ALL_MLDV2_ROUTERS, g("ff02::16").unwrap());
+        assert_eq!(g("ff3e::1").unwrap().v4(), None);
+        assert_eq!(GroupAddr::ALL_SYSTEMS.v6(), None);
+        // Serialized as the address text, as IPv4 groups are.
+        let j = serde_json::to_string(&g("ff3e::1").unwrap()).unwrap();
+        assert_eq!(j, "\"ff3e::1\"");
+        assert_eq!(
+            serde_json::from_str::<GroupAddr>(&j).unwrap(),
+            g("ff3e::1").unwrap()
+        );
+        assert!(serde_json::from_str::<GroupAddr>("\"fe80::1\"").is_err());
+    }
+
+    #[test]
+    fn flow_keys_of_both_families_order_and_range_by_group() {
+        let g4: GroupAddr = "239.1.1.1".parse().unwrap();
+        let g6: GroupAddr = "ff3e::1".parse().unwrap();
+        let f4 = FlowKey::new(Ipv4Addr::new(10, 0, 0, 1), g4);
+        let f6a = FlowKey::new("2001:db8::1".parse::<Ipv6Addr>().unwrap(), g6);
+        let f6b = FlowKey::new("2001:db8::2".parse::<Ipv6Addr>().unwrap(), g6);
+        assert!(f4 < f6a && f6a < f6b);
+        let (lo, hi) = FlowKey::group_range(g6);
+        assert!(lo <= f6a && f6b <= hi);
+        assert!(f4 < lo);
+        let (lo4, hi4) = FlowKey::group_range(g4);
+        assert!(lo4 <= f4 && f4 <= hi4 && hi4 < lo);
+        let set: std::collections::HashSet<FlowKey> = [f4, f6a, f6b, f6a].into();
+        assert_eq!(set.len(), 3);
+        assert_eq!(f6a.family(), Family::Ipv6);
+        assert_eq!(f6a.to_string(), "(2001:db8::1,ff3e::1)");
+    }
+
+    #[test]
     fn flow_key_orders_by_group_then_source() {
         let g1: GroupAddr = "239.1.1.1".parse().unwrap();
         let g2: GroupAddr = "239.2.2.2".parse().unwrap();
         let a = FlowKey {
             group: g1,
-            source: Ipv4Addr::new(10, 0, 0, 9),
+            source: Ipv4Addr::new(10, 0, 0, 9).into(),
         };
         let b = FlowKey {
             group: g2,
-            source: Ipv4Addr::new(10, 0, 0, 5),
+            source: Ipv4Addr::new(10, 0, 0, 5).into(),
         };
         assert!(a < b);
     }
@@ -544,7 +724,7 @@ mod tests {
         fn orders_agree_with_address_order(g1 in 0xe000_0000u32..=0xefff_ffff, g2 in 0xe000_0000u32..=0xefff_ffff, s1: u32, s2: u32) {
             let key = |g: u32, s: u32| FlowKey {
                 group: GroupAddr::new(Ipv4Addr::from(g)).unwrap(),
-                source: Ipv4Addr::from(s),
+                source: Ipv4Addr::from(s).into(),
             };
             let (a, b) = (key(g1, s1), key(g2, s2));
             let by_addr = (a.group.addr(), a.source).cmp(&(b.group.addr(), b.source));

@@ -47,6 +47,7 @@ impl HostMemberships {
         filter: &HostFilter,
     ) -> io::Result<()> {
         let key = (ifindex, group);
+        let group_v4 = crate::io::mrt::v4_group(group)?;
         if matches!(filter, HostFilter::Include(s) if s.is_empty()) {
             // Closing the socket leaves the group.
             self.joined.remove(&key);
@@ -67,11 +68,14 @@ impl HostMemberships {
                     // Start source-specific, so that upstream never sees an
                     // any-source join for an INCLUDE membership.
                     (HostFilter::Include(set), Some(local)) => {
-                        let first = set.iter().next().copied().unwrap_or(Ipv4Addr::UNSPECIFIED);
-                        s.join_ssm_v4(&first, &group.addr(), &local)?;
+                        let first = set
+                            .iter()
+                            .find_map(|a| v4(*a))
+                            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+                        s.join_ssm_v4(&first, &group_v4, &local)?;
                     }
                     _ => s.join_multicast_v4_n(
-                        &group.addr(),
+                        &group_v4,
                         &InterfaceIndexOrAddress::Index(ifindex.0),
                     )?,
                 }
@@ -79,11 +83,10 @@ impl HostMemberships {
             }
         };
         let (include, sources) = match filter {
-            HostFilter::Include(s) => (true, s.iter().copied().collect::<Vec<_>>()),
-            HostFilter::Exclude(s) => (false, s.iter().copied().collect::<Vec<_>>()),
+            HostFilter::Include(s) => (true, s.iter().filter_map(|a| v4(*a)).collect::<Vec<_>>()),
+            HostFilter::Exclude(s) => (false, s.iter().filter_map(|a| v4(*a)).collect::<Vec<_>>()),
         };
-        let result =
-            sys::set_source_filter(socket.as_fd(), ifindex.0, group.addr(), include, &sources);
+        let result = sys::set_source_filter(socket.as_fd(), ifindex.0, group_v4, include, &sources);
         self.joined.insert(
             key,
             Membership {
@@ -110,5 +113,14 @@ impl HostMemberships {
 
     pub fn is_empty(&self) -> bool {
         self.joined.is_empty()
+    }
+}
+
+/// A source of an IPv4 group's filter (a filter's sources are of its
+/// group's family).
+fn v4(a: std::net::IpAddr) -> Option<Ipv4Addr> {
+    match a {
+        std::net::IpAddr::V4(a) => Some(a),
+        std::net::IpAddr::V6(_) => None,
     }
 }

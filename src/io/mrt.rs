@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IoSliceMut};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -373,9 +373,10 @@ impl MrtSocket {
 
     #[allow(clippy::useless_conversion)] // c_ulong is u32 on 32-bit targets
     pub fn sg_count(&self, flow: FlowKey) -> io::Result<SgCount> {
+        let (source, group) = v4_flow(flow)?;
         let mut req = sys::SiocSgReq {
-            src: u32::from_ne_bytes(flow.source.octets()),
-            grp: u32::from_ne_bytes(flow.group.addr().octets()),
+            src: u32::from_ne_bytes(source.octets()),
+            grp: u32::from_ne_bytes(group.octets()),
             ..Default::default()
         };
         sys::ioctl_get_sg_count(self.sock.as_fd(), &mut req)?;
@@ -447,10 +448,10 @@ impl MrtSocket {
                 groups: Vec::new(),
             }),
         };
-        match listener
-            .socket
-            .join_multicast_v4_n(&group.addr(), &InterfaceIndexOrAddress::Index(ifindex.0))
-        {
+        match listener.socket.join_multicast_v4_n(
+            &v4_group(group)?,
+            &InterfaceIndexOrAddress::Index(ifindex.0),
+        ) {
             Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {}
             Err(e) => {
                 if listener.groups.is_empty() {
@@ -479,10 +480,10 @@ impl MrtSocket {
             listeners.remove(&ifindex);
             return Ok(());
         }
-        match listener
-            .socket
-            .leave_multicast_v4_n(&group.addr(), &InterfaceIndexOrAddress::Index(ifindex.0))
-        {
+        match listener.socket.leave_multicast_v4_n(
+            &v4_group(group)?,
+            &InterfaceIndexOrAddress::Index(ifindex.0),
+        ) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL | libc::ENODEV)) => {
                 Ok(())
             }
@@ -604,12 +605,31 @@ fn mfcctl(flow: FlowKey, iif: VifIndex) -> io::Result<sys::MfcCtl> {
     if usize::from(iif.0) >= MAXVIFS {
         return Err(vif_out_of_range());
     }
+    let (source, group) = v4_flow(flow)?;
     Ok(sys::MfcCtl {
-        origin: u32::from_ne_bytes(flow.source.octets()),
-        mcastgrp: u32::from_ne_bytes(flow.group.addr().octets()),
+        origin: u32::from_ne_bytes(source.octets()),
+        mcastgrp: u32::from_ne_bytes(group.octets()),
         parent: iif.0,
         ..Default::default()
     })
+}
+
+/// Source and group of a flow this (IPv4) socket can hold.
+fn v4_flow(flow: FlowKey) -> io::Result<(Ipv4Addr, Ipv4Addr)> {
+    match (flow.source, flow.group.v4()) {
+        (IpAddr::V4(s), Some(g)) => Ok((s, g)),
+        _ => Err(not_ipv4()),
+    }
+}
+
+/// A group this (IPv4) socket can join.
+pub(crate) fn v4_group(group: GroupAddr) -> io::Result<Ipv4Addr> {
+    group.v4().ok_or_else(not_ipv4)
+}
+
+/// What an IPv4 socket answers for an IPv6 address.
+fn not_ipv4() -> io::Error {
+    io::Error::from_raw_os_error(libc::EAFNOSUPPORT)
 }
 
 /// The kernel's own answer for `vifi >= MAXVIFS`.

@@ -214,10 +214,10 @@ fn kernel_entry(m: &RouteMessage, id: u32) -> Option<KernelEntry> {
         return None;
     }
     Some(KernelEntry {
-        flow: FlowKey {
-            group: GroupAddr::new(group?).ok()?,
-            source: source.unwrap_or(Ipv4Addr::UNSPECIFIED),
-        },
+        flow: FlowKey::new(
+            source.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            GroupAddr::new(group?).ok()?,
+        ),
         iif,
         oifs,
     })

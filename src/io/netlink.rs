@@ -530,9 +530,11 @@ fn addr_fact(m: &AddressMessage) -> Option<AddrFact> {
     let addr = local.or(address)?;
     Some(AddrFact {
         ifindex: IfIndex(m.header.index),
-        addr,
+        addr: addr.into(),
         prefix_len: m.header.prefix_len,
-        peer: address.filter(|a| local.is_some() && *a != addr),
+        peer: address
+            .filter(|a| local.is_some() && *a != addr)
+            .map(IpAddr::V4),
     })
 }
 
@@ -635,9 +637,9 @@ mod tests {
             translate(RouteNetlinkMessage::NewAddress(m.clone())),
             Some(NetEvent::AddrAdded(AddrFact {
                 ifindex: IfIndex(9),
-                addr: Ipv4Addr::new(10, 9, 9, 1),
+                addr: Ipv4Addr::new(10, 9, 9, 1).into(),
                 prefix_len: 32,
-                peer: Some(Ipv4Addr::new(10, 9, 9, 2)),
+                peer: Some(Ipv4Addr::new(10, 9, 9, 2).into()),
             }))
         );
         // An Ethernet address: IFA_LOCAL = IFA_ADDRESS, no peer.

@@ -73,7 +73,7 @@ pub fn group() -> GroupAddr {
 pub fn flow() -> FlowKey {
     FlowKey {
         group: group(),
-        source: Ipv4Addr::new(10, 0, 1, 2),
+        source: Ipv4Addr::new(10, 0, 1, 2).into(),
     }
 }
 
@@ -102,7 +102,7 @@ pub fn host(out: &[Output]) -> Vec<(IfIndex, HostFilter)> {
 /// The receiver 10.0.2.2 joining the group (IGMPv3, any source) on
 /// `ifindex`.
 pub fn join(ifindex: IfIndex) -> Input {
-    join_group(ifindex, group().addr())
+    join_group(ifindex, group().v4().unwrap())
 }
 
 /// The receiver 10.0.2.2 joining `group` (IGMPv3, any source) on `ifindex`.

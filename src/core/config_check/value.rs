@@ -99,9 +99,9 @@ impl GroupRange {
         GroupRange(Ipv4Net::new(Ipv4Addr::new(224, 0, 0, 0), 24).expect("valid literal prefix"))
     }
 
-    /// Exactly one group.
-    pub fn single(group: GroupAddr) -> GroupRange {
-        GroupRange(Ipv4Net::from(group.addr()))
+    /// Exactly one group; `None` for an IPv6 group (ranges are IPv4).
+    pub fn single(group: GroupAddr) -> Option<GroupRange> {
+        group.v4().map(|a| GroupRange(Ipv4Net::from(a)))
     }
 
     pub fn net(self) -> Ipv4Net {
@@ -117,8 +117,9 @@ impl GroupRange {
         }
     }
 
+    /// Whether `group` lies in the range (never for an IPv6 group).
     pub fn contains(self, group: GroupAddr) -> bool {
-        self.0.contains(&group.addr())
+        group.v4().is_some_and(|a| self.0.contains(&a))
     }
 }
 

@@ -2,7 +2,7 @@
 //! caused, the [`MgmError`] that says why one changed nothing, and the
 //! membership flags and rows of its API.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -100,7 +100,7 @@ pub enum Effect<I = IfIndex, C = ComponentId, P = ProtoId> {
     /// source has a new gateway through the same interface).
     UpstreamChanged {
         flow: FlowKey,
-        upstream: Option<Ipv4Addr>,
+        upstream: Option<IpAddr>,
     },
 }
 
@@ -324,7 +324,7 @@ mod tests {
             to: ComponentId::Protocol(ProtoId(1)),
             flow: FlowKey {
                 group: "239.1.1.1".parse().unwrap(),
-                source: Ipv4Addr::new(10, 0, 0, 1),
+                source: std::net::Ipv4Addr::new(10, 0, 0, 1).into(),
             },
             iif: IfIndex(2),
             oifs: vec![IfIndex(3), IfIndex(4)],

@@ -3,7 +3,7 @@
 //! deletion.
 
 use std::collections::btree_map;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::Mgm;
 use super::effect::{Effect, MgmError};
@@ -15,7 +15,7 @@ impl Mgm {
     pub fn set_upstream(
         &mut self,
         flow: FlowKey,
-        upstream: Option<Ipv4Addr>,
+        upstream: Option<IpAddr>,
     ) -> Result<Vec<Effect>, MgmError> {
         let m = self.mfes.get_mut(&flow).ok_or(MgmError::NotFound(flow))?;
         if m.upstream == upstream {
@@ -34,7 +34,7 @@ impl Mgm {
         &mut self,
         flow: FlowKey,
         iif: IfIndex,
-        upstream: Option<Ipv4Addr>,
+        upstream: Option<IpAddr>,
     ) -> Result<Vec<Effect>, MgmError> {
         let iface = self.iface(iif)?;
         if !iface.up {
@@ -50,10 +50,7 @@ impl Mgm {
                 slot.insert(Mfe::new(iif, iif_owner, upstream, oifs.clone()));
             }
         }
-        *self
-            .mfe_groups
-            .entry(flow.group.addr().to_bits())
-            .or_default() += 1;
+        *self.mfe_groups.entry(flow.group).or_default() += 1;
         // Then one creation alert per component owning outgoing
         // interfaces, kept in component order (a handful of them).
         let mut out = Vec::with_capacity(3);
@@ -173,7 +170,7 @@ impl Mgm {
 
     pub(super) fn mfe_remove(&mut self, flow: FlowKey) {
         if self.mfes.remove(&flow).is_some() {
-            let g = flow.group.addr().to_bits();
+            let g = flow.group;
             if let Some(n) = self.mfe_groups.get_mut(&g) {
                 *n -= 1;
                 if *n == 0 {
@@ -300,17 +297,10 @@ impl Mgm {
     ) {
         match key.source {
             SourceSel::Any => {
-                if !self.mfe_groups.contains_key(&key.group.addr().to_bits()) {
+                if !self.mfe_groups.contains_key(&key.group) {
                     return;
                 }
-                let lo = FlowKey {
-                    group: key.group,
-                    source: Ipv4Addr::UNSPECIFIED,
-                };
-                let hi = FlowKey {
-                    group: key.group,
-                    source: Ipv4Addr::BROADCAST,
-                };
+                let (lo, hi) = FlowKey::group_range(key.group);
                 let flows: Vec<FlowKey> = self.mfes.range(lo..=hi).map(|(&f, _)| f).collect();
                 for flow in flows {
                     self.refresh_oif(flow, ifindex, out);

@@ -1,7 +1,7 @@
 //! Adding and deleting memberships, and the join/prune alerts they owe
 //! (RFC 2715 rules; see the module documentation of [`super`]).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::Mgm;
 use super::effect::{Effect, MembershipFlags, MgmError};
@@ -106,7 +106,7 @@ impl Mgm {
     /// The owner of the incoming interface of the entry (S,G): who an
     /// (S,G) alert goes to. Without an entry nobody is alerted (see the
     /// module documentation).
-    pub(super) fn rpf_owner(&self, source: Ipv4Addr, group: GroupAddr) -> Option<ComponentId> {
+    pub(super) fn rpf_owner(&self, source: IpAddr, group: GroupAddr) -> Option<ComponentId> {
         let flow = FlowKey { group, source };
         self.iface_owner(self.mfes.get(&flow)?.iif)
     }

@@ -3,13 +3,14 @@
 //! (ownership changes).
 
 use std::collections::hash_map::Entry;
-use std::net::Ipv4Addr;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::slice;
 
 use std::collections::BTreeSet;
 
 use crate::core::hash::{IntMap, IntSet};
-use crate::core::types::{GroupAddr, IfIndex, MembershipKey, SourceSel};
+use crate::core::types::{Family, GroupAddr, IfIndex, MembershipKey, SourceSel};
 
 /// Who added one (key, interface) entry. Only IGMP and the interface's
 /// current routing owner can add there, so two bits say it all; the routing
@@ -45,17 +46,51 @@ impl AddedBy {
     }
 }
 
-/// Memberships, stored twice with packed integer keys: per key, the sorted
+/// Memberships, stored twice with packed keys: per key, the sorted
 /// interfaces holding it (one hash probe answers every question the alert
 /// rule and the outgoing lists ask); per interface, the keys it holds (for
-/// ownership changes). Ordered listings sort on demand.
+/// ownership changes). Ordered listings sort on demand. Each family has its
+/// own table: an IPv4 key packs into one `u64` (the hot path stays one
+/// integer probe), an IPv6 key into [`Packed6`]. IPv4 keys list first, as
+/// they order.
 #[derive(Clone, Debug, Default)]
 pub(super) struct MembershipTable {
-    by_key: IntMap<u64, Holding>,
-    by_iface: IntMap<u32, BTreeSet<u64>>,
+    v4: Table<u64>,
+    v6: Table<Packed6>,
+}
+
+/// A key packed for its family's table: order-preserving, so ranges of a
+/// group's keys are ranges of packed keys.
+pub(super) trait Packing: Copy + Ord + Hash + std::fmt::Debug {
+    /// The group part alone (what `changed` collects).
+    type Group: Copy + Ord + Hash + std::fmt::Debug;
+    fn pack(key: MembershipKey) -> Self;
+    fn unpack(self) -> MembershipKey;
+    fn group(group: GroupAddr) -> Self::Group;
+    fn group_addr(g: Self::Group) -> GroupAddr;
+    /// The lowest and highest packed keys of `group`.
+    fn group_range(group: GroupAddr) -> (Self, Self);
+}
+
+/// One family's memberships (see [`MembershipTable`]).
+#[derive(Clone, Debug)]
+pub(super) struct Table<P: Packing> {
+    by_key: IntMap<P, Holding>,
+    by_iface: IntMap<u32, BTreeSet<P>>,
     len: usize,
-    /// Groups (address bits) with an entry changed since `clear_changed`.
-    changed: IntSet<u32>,
+    /// Groups with an entry changed since `clear_changed`.
+    changed: IntSet<P::Group>,
+}
+
+impl<P: Packing> Default for Table<P> {
+    fn default() -> Self {
+        Table {
+            by_key: IntMap::default(),
+            by_iface: IntMap::default(),
+            len: 0,
+            changed: IntSet::default(),
+        }
+    }
 }
 
 /// The interfaces holding one key, sorted by ifindex. Most keys are held on
@@ -120,10 +155,10 @@ impl Holding {
     }
 }
 
-impl MembershipTable {
-    pub(super) fn get(&self, key: MembershipKey, ifindex: IfIndex) -> AddedBy {
+impl<P: Packing> Table<P> {
+    fn get(&self, key: MembershipKey, ifindex: IfIndex) -> AddedBy {
         self.by_key
-            .get(&pack(key))
+            .get(&P::pack(key))
             .and_then(|h| {
                 let v = h.as_slice();
                 v.binary_search_by_key(&ifindex.0, |e| e.0)
@@ -133,28 +168,15 @@ impl MembershipTable {
             .unwrap_or(AddedBy::NONE)
     }
 
-    pub(super) fn has(&self, key: MembershipKey, ifindex: IfIndex) -> bool {
-        !self.get(key, ifindex).is_empty()
-    }
-
-    /// Groups with an entry added, removed or changed since the last
-    /// [`Self::clear_changed`], in address order.
-    pub(super) fn changed_groups(&self) -> Vec<GroupAddr> {
-        let mut v: Vec<u32> = self.changed.iter().copied().collect();
+    fn changed_groups(&self) -> impl Iterator<Item = GroupAddr> {
+        let mut v: Vec<P::Group> = self.changed.iter().copied().collect();
         v.sort_unstable();
-        v.into_iter()
-            .filter_map(|g| GroupAddr::new(Ipv4Addr::from_bits(g)).ok())
-            .collect()
+        v.into_iter().map(P::group_addr)
     }
 
-    pub(super) fn clear_changed(&mut self) {
-        self.changed.clear();
-    }
-
-    /// Sets who added the entry; `AddedBy::NONE` removes it.
-    pub(super) fn set(&mut self, key: MembershipKey, ifindex: IfIndex, by: AddedBy) {
-        self.changed.insert(key.group.addr().to_bits());
-        let k = pack(key);
+    fn set(&mut self, key: MembershipKey, ifindex: IfIndex, by: AddedBy) {
+        self.changed.insert(P::group(key.group));
+        let k = P::pack(key);
         let i = ifindex.0;
         let existed = match self.by_key.entry(k) {
             Entry::Occupied(mut e) => {
@@ -187,12 +209,89 @@ impl MembershipTable {
         }
     }
 
-    /// Releases the per-interface index of an interface that holds no
-    /// entry any more (it was removed).
-    pub(super) fn forget_iface(&mut self, ifindex: IfIndex) {
+    fn forget_iface(&mut self, ifindex: IfIndex) {
         if self.by_iface.get(&ifindex.0).is_some_and(|s| s.is_empty()) {
             self.by_iface.remove(&ifindex.0);
         }
+    }
+
+    fn ifaces_with(&self, key: MembershipKey) -> impl Iterator<Item = (IfIndex, AddedBy)> + '_ {
+        self.by_key
+            .get(&P::pack(key))
+            .into_iter()
+            .flat_map(|h| h.as_slice().iter().map(|&(i, by)| (IfIndex(i), by)))
+    }
+
+    fn keys_on(&self, ifindex: IfIndex) -> impl Iterator<Item = MembershipKey> + '_ {
+        self.by_iface
+            .get(&ifindex.0)
+            .into_iter()
+            .flat_map(|set| set.iter().map(|&k| k.unpack()))
+    }
+
+    fn group_keys_on(
+        &self,
+        ifindex: IfIndex,
+        group: GroupAddr,
+    ) -> impl Iterator<Item = MembershipKey> + '_ {
+        let (lo, hi) = P::group_range(group);
+        self.by_iface
+            .get(&ifindex.0)
+            .into_iter()
+            .flat_map(move |set| set.range(lo..=hi).map(|&k| k.unpack()))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (MembershipKey, IfIndex, AddedBy)> + '_ {
+        let mut keys: Vec<(P, &Holding)> = self.by_key.iter().map(|(&k, h)| (k, h)).collect();
+        keys.sort_unstable_by_key(|&(k, _)| k);
+        keys.into_iter().flat_map(|(k, h)| {
+            let key = k.unpack();
+            h.as_slice()
+                .iter()
+                .map(move |&(i, by)| (key, IfIndex(i), by))
+        })
+    }
+}
+
+impl MembershipTable {
+    pub(super) fn get(&self, key: MembershipKey, ifindex: IfIndex) -> AddedBy {
+        match key.family() {
+            Family::Ipv4 => self.v4.get(key, ifindex),
+            Family::Ipv6 => self.v6.get(key, ifindex),
+        }
+    }
+
+    pub(super) fn has(&self, key: MembershipKey, ifindex: IfIndex) -> bool {
+        !self.get(key, ifindex).is_empty()
+    }
+
+    /// Groups with an entry added, removed or changed since the last
+    /// [`Self::clear_changed`], in address order.
+    pub(super) fn changed_groups(&self) -> Vec<GroupAddr> {
+        self.v4
+            .changed_groups()
+            .chain(self.v6.changed_groups())
+            .collect()
+    }
+
+    pub(super) fn clear_changed(&mut self) {
+        self.v4.changed.clear();
+        self.v6.changed.clear();
+    }
+
+    /// Sets who added the entry; `AddedBy::NONE` removes it.
+    pub(super) fn set(&mut self, key: MembershipKey, ifindex: IfIndex, by: AddedBy) {
+        match key.family() {
+            Family::Ipv4 => self.v4.set(key, ifindex, by),
+            Family::Ipv6 => self.v6.set(key, ifindex, by),
+        }
+    }
+
+    /// Releases the per-interface index of an interface that holds no
+    /// entry any more (it was removed).
+    pub(super) fn forget_iface(&mut self, ifindex: IfIndex) {
+        self.v4.forget_iface(ifindex);
+        self.v6.forget_iface(ifindex);
     }
 
     /// Interfaces holding `key`, in ifindex order.
@@ -200,19 +299,20 @@ impl MembershipTable {
         &self,
         key: MembershipKey,
     ) -> impl Iterator<Item = (IfIndex, AddedBy)> + '_ {
-        self.by_key
-            .get(&pack(key))
-            .into_iter()
-            .flat_map(|h| h.as_slice().iter().map(|&(i, by)| (IfIndex(i), by)))
+        let (a, b) = match key.family() {
+            Family::Ipv4 => (Some(self.v4.ifaces_with(key)), None),
+            Family::Ipv6 => (None, Some(self.v6.ifaces_with(key))),
+        };
+        a.into_iter().flatten().chain(b.into_iter().flatten())
     }
 
     /// Keys held on `ifindex`, in key order: O(m) for the m keys held
     /// there, whatever the size of the rest of the table.
     pub(super) fn keys_on(&self, ifindex: IfIndex) -> Vec<MembershipKey> {
-        self.by_iface
-            .get(&ifindex.0)
-            .map(|set| set.iter().map(|&k| unpack(k)).collect())
-            .unwrap_or_default()
+        self.v4
+            .keys_on(ifindex)
+            .chain(self.v6.keys_on(ifindex))
+            .collect()
     }
 
     /// Keys of `group` held on `ifindex`, in key order: O(log m + k).
@@ -221,12 +321,11 @@ impl MembershipTable {
         ifindex: IfIndex,
         group: GroupAddr,
     ) -> impl Iterator<Item = MembershipKey> + '_ {
-        let lo = pack(MembershipKey::any(group));
-        let hi = lo | ((1 << 34) - 1);
-        self.by_iface
-            .get(&ifindex.0)
-            .into_iter()
-            .flat_map(move |set| set.range(lo..=hi).map(|&k| unpack(k)))
+        let (a, b) = match group.family() {
+            Family::Ipv4 => (Some(self.v4.group_keys_on(ifindex, group)), None),
+            Family::Ipv6 => (None, Some(self.v6.group_keys_on(ifindex, group))),
+        };
+        a.into_iter().flatten().chain(b.into_iter().flatten())
     }
 
     /// Every entry, ordered by key (group, then source), then interface.
@@ -234,49 +333,139 @@ impl MembershipTable {
     /// O(k log k) for k keys. For one interface, [`Self::keys_on`] costs
     /// only that interface's keys.
     pub(super) fn iter(&self) -> impl Iterator<Item = (MembershipKey, IfIndex, AddedBy)> + '_ {
-        let mut keys: Vec<(u64, &Holding)> = self.by_key.iter().map(|(&k, h)| (k, h)).collect();
-        keys.sort_unstable_by_key(|&(k, _)| k);
-        keys.into_iter().flat_map(|(k, h)| {
-            let key = unpack(k);
-            h.as_slice()
-                .iter()
-                .map(move |&(i, by)| (key, IfIndex(i), by))
-        })
+        self.v4.iter().chain(self.v6.iter())
     }
 
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.v4.len + self.v6.len
     }
 }
 
-// ===== helper functions =====
+// ===== packings =====
 
 const TAG_ANY: u64 = 0;
 const TAG_ONLY: u64 = 1;
 const TAG_EXCEPT: u64 = 2;
 
-/// Packs a key into 62 bits, keeping its order: the 28 low bits of the group
+/// An IPv4 key in 62 bits, keeping its order: the 28 low bits of the group
 /// (every group is in 224.0.0.0/4), the source variant, the source address.
-pub(super) fn pack(key: MembershipKey) -> u64 {
-    let g = u64::from(key.group.addr().to_bits() & 0x0fff_ffff);
-    let (tag, s) = match key.source {
-        SourceSel::Any => (TAG_ANY, 0),
-        SourceSel::Only(s) => (TAG_ONLY, s.to_bits()),
-        SourceSel::Except(s) => (TAG_EXCEPT, s.to_bits()),
-    };
-    (g << 34) | (tag << 32) | u64::from(s)
+impl Packing for u64 {
+    type Group = u32;
+
+    fn pack(key: MembershipKey) -> u64 {
+        let g = u64::from(Self::group(key.group) & 0x0fff_ffff);
+        let (tag, s) = match key.source {
+            SourceSel::Any => (TAG_ANY, 0),
+            SourceSel::Only(s) => (TAG_ONLY, v4_bits(s)),
+            SourceSel::Except(s) => (TAG_EXCEPT, v4_bits(s)),
+        };
+        (g << 34) | (tag << 32) | u64::from(s)
+    }
+
+    fn unpack(self) -> MembershipKey {
+        let group = Self::group_addr(0xe000_0000 | ((self >> 34) as u32 & 0x0fff_ffff));
+        let s = IpAddr::V4(Ipv4Addr::from_bits(self as u32));
+        let source = match (self >> 32) & 3 {
+            TAG_ANY => SourceSel::Any,
+            TAG_ONLY => SourceSel::Only(s),
+            _ => SourceSel::Except(s),
+        };
+        MembershipKey { group, source }
+    }
+
+    fn group(group: GroupAddr) -> u32 {
+        v4_bits(group.addr())
+    }
+
+    fn group_addr(g: u32) -> GroupAddr {
+        GroupAddr::new(Ipv4Addr::from_bits(g)).unwrap_or(GroupAddr::ALL_SYSTEMS)
+    }
+
+    fn group_range(group: GroupAddr) -> (u64, u64) {
+        let lo = Self::pack(MembershipKey::any(group));
+        (lo, lo | ((1 << 34) - 1))
+    }
 }
 
-pub(super) fn unpack(k: u64) -> MembershipKey {
-    let bits = 0xe000_0000 | ((k >> 34) as u32 & 0x0fff_ffff);
-    let group = GroupAddr::new(Ipv4Addr::from_bits(bits)).unwrap_or(GroupAddr::ALL_SYSTEMS);
-    let s = Ipv4Addr::from_bits(k as u32);
-    let source = match (k >> 32) & 3 {
-        TAG_ANY => SourceSel::Any,
-        TAG_ONLY => SourceSel::Only(s),
-        _ => SourceSel::Except(s),
-    };
-    MembershipKey { group, source }
+/// An IPv6 key: group, source variant, source, in that order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) struct Packed6 {
+    group: u128,
+    tag: u8,
+    source: u128,
+}
+
+impl Packing for Packed6 {
+    type Group = u128;
+
+    fn pack(key: MembershipKey) -> Packed6 {
+        let (tag, source) = match key.source {
+            SourceSel::Any => (TAG_ANY, 0),
+            SourceSel::Only(s) => (TAG_ONLY, v6_bits(s)),
+            SourceSel::Except(s) => (TAG_EXCEPT, v6_bits(s)),
+        };
+        Packed6 {
+            group: Self::group(key.group),
+            tag: tag as u8,
+            source,
+        }
+    }
+
+    fn unpack(self) -> MembershipKey {
+        let s = IpAddr::V6(Ipv6Addr::from_bits(self.source));
+        let source = match u64::from(self.tag) {
+            TAG_ANY => SourceSel::Any,
+            TAG_ONLY => SourceSel::Only(s),
+            _ => SourceSel::Except(s),
+        };
+        MembershipKey {
+            group: Self::group_addr(self.group),
+            source,
+        }
+    }
+
+    fn group(group: GroupAddr) -> u128 {
+        v6_bits(group.addr())
+    }
+
+    fn group_addr(g: u128) -> GroupAddr {
+        GroupAddr::new(Ipv6Addr::from_bits(g)).unwrap_or(GroupAddr::ALL_NODES)
+    }
+
+    fn group_range(group: GroupAddr) -> (Packed6, Packed6) {
+        let g = Self::group(group);
+        (
+            Packed6 {
+                group: g,
+                tag: 0,
+                source: 0,
+            },
+            Packed6 {
+                group: g,
+                tag: u8::MAX,
+                source: u128::MAX,
+            },
+        )
+    }
+}
+
+// ===== helper functions =====
+
+/// The bits of an address in an IPv4 key (the table of a key is chosen by
+/// its group's family, and a key's source is of the same family).
+fn v4_bits(a: IpAddr) -> u32 {
+    match a {
+        IpAddr::V4(a) => a.to_bits(),
+        IpAddr::V6(_) => 0,
+    }
+}
+
+/// The bits of an address in an IPv6 key.
+fn v6_bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V6(a) => a.to_bits(),
+        IpAddr::V4(a) => a.to_ipv6_mapped().to_bits(),
+    }
 }
 
 // ===== tests =====
@@ -315,10 +504,10 @@ mod tests {
         ];
         keys.sort();
         for w in keys.windows(2) {
-            assert!(pack(w[0]) < pack(w[1]), "{} vs {}", w[0], w[1]);
+            assert!(u64::pack(w[0]) < u64::pack(w[1]), "{} vs {}", w[0], w[1]);
         }
         for k in keys {
-            assert_eq!(unpack(pack(k)), k);
+            assert_eq!(u64::pack(k).unpack(), k);
         }
     }
 
@@ -340,11 +529,11 @@ mod tests {
         t.set(k1, IfIndex(3), AddedBy::NONE);
         t.set(k2, IfIndex(3), AddedBy::NONE);
         assert!(t.keys_on(IfIndex(3)).is_empty());
-        assert!(t.by_iface.contains_key(&3));
+        assert!(t.v4.by_iface.contains_key(&3));
         t.forget_iface(IfIndex(3));
-        assert!(!t.by_iface.contains_key(&3));
+        assert!(!t.v4.by_iface.contains_key(&3));
         t.forget_iface(IfIndex(2));
-        assert!(t.by_iface.contains_key(&2), "interface 2 still holds k1");
+        assert!(t.v4.by_iface.contains_key(&2), "interface 2 still holds k1");
         assert!(!t.has(k1, IfIndex(3)));
         assert_eq!(t.get(k1, IfIndex(2)), AddedBy::OWNER);
         assert_eq!(t.len(), 1);
@@ -409,5 +598,60 @@ mod tests {
         on9.sort();
         assert_eq!(t.keys_on(IfIndex(9)), on9);
         assert_eq!(t.keys_on(IfIndex(6)), vec![keys[2], keys[3]]);
+    }
+
+    #[test]
+    fn ipv6_keys_pack_in_order_and_list_after_ipv4() {
+        let g6 = |last: u16| GroupAddr::new(Ipv6Addr::new(0xff3e, 0, 0, 0, 0, 0, 0, last)).unwrap();
+        let s1 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+        let s2 = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+        let mut keys = vec![
+            MembershipKey::any(g6(1)),
+            MembershipKey::only(s1, g6(1)),
+            MembershipKey::only(s2, g6(1)),
+            MembershipKey::except(s1, g6(1)),
+            MembershipKey::any(g6(2)),
+            MembershipKey::except(s2, GroupAddr::ALL_NODES),
+        ];
+        keys.sort();
+        for w in keys.windows(2) {
+            assert!(
+                Packed6::pack(w[0]) < Packed6::pack(w[1]),
+                "{} vs {}",
+                w[0],
+                w[1]
+            );
+        }
+        for &k in &keys {
+            assert_eq!(Packed6::pack(k).unpack(), k);
+        }
+        let mut t = MembershipTable::default();
+        for &k in keys.iter().rev() {
+            t.set(k, IfIndex(4), AddedBy::IGMP);
+        }
+        let v4 = MembershipKey::any(g(1));
+        t.set(v4, IfIndex(4), AddedBy::OWNER);
+        let mut want = keys.clone();
+        want.insert(0, v4);
+        assert_eq!(t.keys_on(IfIndex(4)), want);
+        assert_eq!(t.iter().map(|(k, _, _)| k).collect::<Vec<_>>(), want);
+        let of_g1: Vec<_> = t.group_keys_on(IfIndex(4), g6(1)).collect();
+        assert_eq!(of_g1.len(), 4);
+        assert!(of_g1.iter().all(|k| k.group == g6(1)));
+        assert_eq!(
+            t.group_keys_on(IfIndex(4), g(1)).collect::<Vec<_>>(),
+            vec![v4]
+        );
+        assert_eq!(t.get(keys[0], IfIndex(4)), AddedBy::IGMP);
+        assert_eq!(t.get(v4, IfIndex(4)), AddedBy::OWNER);
+        assert_eq!(t.len(), 7);
+        let mut groups = vec![g(1), GroupAddr::ALL_NODES, g6(1), g6(2)];
+        groups.sort();
+        assert_eq!(t.changed_groups(), groups);
+        for &k in &keys {
+            t.set(k, IfIndex(4), AddedBy::NONE);
+        }
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.ifaces_with(keys[0]).count(), 0);
     }
 }

@@ -1,7 +1,7 @@
 //! Multicast forwarding entries: one per (S,G), with an incoming interface
 //! and the outgoing interface list the membership table implies.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -13,7 +13,7 @@ use crate::core::types::{ComponentId, IfIndex};
 pub struct Mfe {
     pub(super) iif: IfIndex,
     pub(super) iif_owner: Option<ComponentId>,
-    pub(super) upstream: Option<Ipv4Addr>,
+    pub(super) upstream: Option<IpAddr>,
     pub(super) oifs: Vec<IfIndex>,
     /// Per-interface answers of protocols; most entries have none, so
     /// they live out of line (an entry stays small in a large table).
@@ -40,7 +40,7 @@ impl Mfe {
     pub(super) fn new(
         iif: IfIndex,
         iif_owner: Option<ComponentId>,
-        upstream: Option<Ipv4Addr>,
+        upstream: Option<IpAddr>,
         oifs: Vec<IfIndex>,
     ) -> Mfe {
         Mfe {
@@ -61,7 +61,7 @@ impl Mfe {
         self.iif_owner
     }
 
-    pub fn upstream(&self) -> Option<Ipv4Addr> {
+    pub fn upstream(&self) -> Option<IpAddr> {
         self.upstream
     }
 

@@ -74,7 +74,7 @@ pub struct Mgm {
     mfes: BTreeMap<FlowKey, Mfe>,
     /// Number of entries per group (address bits), so that a (*,G) change
     /// skips the range walk over `mfes` when G has none.
-    mfe_groups: IntMap<u32, u32>,
+    mfe_groups: IntMap<GroupAddr, u32>,
 }
 
 impl Mgm {

@@ -367,7 +367,7 @@ mod tests {
     fn flow(g: u8) -> FlowKey {
         FlowKey {
             group: GroupAddr::new(Ipv4Addr::new(239, 1, 1, g)).unwrap(),
-            source: Ipv4Addr::new(10, 0, 0, 1),
+            source: Ipv4Addr::new(10, 0, 0, 1).into(),
         }
     }
 

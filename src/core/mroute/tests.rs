@@ -6,7 +6,7 @@ use crate::core::types::GroupAddr;
 fn flow(s: u8, g: u8) -> FlowKey {
     FlowKey {
         group: GroupAddr::new(Ipv4Addr::new(239, 1, 1, g)).unwrap(),
-        source: Ipv4Addr::new(10, 0, 0, s),
+        source: Ipv4Addr::new(10, 0, 0, s).into(),
     }
 }
 

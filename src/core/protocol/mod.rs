@@ -234,7 +234,7 @@ pub enum NoteValue<I = IfIndex> {
     Interface(Option<I>),
     Flow(FlowKey),
     Group(GroupAddr),
-    Address(std::net::Ipv4Addr),
+    Address(std::net::IpAddr),
     Count(u64),
     Text(String),
 }
@@ -391,7 +391,7 @@ pub(crate) fn host_wish_changes(old: &HostWishes, new: &HostWishes) -> Vec<Proto
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
 
     fn g(s: &str) -> GroupAddr {
         s.parse().unwrap()
@@ -404,7 +404,7 @@ mod tests {
                 "flow",
                 NoteValue::Flow(FlowKey {
                     group: g("239.1.1.1"),
-                    source: Ipv4Addr::new(10, 0, 0, 1),
+                    source: Ipv4Addr::new(10, 0, 0, 1).into(),
                 }),
             )
             .with("iif", NoteValue::Interface(Some(IfIndex(3))))
@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn wish_changes_are_net() {
-        let a = Ipv4Addr::new(10, 0, 0, 1);
+        let a: IpAddr = Ipv4Addr::new(10, 0, 0, 1).into();
         let old: HostWishes = [
             (
                 (IfIndex(1), g("239.1.1.1")),

@@ -27,7 +27,7 @@
 //! ```
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::ser::{SerializeMap, SerializeSeq};
@@ -75,7 +75,7 @@ pub enum Cell {
     /// An interface by name.
     Interface(String),
     Group(GroupAddr),
-    Address(Ipv4Addr),
+    Address(IpAddr),
     /// JSON: seconds, always with a fraction (`2.0`); text `2.0s`.
     Duration(Duration),
     /// A host-side filter: JSON `{"mode":..,"sources":[..]}`.
@@ -455,11 +455,11 @@ fn header(column: &str) -> String {
 }
 
 /// Addresses joined by commas, or `none`.
-fn list(addrs: &std::collections::BTreeSet<Ipv4Addr>) -> String {
+fn list(addrs: &std::collections::BTreeSet<IpAddr>) -> String {
     if addrs.is_empty() {
         return "none".into();
     }
-    let v: Vec<String> = addrs.iter().map(Ipv4Addr::to_string).collect();
+    let v: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
     v.join(",")
 }
 
@@ -490,6 +490,7 @@ fn write_aligned(f: &mut fmt::Formatter<'_>, indent: &str, rows: &[Vec<String>])
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+    use std::net::Ipv4Addr;
 
     fn link(name: &str, present: bool, up: bool, owned: bool) -> Cell {
         Cell::Link(LinkState {
@@ -528,7 +529,8 @@ mod tests {
                     g.to_string(),
                     Cell::Filter(HostFilter::Exclude(BTreeSet::from([Ipv4Addr::new(
                         10, 0, 0, 1,
-                    )]))),
+                    )
+                    .into()]))),
                 )],
             )
             .block(
@@ -626,7 +628,7 @@ counters:
             (Cell::Text(String::new()), "-"),
             (Cell::Count(3), "3"),
             (Cell::Flag(false), "no"),
-            (Cell::Address(Ipv4Addr::new(10, 0, 0, 1)), "10.0.0.1"),
+            (Cell::Address(Ipv4Addr::new(10, 0, 0, 1).into()), "10.0.0.1"),
             (
                 Cell::Filter(HostFilter::Include(BTreeSet::new())),
                 "include none",

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::core::hash::IntMap;
@@ -23,7 +23,7 @@ use crate::core::types::{FlowKey, IfIndex, ProtoId};
 pub(super) struct FlowOrigin {
     pub arrival: IfIndex,
     pub rpf: Option<IfIndex>,
-    pub upstream: Option<Ipv4Addr>,
+    pub upstream: Option<IpAddr>,
 }
 
 /// Book-keeping for one forwarding or drop entry.
@@ -126,7 +126,7 @@ impl FlowBook {
     }
 
     /// Every source with the route recorded for it, sorted, each once.
-    pub fn sources(&self) -> Vec<(Ipv4Addr, Option<IfIndex>, Option<Ipv4Addr>)> {
+    pub fn sources(&self) -> Vec<(IpAddr, Option<IfIndex>, Option<IpAddr>)> {
         let mut out: Vec<_> = self
             .all()
             .map(|(f, i)| (f.source, i.origin.rpf, i.origin.upstream))
@@ -267,9 +267,9 @@ impl FlowBook {
     /// entries are the router's to change).
     pub fn regateway(
         &mut self,
-        source: Ipv4Addr,
+        source: IpAddr,
         rpf: Option<IfIndex>,
-        upstream: Option<Ipv4Addr>,
+        upstream: Option<IpAddr>,
     ) -> Vec<FlowKey> {
         let mut changed = Vec::new();
         for (f, i) in self.flows.iter_mut() {
@@ -292,9 +292,9 @@ impl FlowBook {
     /// order.
     pub fn rerouted(
         &self,
-        source: Ipv4Addr,
+        source: IpAddr,
         rpf: Option<IfIndex>,
-        upstream: Option<Ipv4Addr>,
+        upstream: Option<IpAddr>,
     ) -> Vec<(FlowKey, FlowInfo)> {
         let mut flows: Vec<(FlowKey, FlowInfo)> = self
             .all()

@@ -4,7 +4,7 @@
 //! towards its source changes, and removed once idle. The book-keeping is
 //! the flow book's (`flow_book.rs`); here the router takes the decisions.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::Router;
@@ -30,7 +30,7 @@ impl Router {
         flow: FlowKey,
         arrival: IfIndex,
         rpf: Option<IfIndex>,
-        upstream: Option<Ipv4Addr>,
+        upstream: Option<IpAddr>,
     ) {
         self.counters.new_flows += 1;
         if self.flows.has_entry(&flow) {
@@ -238,9 +238,9 @@ impl Router {
     pub(super) fn rpf_changed(
         &mut self,
         now: Instant,
-        source: Ipv4Addr,
+        source: IpAddr,
         rpf: Option<IfIndex>,
-        upstream: Option<Ipv4Addr>,
+        upstream: Option<IpAddr>,
     ) {
         // Only the gateway changed (same interface): the decision stands,
         // the entries get their new upstream neighbour.

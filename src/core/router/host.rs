@@ -108,7 +108,7 @@ impl HostTable {
                             ifindex,
                             group,
                             filter,
-                            local: ifaces.get(ifindex).and_then(|l| l.primary_addr()),
+                            local: ifaces.get(ifindex).and_then(|l| l.primary_v4()),
                         });
                     }
                 }
@@ -125,7 +125,7 @@ impl HostTable {
                             ifindex,
                             group,
                             filter: HostFilter::none(),
-                            local: ifaces.get(ifindex).and_then(|l| l.primary_addr()),
+                            local: ifaces.get(ifindex).and_then(|l| l.primary_v4()),
                         });
                     }
                 }

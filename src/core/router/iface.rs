@@ -216,7 +216,7 @@ impl Router {
         let Some(link) = self.ifaces.get(ifindex) else {
             return;
         };
-        let (addr, subnets) = (link.primary_addr(), link.subnets());
+        let (addr, subnets) = (link.primary_v4(), link.subnets_v4());
         if let Some(r) = self.igmp.get_mut(&ifindex) {
             let mut actions = r.handle(now, IgmpEvent::AddressChanged(addr));
             actions.extend(r.handle(now, IgmpEvent::SubnetsChanged(subnets)));

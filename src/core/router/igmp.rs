@@ -26,7 +26,7 @@ impl Router {
         let Some(cfg) = self.igmp_cfg(&link.name) else {
             return;
         };
-        let (addr, subnets, mtu) = (link.primary_addr(), link.subnets(), link.mtu);
+        let (addr, subnets, mtu) = (link.primary_v4(), link.subnets_v4(), link.mtu);
         let mut r = IgmpRouter::new(cfg, addr, now);
         let mut actions = r.handle(now, IgmpEvent::SubnetsChanged(subnets));
         actions.extend(r.handle(now, IgmpEvent::MtuChanged(mtu)));
@@ -72,7 +72,7 @@ impl Router {
         router_alert: bool,
         payload: Vec<u8>,
     ) {
-        if self.ifaces.is_local_addr(src) {
+        if self.ifaces.is_local_addr(src.into()) {
             self.counters.igmp_rx_own += 1;
             return;
         }
@@ -114,7 +114,7 @@ impl Router {
         for action in actions {
             let result = match action {
                 IgmpAction::Send { dst, payload } => {
-                    match self.ifaces.get(ifindex).and_then(|l| l.primary_addr()) {
+                    match self.ifaces.get(ifindex).and_then(|l| l.primary_v4()) {
                         Some(src) => self.out.push(Output::SendIgmp {
                             ifindex,
                             src,

@@ -53,7 +53,7 @@ mod restore;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use self::dispatch::ProtoSlot;
@@ -218,7 +218,7 @@ impl Router {
 
     /// Each source of an installed flow with the route recorded for it (for
     /// the daemon's re-lookup after route changes), in source order.
-    pub fn flow_sources(&self) -> Vec<(Ipv4Addr, Option<IfIndex>, Option<Ipv4Addr>)> {
+    pub fn flow_sources(&self) -> Vec<(IpAddr, Option<IfIndex>, Option<IpAddr>)> {
         self.flows.sources()
     }
 

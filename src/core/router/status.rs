@@ -2,6 +2,7 @@
 //! logic lives here beyond putting the state in the shape of the views.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use super::Router;
@@ -187,7 +188,7 @@ impl Router {
                         .sources
                         .iter()
                         .map(|s| SourceView {
-                            source: s.source,
+                            source: s.source.into(),
                             expires_s: s.expires.map(|d| d.as_secs_f64()),
                             forwarding: s.forwarding,
                         })
@@ -274,7 +275,7 @@ fn querier_view(r: &IgmpRouter, now: Instant) -> QuerierView {
         version: version_number(s.version),
         querier_enabled: r.config().querier,
         is_querier: s.is_querier,
-        querier_addr: s.querier,
+        querier_addr: s.querier.map(IpAddr::V4),
         next_query_s: s.next_general_query.map(|d| d.as_secs_f64()),
         other_querier_expires_s: s.other_querier_expires.map(|d| d.as_secs_f64()),
         groups: s.groups.len(),

@@ -2,7 +2,7 @@
 //! writer's batches: routing socket reads (IGMP and upcalls), RPF lookups,
 //! forwarding counters, receive drops, sysctl checks and the table audit.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -88,10 +88,7 @@ pub(super) async fn drain_mrt(router: &mut Driver, io: &mut Io, batch: Vec<MrtRx
                     c.rx_malformed += 1;
                     continue;
                 };
-                let flow = FlowKey {
-                    group,
-                    source: u.src,
-                };
+                let flow = FlowKey::new(u.src, group);
                 // Whether the VIF is one of the router's interfaces is the
                 // router's to decide (and count): the lookup is made anyway.
                 let (rpf, upstream) = rpf_lookup(io, u.src).await.unwrap_or((None, None));
@@ -99,7 +96,7 @@ pub(super) async fn drain_mrt(router: &mut Driver, io: &mut Io, batch: Vec<MrtRx
                     flow,
                     vif: u.vif,
                     rpf,
-                    upstream,
+                    upstream: upstream.map(IpAddr::V4),
                 }
             }
             MrtRx::Malformed(reason) => {
@@ -184,7 +181,13 @@ pub(super) async fn recheck_rpf(router: &mut Driver, io: &mut Io) {
     let mut i = 0;
     while i < recorded.len() {
         let source = recorded[i].0;
-        let answer = rpf_lookup(io, source).await;
+        // The upcalls come from the IPv4 socket: every flow is an IPv4 one.
+        let answer = match source {
+            IpAddr::V4(s) => rpf_lookup(io, s)
+                .await
+                .map(|(rpf, gw)| (rpf, gw.map(IpAddr::V4))),
+            IpAddr::V6(_) => Err(()),
+        };
         let mut changed = false;
         while i < recorded.len() && recorded[i].0 == source {
             changed |= answer.is_ok_and(|a| a != (recorded[i].1, recorded[i].2));

@@ -453,6 +453,13 @@ impl IgmpRouter {
 
 // ===== helper functions =====
 
+/// The address of a group IGMP holds. IGMP holds IPv4 groups only: each
+/// came from an IGMP message or was checked against an IPv4 range.
+pub(super) fn v4(g: GroupAddr) -> Ipv4Addr {
+    debug_assert!(g.v4().is_some(), "IGMP holds the IPv6 group {g}");
+    g.v4().unwrap_or(Ipv4Addr::UNSPECIFIED)
+}
+
 /// QRV and QQI a query tells (4.1.6, 4.1.7): `None` where the querier's
 /// value is zero or absent (a v1/v2 query has neither), so that our own
 /// configured value applies ("unless that most recently received QRV was

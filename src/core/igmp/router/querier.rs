@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     ALL_ROUTERS, ALL_SYSTEMS, ALL_V3_ROUTERS, IgmpAction, IgmpRouter, PendingQuerier,
-    learned_values,
+    learned_values, v4,
 };
 use crate::core::igmp::config::IgmpVersion;
 use crate::core::igmp::packet::{IgmpPacket, Query, QueryVersion};
@@ -222,13 +222,13 @@ impl IgmpRouter {
         let q = Query::specific(
             self.query_version(),
             self.cfg.last_member_query_interval,
-            g.addr(),
+            v4(g),
             suppress,
             self.cfg.robustness,
             self.cfg.query_interval,
             sources,
         );
-        self.send_query(g.addr(), q, out);
+        self.send_query(v4(g), q, out);
     }
 
     // ===== timers =====

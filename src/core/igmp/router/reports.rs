@@ -90,13 +90,16 @@ impl IgmpRouter {
     }
 
     pub(super) fn group_allowed(&self, g: GroupAddr) -> bool {
-        let a = g.addr();
+        let Some(a) = g.v4() else {
+            return false;
+        };
         (self.cfg.allow_groups.is_empty() || self.cfg.allow_groups.iter().any(|n| n.contains(&a)))
             && !self.cfg.deny_groups.iter().any(|n| n.contains(&a))
     }
 
     pub(super) fn is_ssm(&self, g: GroupAddr) -> bool {
-        self.cfg.ssm_range.iter().any(|n| n.contains(&g.addr()))
+        g.v4()
+            .is_some_and(|a| self.cfg.ssm_range.iter().any(|n| n.contains(&a)))
     }
 
     /// A report or leave of a version older than the interface's, with

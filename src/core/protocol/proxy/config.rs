@@ -1,7 +1,7 @@
 //! The `[proxy]` section: its raw form, its validation and the validated
 //! [`ProxyConfig`].
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::Ipv4Net;
@@ -48,8 +48,14 @@ pub struct ProxyConfig {
 
 impl ProxyConfig {
     /// Whether traffic from `source` may be forwarded.
-    pub fn is_legal_source(&self, source: Ipv4Addr) -> bool {
-        self.legal_sources.is_empty() || self.legal_sources.iter().any(|n| n.contains(&source))
+    /// Whether the proxy forwards from `source`. The legal sources are
+    /// IPv4 prefixes: an IPv6 source is legal only where none are set.
+    pub fn is_legal_source(&self, source: IpAddr) -> bool {
+        self.legal_sources.is_empty()
+            || match source {
+                IpAddr::V4(s) => self.legal_sources.iter().any(|n| n.contains(&s)),
+                IpAddr::V6(_) => false,
+            }
     }
 }
 

@@ -51,7 +51,7 @@ mod config;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 pub use self::config::{KIND, NAME, ProxyConfig};
 
@@ -391,8 +391,8 @@ impl RoutingProtocol for Proxy {
 /// `None`: it holds nothing for the group.
 fn iface_filter(keys: impl IntoIterator<Item = MembershipKey>) -> Option<HostFilter> {
     let mut exclude_mode = false;
-    let mut include: BTreeSet<Ipv4Addr> = BTreeSet::new();
-    let mut blocked: BTreeSet<Ipv4Addr> = BTreeSet::new();
+    let mut include: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut blocked: BTreeSet<IpAddr> = BTreeSet::new();
     let mut any = false;
     for k in keys {
         any = true;
@@ -421,12 +421,13 @@ fn iface_filter(keys: impl IntoIterator<Item = MembershipKey>) -> Option<HostFil
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
-    fn a(last: u8) -> Ipv4Addr {
-        Ipv4Addr::new(10, 0, 0, last)
+    fn a(last: u8) -> IpAddr {
+        Ipv4Addr::new(10, 0, 0, last).into()
     }
 
-    fn set(l: &[u8]) -> BTreeSet<Ipv4Addr> {
+    fn set(l: &[u8]) -> BTreeSet<IpAddr> {
         l.iter().map(|&l| a(l)).collect()
     }
 

@@ -44,6 +44,7 @@ mod edit;
 mod status;
 
 use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
 
 pub use self::config::{KIND, NAME, Outbound, StaticConfig, StaticJoin, StaticRoute};
 pub use self::edit::Edit;
@@ -233,7 +234,7 @@ impl StaticRoutes {
             match (j.source, entry) {
                 (None, e) => *e = HostFilter::Exclude(BTreeSet::new()),
                 (Some(s), HostFilter::Include(set)) => {
-                    set.insert(s);
+                    set.insert(s.into());
                 }
                 (Some(_), HostFilter::Exclude(_)) => {}
             }
@@ -314,9 +315,12 @@ impl RouteIndex {
     }
 
     /// The routes whose group range holds `group`, in no particular order.
+    /// Routes are IPv4: an IPv6 group has none.
     fn candidates(&self, group: crate::core::types::GroupAddr) -> impl Iterator<Item = usize> + '_ {
-        let g = group.addr().to_bits();
-        self.by_len.iter().flat_map(move |(len, nets)| {
+        let g = group.v4().map(Ipv4Addr::to_bits);
+        let by_len = if g.is_some() { &self.by_len[..] } else { &[] };
+        let g = g.unwrap_or(0);
+        by_len.iter().flat_map(move |(len, nets)| {
             let mask = if *len == 0 {
                 0
             } else {
@@ -330,7 +334,11 @@ impl RouteIndex {
 // ===== helper functions =====
 
 fn route_matches(r: &StaticRoute, flow: FlowKey) -> bool {
-    r.group.contains(flow.group) && r.source.is_none_or(|n| n.contains(&flow.source))
+    r.group.contains(flow.group)
+        && r.source.is_none_or(|n| match flow.source {
+            IpAddr::V4(s) => n.contains(&s),
+            IpAddr::V6(_) => false,
+        })
 }
 
 /// Greater = more specific: source first (any < prefix < exact, longer

@@ -4,6 +4,7 @@
 use super::{StaticConfig, StaticCounters};
 use crate::core::protocol::status::LinkState;
 use crate::core::protocol::{Cell, HostWishes, ProtoStatus, ProtoView, StatusTable};
+use std::net::IpAddr;
 
 pub(super) fn view(
     cfg: &StaticConfig,
@@ -39,7 +40,7 @@ pub(super) fn view(
             t.row(vec![
                 Cell::Interface(j.interface.clone()),
                 Cell::Group(j.group),
-                Cell::opt(j.source, Cell::Address),
+                Cell::opt(j.source.map(IpAddr::V4), Cell::Address),
                 Cell::Flag(wish.is_some()),
                 Cell::opt(wish.cloned(), Cell::Filter),
             ])

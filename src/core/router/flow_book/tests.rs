@@ -1,6 +1,6 @@
 //! The flow book alone: questions, entries, routes and idle time.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use super::{FlowBook, FlowInfo, FlowOrigin};
@@ -14,11 +14,11 @@ const IDLE: Duration = Duration::from_secs(60);
 fn flow(g: u8, s: u8) -> FlowKey {
     FlowKey {
         group: format!("239.1.1.{g}").parse().unwrap(),
-        source: Ipv4Addr::new(10, 0, 0, s),
+        source: Ipv4Addr::new(10, 0, 0, s).into(),
     }
 }
 
-fn origin(rpf: Option<IfIndex>, upstream: Option<Ipv4Addr>) -> FlowOrigin {
+fn origin(rpf: Option<IfIndex>, upstream: Option<IpAddr>) -> FlowOrigin {
     FlowOrigin {
         arrival: UP,
         rpf,
@@ -104,25 +104,25 @@ fn entries_are_known_listed_and_unbooked() {
 fn a_new_gateway_changes_entries_on_the_same_interface_only() {
     let t0 = Instant::now();
     let mut b = FlowBook::default();
-    let gw1 = Some(Ipv4Addr::new(10, 0, 1, 254));
-    let gw2 = Some(Ipv4Addr::new(10, 0, 1, 253));
+    let gw1 = Some(Ipv4Addr::new(10, 0, 1, 254).into());
+    let gw2 = Some(Ipv4Addr::new(10, 0, 1, 253).into());
     let (a, c, other) = (flow(2, 1), flow(1, 1), flow(1, 9));
     for f in [a, c, other] {
         b.forwarding(t0, f, FlowInfo::new(t0, origin(Some(UP), gw1)), IDLE);
     }
     assert_eq!(
-        b.regateway(Ipv4Addr::new(10, 0, 0, 1), Some(UP), gw2),
+        b.regateway(Ipv4Addr::new(10, 0, 0, 1).into(), Some(UP), gw2),
         vec![c, a]
     );
     assert_eq!(b.info(&a).unwrap().origin.upstream, gw2);
     assert_eq!(b.info(&other).unwrap().origin.upstream, gw1);
     // The same route again changes nothing.
     assert!(
-        b.regateway(Ipv4Addr::new(10, 0, 0, 1), Some(UP), gw2)
+        b.regateway(Ipv4Addr::new(10, 0, 0, 1).into(), Some(UP), gw2)
             .is_empty()
     );
     // Another interface: the flows are decided again, with the new route.
-    let moved = b.rerouted(Ipv4Addr::new(10, 0, 0, 1), Some(LAN), None);
+    let moved = b.rerouted(Ipv4Addr::new(10, 0, 0, 1).into(), Some(LAN), None);
     assert_eq!(
         moved.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
         vec![c, a]
