@@ -159,7 +159,7 @@ pub enum Event {
     /// The audit found the kernel's table differing from mgmd's here; the
     /// difference is repaired.
     KernelDrift {
-        drift: Drift<Iface>,
+        drift: Box<Drift<Iface>>,
     },
     /// The audit found `differences` differences (each logged up to
     /// `logged`) and repaired them.

@@ -84,6 +84,11 @@ impl Hasher for IntHasher {
         self.mix(n as u64);
     }
 
+    fn write_u128(&mut self, n: u128) {
+        self.mix(n as u64);
+        self.mix((n >> 64) as u64);
+    }
+
     /// One more round: a single fold leaves the low bits of keys that
     /// differ only in their high bits (packed (*,G) keys) poorly spread.
     fn finish(&self) -> u64 {

@@ -294,9 +294,38 @@ impl fmt::Display for Family {
 /// A multicast group address of either family: IPv4 224.0.0.0/4 or IPv6
 /// ff00::/8. Construction checks it. IPv4 groups order before IPv6 ones;
 /// within a family, addresses order as integers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "IpAddr", into = "IpAddr")]
 pub struct GroupAddr(IpAddr);
+
+// One integer write per group: cheap with the core's integer hasher (the
+// tables keyed by group are searched on every packet-driven event).
+impl std::hash::Hash for GroupAddr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self.0 {
+            IpAddr::V4(a) => state.write_u32(a.to_bits()),
+            IpAddr::V6(a) => state.write_u128(a.to_bits()),
+        }
+    }
+}
+
+// Address order, compared as integers; IPv4 first.
+impl Ord for GroupAddr {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self.0, other.0) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => a.to_bits().cmp(&b.to_bits()),
+            (IpAddr::V6(a), IpAddr::V6(b)) => a.to_bits().cmp(&b.to_bits()),
+            (IpAddr::V4(_), IpAddr::V6(_)) => std::cmp::Ordering::Less,
+            (IpAddr::V6(_), IpAddr::V4(_)) => std::cmp::Ordering::Greater,
+        }
+    }
+}
+
+impl PartialOrd for GroupAddr {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// The error for an address outside its family's multicast range.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

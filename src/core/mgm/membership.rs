@@ -157,15 +157,9 @@ impl Holding {
 
 impl<P: Packing> Table<P> {
     fn get(&self, key: MembershipKey, ifindex: IfIndex) -> AddedBy {
-        self.by_key
-            .get(&P::pack(key))
-            .and_then(|h| {
-                let v = h.as_slice();
-                v.binary_search_by_key(&ifindex.0, |e| e.0)
-                    .ok()
-                    .map(|pos| v[pos].1)
-            })
-            .unwrap_or(AddedBy::NONE)
+        let v = self.holding(key);
+        v.binary_search_by_key(&ifindex.0, |e| e.0)
+            .map_or(AddedBy::NONE, |pos| v[pos].1)
     }
 
     fn changed_groups(&self) -> impl Iterator<Item = GroupAddr> {
@@ -215,11 +209,11 @@ impl<P: Packing> Table<P> {
         }
     }
 
-    fn ifaces_with(&self, key: MembershipKey) -> impl Iterator<Item = (IfIndex, AddedBy)> + '_ {
+    /// The interfaces holding `key` (sorted), empty if none.
+    fn holding(&self, key: MembershipKey) -> &[(u32, AddedBy)] {
         self.by_key
             .get(&P::pack(key))
-            .into_iter()
-            .flat_map(|h| h.as_slice().iter().map(|&(i, by)| (IfIndex(i), by)))
+            .map_or(&[], Holding::as_slice)
     }
 
     fn keys_on(&self, ifindex: IfIndex) -> impl Iterator<Item = MembershipKey> + '_ {
@@ -299,11 +293,11 @@ impl MembershipTable {
         &self,
         key: MembershipKey,
     ) -> impl Iterator<Item = (IfIndex, AddedBy)> + '_ {
-        let (a, b) = match key.family() {
-            Family::Ipv4 => (Some(self.v4.ifaces_with(key)), None),
-            Family::Ipv6 => (None, Some(self.v6.ifaces_with(key))),
+        let held = match key.family() {
+            Family::Ipv4 => self.v4.holding(key),
+            Family::Ipv6 => self.v6.holding(key),
         };
-        a.into_iter().flatten().chain(b.into_iter().flatten())
+        held.iter().map(|&(i, by)| (IfIndex(i), by))
     }
 
     /// Keys held on `ifindex`, in key order: O(m) for the m keys held

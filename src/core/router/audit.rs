@@ -50,7 +50,9 @@ impl Router {
             let first = self.mroute.repair(kernel, &drift);
             let logged = view.differences.len().min(AUDIT_LOG_LIMIT);
             for d in &view.differences[..logged] {
-                self.emit(Event::KernelDrift { drift: d.clone() });
+                self.emit(Event::KernelDrift {
+                    drift: Box::new(d.clone()),
+                });
             }
             self.emit(Event::KernelAudit {
                 differences: drift.len(),

@@ -66,7 +66,7 @@ impl Router {
             [Work::Decide {
                 flow,
                 origin,
-                carried,
+                carried: carried.map(Box::new),
             }],
         );
     }
@@ -205,7 +205,10 @@ impl Router {
     pub(super) fn redecide(&mut self, now: Instant, flows: Vec<(FlowKey, FlowInfo)>) {
         let work: Vec<Work> = flows
             .into_iter()
-            .map(|(flow, info)| Work::Redecide { flow, info })
+            .map(|(flow, info)| Work::Redecide {
+                flow,
+                info: Box::new(info),
+            })
             .collect();
         self.carry_out(now, work);
     }
@@ -224,7 +227,7 @@ impl Router {
         let decide = Work::Decide {
             flow,
             origin: info.origin,
-            carried: Some(info),
+            carried: Some(Box::new(info)),
         };
         let work: Vec<Work> = effects
             .into_iter()

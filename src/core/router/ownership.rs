@@ -64,9 +64,10 @@ impl Router {
         };
         let effects = effects.into_iter().map(Work::Effect);
         let told = Work::Deliver { to: id, ev };
-        let redecide = redecide
-            .into_iter()
-            .map(|(flow, info)| Work::Redecide { flow, info });
+        let redecide = redecide.into_iter().map(|(flow, info)| Work::Redecide {
+            flow,
+            info: Box::new(info),
+        });
         let complete = Work::OwnerComplete {
             interface,
             protocol,

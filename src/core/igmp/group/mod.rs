@@ -2,9 +2,14 @@
 //! source timers, the state tables of 6.4.1/6.4.2, timer expiry (6.3,
 //! 6.5) and the last-member query bookkeeping of 6.6.3. IGMPv1/v2
 //! messages reach this module already translated (7.3.2).
+//!
+//! MLDv2 (RFC 9777 section 7) has the same state, tables and timers with
+//! IPv6 sources, so the state is generic over the address of its sources
+//! and reporters ([`SourceAddr`]): one implementation for both families,
+//! IPv4 by default.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -16,6 +21,31 @@ use crate::core::types::{GroupAddr, MembershipKey};
 /// Tracked reporters per entry beyond which explicit tracking gives up
 /// for that entry (it then falls back to last-member queries).
 const MAX_TRACKED_HOSTS: usize = 64;
+
+// ===== SourceAddr =====
+
+/// The address of a source or of a reporting host: [`Ipv4Addr`] for IGMP,
+/// [`Ipv6Addr`] for MLD.
+pub trait SourceAddr:
+    Copy + Ord + Eq + std::hash::Hash + std::fmt::Debug + Into<IpAddr> + 'static
+{
+    /// The unspecified address, which "may simultaneously be used by
+    /// multiple systems" (RFC 9776 4.2.14): a report from it cannot be
+    /// tracked to one host.
+    fn is_unspecified(&self) -> bool;
+}
+
+impl SourceAddr for Ipv4Addr {
+    fn is_unspecified(&self) -> bool {
+        Ipv4Addr::is_unspecified(self)
+    }
+}
+
+impl SourceAddr for Ipv6Addr {
+    fn is_unspecified(&self) -> bool {
+        Ipv6Addr::is_unspecified(self)
+    }
+}
 
 // ===== FilterMode =====
 
@@ -32,21 +62,30 @@ pub enum FilterMode {
 /// Reporters known to want an entry (explicit host tracking). An entry
 /// is "tracked" while every reporter had a usable address and the set
 /// stayed small; only then may an empty set drop the entry at once.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct HostSet {
-    hosts: Vec<Ipv4Addr>,
+#[derive(Clone, Debug)]
+pub(crate) struct HostSet<A = Ipv4Addr> {
+    hosts: Vec<A>,
     untracked: bool,
 }
 
-impl HostSet {
-    pub(crate) fn untracked() -> HostSet {
+impl<A> Default for HostSet<A> {
+    fn default() -> Self {
+        HostSet {
+            hosts: Vec::new(),
+            untracked: false,
+        }
+    }
+}
+
+impl<A: SourceAddr> HostSet<A> {
+    pub(crate) fn untracked() -> HostSet<A> {
         HostSet {
             hosts: Vec::new(),
             untracked: true,
         }
     }
 
-    fn insert(&mut self, h: Ipv4Addr) {
+    fn insert(&mut self, h: A) {
         if self.untracked {
             return;
         }
@@ -61,7 +100,7 @@ impl HostSet {
         }
     }
 
-    fn remove(&mut self, h: Ipv4Addr) {
+    fn remove(&mut self, h: A) {
         if let Some(i) = self.hosts.iter().position(|x| *x == h) {
             self.hosts.swap_remove(i);
         }
@@ -81,7 +120,7 @@ impl HostSet {
         self.hosts.clear();
     }
 
-    pub(crate) fn hosts(&self) -> &[Ipv4Addr] {
+    pub(crate) fn hosts(&self) -> &[A] {
         &self.hosts
     }
 }
@@ -91,16 +130,16 @@ impl HostSet {
 /// A source record. `timer == None` is the RFC's "timer = 0": only in
 /// EXCLUDE mode, the source is blocked (the Y list).
 #[derive(Clone, Debug)]
-pub(crate) struct Source {
+pub(crate) struct Source<A = Ipv4Addr> {
     pub(crate) timer: Option<Instant>,
     /// Group-and-source-specific query retransmissions left (6.6.3.2).
     pub(crate) retrans: u8,
     /// Hosts that included this source (explicit tracking).
-    pub(crate) hosts: HostSet,
+    pub(crate) hosts: HostSet<A>,
 }
 
-impl Source {
-    pub(crate) fn new(timer: Option<Instant>) -> Source {
+impl<A: SourceAddr> Source<A> {
+    pub(crate) fn new(timer: Option<Instant>) -> Source<A> {
         Source {
             timer,
             retrans: 0,
@@ -131,22 +170,42 @@ pub(crate) struct ApplyParams {
 
 /// The "Send Q(G)" / "Send Q(G,X)" actions a table row asks for, plus
 /// sources refused by the cap.
-#[derive(Debug, Default)]
-pub(crate) struct ApplyOutcome {
+#[derive(Debug)]
+pub(crate) struct ApplyOutcome<A = Ipv4Addr> {
     pub(crate) query_group: bool,
-    pub(crate) query_sources: Vec<Ipv4Addr>,
+    pub(crate) query_sources: Vec<A>,
     pub(crate) refused_sources: u64,
 }
 
+impl<A> Default for ApplyOutcome<A> {
+    fn default() -> Self {
+        ApplyOutcome {
+            query_group: false,
+            query_sources: Vec::new(),
+            refused_sources: 0,
+        }
+    }
+}
+
 /// Queries to send in one last-member retransmission round.
-#[derive(Debug, Default)]
-pub(crate) struct Retransmission {
+#[derive(Debug)]
+pub(crate) struct Retransmission<A = Ipv4Addr> {
     /// Some(S flag) when a group-specific query is due.
     pub(crate) group: Option<bool>,
     /// Sources whose timer is above LMQT (sent with S set).
-    pub(crate) suppressed: Vec<Ipv4Addr>,
+    pub(crate) suppressed: Vec<A>,
     /// Sources whose timer is at or below LMQT (S clear).
-    pub(crate) plain: Vec<Ipv4Addr>,
+    pub(crate) plain: Vec<A>,
+}
+
+impl<A> Default for Retransmission<A> {
+    fn default() -> Self {
+        Retransmission {
+            group: None,
+            suppressed: Vec::new(),
+            plain: Vec::new(),
+        }
+    }
 }
 
 /// What timer expiry changed.
@@ -157,11 +216,11 @@ pub(crate) struct ExpireOutcome {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct Group {
+pub(crate) struct Group<A = Ipv4Addr> {
     pub(crate) mode: FilterMode,
     /// Group timer; running only in EXCLUDE mode.
     pub(crate) timer: Option<Instant>,
-    pub(crate) sources: BTreeMap<Ipv4Addr, Source>,
+    pub(crate) sources: BTreeMap<A, Source<A>>,
     /// Older Host Present timers (7.3.2; RFC 2236 "v1 host present").
     pub(crate) v1_host: Option<Instant>,
     pub(crate) v2_host: Option<Instant>,
@@ -170,13 +229,13 @@ pub(crate) struct Group {
     /// Next last-member query retransmission.
     pub(crate) lmq_next: Option<Instant>,
     /// Hosts in EXCLUDE mode for this group (explicit tracking).
-    pub(crate) hosts: HostSet,
+    pub(crate) hosts: HostSet<A>,
     /// Earliest of all the timers above: the key in the wake index.
     pub(crate) wake: Option<Instant>,
 }
 
-impl Group {
-    pub(crate) fn new(untracked: bool) -> Group {
+impl<A: SourceAddr> Group<A> {
+    pub(crate) fn new(untracked: bool) -> Group<A> {
         Group {
             mode: FilterMode::Include,
             timer: None,
@@ -244,10 +303,10 @@ impl Group {
 
     fn insert_source(
         &mut self,
-        s: Ipv4Addr,
+        s: A,
         timer: Option<Instant>,
         p: &ApplyParams,
-        out: &mut ApplyOutcome,
+        out: &mut ApplyOutcome<A>,
     ) -> bool {
         if let Some(max) = p.max_sources
             && self.sources.len() >= max as usize
@@ -260,7 +319,7 @@ impl Group {
     }
 
     /// Set (A)=GMI: refresh existing sources, create missing ones.
-    fn set_sources(&mut self, b: &[Ipv4Addr], t: Instant, p: &ApplyParams, out: &mut ApplyOutcome) {
+    fn set_sources(&mut self, b: &[A], t: Instant, p: &ApplyParams, out: &mut ApplyOutcome<A>) {
         for s in b {
             match self.sources.get_mut(s) {
                 Some(src) => src.timer = Some(t),
@@ -278,15 +337,15 @@ impl Group {
         &mut self,
         now: Instant,
         rt: RecordType,
-        b: &[Ipv4Addr],
-        host: Ipv4Addr,
+        b: &[A],
+        host: A,
         p: &ApplyParams,
-    ) -> ApplyOutcome {
+    ) -> ApplyOutcome<A> {
         use FilterMode::*;
         use RecordType::*;
         let mut out = ApplyOutcome::default();
         let gmi = now + p.gmi;
-        let in_b = |s: &Ipv4Addr| b.binary_search(s).is_ok();
+        let in_b = |s: &A| b.binary_search(s).is_ok();
         match (self.mode, rt) {
             // INCLUDE (A) IS_IN (B) / ALLOW (B) -> INCLUDE (A+B); (B)=GMI
             (Include, ModeIsInclude | AllowNewSources) => self.set_sources(b, gmi, p, &mut out),
@@ -382,7 +441,7 @@ impl Group {
     }
 
     /// Explicit host tracking: who still wants what after this record.
-    fn track(&mut self, rt: RecordType, b: &[Ipv4Addr], host: Ipv4Addr) {
+    fn track(&mut self, rt: RecordType, b: &[A], host: A) {
         use RecordType::*;
         match rt {
             ModeIsInclude | AllowNewSources => {
@@ -448,12 +507,7 @@ impl Group {
     /// "Send Q(G,X)" (6.6.3.2): sources of X whose timer is above LMQT
     /// get LMQC transmissions and their timer lowered to LMQT. Returns the
     /// sources for the query sent now.
-    pub(crate) fn start_source_query(
-        &mut self,
-        now: Instant,
-        lmq: Lmq,
-        x: &[Ipv4Addr],
-    ) -> Vec<Ipv4Addr> {
+    pub(crate) fn start_source_query(&mut self, now: Instant, lmq: Lmq, x: &[A]) -> Vec<A> {
         let low = now + lmq.time;
         let mut now_q = Vec::new();
         if lmq.count == 0 {
@@ -486,7 +540,7 @@ impl Group {
 
     /// One retransmission round at `now` (6.6.3.1/6.6.3.2), building the
     /// S-set and S-clear lists from the timers as they are now.
-    pub(crate) fn retransmit(&mut self, now: Instant, lmq: Lmq) -> Retransmission {
+    pub(crate) fn retransmit(&mut self, now: Instant, lmq: Lmq) -> Retransmission<A> {
         let mut r = Retransmission::default();
         let low = now + lmq.time;
         if self.retrans > 0 {
@@ -534,7 +588,7 @@ impl Group {
     }
 
     /// Lower source timers on a received group-and-source query (6.6.1).
-    pub(crate) fn lower_source_timers(&mut self, low: Instant, srcs: &[Ipv4Addr]) {
+    pub(crate) fn lower_source_timers(&mut self, low: Instant, srcs: &[A]) {
         for s in srcs {
             if let Some(src) = self.sources.get_mut(s)
                 && src.timer.is_some_and(|t| t > low)
@@ -596,7 +650,7 @@ impl Group {
     }
 
     /// Make a source timer expire now (immediate leave).
-    pub(crate) fn expire_source_now(&mut self, now: Instant, s: Ipv4Addr) {
+    pub(crate) fn expire_source_now(&mut self, now: Instant, s: A) {
         if let Some(src) = self.sources.get_mut(&s)
             && src.timer.is_some()
         {

@@ -400,3 +400,112 @@ fn host_set_tracks_and_gives_up() {
     }
     assert!(!big.is_known_empty());
 }
+
+/// MLDv2's tables (RFC 9777 7.4.1, 7.4.2) are IGMPv3's: the same state
+/// with IPv6 sources gives the same result, row by row, for every start
+/// state, record type, source list and reporter, timers and queries
+/// included.
+#[test]
+fn ipv6_sources_follow_the_same_tables() {
+    fn v6(n: u8) -> Ipv6Addr {
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(n))
+    }
+    fn start<A: SourceAddr>(t0: Instant, exclude: bool, a: impl Fn(u8) -> A) -> Group<A> {
+        let mut g = Group::new(false);
+        for s in [1, 2] {
+            g.sources
+                .insert(a(s), Source::new(Some(t0 + Duration::from_secs(100))));
+        }
+        if exclude {
+            g.sources.insert(a(3), Source::new(None));
+            g.mode = FilterMode::Exclude;
+            g.timer = Some(t0 + Duration::from_secs(200));
+        }
+        g
+    }
+    type Seen = (
+        FilterMode,
+        Option<Instant>,
+        Vec<(u8, Option<Instant>)>,
+        bool,
+        Vec<u8>,
+        Vec<u8>,
+    );
+    fn seen<A: SourceAddr>(g: &Group<A>, o: &ApplyOutcome<A>, last: impl Fn(A) -> u8) -> Seen {
+        (
+            g.mode,
+            g.timer,
+            g.sources
+                .iter()
+                .map(|(s, src)| (last(*s), src.timer))
+                .collect(),
+            o.query_group,
+            o.query_sources.iter().map(|s| last(*s)).collect(),
+            g.hosts.hosts().iter().map(|s| last(*s)).collect(),
+        )
+    }
+    let t0 = Instant::now();
+    let p = ApplyParams {
+        gmi: GMI,
+        max_sources: Some(4),
+        track: true,
+    };
+    let lists: [&[u8]; 4] = [&[], &[2], &[2, 3, 4], &[4, 5, 6, 7]];
+    let types = [
+        ModeIsInclude,
+        ModeIsExclude,
+        ChangeToInclude,
+        ChangeToExclude,
+        AllowNewSources,
+        BlockOldSources,
+    ];
+    for exclude in [false, true] {
+        for rt in types {
+            for b in lists {
+                for host in [0, 9] {
+                    let mut g4 = start(t0, exclude, a);
+                    let mut g6 = start(t0, exclude, v6);
+                    let b4: Vec<Ipv4Addr> = b.iter().map(|&n| a(n)).collect();
+                    let b6: Vec<Ipv6Addr> = b.iter().map(|&n| v6(n)).collect();
+                    let h4 = if host == 0 {
+                        Ipv4Addr::UNSPECIFIED
+                    } else {
+                        a(host)
+                    };
+                    let h6 = if host == 0 {
+                        Ipv6Addr::UNSPECIFIED
+                    } else {
+                        v6(host)
+                    };
+                    let o4 = g4.apply(t0, rt, &b4, h4, &p);
+                    let o6 = g6.apply(t0, rt, &b6, h6, &p);
+                    assert_eq!(
+                        seen(&g4, &o4, |s| s.octets()[3]),
+                        seen(&g6, &o6, |s| s.octets()[15]),
+                        "{rt:?} {b:?} from {host} in exclude={exclude}"
+                    );
+                    let lmq = lmq();
+                    let x4: Vec<Ipv4Addr> = [1, 2, 4].map(a).to_vec();
+                    let x6: Vec<Ipv6Addr> = [1, 2, 4].map(v6).to_vec();
+                    assert_eq!(
+                        g4.start_source_query(t0, lmq, &x4)
+                            .iter()
+                            .map(|s| s.octets()[3])
+                            .collect::<Vec<_>>(),
+                        g6.start_source_query(t0, lmq, &x6)
+                            .iter()
+                            .map(|s| s.octets()[15])
+                            .collect::<Vec<_>>()
+                    );
+                    let later = t0 + Duration::from_secs(150);
+                    g4.expire(later);
+                    g6.expire(later);
+                    assert_eq!(
+                        seen(&g4, &ApplyOutcome::default(), |s| s.octets()[3]),
+                        seen(&g6, &ApplyOutcome::default(), |s| s.octets()[15])
+                    );
+                }
+            }
+        }
+    }
+}
