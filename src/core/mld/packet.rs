@@ -109,13 +109,14 @@ pub enum RecordType {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddressRecord {
     pub record_type: RecordType,
-    /// Raw address: the router checks that it is multicast.
+    /// Raw address: [`super::check::check_group`] tells whether the
+    /// router may learn it.
     pub group: Ipv6Addr,
     pub sources: Vec<Ipv6Addr>,
 }
 
 /// A decoded MLD message. Multicast Address fields are raw addresses: the
-/// router checks that they are multicast.
+/// router checks them with [`super::check::check_group`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MldPacket {
     Query(Query),
