@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-TARGETS=(igmp_packet igmp_router config ctl netlink)
+TARGETS=(igmp_packet igmp_router mld_packet config ctl netlink)
 runs=${FUZZ_RUNS:-10000000}
 ci=0
 chosen=()

@@ -10,6 +10,10 @@ inside the namespaces it builds).
   igmp OUTDIR PCAP...   the IGMP messages of tcpdump captures: each distinct
                         payload for igmp_packet, and each capture as one
                         igmp_router sequence (format in fuzz/README.md)
+  mld OUTDIR            in a fresh namespace: a Linux bridge querying with
+                        MLDv1, then MLDv2, and a host on it joining and
+                        leaving groups; each distinct MLD payload seen on
+                        the host's link
   ctl SOCKET OUTDIR     talk to a running mgmd: the request lines mgmctl
                         sends (and a few it would not), the reply lines and
                         event records the daemon writes back
@@ -17,6 +21,7 @@ inside the namespaces it builds).
 Every seed is named after its kind and the first bytes of its SHA-256, so
 that a second capture adds only what is new.
 """
+import errno
 import hashlib
 import ipaddress
 import json
@@ -255,6 +260,106 @@ def cmd_igmp(outdir, settings, router_addrs, pcaps):
     print("igmp: %d new seeds" % n)
 
 
+# ===== MLD on a bridge =====
+
+MLD_KINDS = {130: "query", 131: "v1-report", 132: "v1-done", 143: "v2-report"}
+MCAST_JOIN_SOURCE_GROUP, MCAST_LEAVE_SOURCE_GROUP = 46, 47
+# Every protocol: a socket bound to IPv6 alone misses what the interface
+# sends (outgoing frames reach only the taps of all protocols).
+ETH_P_ALL = 3
+
+
+def mld_of(frame):
+    """The MLD payload of an Ethernet frame (after the Hop-by-Hop Options
+    header, if any), else None."""
+    if len(frame) < 54 or frame[12:14] != b"\x86\xdd":
+        return None
+    nh, p = frame[20], frame[54:]
+    while nh == 0 and len(p) >= 8:
+        nh, p = p[0], p[(p[1] + 1) * 8:]
+    if nh != 58 or not p or p[0] not in MLD_KINDS:
+        return None
+    return bytes(p)
+
+
+def group_source_req(ifindex, group, source):
+    """struct group_source_req: an interface and two sockaddr_storage."""
+    def storage(addr):
+        sin6 = struct.pack("=HHI16sI", socket.AF_INET6, 0, 0,
+                           ipaddress.IPv6Address(addr).packed, 0)
+        return sin6 + bytes(128 - len(sin6))
+    return struct.pack("=I4x", ifindex) + storage(group) + storage(source)
+
+
+def cmd_mld(outdir):
+    """A Linux bridge as MLD querier (mcast_querier) and a host on one of
+    its ports joining and leaving any-source and source-specific groups
+    with the kernel's own MLD, in each version; every MLD message seen on
+    the host's interface becomes an mld_packet seed."""
+    n = 0
+    for version in (1, 2):
+        sh = lambda c: subprocess.run(c, shell=True, check=True)
+        sh("ip link add mbr0 type bridge mcast_querier 1 mcast_mld_version %d "
+           "mcast_query_interval 200 mcast_startup_query_interval 100 "
+           "mcast_query_response_interval 50 mcast_last_member_interval 30" % version)
+        sh("ip link add mh0 type veth peer name mp0")
+        sh("ip link set mp0 master mbr0")
+        sh("sysctl -qw net.ipv6.conf.mh0.force_mld_version=%d" % version)
+        cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        cap.bind(("mh0", 0))
+        cap.setblocking(False)
+        for dev in ("mp0", "mbr0", "mh0"):
+            sh("ip link set %s up" % dev)
+        idx = socket.if_nametoindex("mh0")
+        asm = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        ssm = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        steps = [
+            (3, lambda: None),  # DAD, the querier's startup queries
+            (2, lambda: asm.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                                       ipaddress.IPv6Address("ff05::1:3").packed
+                                       + struct.pack("=I", idx))),
+        ]
+        if version == 2:
+            for src in ("2001:db8::1", "2001:db8::2"):
+                steps.append((2, lambda src=src: ssm.setsockopt(
+                    socket.IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP,
+                    group_source_req(idx, "ff3e::1234", src))))
+            # A general query answered with every group in one report.
+            steps.append((3, lambda: None))
+            steps.append((2, lambda: ssm.setsockopt(
+                socket.IPPROTO_IPV6, MCAST_LEAVE_SOURCE_GROUP,
+                group_source_req(idx, "ff3e::1234", "2001:db8::1"))))
+            steps.append((2, ssm.close))
+        else:
+            steps.append((3, lambda: None))
+        steps.append((2, asm.close))
+        for wait, step in steps:
+            step()
+            end = time.time() + wait
+            while time.time() < end:
+                try:
+                    frame = cap.recv(65535)
+                except BlockingIOError:
+                    time.sleep(0.02)
+                    continue
+                except OSError as e:
+                    # Bound before the link came up, the socket reports
+                    # that it was down once.
+                    if e.errno != errno.ENETDOWN:
+                        raise
+                    continue
+                payload = mld_of(frame)
+                if payload is not None:
+                    kind = MLD_KINDS[payload[0]]
+                    if payload[0] == 130:
+                        kind = "v1-query" if len(payload) == 24 else "v2-query"
+                    n += write_seed(outdir, kind, payload)
+        cap.close()
+        sh("ip link del mh0")
+        sh("ip link del mbr0")
+    print("mld: %d new seeds" % n)
+
+
 # ===== control protocol =====
 
 REQUESTS = [
@@ -312,6 +417,8 @@ def main():
         settings = json.loads(os.environ.get("IGMP_SETTINGS", "{}"))
         routers = set(os.environ.get("IGMP_ROUTERS", "").split())
         cmd_igmp(sys.argv[2], settings, routers, sys.argv[3:])
+    elif cmd == "mld":
+        cmd_mld(sys.argv[2])
     elif cmd == "ctl":
         cmd_ctl(sys.argv[2], sys.argv[3])
     else:

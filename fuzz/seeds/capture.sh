@@ -12,6 +12,10 @@
 # - netlink: in a namespace of its own, the notifications an rtnetlink
 #   socket receives while links, addresses and routes are added, changed,
 #   renamed and deleted, and the replies to dumps and a route lookup.
+# - mld_packet: in a namespace of its own, a Linux bridge querying with
+#   MLDv1, then MLDv2, and a host on one of its ports joining and leaving
+#   any-source and source-specific groups with the kernel's own MLD;
+#   every message on the host's link.
 # - config: the files in examples/.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +37,10 @@ done
 echo "== netlink"
 topo_ns nl
 topo_exec nl $PY netlink "$HERE/netlink"
+
+echo "== MLD"
+topo_ns mld
+topo_exec mld $PY mld "$HERE/mld_packet"
 
 echo "== IGMP and the control protocol"
 topo_standard
@@ -95,7 +103,7 @@ done
 IGMP_SETTINGS='{"lan1": 0, "lan2": 2, "lan3": 1}' IGMP_ROUTERS="10.0.2.1 10.0.3.1 10.0.4.1" \
     $PY igmp "$HERE" "$TOPO_DIR"/lan1.pcap "$TOPO_DIR"/lan2.pcap "$TOPO_DIR"/lan3.pcap
 
-for t in igmp_packet igmp_router config ctl netlink; do
+for t in igmp_packet igmp_router mld_packet config ctl netlink; do
     printf '%-12s %4d files %7d bytes\n' "$t" "$(find "$HERE/$t" -type f | wc -l)" \
         "$(cat "$HERE/$t"/* | wc -c)"
 done

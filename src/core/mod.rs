@@ -12,6 +12,7 @@ pub mod iface;
 pub mod igmp;
 pub mod input;
 pub mod mgm;
+pub mod mld;
 pub mod mroute;
 pub mod output;
 pub mod protocol;
