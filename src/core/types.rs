@@ -474,8 +474,9 @@ impl fmt::Display for ComponentId {
 
 // ===== Membership keys =====
 
-/// Which sources of a group a membership entry is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Which sources of a group a membership entry is about. Ordered by kind
+/// (any, only, except), then address (IPv4 first, as integers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceSel {
     /// (*,G): every source.
@@ -486,6 +487,53 @@ pub enum SourceSel {
     /// interface (IGMPv3 EXCLUDE mode). Raises no join/prune alerts; it only
     /// filters forwarding.
     Except(IpAddr),
+}
+
+impl SourceSel {
+    /// Kind, family and address as integers: what order and hash use
+    /// (a few integer operations, where the derived ones compare and
+    /// hash the addresses byte by byte).
+    fn ordinal(&self) -> (u8, u8, u128) {
+        let addr = |a: &IpAddr| match a {
+            IpAddr::V4(a) => (0, u128::from(a.to_bits())),
+            IpAddr::V6(a) => (1, a.to_bits()),
+        };
+        match self {
+            SourceSel::Any => (0, 0, 0),
+            SourceSel::Only(a) => {
+                let (f, b) = addr(a);
+                (1, f, b)
+            }
+            SourceSel::Except(a) => {
+                let (f, b) = addr(a);
+                (2, f, b)
+            }
+        }
+    }
+}
+
+impl Ord for SourceSel {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.ordinal().cmp(&other.ordinal())
+    }
+}
+
+impl PartialOrd for SourceSel {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::hash::Hash for SourceSel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (kind, family, bits) = self.ordinal();
+        state.write_u8(kind | family << 2);
+        if family == 0 {
+            state.write_u32(bits as u32);
+        } else {
+            state.write_u128(bits);
+        }
+    }
 }
 
 /// A group membership: (*,G), (S,G) or an EXCLUDE-mode (S,G) block.
@@ -759,6 +807,32 @@ mod tests {
             let by_addr = (a.group.addr(), a.source).cmp(&(b.group.addr(), b.source));
             proptest::prop_assert_eq!(a.cmp(&b), by_addr);
             proptest::prop_assert_eq!(a.group.cmp(&b.group), a.group.addr().cmp(&b.group.addr()));
+        }
+
+        #[test]
+        fn source_order_is_kind_then_address_order(k1 in 0u8..3, k2 in 0u8..3, v6a: bool, v6b: bool, x: u128, y: u128) {
+            let addr = |v6: bool, n: u128| -> IpAddr {
+                if v6 { Ipv6Addr::from_bits(n).into() } else { Ipv4Addr::from_bits(n as u32).into() }
+            };
+            let sel = |k: u8, a: IpAddr| match k {
+                0 => SourceSel::Any,
+                1 => SourceSel::Only(a),
+                _ => SourceSel::Except(a),
+            };
+            let (a, b) = (addr(v6a, x), addr(v6b, y));
+            let (sa, sb) = (sel(k1, a), sel(k2, b));
+            let want = match (k1, k2) {
+                (0, 0) => std::cmp::Ordering::Equal,
+                _ if k1 != k2 => k1.cmp(&k2),
+                _ => a.cmp(&b),
+            };
+            proptest::prop_assert_eq!(sa.cmp(&sb), want);
+            proptest::prop_assert_eq!(sa == sb, want == std::cmp::Ordering::Equal);
+            if sa == sb {
+                use std::hash::BuildHasher;
+                let rs = std::collections::hash_map::RandomState::new();
+                proptest::prop_assert_eq!(rs.hash_one(sa), rs.hash_one(sb));
+            }
         }
     }
 

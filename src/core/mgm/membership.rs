@@ -315,11 +315,10 @@ impl MembershipTable {
         ifindex: IfIndex,
         group: GroupAddr,
     ) -> impl Iterator<Item = MembershipKey> + '_ {
-        let (a, b) = match group.family() {
-            Family::Ipv4 => (Some(self.v4.group_keys_on(ifindex, group)), None),
-            Family::Ipv6 => (None, Some(self.v6.group_keys_on(ifindex, group))),
-        };
-        a.into_iter().flatten().chain(b.into_iter().flatten())
+        match group.family() {
+            Family::Ipv4 => OfFamily::V4(self.v4.group_keys_on(ifindex, group)),
+            Family::Ipv6 => OfFamily::V6(self.v6.group_keys_on(ifindex, group)),
+        }
     }
 
     /// Every entry, ordered by key (group, then source), then interface.
@@ -332,6 +331,27 @@ impl MembershipTable {
 
     pub(super) fn len(&self) -> usize {
         self.v4.len + self.v6.len
+    }
+}
+
+/// An iterator over one family's table (the other's is never looked at).
+enum OfFamily<A, B> {
+    V4(A),
+    V6(B),
+}
+
+impl<A, B, T> Iterator for OfFamily<A, B>
+where
+    A: Iterator<Item = T>,
+    B: Iterator<Item = T>,
+{
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        match self {
+            OfFamily::V4(a) => a.next(),
+            OfFamily::V6(b) => b.next(),
+        }
     }
 }
 

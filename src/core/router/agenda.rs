@@ -29,6 +29,10 @@ const WORK_LIMIT: usize = 1_000_000;
 pub(super) enum Work {
     /// A manager effect: told as an event, handed to its component.
     Effect(Effect),
+    /// Manager effects in order, each done as [`Work::Effect`] (what one
+    /// causes before the next): an operation's effects planned at once,
+    /// without copying each onto the stack.
+    Effects(std::vec::IntoIter<Effect>),
     /// An event for a protocol; its actions follow it.
     Deliver { to: ProtoId, ev: ProtoEvent },
     /// One action a protocol returned.
@@ -73,7 +77,9 @@ impl Router {
 
     /// Puts manager effects on top of the agenda, in their order.
     pub(super) fn plan_effects(&mut self, effects: Vec<Effect>) {
-        self.plan(effects.into_iter().map(Work::Effect));
+        if !effects.is_empty() {
+            self.agenda.stack.push(Work::Effects(effects.into_iter()));
+        }
     }
 
     /// Does `work` and everything it causes: the entry point of an
@@ -106,6 +112,15 @@ impl Router {
     fn work_on(&mut self, now: Instant, work: Work) {
         match work {
             Work::Effect(effect) => self.effect(effect),
+            Work::Effects(mut rest) => {
+                if let Some(effect) = rest.next() {
+                    // The rest waits under what this one causes.
+                    if rest.len() > 0 {
+                        self.agenda.stack.push(Work::Effects(rest));
+                    }
+                    self.effect(effect);
+                }
+            }
             Work::Deliver { to, ev } => self.deliver_one(now, to, ev),
             Work::Action { from, action } => self.action(now, from, action),
             Work::OwnerComplete {

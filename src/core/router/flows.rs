@@ -134,9 +134,10 @@ impl Router {
             Some((iif, Ok(effects))) => {
                 let idle = self.cfg.global.mfe_idle_timeout;
                 self.flows.forwarding(now, flow, info, idle);
-                let effects = effects.into_iter().map(Work::Effect);
-                let work: Vec<Work> = effects.chain([Work::Installed { flow, iif }]).collect();
-                self.plan(work);
+                self.plan([
+                    Work::Effects(effects.into_iter()),
+                    Work::Installed { flow, iif },
+                ]);
             }
             Some((_, Err(e))) => self.mgm_error("new flow", e),
             None => {

@@ -62,7 +62,7 @@ impl Router {
             OwnerOp::Take => ProtoEvent::InterfaceTaken { ifindex },
             OwnerOp::Release => ProtoEvent::InterfaceReleased { ifindex },
         };
-        let effects = effects.into_iter().map(Work::Effect);
+        let effects = Work::Effects(effects.into_iter());
         let told = Work::Deliver { to: id, ev };
         let redecide = redecide.into_iter().map(|(flow, info)| Work::Redecide {
             flow,
@@ -73,8 +73,8 @@ impl Router {
             protocol,
             op,
         };
-        let work: Vec<Work> = effects
-            .chain([told])
+        let work: Vec<Work> = [effects, told]
+            .into_iter()
             .chain(redecide)
             .chain([complete])
             .collect();
@@ -85,7 +85,7 @@ impl Router {
     /// Delivers the manager's effects, in order, with everything they cause
     /// (IGMP re-adds after an enable, protocol answers to alerts).
     pub(super) fn process_effects(&mut self, now: Instant, effects: Vec<Effect>) {
-        self.carry_out(now, effects.into_iter().map(Work::Effect));
+        self.carry_out(now, [Work::Effects(effects.into_iter())]);
     }
 
     /// One effect: told, and handed to the component it is for (what that

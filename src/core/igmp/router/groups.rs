@@ -49,7 +49,7 @@ impl IgmpRouter {
                 self.send_recovery_query(now, max_resp, out);
             }
         }
-        while let Some(&(t, g)) = self.wakes.first() {
+        while let Some((t, g)) = self.wakes.first() {
             if t > now {
                 break;
             }
@@ -69,7 +69,7 @@ impl IgmpRouter {
     ) {
         let querier = self.is_querier();
         let lmq = self.lmq();
-        let mut before = Vec::new();
+        let mut before = self.view_buffer();
         let Some(grp) = self.groups.get_mut(&g) else {
             return;
         };
@@ -129,7 +129,8 @@ impl IgmpRouter {
         before: Vec<MembershipKey>,
         out: &mut Vec<IgmpAction>,
     ) {
-        let mut after = Vec::new();
+        let mut after = std::mem::take(&mut self.views.1);
+        after.clear();
         let empty = match self.groups.get(&g) {
             Some(grp) => {
                 grp.view(g, &mut after);
@@ -138,10 +139,11 @@ impl IgmpRouter {
             None => true,
         };
         emit_delta(&before, &after, out);
+        self.views = (before, after);
         if empty {
             if let Some(grp) = self.groups.remove(&g) {
                 if let Some(w) = grp.wake {
-                    self.wakes.remove(&(w, g));
+                    self.wakes.remove(w, g);
                 }
                 out.push(IgmpAction::Log(IgmpLog::GroupDeleted { group: g }));
             }
@@ -150,15 +152,23 @@ impl IgmpRouter {
         }
     }
 
+    /// An empty buffer for a group's view before a change; hand it to
+    /// [`Self::finish_group`], which keeps it for the next change.
+    pub(super) fn view_buffer(&mut self) -> Vec<MembershipKey> {
+        let mut v = std::mem::take(&mut self.views.0);
+        v.clear();
+        v
+    }
+
     pub(super) fn rewake(&mut self, g: GroupAddr) {
         if let Some(grp) = self.groups.get_mut(&g) {
             let w = grp.compute_wake();
             if w != grp.wake {
                 if let Some(old) = grp.wake {
-                    self.wakes.remove(&(old, g));
+                    self.wakes.remove(old, g);
                 }
                 if let Some(new) = w {
-                    self.wakes.insert((new, g));
+                    self.wakes.insert(new, g);
                 }
                 grp.wake = w;
             }
@@ -173,7 +183,7 @@ impl IgmpRouter {
             grp.view(g, &mut before);
             emit_delta(&before, &[], out);
             if let Some(w) = grp.wake {
-                self.wakes.remove(&(w, g));
+                self.wakes.remove(w, g);
             }
             out.push(IgmpAction::Log(IgmpLog::GroupDeleted { group: g }));
         }

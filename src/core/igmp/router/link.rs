@@ -111,10 +111,10 @@ impl IgmpRouter {
                 .iter()
                 .filter(|(g, grp)| {
                     g.is_link_local()
-                        || !self.group_allowed(**g)
-                        || (self.is_ssm(**g) && grp.mode == FilterMode::Exclude)
+                        || !self.group_allowed(*g)
+                        || (self.is_ssm(*g) && grp.mode == FilterMode::Exclude)
                 })
-                .map(|(g, _)| *g)
+                .map(|(g, _)| g)
                 .collect();
             for g in gone {
                 self.remove_group(g, out);
@@ -124,8 +124,7 @@ impl IgmpRouter {
             if let Some(max) = self.cfg.max_groups {
                 let over = self.groups.len().saturating_sub(max as usize);
                 if over > 0 {
-                    let gone: Vec<GroupAddr> =
-                        self.groups.keys().rev().take(over).copied().collect();
+                    let gone: Vec<GroupAddr> = self.groups.keys().rev().take(over).collect();
                     for g in gone {
                         self.remove_group(g, out);
                     }
@@ -188,7 +187,7 @@ impl IgmpRouter {
     /// startup queries of the new version refresh everything.
     pub(super) fn convert_groups(&mut self, old: IgmpVersion, out: &mut Vec<IgmpAction>) {
         let new = self.cfg.version;
-        let groups: Vec<GroupAddr> = self.groups.keys().copied().collect();
+        let groups: Vec<GroupAddr> = self.groups.keys().collect();
         for g in groups {
             let Some(grp) = self.groups.get_mut(&g) else {
                 continue;

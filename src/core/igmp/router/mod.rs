@@ -10,14 +10,14 @@
 //! queries), `groups` (timers and the membership deltas), `link` (address,
 //! link state, configuration and version changes).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
 
+use self::index::{Groups, Wakes};
 use super::config::{IgmpIfConfig, IgmpVersion};
-use super::group::{Group, Lmq};
+use super::group::Lmq;
 use super::packet::{Query, QueryVersion};
 use super::saved::{SavedGroup, WallClock};
 use super::stats::{GroupStatus, IgmpIfStatus, IgmpLog, IgmpStats, SourceStatus};
@@ -25,6 +25,7 @@ use super::timers::Timers;
 use crate::core::types::{GroupAddr, MembershipKey};
 
 mod groups;
+mod index;
 mod link;
 mod querier;
 mod reports;
@@ -205,14 +206,17 @@ pub struct IgmpRouter {
     newer_warning: RateLimit,
     /// Warnings about joins refused by `max-groups`.
     limit_warning: RateLimit,
-    groups: BTreeMap<GroupAddr, Group>,
+    groups: Groups,
     /// (earliest timer, group): the groups' wake-up index.
-    wakes: BTreeSet<(Instant, GroupAddr)>,
+    wakes: Wakes,
     stats: IgmpStats,
     stopped: bool,
     /// The link is down: no query is due and none is sent.
     link_down: bool,
     recovery: Recovery,
+    /// Buffers for a group's forwarding view before and after a change
+    /// (kept, so that a report costs no allocation for them).
+    views: (Vec<MembershipKey>, Vec<MembershipKey>),
 }
 
 impl IgmpRouter {
@@ -234,12 +238,13 @@ impl IgmpRouter {
             older_warning: RateLimit::default(),
             newer_warning: RateLimit::default(),
             limit_warning: RateLimit::default(),
-            groups: BTreeMap::new(),
-            wakes: BTreeSet::new(),
+            groups: Groups::default(),
+            wakes: Wakes::default(),
             stats: IgmpStats::default(),
             stopped: false,
             link_down: false,
             recovery: Recovery::default(),
+            views: (Vec::new(), Vec::new()),
         };
         if r.is_querier() {
             r.start_querier(now);
@@ -283,7 +288,7 @@ impl IgmpRouter {
         [
             self.gq_next,
             self.other_querier.map(|(_, t)| t),
-            self.wakes.first().map(|(t, _)| *t),
+            self.wakes.first().map(|(t, _)| t),
             self.recovery.next.filter(|_| self.recovery.pending),
         ]
         .into_iter()
@@ -294,8 +299,8 @@ impl IgmpRouter {
     /// The current forwarding view (6.3), in key order.
     pub fn memberships(&self) -> Vec<MembershipKey> {
         let mut v = Vec::new();
-        for (g, grp) in &self.groups {
-            grp.view(*g, &mut v);
+        for (g, grp) in self.groups.iter() {
+            grp.view(g, &mut v);
         }
         v
     }
@@ -304,7 +309,7 @@ impl IgmpRouter {
     pub fn saved_groups(&self, clock: WallClock) -> Vec<SavedGroup> {
         self.groups
             .iter()
-            .map(|(g, grp)| SavedGroup::of(*g, grp, clock))
+            .map(|(g, grp)| SavedGroup::of(g, grp, clock))
             .collect()
     }
 
@@ -363,7 +368,7 @@ impl IgmpRouter {
             .groups
             .iter()
             .map(|(g, grp)| GroupStatus {
-                group: *g,
+                group: g,
                 mode: grp.mode,
                 compat: grp.compat(),
                 expires: rem(grp.timer),

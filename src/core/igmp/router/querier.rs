@@ -32,7 +32,7 @@ impl IgmpRouter {
             .groups
             .iter()
             .filter(|(_, g)| g.lmq_next.is_some())
-            .map(|(g, _)| *g)
+            .map(|(g, _)| g)
             .collect();
         for g in groups {
             if let Some(grp) = self.groups.get_mut(&g) {

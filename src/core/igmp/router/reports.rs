@@ -314,10 +314,10 @@ impl IgmpRouter {
         // Host Present Interval] seconds whenever an IGMPv1 Membership Report
         // is received" (the same for IGMPv2); the interval is 8.13's.
         let ohpi = timers.older_host_present_interval();
+        let mut before = self.view_buffer();
         let Some(grp) = self.groups.get_mut(&g) else {
             return;
         };
-        let mut before = Vec::new();
         grp.view(g, &mut before);
         let compat_before = grp.compat();
         let mode_before = grp.mode;
