@@ -58,7 +58,8 @@ pub struct Query {
     pub sources: Vec<Ipv4Addr>,
 }
 
-/// IGMPv3 group record types (RFC 9776 4.2.13).
+/// IGMPv3 group record types (RFC 9776 4.2.13), which are also MLDv2's
+/// Multicast Address Record types (RFC 9777 5.2.13: the same six values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum RecordType {
     ModeIsInclude,
@@ -147,6 +148,11 @@ impl RecordType {
             RecordType::BlockOldSources => 6,
             RecordType::Other(v) => v,
         }
+    }
+
+    /// One of the six types; a router skips the others.
+    pub fn is_known(self) -> bool {
+        !matches!(self, RecordType::Other(_))
     }
 }
 
@@ -248,16 +254,60 @@ impl Query {
 
 // ===== Max Resp Code / QQIC =====
 
+/// Value of an exponential code with `mant_bits` bits of mantissa: below
+/// `1 << (mant_bits + 3)` the code itself, else
+/// `(mant | 1 << mant_bits) << (exp + 3)` with a 3-bit exponent above the
+/// mantissa and the top bit set. IGMPv3's Max Resp Code and QQIC (RFC 9776
+/// 4.1.1, 4.1.7) and MLDv2's QQIC have 4 bits of mantissa, MLDv2's Maximum
+/// Response Code 12 (RFC 9777 5.1.3).
+pub(crate) fn float_decode(code: u32, mant_bits: u32) -> u32 {
+    if code < 1 << (mant_bits + 3) {
+        code
+    } else {
+        let exp = (code >> mant_bits) & 0x07;
+        let mant = code & ((1 << mant_bits) - 1);
+        (mant | 1 << mant_bits) << (exp + 3)
+    }
+}
+
+/// The code of `value` in the format of [`float_decode`], rounded down
+/// when not representable; saturates at the all-ones code.
+pub(crate) fn float_encode(value: u32, mant_bits: u32) -> u32 {
+    let linear_end = 1 << (mant_bits + 3);
+    let max_code = (1 << (mant_bits + 4)) - 1;
+    if value < linear_end {
+        return value;
+    }
+    if value >= float_decode(max_code, mant_bits) {
+        return max_code;
+    }
+    // value in linear_end..max: find exp so that value >> (exp + 3) has
+    // exactly mant_bits + 1 bits (its top bit is the implied one).
+    let mut exp = 0u32;
+    while (value >> (exp + 3)) >= 2 << mant_bits {
+        exp += 1;
+    }
+    let mant = (value >> (exp + 3)) & ((1 << mant_bits) - 1);
+    linear_end | exp << mant_bits | mant
+}
+
+/// [`float_encode`], rounded *up* when not exactly representable.
+pub(crate) fn float_encode_up(value: u32, mant_bits: u32) -> u32 {
+    let code = float_encode(value, mant_bits);
+    let max_code = (1 << (mant_bits + 4)) - 1;
+    if code == max_code || float_decode(code, mant_bits) >= value {
+        code
+    } else {
+        // The next code is the next larger value, also across a change
+        // of exponent (mantissa all ones + 1 carries into it).
+        code + 1
+    }
+}
+
 /// Decode the floating-point code of RFC 9776 4.1.1 / 4.1.7: below 128 the
 /// value itself, else `(mant | 0x10) << (exp + 3)`.
 pub fn decode_code(code: u8) -> u32 {
-    if code < 0x80 {
-        u32::from(code)
-    } else {
-        let exp = u32::from((code >> 4) & 0x07);
-        let mant = u32::from(code & 0x0f);
-        (mant | 0x10) << (exp + 3)
-    }
+    float_decode(u32::from(code), 4)
 }
 
 /// Encode a value (tenths of a second, or seconds for QQIC) into the
@@ -265,19 +315,7 @@ pub fn decode_code(code: u8) -> u32 {
 /// if possible, or the next lower value if the requested value is not
 /// exactly representable"); values above 31744 saturate at 0xff.
 pub fn encode_code(value: u32) -> u8 {
-    if value < 0x80 {
-        return value as u8;
-    }
-    if value >= decode_code(0xff) {
-        return 0xff;
-    }
-    // value in 128..31744: find exp so that value >> (exp + 3) is 16..=31.
-    let mut exp = 0u32;
-    while (value >> (exp + 3)) > 0x1f {
-        exp += 1;
-    }
-    let mant = (value >> (exp + 3)) & 0x0f;
-    0x80 | ((exp as u8) << 4) | mant as u8
+    float_encode(value, 4) as u8
 }
 
 /// Encode a Querier's Query Interval (seconds) into QQIC, rounding *up*
@@ -289,12 +327,7 @@ pub fn encode_code(value: u32) -> u8 {
 /// query. A higher one only keeps them waiting, and their memberships,
 /// a little longer. Values above 31744 saturate at 0xff.
 pub fn encode_code_up(value: u32) -> u8 {
-    let code = encode_code(value);
-    if code == 0xff || decode_code(code) >= value {
-        code
-    } else {
-        code + 1
-    }
+    float_encode_up(value, 4) as u8
 }
 
 fn duration_to_tenths(d: Duration) -> u32 {

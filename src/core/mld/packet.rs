@@ -10,9 +10,14 @@
 //! [`MldPacket::encode_with_checksum`] compute it over the IPv6
 //! pseudo-header for tests, fuzzing and simulated hosts.
 
-use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::Duration;
+
+/// The record types are IGMPv3's (RFC 9777 5.2.13 defines the same six
+/// values as RFC 9776 4.2.13), so MLDv2 records feed the per-group state
+/// of [`crate::core::igmp::group`] unchanged.
+pub use crate::core::igmp::packet::RecordType;
+use crate::core::igmp::packet::{float_decode, float_encode, float_encode_up};
 
 // ===== message types =====
 
@@ -86,22 +91,6 @@ pub struct Query {
     pub sources: Vec<Ipv6Addr>,
 }
 
-/// Multicast Address Record types (RFC 9777 5.2.13).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum RecordType {
-    ModeIsInclude,
-    ModeIsExclude,
-    ChangeToInclude,
-    ChangeToExclude,
-    AllowNewSources,
-    BlockOldSources,
-    /// Unrecognised record types are kept so the router can skip (and
-    /// count) them; RFC 9777 5.2.13: "Multicast Address Records with an
-    /// unrecognized Record Type value MUST be silently ignored, with the
-    /// rest of the report being processed."
-    Other(u8),
-}
-
 /// One Multicast Address Record of a Version 2 Report (RFC 9777 5.2.5).
 /// Auxiliary data is skipped on decode (5.2.11: receivers "MUST ignore any
 /// such data present in any received Multicast Address Record") and never
@@ -159,53 +148,6 @@ impl DecodeError {
     /// counting a malformed message; true for every other error.
     pub fn is_malformed(&self) -> bool {
         !matches!(self, DecodeError::NotMld(_))
-    }
-}
-
-// ===== impl RecordType =====
-
-impl RecordType {
-    pub fn from_u8(v: u8) -> RecordType {
-        match v {
-            1 => RecordType::ModeIsInclude,
-            2 => RecordType::ModeIsExclude,
-            3 => RecordType::ChangeToInclude,
-            4 => RecordType::ChangeToExclude,
-            5 => RecordType::AllowNewSources,
-            6 => RecordType::BlockOldSources,
-            other => RecordType::Other(other),
-        }
-    }
-
-    pub fn to_u8(self) -> u8 {
-        match self {
-            RecordType::ModeIsInclude => 1,
-            RecordType::ModeIsExclude => 2,
-            RecordType::ChangeToInclude => 3,
-            RecordType::ChangeToExclude => 4,
-            RecordType::AllowNewSources => 5,
-            RecordType::BlockOldSources => 6,
-            RecordType::Other(v) => v,
-        }
-    }
-
-    /// One of the six types of RFC 9777 5.2.13; a router skips the others.
-    pub fn is_known(self) -> bool {
-        !matches!(self, RecordType::Other(_))
-    }
-}
-
-impl fmt::Display for RecordType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RecordType::ModeIsInclude => f.write_str("IS_IN"),
-            RecordType::ModeIsExclude => f.write_str("IS_EX"),
-            RecordType::ChangeToInclude => f.write_str("TO_IN"),
-            RecordType::ChangeToExclude => f.write_str("TO_EX"),
-            RecordType::AllowNewSources => f.write_str("ALLOW"),
-            RecordType::BlockOldSources => f.write_str("BLOCK"),
-            RecordType::Other(v) => write!(f, "type-{v}"),
-        }
     }
 }
 
@@ -284,54 +226,6 @@ impl Query {
 
 // ===== Maximum Response Code / QQIC =====
 
-/// Value of an exponential code with `mant_bits` bits of mantissa (RFC
-/// 9777 5.1.3 with 12, 5.1.9 with 4): below `1 << (mant_bits + 3)` the
-/// code itself, else `(mant | 1 << mant_bits) << (exp + 3)` with a 3-bit
-/// exponent above the mantissa and the top bit set.
-fn float_decode(code: u32, mant_bits: u32) -> u32 {
-    if code < 1 << (mant_bits + 3) {
-        code
-    } else {
-        let exp = (code >> mant_bits) & 0x07;
-        let mant = code & ((1 << mant_bits) - 1);
-        (mant | 1 << mant_bits) << (exp + 3)
-    }
-}
-
-/// The code of `value` in the format of [`float_decode`], rounded down
-/// when not representable; saturates at the all-ones code.
-fn float_encode(value: u32, mant_bits: u32) -> u32 {
-    let linear_end = 1 << (mant_bits + 3);
-    let max_code = (1 << (mant_bits + 4)) - 1;
-    if value < linear_end {
-        return value;
-    }
-    if value >= float_decode(max_code, mant_bits) {
-        return max_code;
-    }
-    // value in linear_end..max: find exp so that value >> (exp + 3) has
-    // exactly mant_bits + 1 bits (its top bit is the implied one).
-    let mut exp = 0u32;
-    while (value >> (exp + 3)) >= 2 << mant_bits {
-        exp += 1;
-    }
-    let mant = (value >> (exp + 3)) & ((1 << mant_bits) - 1);
-    linear_end | exp << mant_bits | mant
-}
-
-/// [`float_encode`], rounded *up* when not exactly representable.
-fn float_encode_up(value: u32, mant_bits: u32) -> u32 {
-    let code = float_encode(value, mant_bits);
-    let max_code = (1 << (mant_bits + 4)) - 1;
-    if code == max_code || float_decode(code, mant_bits) >= value {
-        code
-    } else {
-        // The next code is the next larger value, also across a change
-        // of exponent (mantissa all ones + 1 carries into it).
-        code + 1
-    }
-}
-
 /// Maximum Response Delay in milliseconds of an MLDv2 Maximum Response
 /// Code (RFC 9777 5.1.3): below 32768 the code itself, else
 /// `(mant | 0x1000) << (exp + 3)`, at most 8 387 584 ms (about 2 h 20 min).
@@ -353,28 +247,14 @@ pub fn encode_mrc_up(ms: u32) -> u16 {
     float_encode_up(ms, 12) as u16
 }
 
-/// Querier's Query Interval in seconds of a QQIC (RFC 9777 5.1.9): below
-/// 128 the code itself, else `(mant | 0x10) << (exp + 3)`, at most 31744.
-pub fn decode_qqic(code: u8) -> u32 {
-    float_decode(u32::from(code), 4)
-}
-
-/// Encode a Query Interval (seconds) into a QQIC, rounding down; values
-/// above 31744 saturate at 0xff.
-pub fn encode_qqic(secs: u32) -> u8 {
-    float_encode(secs, 4) as u8
-}
-
-/// Encode a Query Interval (seconds) into a QQIC, rounding *up* when not
-/// exactly representable (RFC 9777 5.1.9 gives no rule). Non-queriers
-/// adopt the QQI (5.1.9) and time the querier out after their Other
-/// Querier Present Interval, [Robustness Variable] x [Query Interval] +
-/// [Query Response Interval]/2 (9.5); a QQI below the interval the querier
-/// really keeps (130 s sent as 128 s) would make them take over early
-/// after a single lost query. Saturates at 0xff.
-pub fn encode_qqic_up(secs: u32) -> u8 {
-    float_encode_up(secs, 4) as u8
-}
+/// The QQIC (RFC 9777 5.1.9) has IGMPv3's format (RFC 9776 4.1.7): below
+/// 128 the code itself, else `(mant | 0x10) << (exp + 3)`, at most 31744
+/// seconds; encoded rounding down, or up (see
+/// [`crate::core::igmp::packet::encode_code_up`] for why the querier
+/// advertises its interval rounded up).
+pub use crate::core::igmp::packet::{
+    decode_code as decode_qqic, encode_code as encode_qqic, encode_code_up as encode_qqic_up,
+};
 
 fn duration_to_ms(d: Duration) -> u32 {
     d.as_millis().min(u128::from(u32::MAX)) as u32
