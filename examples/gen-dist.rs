@@ -42,7 +42,7 @@ fn generate(out: &Path) -> io::Result<()> {
     fs::create_dir_all(&completions)?;
     for cmd in [
         mgmd::cli::mgmd::Args::command(),
-        mgmd::cli::mgmctl::Args::command(),
+        mgmd::cli::mgmctl::command(),
     ] {
         let name = cmd.get_name().to_owned();
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {

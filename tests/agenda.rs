@@ -112,6 +112,7 @@ const GRABBER: ProtocolKind = ProtocolKind {
             keys: mgmd::core::config_check::table_keys::<GrabberConfig>(),
         }]
     },
+    cli: None,
 };
 
 /// A router with the test protocol, its interfaces known; then a member

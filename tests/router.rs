@@ -122,6 +122,7 @@ const DUMMY: ProtocolKind = ProtocolKind {
             keys: mgmd::core::config_check::table_keys::<DummyConfig>(),
         }]
     },
+    cli: None,
 };
 
 fn parse_dummy(

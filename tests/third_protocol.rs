@@ -51,6 +51,7 @@ const KIND: ProtocolKind = ProtocolKind {
             keys: mgmd::core::config_check::table_keys::<RawRelay>(),
         }]
     },
+    cli: None,
 };
 
 /// `[relay]`, validated.

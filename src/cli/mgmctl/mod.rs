@@ -4,9 +4,10 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::cli::logging::LEVELS;
+use crate::core::protocol::registry::Registry;
 use crate::ctl::client::ClientError;
 
 mod run;
@@ -78,8 +79,70 @@ pub struct Args {
     /// Print JSON instead of tables (errors as {"error": "..."}).
     #[arg(long, global = true)]
     pub json: bool,
+    /// The command, unless it is one a routing protocol adds (then it is
+    /// in `edit`).
     #[command(subcommand)]
-    pub cmd: Cmd,
+    pub cmd: Option<Cmd>,
+    /// A protocol's command: the runtime edit it asks for, and of whom.
+    #[arg(skip)]
+    pub edit: Option<ProtocolEdit>,
+}
+
+/// A command a routing protocol adds (see
+/// [`crate::core::protocol::registry::ProtoCli`]), parsed: the
+/// protocol and the edit of its section.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProtocolEdit {
+    pub protocol: &'static str,
+    pub edit: serde_json::Value,
+}
+
+/// mgmctl's whole command line: [`Args`] and the commands each registered
+/// routing protocol adds (what `--help`, the man page and the completions
+/// show).
+pub fn command() -> clap::Command {
+    Registry::default()
+        .kinds()
+        .iter()
+        .filter_map(|k| k.cli)
+        .fold(Args::command(), |c, cli| (cli.augment)(c))
+        .subcommand_required(true)
+}
+
+impl Args {
+    /// Parses a command line (with the protocols' commands).
+    pub fn try_parse_from<I, T>(args: I) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::from_matches(command().try_get_matches_from(args)?)
+    }
+
+    /// Parses the process's command line; exits with clap's message (and
+    /// status 2) when it does not fit.
+    pub fn parse() -> Args {
+        Self::from_matches(command().get_matches()).unwrap_or_else(|e| e.exit())
+    }
+
+    fn from_matches(matches: clap::ArgMatches) -> Result<Args, clap::Error> {
+        let mut args = <Args as FromArgMatches>::from_arg_matches(&matches)?;
+        if args.cmd.is_none() {
+            for kind in Registry::default().kinds() {
+                let Some(edit) = kind.cli.and_then(|cli| (cli.edit)(&matches)) else {
+                    continue;
+                };
+                let edit =
+                    edit.map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, e))?;
+                args.edit = Some(ProtocolEdit {
+                    protocol: kind.name,
+                    edit,
+                });
+                break;
+            }
+        }
+        Ok(args)
+    }
 }
 
 /// The commands.
@@ -103,29 +166,6 @@ pub enum Cmd {
     /// SIGHUP does). Prints what changed; a bad file changes nothing and
     /// is refused with FILE:LINE:COLUMN and the reason (exit status 3).
     Reload,
-    /// Add or delete a static route at runtime (until the next reload or
-    /// restart). Needs a [static] section; the route uses the interfaces
-    /// static owns.
-    Route {
-        #[command(subcommand)]
-        op: RouteOp,
-    },
-    /// Join GROUP (from SOURCE) on INTERFACE at runtime, as a static join
-    /// (until the next reload or restart).
-    Join {
-        interface: String,
-        group: String,
-        /// Join from this source only (source-specific).
-        #[arg(long)]
-        source: Option<String>,
-    },
-    /// Leave what `join` (or a [[static.join]] of the file) joined.
-    Leave {
-        interface: String,
-        group: String,
-        #[arg(long)]
-        source: Option<String>,
-    },
     /// Change the log level at run time: of everything, or of TARGET only
     /// (e.g. mgmd::core, packet, mroute); prints the filter now in force.
     Log {
@@ -146,33 +186,6 @@ pub enum Cmd {
         /// remove those it did not make).
         #[arg(long)]
         repair: bool,
-    },
-}
-
-/// `route add|del`.
-#[derive(Subcommand, Debug)]
-pub enum RouteOp {
-    /// Forward GROUP (a group or prefix) arriving on INBOUND out of each
-    /// OUTBOUND.
-    Add {
-        group: String,
-        inbound: String,
-        #[arg(required = true)]
-        outbound: Vec<String>,
-        /// Only from this source (an address or prefix).
-        #[arg(long)]
-        source: Option<String>,
-        /// An outbound interface that forwards only while IGMP has members
-        /// there (repeat for several).
-        #[arg(long = "with-members", value_name = "IFACE")]
-        with_members: Vec<String>,
-    },
-    /// Delete the route for GROUP (and SOURCE), from the file or added at
-    /// runtime.
-    Del {
-        group: String,
-        #[arg(long)]
-        source: Option<String>,
     },
 }
 
@@ -280,11 +293,15 @@ fn socket_named_in(path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_definition_is_consistent() {
-        Args::command().debug_assert();
+        command().debug_assert();
+        let about = command().render_help().to_string();
+        assert!(
+            about.starts_with("Control and inspect a running mgmd"),
+            "{about}"
+        );
     }
 
     #[test]
@@ -336,22 +353,43 @@ mod tests {
     fn counters_and_log_parse() {
         let a = Args::try_parse_from(["mgmctl", "show", "counters", "lan1"]).unwrap();
         assert!(
-            matches!(a.cmd, Cmd::Show { what: Show::Counters { interface: Some(i) } } if i == "lan1")
+            matches!(a.cmd, Some(Cmd::Show { what: Show::Counters { interface: Some(i) } }) if i == "lan1")
         );
         let a = Args::try_parse_from(["mgmctl", "show", "counters"]).unwrap();
         assert!(matches!(
             a.cmd,
-            Cmd::Show {
+            Some(Cmd::Show {
                 what: Show::Counters { interface: None }
-            }
+            })
         ));
         let a = Args::try_parse_from(["mgmctl", "log", "debug", "mgmd::core"]).unwrap();
         assert!(
-            matches!(a.cmd, Cmd::Log { level, target: Some(t) } if level == "debug" && t == "mgmd::core")
+            matches!(a.cmd, Some(Cmd::Log { level, target: Some(t) }) if level == "debug" && t == "mgmd::core")
         );
         let e = Args::try_parse_from(["mgmctl", "log", "loud"]).unwrap_err();
         assert_eq!(e.exit_code(), i32::from(Failure::Usage.code()));
         assert!(Args::try_parse_from(["mgmctl", "log"]).is_err());
+    }
+
+    #[test]
+    fn a_protocol_s_commands_parse_into_an_edit_of_its_section() {
+        let a = Args::try_parse_from(["mgmctl", "--json", "join", "eth0", "239.5.5.5"]).unwrap();
+        assert!(a.cmd.is_none() && a.json);
+        let e = a.edit.unwrap();
+        assert_eq!(e.protocol, "static");
+        assert_eq!(e.edit["edit"], "join");
+        assert_eq!(e.edit["group"], "239.5.5.5");
+        // Usage errors in them are usage errors (status 2), and no command
+        // at all is one too.
+        let e = Args::try_parse_from(["mgmctl", "route", "add", "239.1.1.1", "eth0"]).unwrap_err();
+        assert_eq!(e.exit_code(), i32::from(Failure::Usage.code()));
+        let e = Args::try_parse_from(["mgmctl"]).unwrap_err();
+        assert_eq!(e.exit_code(), i32::from(Failure::Usage.code()));
+        // The help lists them with the daemon's own commands.
+        let help = command().render_long_help().to_string();
+        for c in ["route", "join", "leave", "show", "take"] {
+            assert!(help.contains(c), "{c} missing from:\n{help}");
+        }
     }
 
     #[test]

@@ -4,11 +4,8 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use super::{Args, Cmd, Failure, RouteOp, Show};
+use super::{Args, Cmd, Failure, Show};
 use crate::core::mroute::{Drift, Forwarding};
-use crate::core::protocol::static_routes::{self, Edit};
 use crate::core::status::{
     AuditView, GroupView, IgmpCountersView, InterfaceView, ProtocolView, ReloadReport, RouteView,
 };
@@ -72,7 +69,28 @@ fn run(args: &Args) -> Result<Outcome, Error> {
         message,
     })?;
     let mut client = Client::connect(&socket)?;
-    let request = match &args.cmd {
+    let Some(cmd) = &args.cmd else {
+        // A command a routing protocol adds: a runtime edit of its section.
+        let Some(e) = &args.edit else {
+            return Err(Error::other("no command given".into()));
+        };
+        let data = client.request(Request::Edit {
+            protocol: e.protocol.to_owned(),
+            edit: e.edit.clone(),
+        })?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&data).unwrap_or_default()
+            );
+        } else {
+            let report = serde_json::from_value::<ReloadReport>(data)
+                .map_err(|e| Error::other(format!("mgmd sent an unexpected reply: {e}")))?;
+            print_report(&report);
+        }
+        return Ok(Outcome::Done);
+    };
+    let request = match cmd {
         Cmd::Show { what } => match what {
             Show::Interfaces => Request::ShowInterfaces,
             Show::Groups => Request::ShowGroups,
@@ -84,47 +102,6 @@ fn run(args: &Args) -> Result<Outcome, Error> {
             },
         },
         Cmd::Reload => Request::Reload,
-        Cmd::Route { op } => static_edit(match op {
-            RouteOp::Add {
-                group,
-                inbound,
-                outbound,
-                source,
-                with_members,
-            } => Edit::RouteAdd {
-                source: source.clone(),
-                group: group.clone(),
-                inbound: inbound.clone(),
-                outbound: outbound
-                    .iter()
-                    .filter(|o| !with_members.contains(o))
-                    .cloned()
-                    .collect(),
-                with_members: with_members.clone(),
-            },
-            RouteOp::Del { group, source } => Edit::RouteDel {
-                source: source.clone(),
-                group: group.clone(),
-            },
-        }),
-        Cmd::Join {
-            interface,
-            group,
-            source,
-        } => static_edit(Edit::Join {
-            interface: interface.clone(),
-            group: group.clone(),
-            source: source.clone(),
-        }),
-        Cmd::Leave {
-            interface,
-            group,
-            source,
-        } => static_edit(Edit::Leave {
-            interface: interface.clone(),
-            group: group.clone(),
-            source: source.clone(),
-        }),
         Cmd::Take {
             interface,
             protocol,
@@ -169,7 +146,7 @@ fn run(args: &Args) -> Result<Outcome, Error> {
     let data = client.request(request)?;
     let decode = |e: serde_json::Error| Error::other(format!("mgmd sent an unexpected reply: {e}"));
     // Exit status 6 with differences, whether printed as JSON or not.
-    let outcome = match &args.cmd {
+    let outcome = match cmd {
         Cmd::Verify { .. } => {
             let view = serde_json::from_value::<AuditView>(data.clone()).map_err(decode)?;
             if !args.json {
@@ -190,7 +167,7 @@ fn run(args: &Args) -> Result<Outcome, Error> {
         );
         return Ok(outcome);
     }
-    match &args.cmd {
+    match cmd {
         Cmd::Show { what } => match what {
             Show::Interfaces => print_interfaces(
                 &serde_json::from_value::<Vec<InterfaceView>>(data).map_err(decode)?,
@@ -210,9 +187,7 @@ fn run(args: &Args) -> Result<Outcome, Error> {
                 interface.is_none(),
             ),
         },
-        Cmd::Reload | Cmd::Route { .. } | Cmd::Join { .. } | Cmd::Leave { .. } => {
-            print_report(&serde_json::from_value::<ReloadReport>(data).map_err(decode)?)
-        }
+        Cmd::Reload => print_report(&serde_json::from_value::<ReloadReport>(data).map_err(decode)?),
         Cmd::Take {
             interface,
             protocol,
@@ -234,14 +209,6 @@ fn run(args: &Args) -> Result<Outcome, Error> {
         ),
     }
     Ok(outcome)
-}
-
-/// `mgmctl route|join|leave` edit the static protocol's section.
-fn static_edit(edit: Edit) -> Request {
-    Request::Edit {
-        protocol: static_routes::NAME.to_owned(),
-        edit: serde_json::to_value(edit).unwrap_or_default(),
-    }
 }
 
 // ===== rendering =====

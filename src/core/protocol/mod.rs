@@ -44,12 +44,16 @@
 //!    [`crate::core::config_check::InterfaceUse`]s it reports (which
 //!    interfaces it claims and owns, and what it needs of IGMP there), and
 //!    a `pub const KIND: ProtocolKind` (its name, its parser, its tables'
-//!    keys).
+//!    keys, the commands it adds to `mgmctl`, if any).
 //! 2. `mod.rs`: the state machine implementing [`RoutingProtocol`].
 //! 3. `status.rs`: what `mgmctl show protocols` shows of it, as a
 //!    [`ProtoStatus`] of its own sections (values, blocks and tables of
 //!    typed cells), which `mgmctl` prints as JSON and as text.
-//! 4. One line in [`registry::PROTOCOLS`] and the `mod` line below.
+//! 4. If it has runtime edits people type: `cli.rs`, its `mgmctl`
+//!    commands ([`registry::ProtoCli`]: clap subcommands and the edit each
+//!    asks for; static's `route`, `join`, `leave` are the example). mgmctl
+//!    adds them to its command line, help, man page and completions.
+//! 5. One line in [`registry::PROTOCOLS`] and the `mod` line below.
 //!
 //! Nothing else changes: the configuration parser hands the section named
 //! after the protocol to its `KIND.parse`, the router builds and drives it

@@ -32,6 +32,21 @@ pub struct ProtocolKind {
     /// types the section is parsed with (see
     /// [`crate::core::config_check::table_keys`]).
     pub keys: fn() -> Vec<TableKeys>,
+    /// The commands the protocol adds to `mgmctl`, if any.
+    pub cli: Option<ProtoCli>,
+}
+
+/// Commands a protocol adds to `mgmctl`, each asking for a runtime edit
+/// of its section (a control request `edit` addressed to the protocol,
+/// which [`ProtocolConfig::edit`] checks and applies).
+#[derive(Clone, Copy, Debug)]
+pub struct ProtoCli {
+    /// Adds the protocol's subcommands to mgmctl's command line.
+    pub augment: fn(clap::Command) -> clap::Command,
+    /// The edit mgmctl's parsed command line asks for: `None` when its
+    /// command is not one of this protocol's; `Err` with clap's message
+    /// when the arguments do not fit.
+    pub edit: fn(&clap::ArgMatches) -> Option<Result<serde_json::Value, String>>,
 }
 
 /// The keys one table of a protocol's section accepts.

@@ -26,6 +26,7 @@ pub const KIND: ProtocolKind = ProtocolKind {
     name: NAME,
     parse,
     keys,
+    cli: None,
 };
 
 // ===== validated =====

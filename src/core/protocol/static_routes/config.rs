@@ -31,6 +31,7 @@ pub const KIND: ProtocolKind = ProtocolKind {
     name: NAME,
     parse,
     keys,
+    cli: Some(super::cli::CLI),
 };
 
 // ===== validated =====

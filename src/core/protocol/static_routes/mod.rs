@@ -39,6 +39,7 @@
 //! Wishes are computed at [`ProtoEvent::Commit`] and only their net change
 //! is sent.
 
+mod cli;
 mod config;
 mod edit;
 mod status;
