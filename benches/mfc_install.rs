@@ -290,7 +290,14 @@ fn mgmd_round(
     let t = Instant::now();
     let mut applied = 0;
     for chunk in flows.chunks(batch) {
-        let sources: Vec<Ipv4Addr> = chunk.iter().map(|f| f.source).collect();
+        // The flows are IPv4 ones (made below from 10.0.0.0/8 sources).
+        let sources: Vec<Ipv4Addr> = chunk
+            .iter()
+            .filter_map(|f| match f.source {
+                std::net::IpAddr::V4(s) => Some(s),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .collect();
         let answers = match rpf {
             Rpf::Given => vec![Some(links.up0); chunk.len()],
             Rpf::Kernel(nl) => nl.lookup(&sources),
