@@ -24,7 +24,7 @@ use mgmd::core::input::Input;
 use mgmd::core::mroute::MrtAction;
 use mgmd::core::output::Output;
 use mgmd::core::router::Router;
-use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, VifIndex, VifSet};
+use mgmd::core::types::{FlowKey, GroupAddr, IfIndex, VifIndex, VifSet, ipv4_of};
 use mgmd::io::mrt::MrtSocket;
 use mgmd::io::mrt_writer::{MrtWriter, WriterReport};
 use mgmd::io::netlink;
@@ -291,13 +291,7 @@ fn mgmd_round(
     let mut applied = 0;
     for chunk in flows.chunks(batch) {
         // The flows are IPv4 ones (made below from 10.0.0.0/8 sources).
-        let sources: Vec<Ipv4Addr> = chunk
-            .iter()
-            .filter_map(|f| match f.source {
-                std::net::IpAddr::V4(s) => Some(s),
-                std::net::IpAddr::V6(_) => None,
-            })
-            .collect();
+        let sources: Vec<Ipv4Addr> = chunk.iter().filter_map(|f| ipv4_of(f.source)).collect();
         let answers = match rpf {
             Rpf::Given => vec![Some(links.up0); chunk.len()],
             Rpf::Kernel(nl) => nl.lookup(&sources),

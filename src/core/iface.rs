@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net};
 use serde::{Deserialize, Serialize};
 
-use crate::core::types::IfIndex;
+use crate::core::types::{IfIndex, ipv4_of};
 
 // ===== facts =====
 
@@ -149,10 +149,7 @@ impl Link {
     /// The primary IPv4 address (the first one added, as the kernel
     /// treats it), the source of our IGMP messages.
     pub fn primary_v4(&self) -> Option<Ipv4Addr> {
-        self.addrs.iter().find_map(|n| match n.addr() {
-            IpAddr::V4(a) => Some(a),
-            IpAddr::V6(_) => None,
-        })
+        self.addrs.iter().find_map(|n| ipv4_of(n.addr()))
     }
 
     /// The first IPv6 link-local address (fe80::/10), the source of MLD

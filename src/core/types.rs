@@ -289,6 +289,15 @@ impl fmt::Display for Family {
     }
 }
 
+/// `a` if it is an IPv4 address: where only IPv4 is meant (IPv4 prefixes,
+/// the IPv4 sockets), an IPv6 one matches nothing.
+pub fn ipv4_of(a: IpAddr) -> Option<Ipv4Addr> {
+    match a {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
 // ===== GroupAddr =====
 
 /// A multicast group address of either family: IPv4 224.0.0.0/4 or IPv6
@@ -365,10 +374,7 @@ impl GroupAddr {
 
     /// The address if the group is an IPv4 one.
     pub fn v4(self) -> Option<Ipv4Addr> {
-        match self.0 {
-            IpAddr::V4(a) => Some(a),
-            IpAddr::V6(_) => None,
-        }
+        ipv4_of(self.0)
     }
 
     /// The address if the group is an IPv6 one.

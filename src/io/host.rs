@@ -17,7 +17,7 @@ use std::os::fd::AsFd;
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 
 use crate::core::filter::HostFilter;
-use crate::core::types::{GroupAddr, IfIndex};
+use crate::core::types::{GroupAddr, IfIndex, ipv4_of};
 use crate::io::sys;
 
 struct Membership {
@@ -70,7 +70,7 @@ impl HostMemberships {
                     (HostFilter::Include(set), Some(local)) => {
                         let first = set
                             .iter()
-                            .find_map(|a| v4(*a))
+                            .find_map(|a| ipv4_of(*a))
                             .unwrap_or(Ipv4Addr::UNSPECIFIED);
                         s.join_ssm_v4(&first, &group_v4, &local)?;
                     }
@@ -83,8 +83,14 @@ impl HostMemberships {
             }
         };
         let (include, sources) = match filter {
-            HostFilter::Include(s) => (true, s.iter().filter_map(|a| v4(*a)).collect::<Vec<_>>()),
-            HostFilter::Exclude(s) => (false, s.iter().filter_map(|a| v4(*a)).collect::<Vec<_>>()),
+            HostFilter::Include(s) => (
+                true,
+                s.iter().filter_map(|a| ipv4_of(*a)).collect::<Vec<_>>(),
+            ),
+            HostFilter::Exclude(s) => (
+                false,
+                s.iter().filter_map(|a| ipv4_of(*a)).collect::<Vec<_>>(),
+            ),
         };
         let result = sys::set_source_filter(socket.as_fd(), ifindex.0, group_v4, include, &sources);
         self.joined.insert(
@@ -113,14 +119,5 @@ impl HostMemberships {
 
     pub fn is_empty(&self) -> bool {
         self.joined.is_empty()
-    }
-}
-
-/// A source of an IPv4 group's filter (a filter's sources are of its
-/// group's family).
-fn v4(a: std::net::IpAddr) -> Option<Ipv4Addr> {
-    match a {
-        std::net::IpAddr::V4(a) => Some(a),
-        std::net::IpAddr::V6(_) => None,
     }
 }

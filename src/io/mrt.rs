@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IoSliceMut};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,7 @@ use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 use crate::core::mroute::MrtAction;
-use crate::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex, VifSet};
+use crate::core::types::{FlowKey, GroupAddr, IfIndex, MAXVIFS, VifIndex, VifSet, ipv4_of};
 use crate::io::sys;
 
 /// Receive buffer asked for: room for a burst of several thousand reports.
@@ -616,8 +616,8 @@ fn mfcctl(flow: FlowKey, iif: VifIndex) -> io::Result<sys::MfcCtl> {
 
 /// Source and group of a flow this (IPv4) socket can hold.
 fn v4_flow(flow: FlowKey) -> io::Result<(Ipv4Addr, Ipv4Addr)> {
-    match (flow.source, flow.group.v4()) {
-        (IpAddr::V4(s), Some(g)) => Ok((s, g)),
+    match (ipv4_of(flow.source), flow.group.v4()) {
+        (Some(s), Some(g)) => Ok((s, g)),
         _ => Err(not_ipv4()),
     }
 }

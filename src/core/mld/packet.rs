@@ -338,6 +338,21 @@ fn addr(b: &[u8]) -> Ipv6Addr {
     Ipv6Addr::from(o)
 }
 
+/// The message's type, if it is an MLD message at least as long as its
+/// type's fixed part.
+fn mld_type(bytes: &[u8]) -> Result<u8, DecodeError> {
+    let Some(&ty) = bytes.first() else {
+        return Err(DecodeError::TooShort(0));
+    };
+    if !is_mld_type(ty) {
+        return Err(DecodeError::NotMld(ty));
+    }
+    if bytes.len() < min_len(ty) {
+        return Err(DecodeError::TooShort(bytes.len()));
+    }
+    Ok(ty)
+}
+
 fn is_mld_type(t: u8) -> bool {
     matches!(
         t,
@@ -361,15 +376,12 @@ impl MldPacket {
     /// 9777 8.1 tells query versions apart). Other ICMPv6 types give
     /// [`DecodeError::NotMld`].
     pub fn decode(bytes: &[u8]) -> Result<MldPacket, DecodeError> {
-        let Some(&ty) = bytes.first() else {
-            return Err(DecodeError::TooShort(0));
-        };
-        if !is_mld_type(ty) {
-            return Err(DecodeError::NotMld(ty));
-        }
-        if bytes.len() < min_len(ty) {
-            return Err(DecodeError::TooShort(bytes.len()));
-        }
+        let ty = mld_type(bytes)?;
+        Self::decode_fields(ty, bytes)
+    }
+
+    /// The fields of a message of MLD type `ty`, long enough for it.
+    fn decode_fields(ty: u8, bytes: &[u8]) -> Result<MldPacket, DecodeError> {
         match ty {
             TYPE_QUERY => decode_query(bytes),
             // RFC 2710 3: receivers "MUST ignore anything past the first 24
@@ -395,19 +407,11 @@ impl MldPacket {
         dst: Ipv6Addr,
         bytes: &[u8],
     ) -> Result<MldPacket, DecodeError> {
-        let Some(&ty) = bytes.first() else {
-            return Err(DecodeError::TooShort(0));
-        };
-        if !is_mld_type(ty) {
-            return Err(DecodeError::NotMld(ty));
-        }
-        if bytes.len() < min_len(ty) {
-            return Err(DecodeError::TooShort(bytes.len()));
-        }
+        let ty = mld_type(bytes)?;
         if !verify(src, dst, bytes) {
             return Err(DecodeError::BadChecksum);
         }
-        MldPacket::decode(bytes)
+        Self::decode_fields(ty, bytes)
     }
 
     /// Encode to wire bytes with the Checksum field zero, for a raw ICMPv6

@@ -17,6 +17,7 @@ use crate::core::protocol::registry::{
     HostMemberships, ParsedSection, ProtocolConfig, ProtocolKind, SectionChange, TableKeys,
     list_changes, show_list, value_change,
 };
+use crate::core::types::ipv4_of;
 
 /// The section name and the protocol's name.
 pub const NAME: &str = "proxy";
@@ -53,10 +54,7 @@ impl ProxyConfig {
     /// IPv4 prefixes: an IPv6 source is legal only where none are set.
     pub fn is_legal_source(&self, source: IpAddr) -> bool {
         self.legal_sources.is_empty()
-            || match source {
-                IpAddr::V4(s) => self.legal_sources.iter().any(|n| n.contains(&s)),
-                IpAddr::V6(_) => false,
-            }
+            || ipv4_of(source).is_some_and(|s| self.legal_sources.iter().any(|n| n.contains(&s)))
     }
 }
 

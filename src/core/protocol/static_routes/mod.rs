@@ -45,7 +45,7 @@ mod edit;
 mod status;
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 pub use self::config::{KIND, NAME, Outbound, StaticConfig, StaticJoin, StaticRoute};
 pub use self::edit::Edit;
@@ -56,7 +56,7 @@ use super::{
 };
 use crate::core::filter::HostFilter;
 use crate::core::mgm::MembershipFlags;
-use crate::core::types::{FlowKey, IfIndex, MembershipKey};
+use crate::core::types::{FlowKey, IfIndex, MembershipKey, ipv4_of};
 
 // ===== StaticRoutes =====
 
@@ -336,10 +336,8 @@ impl RouteIndex {
 
 fn route_matches(r: &StaticRoute, flow: FlowKey) -> bool {
     r.group.contains(flow.group)
-        && r.source.is_none_or(|n| match flow.source {
-            IpAddr::V4(s) => n.contains(&s),
-            IpAddr::V6(_) => false,
-        })
+        && r.source
+            .is_none_or(|n| ipv4_of(flow.source).is_some_and(|s| n.contains(&s)))
 }
 
 /// Greater = more specific: source first (any < prefix < exact, longer
